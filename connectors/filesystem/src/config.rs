@@ -1,0 +1,101 @@
+//! Configuration of a filesystem source.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// What a document no ACL-file prefix covers gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultAccess {
+    /// Nobody can see it (fail closed). The default.
+    #[default]
+    None,
+    /// Everybody can see it (Amazon Q's behaviour for uncovered keys).
+    Everyone,
+}
+
+/// `[[sources]]` keys of `type = "filesystem"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemConfig {
+    /// The folder to sync.
+    pub root: PathBuf,
+    /// An ACL file in the Amazon Q S3 format; `keyPrefix` is a path relative to `root`.
+    #[serde(default)]
+    pub acl_file: Option<PathBuf>,
+    /// Access for files no ACL prefix covers.
+    #[serde(default)]
+    pub default_access: DefaultAccess,
+    /// Globs over relative paths; when non-empty, only matching files are synced.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs over relative paths; matching files are never synced.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// One problem with a configuration, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The key, relative to the source table (`root`, `include[2]`).
+    pub key: String,
+    /// What is wrong, lowercase.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl FilesystemConfig {
+    /// A configuration for `root` with defaults for everything else.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        FilesystemConfig {
+            root: root.into(),
+            acl_file: None,
+            default_access: DefaultAccess::None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+
+    /// Checks the configuration without touching the disk; returns every problem.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.root.as_os_str().is_empty() {
+            problems.push(ConfigProblem {
+                key: "root".into(),
+                message: "must not be empty".into(),
+            });
+        }
+        for (name, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
+            for (i, glob) in globs.iter().enumerate() {
+                if let Err(e) = globset::Glob::new(glob) {
+                    problems.push(ConfigProblem {
+                        key: format!("{name}[{i}]"),
+                        message: format!("invalid glob {glob:?}: {}", e.kind()),
+                    });
+                }
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let mut config = FilesystemConfig::new("");
+        config.include = vec!["ok/**".into(), "bad/[".into()];
+        config.exclude = vec!["{unclosed".into()];
+        let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["root", "include[1]", "exclude[0]"]);
+    }
+}

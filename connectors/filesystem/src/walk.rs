@@ -1,0 +1,298 @@
+//! The folder walk: deterministic order, symlink containment, ACLs, resumable cursor.
+
+use std::path::{Component, Path, PathBuf};
+
+use connector_sdk::acl_file::AclFile;
+use connector_sdk::{Acl, Change, ConnectorError, ErrorKind, RemoteDocument};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use time::OffsetDateTime;
+use tokio::sync::mpsc::Sender;
+
+use crate::config::{ConfigProblem, DefaultAccess, FilesystemConfig};
+use crate::WALK_PARTITION;
+
+/// Emit a resumable cursor every this many documents.
+const CHECKPOINT_EVERY: usize = 500;
+
+type Item = Result<Change, ConnectorError>;
+
+#[derive(Debug)]
+pub(crate) struct Walker {
+    pub(crate) config: FilesystemConfig,
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+fn globset(globs: &[String], key: &str) -> Result<GlobSet, Vec<ConfigProblem>> {
+    let mut builder = GlobSetBuilder::new();
+    let mut problems = Vec::new();
+    for (i, g) in globs.iter().enumerate() {
+        match Glob::new(g) {
+            Ok(glob) => {
+                builder.add(glob);
+            }
+            Err(e) => problems.push(ConfigProblem {
+                key: format!("{key}[{i}]"),
+                message: e.to_string(),
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    builder.build().map_err(|e| {
+        vec![ConfigProblem {
+            key: key.into(),
+            message: e.to_string(),
+        }]
+    })
+}
+
+/// `a/b/c.txt` from a path below the root; `None` for names that are not UTF-8.
+fn relative_id(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str()?),
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+impl Walker {
+    pub(crate) fn new(config: FilesystemConfig) -> Result<Self, Vec<ConfigProblem>> {
+        let include = if config.include.is_empty() {
+            None
+        } else {
+            Some(globset(&config.include, "include")?)
+        };
+        let exclude = globset(&config.exclude, "exclude")?;
+        Ok(Walker {
+            config,
+            include,
+            exclude,
+        })
+    }
+
+    fn canonical_root(&self) -> Result<PathBuf, ConnectorError> {
+        let root = &self.config.root;
+        let canon = root
+            .canonicalize()
+            .map_err(|e| ConnectorError::from_io(format!("root {}", root.display()), e))?;
+        if !canon.is_dir() {
+            return Err(ConnectorError::new(
+                ErrorKind::Permanent,
+                format!("root {} is not a directory", root.display()),
+            ));
+        }
+        Ok(canon)
+    }
+
+    fn load_acl_file(&self) -> Result<Option<AclFile>, ConnectorError> {
+        let Some(path) = &self.config.acl_file else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| ConnectorError::from_io(format!("acl file {}", path.display()), e))?;
+        AclFile::parse(&bytes).map(Some).map_err(|e| {
+            ConnectorError::new(
+                ErrorKind::Permanent,
+                format!("acl file {}: {e}", path.display()),
+            )
+            .with_source(e)
+        })
+    }
+
+    pub(crate) fn check(&self) -> Result<(), ConnectorError> {
+        let root = self.canonical_root()?;
+        std::fs::read_dir(&root)
+            .map_err(|e| ConnectorError::from_io(format!("list {}", root.display()), e))?;
+        self.load_acl_file()?;
+        Ok(())
+    }
+
+    fn acl_for(&self, acl_file: Option<&AclFile>, id: &str) -> Acl {
+        if let Some(acl) = acl_file.and_then(|f| f.lookup(id)) {
+            return acl.clone();
+        }
+        match self.config.default_access {
+            DefaultAccess::Everyone => Acl::everyone(),
+            DefaultAccess::None => Acl::default(),
+        }
+    }
+
+    /// Maps a document id back to a path, refusing anything that escapes the root.
+    pub(crate) fn resolve(&self, id: &str) -> Result<PathBuf, ConnectorError> {
+        let rel = Path::new(id);
+        if rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(ConnectorError::new(
+                ErrorKind::Permanent,
+                format!("document id {id:?} is not a plain relative path"),
+            ));
+        }
+        let root = self.canonical_root()?;
+        let path = root.join(rel);
+        let canon = path
+            .canonicalize()
+            .map_err(|e| ConnectorError::from_io(format!("resolve {}", path.display()), e))?;
+        if !canon.starts_with(&root) {
+            return Err(ConnectorError::new(
+                ErrorKind::Permanent,
+                format!("{} points outside the root", path.display()),
+            ));
+        }
+        Ok(canon)
+    }
+
+    /// Walks the tree and sends every change to `tx`; stops early if the receiver is gone.
+    pub(crate) fn walk(&self, resume_after: Option<&str>, tx: &Sender<Item>) {
+        if let Err(e) = self.walk_inner(resume_after, tx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    }
+
+    fn walk_inner(&self, resume_after: Option<&str>, tx: &Sender<Item>) -> Result<(), ConnectorError> {
+        let root = self.canonical_root()?;
+        let acl_file = self.load_acl_file()?;
+        let acl_path = self
+            .config
+            .acl_file
+            .as_ref()
+            .and_then(|p| p.canonicalize().ok());
+        let resume_after = resume_after.map(Path::new);
+        let mut since_checkpoint = 0usize;
+
+        let walk = walkdir::WalkDir::new(&root)
+            .follow_links(false)
+            .min_depth(1)
+            .sort_by_file_name();
+        for entry in walk {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    // A subtree we cannot read makes the listing incomplete: report it so
+                    // the engine deletes nothing, then keep listing the rest.
+                    let at = e
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    let err = ConnectorError::new(
+                        ErrorKind::Transient,
+                        format!("walk {at}: {e}"),
+                    );
+                    if tx.blocking_send(Err(err)).is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let file_type = entry.file_type();
+            if file_type.is_dir() {
+                continue;
+            }
+            let Some(id) = relative_id(&root, path) else {
+                tracing::warn!(path = %path.display(), "skipping file whose name is not UTF-8");
+                continue;
+            };
+            // Path ordering is component-wise, which is exactly walkdir's sorted DFS order.
+            if let Some(after) = resume_after
+                && Path::new(&id) <= after
+            {
+                continue;
+            }
+            let metadata = if file_type.is_symlink() {
+                // Follow a link only to a regular file inside the root; never out of it, and
+                // never into a directory (which could loop).
+                match path.canonicalize() {
+                    Ok(target) if target.starts_with(&root) && target.is_file() => {
+                        match std::fs::metadata(&target) {
+                            Ok(m) => m,
+                            Err(_) => continue,
+                        }
+                    }
+                    _ => {
+                        tracing::debug!(path = %path.display(), "skipping symlink");
+                        continue;
+                    }
+                }
+            } else if file_type.is_file() {
+                match entry.metadata() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let err = ConnectorError::new(
+                            ErrorKind::Transient,
+                            format!("stat {}: {e}", path.display()),
+                        );
+                        if tx.blocking_send(Err(err)).is_err() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                continue; // sockets, fifos, devices
+            };
+            if acl_path.as_deref() == Some(path) {
+                continue;
+            }
+            if self.include.as_ref().is_some_and(|g| !g.is_match(&id)) || self.exclude.is_match(&id)
+            {
+                continue;
+            }
+
+            let modified = metadata.modified().ok().map(OffsetDateTime::from);
+            let mtime_ns = modified.map(|m| m.unix_timestamp_nanos()).unwrap_or(0);
+            let version = format!("{}:{}", metadata.len(), mtime_ns);
+            let mut doc = RemoteDocument::new(id.clone(), version, self.acl_for(acl_file.as_ref(), &id));
+            doc.title = path.file_name().and_then(|n| n.to_str()).map(str::to_string);
+            doc.uri = Some(format!("file://{}", path.display()));
+            doc.size = Some(metadata.len());
+            doc.modified = modified;
+            if tx.blocking_send(Ok(Change::Upsert(doc))).is_err() {
+                return Ok(());
+            }
+            since_checkpoint += 1;
+            if since_checkpoint >= CHECKPOINT_EVERY {
+                since_checkpoint = 0;
+                let cp = Change::Checkpoint {
+                    partition: WALK_PARTITION.into(),
+                    cursor: Some(id),
+                };
+                if tx.blocking_send(Ok(cp)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = tx.blocking_send(Ok(Change::Checkpoint {
+            partition: WALK_PARTITION.into(),
+            cursor: None,
+        }));
+        let _ = tx.blocking_send(Ok(Change::ListingComplete));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_ids_use_forward_slashes() {
+        let root = Path::new("/r");
+        assert_eq!(relative_id(root, Path::new("/r/a/b.txt")).as_deref(), Some("a/b.txt"));
+        assert_eq!(relative_id(root, Path::new("/elsewhere/b.txt")), None);
+    }
+
+    #[test]
+    fn path_order_matches_sorted_walk_order() {
+        // walkdir visits "a" (and everything under it) before its sibling "a.txt".
+        assert!(Path::new("a/z.txt") < Path::new("a.txt"));
+        assert!(Path::new("a.txt") < Path::new("b/a.txt"));
+    }
+}

@@ -1,0 +1,107 @@
+//! Connector errors, with kinds the engine acts on.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+/// What went wrong, in terms the engine can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Worth retrying soon: a timeout, a reset connection, a 5xx.
+    Transient,
+    /// The source asked us to slow down; wait at least `retry_after` if given.
+    RateLimited {
+        /// How long the source asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// Credentials are missing, wrong or expired. Fails the run; deletes nothing.
+    Unauthorized,
+    /// The document (or container) does not exist (any more).
+    NotFound,
+    /// A stored change-feed cursor is no longer accepted; the engine falls back to a full sync.
+    CursorExpired,
+    /// The source answered something we cannot parse.
+    InvalidResponse,
+    /// The document is larger than the configured limit.
+    TooLarge,
+    /// Retrying will not help (bad configuration, permission denied on one item).
+    Permanent,
+}
+
+impl ErrorKind {
+    /// The short, stable name used in run reports and `.err` files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::RateLimited { .. } => "rate_limited",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::CursorExpired => "cursor_expired",
+            ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Permanent => "permanent",
+        }
+    }
+
+    /// Whether a listing that hit this error must stop (as opposed to skipping one item).
+    pub fn is_fatal_for_listing(&self) -> bool {
+        matches!(self, ErrorKind::Unauthorized | ErrorKind::CursorExpired)
+    }
+}
+
+/// An error from a connector: a kind, a lowercase message, and an optional cause.
+#[derive(Debug)]
+pub struct ConnectorError {
+    /// What the engine should do about it.
+    pub kind: ErrorKind,
+    /// A lowercase message without a trailing period, naming what failed.
+    pub message: String,
+    /// The underlying error, if any.
+    pub source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl ConnectorError {
+    /// A new error of `kind`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ConnectorError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Maps an I/O error to a kind: missing files are `NotFound`, denied access is
+    /// `Permanent` (retrying will not grant it), everything else `Transient`.
+    pub fn from_io(context: impl fmt::Display, err: std::io::Error) -> Self {
+        let kind = match err.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::Permanent,
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                ErrorKind::Permanent
+            }
+            _ => ErrorKind::Transient,
+        };
+        ConnectorError::new(kind, format!("{context}: {err}")).with_source(err)
+    }
+}
+
+impl fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind.as_str())
+    }
+}
+
+impl StdError for ConnectorError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}

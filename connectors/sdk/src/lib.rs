@@ -1,0 +1,43 @@
+//! The public API for Tributary connector authors.
+//!
+//! A connector turns one kind of source (a folder, a bucket, a SaaS tenant) into a stream of
+//! [`Change`]s: documents to upsert with their [`Acl`], deletions, ACL-only updates and
+//! in-band [`Change::Checkpoint`] markers. The engine (`sync-core`) owns everything after
+//! that — fetching with limits, extraction, chunking, indexing, the manifest, and the
+//! checkpoint store — so a connector never sees tantivy or sled.
+//!
+//! The main types:
+//! - [`Connector`] — the trait a connector implements: `check`, `full`, `incremental`,
+//!   `fetch`, `identities`.
+//! - [`RemoteDocument`], [`DocumentId`], [`Acl`], [`Principal`] — what a listing yields.
+//! - [`SourceCheckpoint`] — a versioned, opaque partition → cursor map.
+//! - [`Membership`] — identity crawl output (users ↔ groups, group nesting).
+//! - [`ConnectorError`] with an [`ErrorKind`] the engine acts on (retry, pause, fail).
+//!
+//! ```
+//! use connector_sdk::{Acl, Principal};
+//!
+//! let mut acl = Acl::default();
+//! acl.allow.insert(Principal::group("engineering"));
+//! acl.deny.insert(Principal::user("Mallory@Example.com"));
+//! assert_eq!(acl.allow_terms(), vec!["group:engineering".to_string()]);
+//! assert_eq!(acl.deny_terms(), vec!["user:mallory@example.com".to_string()]);
+//! ```
+#![deny(missing_docs)]
+
+mod acl;
+mod checkpoint;
+mod connector;
+mod document;
+mod error;
+
+pub use acl::{Acl, Principal};
+pub use checkpoint::SourceCheckpoint;
+pub use connector::{
+    ByteStream, Change, ChangeStream, Connector, Limits, Membership, MembershipStream,
+    SyncContext, read_bounded,
+};
+pub use document::{Content, DocumentId, RemoteDocument};
+pub use error::{ConnectorError, ErrorKind};
+
+pub mod acl_file;

@@ -1,0 +1,201 @@
+//! Format detection: magic bytes, then content type, then extension.
+
+/// A document format Tributary knows about (extracted or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// Plain text.
+    Text,
+    /// Markdown.
+    Markdown,
+    /// HTML or XHTML.
+    Html,
+    /// Comma/semicolon/tab separated values.
+    Csv,
+    /// JSON or newline-delimited JSON.
+    Json,
+    /// PDF.
+    Pdf,
+    /// A ZIP container (OOXML, ODF…) whose kind the hints did not settle.
+    Zip,
+    /// Word 2007+.
+    Docx,
+    /// PowerPoint 2007+.
+    Pptx,
+    /// Excel 2007+.
+    Xlsx,
+    /// OpenDocument spreadsheet.
+    Ods,
+    /// An OLE2 compound file (legacy DOC, PPT, XLS).
+    Ole,
+    /// Legacy Word.
+    Doc,
+    /// Legacy PowerPoint.
+    Ppt,
+    /// Legacy Excel.
+    Xls,
+    /// Nothing recognisable.
+    Unknown,
+}
+
+impl Format {
+    /// A short lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Pdf => "pdf",
+            Format::Zip => "zip",
+            Format::Docx => "docx",
+            Format::Pptx => "pptx",
+            Format::Xlsx => "xlsx",
+            Format::Ods => "ods",
+            Format::Ole => "ole",
+            Format::Doc => "doc",
+            Format::Ppt => "ppt",
+            Format::Xls => "xls",
+            Format::Unknown => "unknown",
+        }
+    }
+
+    fn from_extension(ext: &str) -> Option<Format> {
+        Some(match ext.to_ascii_lowercase().as_str() {
+            "txt" | "text" | "log" | "rst" => Format::Text,
+            "md" | "markdown" | "mdown" => Format::Markdown,
+            "html" | "htm" | "xhtml" => Format::Html,
+            "csv" | "tsv" => Format::Csv,
+            "json" | "ndjson" | "jsonl" => Format::Json,
+            "pdf" => Format::Pdf,
+            "docx" => Format::Docx,
+            "pptx" => Format::Pptx,
+            "xlsx" | "xlsm" => Format::Xlsx,
+            "ods" => Format::Ods,
+            "doc" => Format::Doc,
+            "ppt" => Format::Ppt,
+            "xls" => Format::Xls,
+            _ => return None,
+        })
+    }
+
+    fn from_content_type(ct: &str) -> Option<Format> {
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "text/plain" => Format::Text,
+            "text/markdown" | "text/x-markdown" => Format::Markdown,
+            "text/html" | "application/xhtml+xml" => Format::Html,
+            "text/csv" | "text/tab-separated-values" => Format::Csv,
+            "application/json" | "application/x-ndjson" | "application/jsonl" => Format::Json,
+            "application/pdf" => Format::Pdf,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+                Format::Docx
+            }
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+                Format::Pptx
+            }
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => Format::Xlsx,
+            "application/vnd.oasis.opendocument.spreadsheet" => Format::Ods,
+            "application/msword" => Format::Doc,
+            "application/vnd.ms-powerpoint" => Format::Ppt,
+            "application/vnd.ms-excel" => Format::Xls,
+            _ => return None,
+        })
+    }
+}
+
+/// What the source says about a document, used when the bytes alone do not decide.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hints<'a> {
+    /// The source's content type.
+    pub content_type: Option<&'a str>,
+    /// The document's file name (or key), for its extension.
+    pub file_name: Option<&'a str>,
+}
+
+impl<'a> Hints<'a> {
+    /// Hints with only a file name.
+    pub fn file_name(name: &'a str) -> Self {
+        Hints {
+            content_type: None,
+            file_name: Some(name),
+        }
+    }
+
+    fn extension_format(&self) -> Option<Format> {
+        let name = self.file_name?;
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let (_, ext) = base.rsplit_once('.')?;
+        Format::from_extension(ext)
+    }
+}
+
+/// Detects the format: binary magic numbers first (they cannot lie by accident), then the
+/// content type, then the extension, and finally "text if it looks like text".
+pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
+    let hinted = hints
+        .content_type
+        .and_then(Format::from_content_type)
+        .or_else(|| hints.extension_format());
+    if input.starts_with(b"%PDF-") {
+        return Format::Pdf;
+    }
+    if input.starts_with(b"PK\x03\x04") {
+        return match hinted {
+            Some(f @ (Format::Docx | Format::Pptx | Format::Xlsx | Format::Ods)) => f,
+            // A legacy extension on a ZIP is really OOXML under the wrong name.
+            Some(Format::Doc) => Format::Docx,
+            Some(Format::Ppt) => Format::Pptx,
+            Some(Format::Xls) => Format::Xlsx,
+            _ => Format::Zip,
+        };
+    }
+    if input.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return match hinted {
+            Some(f @ (Format::Doc | Format::Ppt | Format::Xls)) => f,
+            _ => Format::Ole,
+        };
+    }
+    if looks_like_html(input) && !matches!(hinted, Some(Format::Markdown | Format::Text)) {
+        return Format::Html;
+    }
+    if let Some(f) = hinted {
+        return f;
+    }
+    if crate::text::looks_binary(input) {
+        Format::Unknown
+    } else {
+        Format::Text
+    }
+}
+
+fn looks_like_html(input: &[u8]) -> bool {
+    let head = &input[..input.len().min(512)];
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
+        .unwrap_or(head.len());
+    let head = head[start..].to_ascii_lowercase();
+    head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_beats_extension_and_content_type_beats_extension() {
+        assert_eq!(detect(b"%PDF-1.4", &Hints::file_name("x.txt")), Format::Pdf);
+        assert_eq!(detect(b"PK\x03\x04....", &Hints::file_name("x.doc")), Format::Docx);
+        assert_eq!(detect(b"<!DOCTYPE html><p>x", &Hints::file_name("x.txt")), Format::Text);
+        assert_eq!(detect(b"<!DOCTYPE html><p>x", &Hints::file_name("x")), Format::Html);
+        let hints = Hints {
+            content_type: Some("text/csv; charset=utf-8"),
+            file_name: Some("x.json"),
+        };
+        assert_eq!(detect(b"a,b\n1,2", &hints), Format::Csv);
+        assert_eq!(detect(b"hello", &Hints::default()), Format::Text);
+        assert_eq!(detect(b"\x00\x01\x02\x03garbage\x00", &Hints::default()), Format::Unknown);
+    }
+}
