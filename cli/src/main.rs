@@ -1,1 +1,92 @@
-fn main() {}
+//! `tributary`: sync sources into a permission-aware search index, and search it as a user.
+
+mod commands;
+mod config;
+mod sources;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tributary syncs enterprise sources into one local, permission-aware search index.
+///
+/// Without a config file (./tributary.toml), commands use the bundled sample:
+/// fixtures/sample-docs synced into ./.tributary.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Configuration file [default: ./tributary.toml, else the bundled sample]
+    #[arg(long, short = 'c', global = true, value_name = "FILE", env = "TRIBUTARY_CONFIG")]
+    config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sync every source (or one) into the index: incremental when a previous run
+    /// completed, full otherwise, resuming an interrupted full sync where it stopped.
+    Sync(commands::SyncArgs),
+    /// Search as a user: only documents the user may read are returned.
+    Search(commands::SearchArgs),
+    /// Show run history, newest last.
+    Runs(commands::RunsArgs),
+    /// Show sources, document counts and each source's last run.
+    Status,
+    /// Check that a source is reachable and readable, without syncing.
+    Check(commands::CheckArgs),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = config::Config::load(cli.global.config.as_deref())?;
+        match cli.command {
+            Command::Sync(args) => commands::sync(&config, args).await,
+            Command::Search(args) => commands::search(&config, args),
+            Command::Runs(args) => commands::runs(&config, args),
+            Command::Status => commands::status(&config),
+            Command::Check(args) => commands::check(&config, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The subcommands.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use connector_sdk::{Limits, SyncContext};
+use indicatif::{ProgressBar, ProgressStyle};
+use sync_core::{Engine, Identities, Progress, RunReport, RunState, Source, TantivyIndex};
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only this source (by id)
+    #[arg(long, value_name = "ID")]
+    source: Option<String>,
+    /// List everything from the start, even if an earlier run completed
+    #[arg(long)]
+    full: bool,
+    /// Let this run delete more than the configured share (default 50%) of a source
+    #[arg(long)]
+    allow_mass_delete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query (tantivy syntax: words, "phrases", +must, -not, title:word)
+    query: Option<String>,
+    /// Search as this user (an email address as in the ACLs and identities file)
+    #[arg(long = "as", value_name = "USER")]
+    user: String,
+    /// List every document the user may see, instead of searching (for audits)
+    #[arg(long, conflicts_with = "query")]
+    all: bool,
+    /// At most this many hits
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// Print hits as a JSON array
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs of this source
+    #[arg(long, value_name = "ID")]
+    source: Option<String>,
+    /// Only the last N runs
+    #[arg(long, value_name = "N")]
+    last: Option<usize>,
+    /// Print runs as a JSON array
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The source to check (default: all)
+    #[arg(long, value_name = "ID")]
+    source: Option<String>,
+}
+
+fn selected<'c>(config: &'c Config, id: Option<&str>) -> anyhow::Result<Vec<&'c crate::sources::SourceConfig>> {
+    match id {
+        None => Ok(config.sources.iter().collect()),
+        Some(id) => match config.sources.iter().find(|s| s.id == id) {
+            Some(s) => Ok(vec![s]),
+            None => {
+                let known: Vec<&str> = config.sources.iter().map(|s| s.id.as_str()).collect();
+                bail!("no source {id:?} in {} (sources: {})", config.origin, known.join(", "))
+            }
+        },
+    }
+}
+
+fn print_report(report: &RunReport, kind: &str) {
+    let c = &report.counts;
+    let secs = report
+        .finished_at
+        .map(|f| (f - report.started_at).as_seconds_f64())
+        .unwrap_or_default();
+    println!(
+        "{} ({kind}): {} — {} run {} in {secs:.2}s",
+        report.source,
+        report.state.as_str(),
+        serde_json::to_value(report.mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        report.id
+    );
+    println!(
+        "  scanned {} · added {} · modified {} · acl updated {} · deleted {} · unchanged {} · skipped {} · failed {}",
+        c.scanned, c.added, c.modified, c.acl_updated, c.deleted, c.unchanged, c.skipped, c.failed
+    );
+    for f in report.failed_documents.iter().take(20) {
+        println!("  {} {} [{}/{}]: {}", if f.stage == "rules" { "skipped" } else { "failed" }, f.doc_id, f.stage, f.kind, f.message);
+    }
+    if report.failed_documents.len() > 20 {
+        println!("  … and {} more (tributary runs --json)", report.failed_documents.len() - 20);
+    }
+    for e in &report.errors {
+        println!("  error: {e}");
+    }
+}
+
+pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let sources = selected(config, args.source.as_deref())?;
+    if config.origin.starts_with("the bundled sample") {
+        eprintln!("using {}", config.origin);
+    }
+    let engine = Engine::open(&config.data_dir)?;
+    let mut options = config.sync.options();
+    options.full = args.full;
+    options.allow_mass_delete = args.allow_mass_delete;
+    let mut failed = false;
+    for source_config in sources {
+        let connector = source_config.build()?;
+        let source = Source::new(source_config.id.clone(), connector);
+        let progress = Arc::new(Progress::default());
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(source.id.clone());
+        let ticker = {
+            let bar = bar.clone();
+            let progress = Arc::clone(&progress);
+            tokio::spawn(async move {
+                loop {
+                    bar.set_message(format!(
+                        "{} listed, {} done, {} failed",
+                        progress.scanned.load(Ordering::Relaxed),
+                        progress.done.load(Ordering::Relaxed),
+                        progress.failed.load(Ordering::Relaxed)
+                    ));
+                    bar.tick();
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let result = engine.sync(&source, &options, progress).await;
+        ticker.abort();
+        bar.finish_and_clear();
+        let report = result?;
+        print_report(&report, source_config.type_name());
+        failed |= report.state == RunState::Failed;
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn load_identities(config: &Config) -> anyhow::Result<Identities> {
+    match &config.identities_file {
+        None => Ok(Identities::default()),
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("read identities file {}", path.display()))?;
+            Ok(Identities::parse(&bytes)?)
+        }
+    }
+}
+
+pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
+    if args.query.is_none() && !args.all {
+        bail!("give a QUERY, or --all to list every document the user may see");
+    }
+    let index_dir = config.data_dir.join("index");
+    if !index_dir.join("meta.json").exists() {
+        bail!("no index at {} yet: run `tributary sync` first", index_dir.display());
+    }
+    let identities = load_identities(config)?;
+    if config.identities_file.is_some() && !identities.knows(&args.user) {
+        eprintln!(
+            "note: {} is not in the identities file; searching with the user's own id and domain only",
+            args.user
+        );
+    }
+    let principals = identities.principals(&args.user);
+    // Searching opens only the index (not the state store), so it works during a sync.
+    let index = TantivyIndex::open(&index_dir)?;
+    if args.all {
+        let docs = index.visible_documents(&principals)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&docs)?);
+        } else {
+            for d in &docs {
+                println!("{}:{}\t{}", d.source, d.doc_id, d.title);
+            }
+            eprintln!("{} document(s) visible to {}", docs.len(), args.user);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let query = args.query.unwrap_or_default();
+    let hits = index.search(&query, &principals, args.limit)?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "source": h.source, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
+                    "title": h.title, "uri": h.uri, "score": h.score, "snippet": h.snippet,
+                    "page": h.page, "section": h.section,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if hits.is_empty() {
+        println!("no results for {query:?} visible to {}", args.user);
+    } else {
+        for (i, h) in hits.iter().enumerate() {
+            println!("{}. {} ({}:{}) score {:.2}", i + 1, h.title, h.source, h.chunk_id, h.score);
+            if let Some(section) = &h.section {
+                println!("   § {section}");
+            }
+            println!("   {}", h.snippet);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let engine = Engine::open(&config.data_dir)?;
+    let mut runs: Vec<RunReport> = engine
+        .store()
+        .runs()?
+        .into_iter()
+        .filter(|r| args.source.as_deref().is_none_or(|s| r.source == s))
+        .collect();
+    if let Some(n) = args.last {
+        let skip = runs.len().saturating_sub(n);
+        runs.drain(..skip);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+    }
+    for r in &runs {
+        let kind = config
+            .sources
+            .iter()
+            .find(|s| s.id == r.source)
+            .map_or("?", |s| s.type_name());
+        print_report(r, kind);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
+    let engine = Engine::open(&config.data_dir)?;
+    let counts: BTreeMap<String, u64> = engine.index().document_counts()?;
+    let runs = engine.store().runs()?;
+    println!("config: {}", config.origin);
+    println!("data:   {}", config.data_dir.display());
+    for s in &config.sources {
+        let last = runs.iter().rev().find(|r| r.source == s.id);
+        let last = match last {
+            Some(r) => format!(
+                "last run {} {} at {}",
+                r.id,
+                r.state.as_str(),
+                r.started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+            ),
+            None => "never synced".to_string(),
+        };
+        println!(
+            "{} ({}): {} document(s); {last}",
+            s.id,
+            s.type_name(),
+            counts.get(&s.id).copied().unwrap_or(0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut ok = true;
+    for s in selected(config, args.source.as_deref())? {
+        let connector = s.build()?;
+        let cx = SyncContext {
+            source_id: s.id.clone(),
+            run_id: "check".into(),
+            limits: Limits::default(),
+        };
+        match connector.check(&cx).await {
+            Ok(()) => println!("{} ({}): ok", s.id, s.type_name()),
+            Err(e) => {
+                ok = false;
+                println!("{} ({}): {e}", s.id, s.type_name());
+            }
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

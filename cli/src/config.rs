@@ -1,0 +1,466 @@
+//! `tributary.toml`: loading, validation that reports every problem with its key path, and
+//! the zero-config quickstart.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sync_core::{ChunkerConfig, CommitPolicy, SyncOptions};
+use toml::{Table, Value};
+
+use crate::sources::{self, SourceConfig};
+
+/// The default config file name, looked up in the current directory.
+pub const DEFAULT_CONFIG: &str = "tributary.toml";
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path (`sources[1].root`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// All problems of one config file, shown together.
+#[derive(Debug)]
+pub struct Problems {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} has {} problem(s):", self.file, self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// `[sync]`: tuning shared by every source.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub concurrency: Option<usize>,
+    pub max_document_bytes: usize,
+    pub max_output_bytes: usize,
+    pub extract_timeout_secs: u64,
+    pub commit_docs: usize,
+    pub commit_interval_secs: u64,
+    pub mass_delete_ratio: f64,
+    pub chunker: ChunkerConfig,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        let limits = extractors::Limits::default();
+        SyncSettings {
+            concurrency: None,
+            max_document_bytes: limits.max_input_bytes,
+            max_output_bytes: limits.max_output_bytes,
+            extract_timeout_secs: limits.timeout.as_secs(),
+            commit_docs: CommitPolicy::default().docs,
+            commit_interval_secs: CommitPolicy::default().interval.as_secs(),
+            mass_delete_ratio: 0.5,
+            chunker: ChunkerConfig::default(),
+        }
+    }
+}
+
+impl SyncSettings {
+    pub fn options(&self) -> SyncOptions {
+        let mut o = SyncOptions::default();
+        if let Some(c) = self.concurrency {
+            o.concurrency = c;
+        }
+        o.limits.max_input_bytes = self.max_document_bytes;
+        o.limits.max_output_bytes = self.max_output_bytes;
+        o.limits.timeout = Duration::from_secs(self.extract_timeout_secs);
+        o.commit.docs = self.commit_docs;
+        o.commit.interval = Duration::from_secs(self.commit_interval_secs);
+        o.mass_delete_ratio = self.mass_delete_ratio;
+        o.chunker = self.chunker;
+        o
+    }
+}
+
+/// A validated configuration, with paths resolved against the config file's folder.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the configuration came from, for messages.
+    pub origin: String,
+    pub data_dir: PathBuf,
+    pub identities_file: Option<PathBuf>,
+    pub sync: SyncSettings,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// Reads the table's keys, reporting type errors and unknown keys.
+pub(crate) struct Reader<'t, 'p> {
+    table: &'t Table,
+    prefix: String,
+    pub(crate) problems: &'p mut Vec<Problem>,
+    known: Vec<&'static str>,
+}
+
+impl<'t, 'p> Reader<'t, 'p> {
+    pub(crate) fn new(table: &'t Table, prefix: impl Into<String>, problems: &'p mut Vec<Problem>) -> Self {
+        Reader {
+            table,
+            prefix: prefix.into(),
+            problems,
+            known: Vec::new(),
+        }
+    }
+
+    pub(crate) fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    pub(crate) fn problem(&mut self, name: &str, message: impl Into<String>) {
+        let key = self.key(name);
+        self.problems.push(Problem {
+            key,
+            message: message.into(),
+        });
+    }
+
+    fn get(&mut self, name: &'static str) -> Option<&'t Value> {
+        self.known.push(name);
+        self.table.get(name)
+    }
+
+    pub(crate) fn string(&mut self, name: &'static str) -> Option<String> {
+        match self.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.problem(name, format!("expected a string, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn strings(&mut self, name: &'static str) -> Vec<String> {
+        match self.get(name) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => {
+                            let key = format!("{name}[{i}]");
+                            self.problem(&key, format!("expected a string, found {}", other.type_str()));
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.problem(name, format!("expected an array of strings, found {}", other.type_str()));
+                Vec::new()
+            }
+        }
+    }
+
+    pub(crate) fn integer(&mut self, name: &'static str, min: i64, max: i64) -> Option<i64> {
+        match self.get(name)? {
+            Value::Integer(n) if (min..=max).contains(n) => Some(*n),
+            Value::Integer(n) => {
+                self.problem(name, format!("{n} is out of range ({min}..={max})"));
+                None
+            }
+            other => {
+                self.problem(name, format!("expected an integer, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    fn float(&mut self, name: &'static str, min: f64, max: f64) -> Option<f64> {
+        let v = match self.get(name)? {
+            Value::Float(f) => *f,
+            Value::Integer(n) => *n as f64,
+            other => {
+                self.problem(name, format!("expected a number, found {}", other.type_str()));
+                return None;
+            }
+        };
+        if !(min..=max).contains(&v) {
+            self.problem(name, format!("{v} is out of range ({min}..={max})"));
+            return None;
+        }
+        Some(v)
+    }
+
+    fn table(&mut self, name: &'static str) -> Option<&'t Table> {
+        match self.get(name)? {
+            Value::Table(t) => Some(t),
+            other => {
+                self.problem(name, format!("expected a table, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    /// Reports keys nobody asked for (typos are the most common config bug).
+    pub(crate) fn finish(self) {
+        for key in self.table.keys() {
+            if !self.known.contains(&key.as_str()) {
+                let full = if self.prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.prefix)
+                };
+                self.problems.push(Problem {
+                    key: full,
+                    message: format!("unknown key (known keys: {})", self.known.join(", ")),
+                });
+            }
+        }
+    }
+}
+
+/// Resolves a configured path against the config file's folder.
+pub(crate) fn resolve(base: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+impl Config {
+    /// Parses and validates TOML text; `base` is the folder relative paths start from.
+    pub fn parse(text: &str, base: &Path, origin: &str) -> Result<Config, Problems> {
+        let fail = |problems| Problems {
+            file: origin.to_string(),
+            problems,
+        };
+        let root: Table = text.parse().map_err(|e: toml::de::Error| {
+            fail(vec![Problem {
+                key: "(syntax)".into(),
+                message: e.to_string().trim().to_string(),
+            }])
+        })?;
+        let mut problems = Vec::new();
+        let mut config = Config {
+            origin: origin.to_string(),
+            data_dir: base.join(".tributary"),
+            identities_file: None,
+            sync: SyncSettings::default(),
+            sources: Vec::new(),
+        };
+        let mut top = Reader::new(&root, "", &mut problems);
+        let index = top.table("index");
+        let identities = top.table("identities");
+        let sync = top.table("sync");
+        let sources = top.get("sources");
+        top.finish();
+
+        if let Some(t) = index {
+            let mut r = Reader::new(t, "index", &mut problems);
+            if let Some(p) = r.string("path") {
+                config.data_dir = resolve(base, &p);
+            }
+            r.finish();
+        }
+        if let Some(t) = identities {
+            let mut r = Reader::new(t, "identities", &mut problems);
+            config.identities_file = r.string("file").map(|p| resolve(base, &p));
+            r.finish();
+        }
+        if let Some(t) = sync {
+            let s = &mut config.sync;
+            let mut r = Reader::new(t, "sync", &mut problems);
+            if let Some(n) = r.integer("concurrency", 1, 256) {
+                s.concurrency = Some(n as usize);
+            }
+            if let Some(n) = r.integer("max_document_bytes", 1, 4 << 30) {
+                s.max_document_bytes = n as usize;
+            }
+            if let Some(n) = r.integer("max_output_bytes", 1, 1 << 30) {
+                s.max_output_bytes = n as usize;
+            }
+            if let Some(n) = r.integer("extract_timeout_secs", 1, 3600) {
+                s.extract_timeout_secs = n as u64;
+            }
+            if let Some(n) = r.integer("commit_docs", 1, 1_000_000) {
+                s.commit_docs = n as usize;
+            }
+            if let Some(n) = r.integer("commit_interval_secs", 1, 86_400) {
+                s.commit_interval_secs = n as u64;
+            }
+            if let Some(f) = r.float("mass_delete_ratio", 0.0, 1.0) {
+                s.mass_delete_ratio = f;
+            }
+            if let Some(n) = r.integer("chunk_target_bytes", 64, 1 << 20) {
+                s.chunker.target_bytes = n as usize;
+            }
+            if let Some(n) = r.integer("chunk_overlap_bytes", 0, 1 << 19) {
+                s.chunker.overlap_bytes = n as usize;
+            }
+            for p in s.chunker.validate() {
+                r.problem("chunk", p);
+            }
+            r.finish();
+        }
+        match sources {
+            None => problems.push(Problem {
+                key: "sources".into(),
+                message: "no [[sources]] configured".into(),
+            }),
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let key = format!("sources[{i}]");
+                    match item {
+                        Value::Table(t) => {
+                            if let Some(source) = sources::parse(t, &key, base, &mut problems) {
+                                if config.sources.iter().any(|s| s.id == source.id) {
+                                    problems.push(Problem {
+                                        key: format!("{key}.id"),
+                                        message: format!("duplicate source id {:?}", source.id),
+                                    });
+                                }
+                                config.sources.push(source);
+                            }
+                        }
+                        other => problems.push(Problem {
+                            key,
+                            message: format!("expected a table, found {}", other.type_str()),
+                        }),
+                    }
+                }
+            }
+            Some(other) => problems.push(Problem {
+                key: "sources".into(),
+                message: format!("expected an array of tables ([[sources]]), found {}", other.type_str()),
+            }),
+        }
+        if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
+    }
+
+    /// Loads `path`, or — when no path was given and `./tributary.toml` does not exist —
+    /// the bundled sample configuration.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG), false),
+        };
+        if !path.exists() {
+            if explicit {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            return Ok(Self::sample()?);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ok(Config::parse(&text, base, &path.display().to_string())?)
+    }
+
+    /// The zero-config quickstart: the bundled sample folder into `./.tributary`.
+    fn sample() -> anyhow::Result<Config> {
+        let fixtures = [
+            PathBuf::from("fixtures"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"),
+        ]
+        .into_iter()
+        .find(|p| p.join("sample-docs").is_dir())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no {DEFAULT_CONFIG} here and the bundled sample (fixtures/sample-docs) was not found; \
+                 pass --config FILE"
+            )
+        })?;
+        let text = format!(
+            r#"
+[index]
+path = "{data}"
+[identities]
+file = "{fx}/sample-identities.json"
+[[sources]]
+id = "sample"
+type = "filesystem"
+root = "{fx}/sample-docs"
+acl_file = "{fx}/sample-acl.json"
+"#,
+            data = ".tributary",
+            fx = fixtures.display()
+        );
+        let mut config = Config::parse(&text, Path::new("."), "the bundled sample configuration")?;
+        config.origin = format!(
+            "the bundled sample ({}; no {DEFAULT_CONFIG} in this folder)",
+            fixtures.join("sample-docs").display()
+        );
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = r#"
+colour = "blue"
+[index]
+path = 7
+[sync]
+commit_docs = 0
+chunk_target_bytes = 100
+chunk_overlap_bytes = 80
+[[sources]]
+id = "a:b"
+type = "filesystem"
+[[sources]]
+id = "x"
+type = "ftp"
+[[sources]]
+id = "fs"
+type = "filesystem"
+root = "docs"
+include = ["[bad"]
+default_access = "public"
+"#;
+        let err = Config::parse(text, Path::new("/base"), "t.toml").expect_err("invalid");
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "colour",
+                "index.path",
+                "sync.commit_docs",
+                "sync.chunk",
+                "sources[0].id",
+                "sources[0].root",
+                "sources[1].type",
+                "sources[2].default_access",
+                "sources[2].include[0]",
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let text = "[index]\npath = \"data\"\n[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n";
+        let config = Config::parse(text, Path::new("/etc/trib"), "t.toml").expect("valid");
+        assert_eq!(config.data_dir, Path::new("/etc/trib/data"));
+        assert_eq!(config.sources[0].id, "d");
+    }
+}

@@ -1,0 +1,497 @@
+//! The tantivy index: one tantivy document per chunk, upserts by document key, and search
+//! filtered by ACL terms.
+//!
+//! [`IndexSink`] is the write seam (an OpenSearch bulk sink can implement it);
+//! [`TantivyIndex`] opens the on-disk index and hands out its [`TantivyWriter`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use connector_sdk::{Acl, Principal};
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, OwnedValue, STORED, STRING, Schema, TEXT, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use time::OffsetDateTime;
+
+use crate::chunker::Chunk;
+use crate::{EngineError, Result};
+
+/// Bumped when the schema changes; an index with another version is refused with a clear
+/// message instead of being misread.
+const SCHEMA_VERSION: &str = "1";
+
+/// Memory the writer may use for its in-memory segments, whatever the corpus size.
+const WRITER_MEMORY: usize = 96 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    doc_key: Field,
+    chunk_id: Field,
+    chunk_ord: Field,
+    doc_id: Field,
+    source: Field,
+    title: Field,
+    text: Field,
+    uri: Field,
+    content_type: Field,
+    modified: Field,
+    page: Field,
+    section: Field,
+    acl_allow: Field,
+    acl_deny: Field,
+    metadata: Field,
+    version: Field,
+}
+
+fn build_schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        doc_key: b.add_text_field("doc_key", STRING | STORED),
+        chunk_id: b.add_text_field("chunk_id", STRING | STORED),
+        chunk_ord: b.add_u64_field("chunk_ord", INDEXED | STORED | FAST),
+        doc_id: b.add_text_field("doc_id", STRING | STORED),
+        source: b.add_text_field("source", STRING | STORED),
+        title: b.add_text_field("title", TEXT | STORED),
+        text: b.add_text_field("text", TEXT | STORED),
+        uri: b.add_text_field("uri", STORED),
+        content_type: b.add_text_field("content_type", STRING | STORED),
+        modified: b.add_i64_field("modified", INDEXED | STORED | FAST),
+        page: b.add_u64_field("page", STORED),
+        section: b.add_text_field("section", TEXT | STORED),
+        acl_allow: b.add_text_field("acl_allow", STRING | STORED),
+        acl_deny: b.add_text_field("acl_deny", STRING | STORED),
+        metadata: b.add_json_field("metadata", STORED),
+        version: b.add_text_field("version", STRING | STORED),
+    };
+    (b.build(), fields)
+}
+
+/// The unique key of a document across sources (source ids never contain `:`).
+pub fn doc_key(source: &str, doc_id: &str) -> String {
+    format!("{source}:{doc_id}")
+}
+
+/// Everything about a document that every one of its chunks carries.
+#[derive(Debug, Clone)]
+pub struct DocFields<'a> {
+    /// The source id.
+    pub source: &'a str,
+    /// The document id within the source.
+    pub doc_id: &'a str,
+    /// Title shown in results.
+    pub title: &'a str,
+    /// Link back to the source.
+    pub uri: Option<&'a str>,
+    /// Detected format or the source's content type.
+    pub content_type: &'a str,
+    /// Last modification time.
+    pub modified: Option<OffsetDateTime>,
+    /// Who may read it.
+    pub acl: &'a Acl,
+    /// Source and format metadata.
+    pub metadata: &'a BTreeMap<String, serde_json::Value>,
+    /// The source's version string.
+    pub version: &'a str,
+}
+
+/// Where chunks go. Every write is an upsert by document key, so replaying a batch after a
+/// crash is harmless; nothing is visible to searches before `commit`.
+pub trait IndexSink: Send {
+    /// Replaces all chunks of a document.
+    fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk]) -> Result<()>;
+    /// Removes a document.
+    fn delete(&mut self, source: &str, doc_id: &str) -> Result<()>;
+    /// Rewrites a document's ACL from its stored chunks; `Ok(None)` if it has no chunks.
+    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>>;
+    /// Makes all writes so far durable and visible.
+    fn commit(&mut self) -> Result<()>;
+}
+
+/// The on-disk tantivy index.
+#[derive(Clone)]
+pub struct TantivyIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for TantivyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivyIndex").finish_non_exhaustive()
+    }
+}
+
+fn index_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Index(e.to_string())
+}
+
+/// One search result: a chunk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchHit {
+    /// The source id.
+    pub source: String,
+    /// The document id.
+    pub doc_id: String,
+    /// `<doc_id>#<ordinal>`.
+    pub chunk_id: String,
+    /// The document title.
+    pub title: String,
+    /// Link back to the source, if any.
+    pub uri: Option<String>,
+    /// BM25 score.
+    pub score: f32,
+    /// A short extract around the matched words.
+    pub snippet: String,
+    /// Page, slide or sheet, for citations.
+    pub page: Option<u64>,
+    /// Heading path, for citations.
+    pub section: Option<String>,
+}
+
+/// One document a user may see (`search --all`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct VisibleDoc {
+    /// The source id.
+    pub source: String,
+    /// The document id.
+    pub doc_id: String,
+    /// The document title.
+    pub title: String,
+    /// Link back to the source.
+    pub uri: Option<String>,
+}
+
+/// One chunk as stored, for consistency checks and `repair`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredChunk {
+    /// The source id.
+    pub source: String,
+    /// The document id.
+    pub doc_id: String,
+    /// The chunk id.
+    pub chunk_id: String,
+    /// The document version.
+    pub version: String,
+    /// Allow terms.
+    pub acl_allow: Vec<String>,
+    /// Deny terms.
+    pub acl_deny: Vec<String>,
+    /// The chunk text.
+    pub text: String,
+}
+
+fn first_str(doc: &TantivyDocument, field: Field) -> Option<String> {
+    doc.get_first(field).and_then(|v| v.as_str().map(str::to_string))
+}
+
+fn all_str(doc: &TantivyDocument, field: Field) -> Vec<String> {
+    doc.get_all(field)
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+impl TantivyIndex {
+    /// Opens the index in `dir`, creating it if empty.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::Index(format!("create {}: {e}", dir.display())))?;
+        let (schema, fields) = build_schema();
+        let marker = dir.join("tributary-schema-version");
+        let index = if dir.join("meta.json").exists() {
+            let found = std::fs::read_to_string(&marker).unwrap_or_default();
+            if found.trim() != SCHEMA_VERSION {
+                return Err(EngineError::Index(format!(
+                    "index at {} has schema version {:?}, this build needs {SCHEMA_VERSION}; \
+                     delete the folder and sync again",
+                    dir.display(),
+                    found.trim()
+                )));
+            }
+            Index::open_in_dir(dir).map_err(index_err)?
+        } else {
+            let index = Index::create_in_dir(dir, schema).map_err(index_err)?;
+            std::fs::write(&marker, SCHEMA_VERSION)
+                .map_err(|e| EngineError::Index(format!("write {}: {e}", marker.display())))?;
+            index
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(index_err)?;
+        Ok(TantivyIndex {
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    /// The single writer. tantivy's lock makes a second one (another process) fail.
+    pub fn writer(&self) -> Result<TantivyWriter> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(1);
+        let writer = self
+            .index
+            .writer_with_num_threads(threads, WRITER_MEMORY)
+            .map_err(|e| EngineError::Index(format!("open index writer: {e}")))?;
+        Ok(TantivyWriter {
+            writer,
+            reader: self.reader.clone(),
+            fields: self.fields,
+        })
+    }
+
+    fn searcher(&self) -> Result<tantivy::Searcher> {
+        self.reader.reload().map_err(index_err)?;
+        Ok(self.reader.searcher())
+    }
+
+    /// The ACL filter: at least one principal allowed, none denied. No principals → no hit.
+    fn acl_filter(&self, principals: &[Principal]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
+        let term = |field: Field, p: &Principal| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, &p.term()),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let allow = BooleanQuery::new(
+            principals
+                .iter()
+                .map(|p| (Occur::Should, term(self.fields.acl_allow, p)))
+                .collect(),
+        );
+        let deny = principals
+            .iter()
+            .map(|p| term(self.fields.acl_deny, p))
+            .collect();
+        (Box::new(allow), deny)
+    }
+
+    fn restricted(&self, query: Box<dyn Query>, principals: &[Principal]) -> BooleanQuery {
+        let (allow, deny) = self.acl_filter(principals);
+        let mut clauses = vec![(Occur::Must, query), (Occur::Must, allow)];
+        clauses.extend(deny.into_iter().map(|q| (Occur::MustNot, q)));
+        BooleanQuery::new(clauses)
+    }
+
+    /// Full-text search over chunks the principals may read. An empty principal list
+    /// matches nothing (fail closed).
+    pub fn search(&self, query: &str, principals: &[Principal], limit: usize) -> Result<Vec<SearchHit>> {
+        if principals.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.text, f.section]);
+        parser.set_field_boost(f.title, 2.0);
+        let (user_query, _errors) = parser.parse_query_lenient(query);
+        let full = self.restricted(user_query.box_clone(), principals);
+        let top = searcher
+            .search(&full, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(index_err)?;
+        let mut snippets = SnippetGenerator::create(&searcher, &*user_query, f.text).map_err(index_err)?;
+        snippets.set_max_num_chars(200);
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            let mut snippet = snippets.snippet_from_doc(&doc).fragment().to_string();
+            if snippet.is_empty() {
+                let text = first_str(&doc, f.text).unwrap_or_default();
+                snippet = text.chars().take(200).collect();
+            }
+            hits.push(SearchHit {
+                source: first_str(&doc, f.source).unwrap_or_default(),
+                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
+                chunk_id: first_str(&doc, f.chunk_id).unwrap_or_default(),
+                title: first_str(&doc, f.title).unwrap_or_default(),
+                uri: first_str(&doc, f.uri),
+                score,
+                snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
+                page: doc.get_first(f.page).and_then(|v| v.as_u64()),
+                section: first_str(&doc, f.section).filter(|s| !s.is_empty()),
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Every document the principals may read, sorted (for audits).
+    pub fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>> {
+        if principals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        // Chunk 0 stands for its document: one hit per document.
+        let first_chunks: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_u64(f.chunk_ord, 0),
+            IndexRecordOption::Basic,
+        ));
+        let query = self.restricted(first_chunks, principals);
+        let addrs = searcher.search(&query, &DocSetCollector).map_err(index_err)?;
+        let mut docs = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            docs.push(VisibleDoc {
+                source: first_str(&doc, f.source).unwrap_or_default(),
+                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
+                title: first_str(&doc, f.title).unwrap_or_default(),
+                uri: first_str(&doc, f.uri),
+            });
+        }
+        docs.sort();
+        Ok(docs)
+    }
+
+    /// Every stored chunk, sorted. Meant for tests, `repair` and small audits.
+    pub fn all_chunks(&self) -> Result<Vec<StoredChunk>> {
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let addrs: HashSet<DocAddress> = searcher.search(&AllQuery, &DocSetCollector).map_err(index_err)?;
+        let mut out = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            out.push(StoredChunk {
+                source: first_str(&doc, f.source).unwrap_or_default(),
+                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
+                chunk_id: first_str(&doc, f.chunk_id).unwrap_or_default(),
+                version: first_str(&doc, f.version).unwrap_or_default(),
+                acl_allow: all_str(&doc, f.acl_allow),
+                acl_deny: all_str(&doc, f.acl_deny),
+                text: first_str(&doc, f.text).unwrap_or_default(),
+            });
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Number of documents (not chunks) per source.
+    pub fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let query = TermQuery::new(Term::from_field_u64(f.chunk_ord, 0), IndexRecordOption::Basic);
+        let addrs = searcher.search(&query, &DocSetCollector).map_err(index_err)?;
+        let mut counts = BTreeMap::new();
+        for addr in addrs {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            *counts.entry(first_str(&doc, f.source).unwrap_or_default()).or_default() += 1;
+        }
+        Ok(counts)
+    }
+}
+
+/// The index writer, used by one thread of the pipeline.
+pub struct TantivyWriter {
+    writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for TantivyWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TantivyWriter").finish_non_exhaustive()
+    }
+}
+
+impl TantivyWriter {
+    fn key_term(&self, source: &str, doc_id: &str) -> Term {
+        Term::from_field_text(self.fields.doc_key, &doc_key(source, doc_id))
+    }
+}
+
+impl IndexSink for TantivyWriter {
+    fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk]) -> Result<()> {
+        let f = self.fields;
+        let key = doc_key(doc.source, doc.doc_id);
+        self.writer.delete_term(Term::from_field_text(f.doc_key, &key));
+        let allow = doc.acl.allow_terms();
+        let deny = doc.acl.deny_terms();
+        let metadata: BTreeMap<String, OwnedValue> = doc
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), OwnedValue::from(v.clone())))
+            .collect();
+        for chunk in chunks {
+            let mut d = TantivyDocument::new();
+            d.add_text(f.doc_key, &key);
+            d.add_text(f.chunk_id, format!("{}#{}", doc.doc_id, chunk.ordinal));
+            d.add_u64(f.chunk_ord, u64::from(chunk.ordinal));
+            d.add_text(f.doc_id, doc.doc_id);
+            d.add_text(f.source, doc.source);
+            d.add_text(f.title, doc.title);
+            d.add_text(f.text, &chunk.text);
+            if let Some(uri) = doc.uri {
+                d.add_text(f.uri, uri);
+            }
+            d.add_text(f.content_type, doc.content_type);
+            if let Some(m) = doc.modified {
+                d.add_i64(f.modified, m.unix_timestamp());
+            }
+            if let Some(page) = chunk.page {
+                d.add_u64(f.page, u64::from(page));
+            }
+            d.add_text(f.section, chunk.heading.join(" > "));
+            for t in &allow {
+                d.add_text(f.acl_allow, t);
+            }
+            for t in &deny {
+                d.add_text(f.acl_deny, t);
+            }
+            d.add_object(f.metadata, metadata.clone());
+            d.add_text(f.version, doc.version);
+            self.writer.add_document(d).map_err(index_err)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, source: &str, doc_id: &str) -> Result<()> {
+        let term = self.key_term(source, doc_id);
+        self.writer.delete_term(term);
+        Ok(())
+    }
+
+    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
+        let f = self.fields;
+        let searcher = self.reader.searcher();
+        let term = self.key_term(source, doc_id);
+        let query = TermQuery::new(term.clone(), IndexRecordOption::Basic);
+        let addrs = searcher.search(&query, &DocSetCollector).map_err(index_err)?;
+        if addrs.is_empty() {
+            return Ok(None);
+        }
+        let mut docs = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let old: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            // Copy every stored field except the ACL ones, then add the new ACL.
+            let mut new = TantivyDocument::new();
+            for (field, value) in old.field_values() {
+                if field != f.acl_allow && field != f.acl_deny {
+                    new.add_field_value(field, &OwnedValue::from(value));
+                }
+            }
+            for t in acl.allow_terms() {
+                new.add_text(f.acl_allow, t);
+            }
+            for t in acl.deny_terms() {
+                new.add_text(f.acl_deny, t);
+            }
+            docs.push(new);
+        }
+        self.writer.delete_term(term);
+        let n = docs.len() as u32;
+        for d in docs {
+            self.writer.add_document(d).map_err(index_err)?;
+        }
+        Ok(Some(n))
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.writer.commit().map_err(index_err)?;
+        self.reader.reload().map_err(index_err)?;
+        Ok(())
+    }
+}
