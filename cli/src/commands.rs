@@ -65,14 +65,21 @@ pub struct CheckArgs {
     source: Option<String>,
 }
 
-fn selected<'c>(config: &'c Config, id: Option<&str>) -> anyhow::Result<Vec<&'c crate::sources::SourceConfig>> {
+fn selected<'c>(
+    config: &'c Config,
+    id: Option<&str>,
+) -> anyhow::Result<Vec<&'c crate::sources::SourceConfig>> {
     match id {
         None => Ok(config.sources.iter().collect()),
         Some(id) => match config.sources.iter().find(|s| s.id == id) {
             Some(s) => Ok(vec![s]),
             None => {
                 let known: Vec<&str> = config.sources.iter().map(|s| s.id.as_str()).collect();
-                bail!("no source {id:?} in {} (sources: {})", config.origin, known.join(", "))
+                bail!(
+                    "no source {id:?} in {} (sources: {})",
+                    config.origin,
+                    known.join(", ")
+                )
             }
         },
     }
@@ -88,7 +95,10 @@ fn print_report(report: &RunReport, kind: &str) {
         "{} ({kind}): {} — {} run {} in {secs:.2}s",
         report.source,
         report.state.as_str(),
-        serde_json::to_value(report.mode).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        serde_json::to_value(report.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
         report.id
     );
     println!(
@@ -96,10 +106,24 @@ fn print_report(report: &RunReport, kind: &str) {
         c.scanned, c.added, c.modified, c.acl_updated, c.deleted, c.unchanged, c.skipped, c.failed
     );
     for f in report.failed_documents.iter().take(20) {
-        println!("  {} {} [{}/{}]: {}", if f.stage == "rules" { "skipped" } else { "failed" }, f.doc_id, f.stage, f.kind, f.message);
+        println!(
+            "  {} {} [{}/{}]: {}",
+            if f.stage == "rules" {
+                "skipped"
+            } else {
+                "failed"
+            },
+            f.doc_id,
+            f.stage,
+            f.kind,
+            f.message
+        );
     }
     if report.failed_documents.len() > 20 {
-        println!("  … and {} more (tributary runs --json)", report.failed_documents.len() - 20);
+        println!(
+            "  … and {} more (tributary runs --json)",
+            report.failed_documents.len() - 20
+        );
     }
     for e in &report.errors {
         println!("  error: {e}");
@@ -149,14 +173,19 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
         print_report(&report, source_config.type_name());
         failed |= report.state == RunState::Failed;
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn load_identities(config: &Config) -> anyhow::Result<Identities> {
     match &config.identities_file {
         None => Ok(Identities::default()),
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("read identities file {}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("read identities file {}", path.display()))?;
             Ok(Identities::parse(&bytes)?)
         }
     }
@@ -168,7 +197,10 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     let index_dir = config.data_dir.join("index");
     if !index_dir.join("meta.json").exists() {
-        bail!("no index at {} yet: run `tributary sync` first", index_dir.display());
+        bail!(
+            "no index at {} yet: run `tributary sync` first",
+            index_dir.display()
+        );
     }
     let identities = load_identities(config)?;
     if config.identities_file.is_some() && !identities.knows(&args.user) {
@@ -210,7 +242,14 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
         println!("no results for {query:?} visible to {}", args.user);
     } else {
         for (i, h) in hits.iter().enumerate() {
-            println!("{}. {} ({}:{}) score {:.2}", i + 1, h.title, h.source, h.chunk_id, h.score);
+            println!(
+                "{}. {} ({}:{}) score {:.2}",
+                i + 1,
+                h.title,
+                h.source,
+                h.chunk_id,
+                h.score
+            );
             if let Some(section) = &h.section {
                 println!("   § {section}");
             }
@@ -263,7 +302,9 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
                 "last run {} {} at {}",
                 r.id,
                 r.state.as_str(),
-                r.started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                r.started_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
             ),
             None => "never synced".to_string(),
         };
@@ -294,5 +335,9 @@ pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<ExitCode>
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

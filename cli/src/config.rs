@@ -113,7 +113,11 @@ pub(crate) struct Reader<'t, 'p> {
 }
 
 impl<'t, 'p> Reader<'t, 'p> {
-    pub(crate) fn new(table: &'t Table, prefix: impl Into<String>, problems: &'p mut Vec<Problem>) -> Self {
+    pub(crate) fn new(
+        table: &'t Table,
+        prefix: impl Into<String>,
+        problems: &'p mut Vec<Problem>,
+    ) -> Self {
         Reader {
             table,
             prefix: prefix.into(),
@@ -147,7 +151,10 @@ impl<'t, 'p> Reader<'t, 'p> {
         match self.get(name)? {
             Value::String(s) => Some(s.clone()),
             other => {
-                self.problem(name, format!("expected a string, found {}", other.type_str()));
+                self.problem(
+                    name,
+                    format!("expected a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -163,14 +170,20 @@ impl<'t, 'p> Reader<'t, 'p> {
                         Value::String(s) => out.push(s.clone()),
                         other => {
                             let key = format!("{name}[{i}]");
-                            self.problem(&key, format!("expected a string, found {}", other.type_str()));
+                            self.problem(
+                                &key,
+                                format!("expected a string, found {}", other.type_str()),
+                            );
                         }
                     }
                 }
                 out
             }
             Some(other) => {
-                self.problem(name, format!("expected an array of strings, found {}", other.type_str()));
+                self.problem(
+                    name,
+                    format!("expected an array of strings, found {}", other.type_str()),
+                );
                 Vec::new()
             }
         }
@@ -184,7 +197,10 @@ impl<'t, 'p> Reader<'t, 'p> {
                 None
             }
             other => {
-                self.problem(name, format!("expected an integer, found {}", other.type_str()));
+                self.problem(
+                    name,
+                    format!("expected an integer, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -195,7 +211,10 @@ impl<'t, 'p> Reader<'t, 'p> {
             Value::Float(f) => *f,
             Value::Integer(n) => *n as f64,
             other => {
-                self.problem(name, format!("expected a number, found {}", other.type_str()));
+                self.problem(
+                    name,
+                    format!("expected a number, found {}", other.type_str()),
+                );
                 return None;
             }
         };
@@ -210,7 +229,10 @@ impl<'t, 'p> Reader<'t, 'p> {
         match self.get(name)? {
             Value::Table(t) => Some(t),
             other => {
-                self.problem(name, format!("expected a table, found {}", other.type_str()));
+                self.problem(
+                    name,
+                    format!("expected a table, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -237,7 +259,11 @@ impl<'t, 'p> Reader<'t, 'p> {
 /// Resolves a configured path against the config file's folder.
 pub(crate) fn resolve(base: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 impl Config {
@@ -344,10 +370,17 @@ impl Config {
             }
             Some(other) => problems.push(Problem {
                 key: "sources".into(),
-                message: format!("expected an array of tables ([[sources]]), found {}", other.type_str()),
+                message: format!(
+                    "expected an array of tables ([[sources]]), found {}",
+                    other.type_str()
+                ),
             }),
         }
-        if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
     }
 
     /// Loads `path`, or — when no path was given and `./tributary.toml` does not exist —

@@ -25,7 +25,13 @@ struct Cli {
 #[derive(Debug, Args)]
 struct Global {
     /// Configuration file [default: ./tributary.toml, else the bundled sample]
-    #[arg(long, short = 'c', global = true, value_name = "FILE", env = "TRIBUTARY_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "TRIBUTARY_CONFIG"
+    )]
     config: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
@@ -65,7 +71,10 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -51,16 +51,26 @@ impl SourceConfig {
 }
 
 /// Parses one `[[sources]]` table, pushing every problem found.
-pub fn parse(table: &Table, key: &str, base: &Path, problems: &mut Vec<Problem>) -> Option<SourceConfig> {
+pub fn parse(
+    table: &Table,
+    key: &str,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<SourceConfig> {
     let mut r = Reader::new(table, key, problems);
     let id = r.string("id");
     match &id {
         None if !table.contains_key("id") => r.problem("id", "missing (every source needs an id)"),
         Some(id)
             if id.is_empty()
-                || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
         {
-            r.problem("id", format!("{id:?} may only contain letters, digits, '-' and '_'"));
+            r.problem(
+                "id",
+                format!("{id:?} may only contain letters, digits, '-' and '_'"),
+            );
         }
         _ => {}
     }
@@ -77,14 +87,20 @@ pub fn parse(table: &Table, key: &str, base: &Path, problems: &mut Vec<Problem>)
             Some((_, parser)) => parser(&mut r, base),
             None => {
                 let known: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
-                r.problem("type", format!("unknown source type {t:?} (one of: {})", known.join(", ")));
+                r.problem(
+                    "type",
+                    format!("unknown source type {t:?} (one of: {})", known.join(", ")),
+                );
                 // Don't report this type's keys as unknown: the type is the problem.
                 return None;
             }
         },
     };
     r.finish();
-    Some(SourceConfig { id: id?, kind: kind? })
+    Some(SourceConfig {
+        id: id?,
+        kind: kind?,
+    })
 }
 
 fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {
@@ -98,7 +114,10 @@ fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {
         None | Some("none") => DefaultAccess::None,
         Some("everyone") => DefaultAccess::Everyone,
         Some(other) => {
-            r.problem("default_access", format!("{other:?} is not \"none\" or \"everyone\""));
+            r.problem(
+                "default_access",
+                format!("{other:?} is not \"none\" or \"everyone\""),
+            );
             DefaultAccess::None
         }
     };

@@ -10,7 +10,11 @@ pub(crate) struct CsvExtractor;
 
 /// Picks the delimiter that splits the first lines most consistently.
 fn sniff_delimiter(text: &str) -> u8 {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(10).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(10)
+        .collect();
     let mut best = (b',', 0usize);
     for d in [b',', b';', b'\t', b'|'] {
         let counts: Vec<usize> = lines
@@ -43,7 +47,8 @@ impl Extractor for CsvExtractor {
         let delimiter = sniff_delimiter(&text);
         let mut b = DocBuilder::new(format, limits.max_output_bytes);
         b.metadata.insert("encoding".into(), encoding.into());
-        b.metadata.insert("delimiter".into(), (delimiter as char).to_string());
+        b.metadata
+            .insert("delimiter".into(), (delimiter as char).to_string());
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(false)
@@ -59,7 +64,10 @@ impl Extractor for CsvExtractor {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    return Err(ExtractError::new(ErrorKind::Corrupt, format!("csv row {}: {e}", row + 1)));
+                    return Err(ExtractError::new(
+                        ErrorKind::Corrupt,
+                        format!("csv row {}: {e}", row + 1),
+                    ));
                 }
             }
             let cells: Vec<&str> = record.iter().map(str::trim).collect();
@@ -90,7 +98,12 @@ mod tests {
     fn sniffs_semicolons_and_keeps_quoted_delimiters() {
         let csv = "name;note\n\"Doe, Jane\";\"says \"\"hi\"\"\"\nRoe;x\n";
         let doc = CsvExtractor
-            .extract(csv.as_bytes(), Format::Csv, &Limits::default(), Deadline::after(Duration::from_secs(5)))
+            .extract(
+                csv.as_bytes(),
+                Format::Csv,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
             .expect("csv");
         assert_eq!(doc.text(), "name | note\nDoe, Jane | says \"hi\"\nRoe | x");
         assert_eq!(doc.metadata["columns"], "name, note");

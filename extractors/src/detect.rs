@@ -81,7 +81,12 @@ impl Format {
     }
 
     fn from_content_type(ct: &str) -> Option<Format> {
-        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         Some(match essence.as_str() {
             "text/plain" => Format::Text,
             "text/markdown" | "text/x-markdown" => Format::Markdown,
@@ -187,15 +192,27 @@ mod tests {
     #[test]
     fn magic_beats_extension_and_content_type_beats_extension() {
         assert_eq!(detect(b"%PDF-1.4", &Hints::file_name("x.txt")), Format::Pdf);
-        assert_eq!(detect(b"PK\x03\x04....", &Hints::file_name("x.doc")), Format::Docx);
-        assert_eq!(detect(b"<!DOCTYPE html><p>x", &Hints::file_name("x.txt")), Format::Text);
-        assert_eq!(detect(b"<!DOCTYPE html><p>x", &Hints::file_name("x")), Format::Html);
+        assert_eq!(
+            detect(b"PK\x03\x04....", &Hints::file_name("x.doc")),
+            Format::Docx
+        );
+        assert_eq!(
+            detect(b"<!DOCTYPE html><p>x", &Hints::file_name("x.txt")),
+            Format::Text
+        );
+        assert_eq!(
+            detect(b"<!DOCTYPE html><p>x", &Hints::file_name("x")),
+            Format::Html
+        );
         let hints = Hints {
             content_type: Some("text/csv; charset=utf-8"),
             file_name: Some("x.json"),
         };
         assert_eq!(detect(b"a,b\n1,2", &hints), Format::Csv);
         assert_eq!(detect(b"hello", &Hints::default()), Format::Text);
-        assert_eq!(detect(b"\x00\x01\x02\x03garbage\x00", &Hints::default()), Format::Unknown);
+        assert_eq!(
+            detect(b"\x00\x01\x02\x03garbage\x00", &Hints::default()),
+            Format::Unknown
+        );
     }
 }

@@ -15,18 +15,56 @@ pub(crate) struct HtmlExtractor;
 fn is_skipped(name: &str) -> bool {
     matches!(
         name,
-        "script" | "style" | "nav" | "noscript" | "template" | "head" | "svg" | "iframe" | "object"
-            | "button" | "select"
+        "script"
+            | "style"
+            | "nav"
+            | "noscript"
+            | "template"
+            | "head"
+            | "svg"
+            | "iframe"
+            | "object"
+            | "button"
+            | "select"
     )
 }
 
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "address" | "article" | "aside" | "blockquote" | "body" | "br" | "dd" | "details"
-            | "div" | "dl" | "dt" | "fieldset" | "figcaption" | "figure" | "footer" | "form"
-            | "header" | "hr" | "li" | "main" | "ol" | "p" | "pre" | "section" | "summary"
-            | "table" | "tbody" | "thead" | "tfoot" | "tr" | "ul" | "caption" | "center"
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "dd"
+            | "details"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "header"
+            | "hr"
+            | "li"
+            | "main"
+            | "ol"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "thead"
+            | "tfoot"
+            | "tr"
+            | "ul"
+            | "caption"
+            | "center"
     )
 }
 
@@ -35,10 +73,39 @@ fn is_block(name: &str) -> bool {
 fn is_unnested(name: &[u8]) -> bool {
     matches!(
         name,
-        b"area" | b"base" | b"br" | b"col" | b"embed" | b"hr" | b"img" | b"input" | b"link"
-            | b"meta" | b"param" | b"source" | b"track" | b"wbr" | b"p" | b"li" | b"dt" | b"dd"
-            | b"td" | b"th" | b"tr" | b"thead" | b"tbody" | b"tfoot" | b"option" | b"optgroup"
-            | b"colgroup" | b"caption" | b"rt" | b"rp" | b"html" | b"head" | b"body"
+        b"area"
+            | b"base"
+            | b"br"
+            | b"col"
+            | b"embed"
+            | b"hr"
+            | b"img"
+            | b"input"
+            | b"link"
+            | b"meta"
+            | b"param"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"p"
+            | b"li"
+            | b"dt"
+            | b"dd"
+            | b"td"
+            | b"th"
+            | b"tr"
+            | b"thead"
+            | b"tbody"
+            | b"tfoot"
+            | b"option"
+            | b"optgroup"
+            | b"colgroup"
+            | b"caption"
+            | b"rt"
+            | b"rp"
+            | b"html"
+            | b"head"
+            | b"body"
     )
 }
 
@@ -70,7 +137,10 @@ fn nesting_estimate(input: &[u8]) -> usize {
         if closing {
             depth = depth.saturating_sub(1);
         } else {
-            let end = input[start..].iter().position(|&b| b == b'>').map(|p| start + p);
+            let end = input[start..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map(|p| start + p);
             let self_closing = end.is_some_and(|e| e > 0 && input[e - 1] == b'/');
             if !self_closing {
                 depth += 1;
@@ -116,7 +186,8 @@ impl Inline<'_> {
             self.at_line_start = false;
             self.pending_space = true;
         }
-        self.pending_space = s.ends_with(char::is_whitespace) || (self.pending_space && s.trim().is_empty());
+        self.pending_space =
+            s.ends_with(char::is_whitespace) || (self.pending_space && s.trim().is_empty());
     }
 
     fn raw(&mut self, s: &str) {
@@ -153,7 +224,9 @@ impl Extractor for HtmlExtractor {
         if depth > MAX_HTML_NESTING {
             return Err(ExtractError::new(
                 ErrorKind::TooLarge,
-                format!("html nesting of about {depth} levels is over the limit of {MAX_HTML_NESTING}"),
+                format!(
+                    "html nesting of about {depth} levels is over the limit of {MAX_HTML_NESTING}"
+                ),
             ));
         }
         deadline.check()?;
@@ -260,7 +333,12 @@ mod tests {
 
     fn extract(html: &str) -> Extracted {
         HtmlExtractor
-            .extract(html.as_bytes(), Format::Html, &Limits::default(), Deadline::after(Duration::from_secs(5)))
+            .extract(
+                html.as_bytes(),
+                Format::Html,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
             .expect("html")
     }
 
@@ -284,11 +362,17 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_parsed_up_to_the_limit_and_refused_past_it() {
-        let nest = |depth: usize| format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
+        let nest =
+            |depth: usize| format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
         assert!(extract(&nest(1_500)).text().contains("deep"));
         let hostile = nest(1_000_000);
         let err = HtmlExtractor
-            .extract(hostile.as_bytes(), Format::Html, &Limits::default(), Deadline::after(Duration::from_secs(5)))
+            .extract(
+                hostile.as_bytes(),
+                Format::Html,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
             .expect_err("too deep");
         assert_eq!(err.kind, ErrorKind::TooLarge);
         // Unclosed paragraphs and void elements are normal and do not count.

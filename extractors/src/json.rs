@@ -51,7 +51,11 @@ fn write_value(
             }
             Value::Object(map) => {
                 for (k, v) in map.iter().rev() {
-                    let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     stack.push((child, v, depth + 1));
                 }
                 continue;
@@ -135,7 +139,12 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
         assert_eq!(run(&deep).expect_err("too deep").kind, ErrorKind::Corrupt);
         let err = JsonExtractor
-            .extract(b"{\"a\": \"\xff\"}", Format::Json, &Limits::default(), Deadline::after(Duration::from_secs(5)))
+            .extract(
+                b"{\"a\": \"\xff\"}",
+                Format::Json,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
             .expect_err("bad utf-8");
         assert_eq!(err.kind, ErrorKind::Corrupt);
     }

@@ -80,7 +80,10 @@ impl Deadline {
     /// Fails with [`ErrorKind::Timeout`] once the deadline has passed.
     pub fn check(&self) -> Result<(), ExtractError> {
         if Instant::now() > self.0 {
-            Err(ExtractError::new(ErrorKind::Timeout, "extraction took longer than its time limit"))
+            Err(ExtractError::new(
+                ErrorKind::Timeout,
+                "extraction took longer than its time limit",
+            ))
         } else {
             Ok(())
         }
@@ -159,7 +162,9 @@ pub struct Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let formats: Vec<&Format> = self.extractors.iter().flat_map(|e| e.formats()).collect();
-        f.debug_struct("Registry").field("formats", &formats).finish()
+        f.debug_struct("Registry")
+            .field("formats", &formats)
+            .finish()
     }
 }
 
@@ -245,7 +250,11 @@ mod tests {
     #[test]
     fn unknown_binary_is_unsupported() {
         let err = Registry::default()
-            .extract(b"%PDF-1.7\n...", &Hints::file_name("a.pdf"), &Limits::default())
+            .extract(
+                b"%PDF-1.7\n...",
+                &Hints::file_name("a.pdf"),
+                &Limits::default(),
+            )
             .expect_err("pdf is not supported yet");
         assert_eq!(err.kind, ErrorKind::Unsupported);
     }

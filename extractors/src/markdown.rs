@@ -112,14 +112,23 @@ mod tests {
 
     #[test]
     fn headings_outside_fences_only() {
-        let md = "# Guide\nintro\n\n```sh\n# not a heading\n```\n\nSetup\n-----\nsteps\n#tag stays\n";
+        let md =
+            "# Guide\nintro\n\n```sh\n# not a heading\n```\n\nSetup\n-----\nsteps\n#tag stays\n";
         let doc = MarkdownExtractor
-            .extract(md.as_bytes(), Format::Markdown, &Limits::default(), Deadline::after(std::time::Duration::from_secs(5)))
+            .extract(
+                md.as_bytes(),
+                Format::Markdown,
+                &Limits::default(),
+                Deadline::after(std::time::Duration::from_secs(5)),
+            )
             .expect("markdown");
         assert_eq!(doc.title.as_deref(), Some("Guide"));
         assert_eq!(doc.sections.len(), 2);
         assert!(doc.sections[0].text.contains("# not a heading"));
-        assert_eq!(doc.sections[1].heading, vec!["Guide".to_string(), "Setup".to_string()]);
+        assert_eq!(
+            doc.sections[1].heading,
+            vec!["Guide".to_string(), "Setup".to_string()]
+        );
         assert!(doc.sections[1].text.contains("#tag stays"));
     }
 }

@@ -1,6 +1,6 @@
 //! Character decoding and the plain-text extractor.
 
-use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Extractor, Format, Limits};
 
@@ -120,7 +120,10 @@ mod tests {
             .encode_utf16()
             .flat_map(|u| u.to_le_bytes())
             .collect();
-        assert_eq!(decode_text(&bomless).expect("utf16 no bom").0, "plain ascii text, long enough");
+        assert_eq!(
+            decode_text(&bomless).expect("utf16 no bom").0,
+            "plain ascii text, long enough"
+        );
         // "café – naïve" in windows-1252.
         let cp1252 = b"caf\xE9 \x96 na\xEFve and more words to guess from";
         let (text, enc) = decode_text(cp1252).expect("cp1252");

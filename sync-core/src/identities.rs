@@ -94,8 +94,15 @@ mod tests {
         let groups: Vec<String> = ids.groups_of("alice@EXAMPLE.com").into_iter().collect();
         assert_eq!(groups, ["all-staff", "backend", "engineering"]);
         assert!(ids.groups_of("bob@example.com").is_empty());
-        let terms: Vec<String> = ids.principals("bob@example.com").iter().map(|p| p.term()).collect();
-        assert_eq!(terms, ["user:bob@example.com", "everyone", "domain:example.com"]);
+        let terms: Vec<String> = ids
+            .principals("bob@example.com")
+            .iter()
+            .map(|p| p.term())
+            .collect();
+        assert_eq!(
+            terms,
+            ["user:bob@example.com", "everyone", "domain:example.com"]
+        );
     }
 
     #[test]

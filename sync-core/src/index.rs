@@ -185,7 +185,8 @@ pub struct StoredChunk {
 }
 
 fn first_str(doc: &TantivyDocument, field: Field) -> Option<String> {
-    doc.get_first(field).and_then(|v| v.as_str().map(str::to_string))
+    doc.get_first(field)
+        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 fn all_str(doc: &TantivyDocument, field: Field) -> Vec<String> {
@@ -281,7 +282,12 @@ impl TantivyIndex {
 
     /// Full-text search over chunks the principals may read. An empty principal list
     /// matches nothing (fail closed).
-    pub fn search(&self, query: &str, principals: &[Principal], limit: usize) -> Result<Vec<SearchHit>> {
+    pub fn search(
+        &self,
+        query: &str,
+        principals: &[Principal],
+        limit: usize,
+    ) -> Result<Vec<SearchHit>> {
         if principals.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
@@ -294,7 +300,8 @@ impl TantivyIndex {
         let top = searcher
             .search(&full, &TopDocs::with_limit(limit).order_by_score())
             .map_err(index_err)?;
-        let mut snippets = SnippetGenerator::create(&searcher, &*user_query, f.text).map_err(index_err)?;
+        let mut snippets =
+            SnippetGenerator::create(&searcher, &*user_query, f.text).map_err(index_err)?;
         snippets.set_max_num_chars(200);
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
@@ -332,7 +339,9 @@ impl TantivyIndex {
             IndexRecordOption::Basic,
         ));
         let query = self.restricted(first_chunks, principals);
-        let addrs = searcher.search(&query, &DocSetCollector).map_err(index_err)?;
+        let addrs = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(index_err)?;
         let mut docs = Vec::with_capacity(addrs.len());
         for addr in addrs {
             let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
@@ -351,7 +360,9 @@ impl TantivyIndex {
     pub fn all_chunks(&self) -> Result<Vec<StoredChunk>> {
         let searcher = self.searcher()?;
         let f = self.fields;
-        let addrs: HashSet<DocAddress> = searcher.search(&AllQuery, &DocSetCollector).map_err(index_err)?;
+        let addrs: HashSet<DocAddress> = searcher
+            .search(&AllQuery, &DocSetCollector)
+            .map_err(index_err)?;
         let mut out = Vec::with_capacity(addrs.len());
         for addr in addrs {
             let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
@@ -373,12 +384,19 @@ impl TantivyIndex {
     pub fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
         let searcher = self.searcher()?;
         let f = self.fields;
-        let query = TermQuery::new(Term::from_field_u64(f.chunk_ord, 0), IndexRecordOption::Basic);
-        let addrs = searcher.search(&query, &DocSetCollector).map_err(index_err)?;
+        let query = TermQuery::new(
+            Term::from_field_u64(f.chunk_ord, 0),
+            IndexRecordOption::Basic,
+        );
+        let addrs = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(index_err)?;
         let mut counts = BTreeMap::new();
         for addr in addrs {
             let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
-            *counts.entry(first_str(&doc, f.source).unwrap_or_default()).or_default() += 1;
+            *counts
+                .entry(first_str(&doc, f.source).unwrap_or_default())
+                .or_default() += 1;
         }
         Ok(counts)
     }
@@ -407,7 +425,8 @@ impl IndexSink for TantivyWriter {
     fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk]) -> Result<()> {
         let f = self.fields;
         let key = doc_key(doc.source, doc.doc_id);
-        self.writer.delete_term(Term::from_field_text(f.doc_key, &key));
+        self.writer
+            .delete_term(Term::from_field_text(f.doc_key, &key));
         let allow = doc.acl.allow_terms();
         let deny = doc.acl.deny_terms();
         let metadata: BTreeMap<String, OwnedValue> = doc
@@ -459,7 +478,9 @@ impl IndexSink for TantivyWriter {
         let searcher = self.reader.searcher();
         let term = self.key_term(source, doc_id);
         let query = TermQuery::new(term.clone(), IndexRecordOption::Basic);
-        let addrs = searcher.search(&query, &DocSetCollector).map_err(index_err)?;
+        let addrs = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(index_err)?;
         if addrs.is_empty() {
             return Ok(None);
         }

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use connector_sdk::{
-    Acl, Change, Connector, ConnectorError, Content, DocumentId, Limits,
-    RemoteDocument, SourceCheckpoint, SyncContext, read_bounded,
+    Acl, Change, Connector, ConnectorError, Content, DocumentId, Limits, RemoteDocument,
+    SourceCheckpoint, SyncContext, read_bounded,
 };
 use extractors::{Hints, Registry};
 use futures::StreamExt;
@@ -118,7 +118,11 @@ impl Default for SyncOptions {
 impl SyncOptions {
     /// The pipeline version stored per document: a change re-extracts on the next run.
     pub fn pipeline_version(&self) -> String {
-        format!("x{}-{}", extractors::EXTRACTOR_VERSION, self.chunker.fingerprint())
+        format!(
+            "x{}-{}",
+            extractors::EXTRACTOR_VERSION,
+            self.chunker.fingerprint()
+        )
     }
 }
 
@@ -226,7 +230,9 @@ impl Planner<'_> {
                 let prev = self.store.manifest_get(self.source, doc.id.as_str())?;
                 let acl_hash = acl_hash(&doc.acl);
                 match prev {
-                    Some(mut entry) if entry.version == doc.version && entry.pipeline == self.pipeline => {
+                    Some(mut entry)
+                        if entry.version == doc.version && entry.pipeline == self.pipeline =>
+                    {
                         entry.seen = self.generation;
                         if entry.acl_hash == acl_hash {
                             Op::Unchanged { id: doc.id, entry }
@@ -383,7 +389,11 @@ impl Fetcher<'_> {
         })
         .await;
         match extracted {
-            Err(join) => fail("extract", "corrupt", format!("extraction task failed: {join}")),
+            Err(join) => fail(
+                "extract",
+                "corrupt",
+                format!("extraction task failed: {join}"),
+            ),
             Ok(Err(e)) => fail("extract", e.kind.as_str(), e.message),
             Ok(Ok((format, title, chunks))) => {
                 let title = title
@@ -652,7 +662,10 @@ impl Writer {
             self.report.counts.deleted += ids.len() as u64;
             self.store.apply(StoreBatch {
                 put: vec![],
-                remove: ids.into_iter().map(|id| (self.source.clone(), id)).collect(),
+                remove: ids
+                    .into_iter()
+                    .map(|id| (self.source.clone(), id))
+                    .collect(),
                 source_state: None,
             })?;
         }
@@ -698,7 +711,13 @@ impl Writer {
                     failed = true;
                 }
             }
-            if !failed || self.report.errors.iter().any(|e| e.starts_with("mass-delete guard")) {
+            if !failed
+                || self
+                    .report
+                    .errors
+                    .iter()
+                    .any(|e| e.starts_with("mass-delete guard"))
+            {
                 // The listing itself is done: the next run starts from the new checkpoint.
                 self.state.listing = None;
                 self.state.checkpoint = Some(self.checkpoint.clone());
@@ -761,7 +780,11 @@ pub(crate) async fn run(
     let (mode, generation, checkpoint) = if options.full {
         (RunMode::Full, run_id, SourceCheckpoint::default())
     } else if let Some(listing) = &state.listing {
-        (RunMode::FullResumed, listing.generation, listing.checkpoint.clone())
+        (
+            RunMode::FullResumed,
+            listing.generation,
+            listing.checkpoint.clone(),
+        )
     } else if let Some(cp) = &state.checkpoint {
         (RunMode::Incremental, run_id, cp.clone())
     } else {

@@ -134,7 +134,10 @@ impl RunReport {
 
     pub(crate) fn skip_doc(&mut self, doc_id: &str, reason: &str, message: String) {
         self.counts.skipped += 1;
-        *self.skipped_by_reason.entry(reason.to_string()).or_default() += 1;
+        *self
+            .skipped_by_reason
+            .entry(reason.to_string())
+            .or_default() += 1;
         self.push_failure(doc_id, "rules", reason, message);
     }
 

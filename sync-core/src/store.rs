@@ -149,7 +149,11 @@ impl SledStore {
 
 impl StateStore for SledStore {
     fn manifest_get(&self, source: &str, doc_id: &str) -> Result<Option<ManifestEntry>> {
-        match self.tree.get(manifest_key(source, doc_id)).map_err(store_err)? {
+        match self
+            .tree
+            .get(manifest_key(source, doc_id))
+            .map_err(store_err)?
+        {
             Some(v) => Ok(Some(decode(&v, "manifest entry")?)),
             None => Ok(None),
         }
@@ -157,11 +161,15 @@ impl StateStore for SledStore {
 
     fn manifest_iter<'a>(&'a self, source: &str) -> ManifestIter<'a> {
         let prefix_len = manifest_prefix(source).len();
-        Box::new(self.tree.scan_prefix(manifest_prefix(source)).map(move |kv| {
-            let (k, v) = kv.map_err(store_err)?;
-            let id = String::from_utf8_lossy(&k[prefix_len..]).into_owned();
-            Ok((id, decode(&v, "manifest entry")?))
-        }))
+        Box::new(
+            self.tree
+                .scan_prefix(manifest_prefix(source))
+                .map(move |kv| {
+                    let (k, v) = kv.map_err(store_err)?;
+                    let id = String::from_utf8_lossy(&k[prefix_len..]).into_owned();
+                    Ok((id, decode(&v, "manifest entry")?))
+                }),
+        )
     }
 
     fn apply(&self, batch: StoreBatch) -> Result<()> {
@@ -191,8 +199,22 @@ impl StateStore for SledStore {
     }
 
     fn next_id(&self) -> Result<u64> {
-        // generate_id is unique and increasing across restarts, but may skip numbers.
-        Ok(self.db.generate_id().map_err(store_err)? + 1)
+        // A plain persistent counter: sled's own generate_id jumps by a million after
+        // every restart, which makes run ids needlessly hard to read.
+        let next = self
+            .tree
+            .update_and_fetch(b"n\0id", |old| {
+                let n = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some((n + 1).to_be_bytes().to_vec())
+            })
+            .map_err(store_err)?
+            .and_then(|b| <[u8; 8]>::try_from(&*b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| EngineError::Store("id counter is corrupt".into()))?;
+        self.db.flush().map_err(store_err)?;
+        Ok(next)
     }
 
     fn put_run(&self, report: &RunReport) -> Result<()> {
@@ -252,7 +274,14 @@ mod tests {
             .map(|r| r.expect("row").0)
             .collect();
         assert_eq!(ids, ["x", "y"]);
-        assert_eq!(store.manifest_get("ab", "x").expect("get").expect("row").version, "3");
+        assert_eq!(
+            store
+                .manifest_get("ab", "x")
+                .expect("get")
+                .expect("row")
+                .version,
+            "3"
+        );
         let first = store.next_id().expect("id");
         assert!(store.next_id().expect("id") > first);
     }

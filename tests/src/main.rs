@@ -1,1 +1,13 @@
+//! Tributary's integration tests: one binary, one module per area.
+//!
+//! Tests drive the engine in-process through the same crates the CLI uses, and drive the
+//! `tributary` binary itself where the process boundary matters (crash safety, the CLI's
+//! JSON contracts).
 
+mod acl_search;
+mod cli;
+mod crash;
+mod hostile;
+mod incremental;
+mod listing_failures;
+mod support;

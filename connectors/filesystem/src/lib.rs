@@ -127,7 +127,9 @@ impl Connector for FilesystemConnector {
         let walker = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || walker.check())
             .await
-            .map_err(|e| ConnectorError::new(ErrorKind::Permanent, format!("check panicked: {e}")))?
+            .map_err(|e| {
+                ConnectorError::new(ErrorKind::Permanent, format!("check panicked: {e}"))
+            })?
     }
 
     fn full<'a>(
@@ -159,7 +161,9 @@ impl Connector for FilesystemConnector {
         let max = cx.limits.max_document_bytes;
         let bytes = tokio::task::spawn_blocking(move || reader.read(&path, max))
             .await
-            .map_err(|e| ConnectorError::new(ErrorKind::Permanent, format!("read panicked: {e}")))??;
+            .map_err(|e| {
+                ConnectorError::new(ErrorKind::Permanent, format!("read panicked: {e}"))
+            })??;
         Ok(futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed())
     }
 }

@@ -8,8 +8,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use time::OffsetDateTime;
 use tokio::sync::mpsc::Sender;
 
-use crate::config::{ConfigProblem, DefaultAccess, FilesystemConfig};
 use crate::WALK_PARTITION;
+use crate::config::{ConfigProblem, DefaultAccess, FilesystemConfig};
 
 /// Emit a resumable cursor every this many documents.
 const CHECKPOINT_EVERY: usize = 500;
@@ -126,10 +126,7 @@ impl Walker {
     /// Maps a document id back to a path, refusing anything that escapes the root.
     pub(crate) fn resolve(&self, id: &str) -> Result<PathBuf, ConnectorError> {
         let rel = Path::new(id);
-        if rel
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
             return Err(ConnectorError::new(
                 ErrorKind::Permanent,
                 format!("document id {id:?} is not a plain relative path"),
@@ -156,7 +153,11 @@ impl Walker {
         }
     }
 
-    fn walk_inner(&self, resume_after: Option<&str>, tx: &Sender<Item>) -> Result<(), ConnectorError> {
+    fn walk_inner(
+        &self,
+        resume_after: Option<&str>,
+        tx: &Sender<Item>,
+    ) -> Result<(), ConnectorError> {
         let root = self.canonical_root()?;
         let acl_file = self.load_acl_file()?;
         let acl_path = self
@@ -181,10 +182,7 @@ impl Walker {
                         .path()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default();
-                    let err = ConnectorError::new(
-                        ErrorKind::Transient,
-                        format!("walk {at}: {e}"),
-                    );
+                    let err = ConnectorError::new(ErrorKind::Transient, format!("walk {at}: {e}"));
                     if tx.blocking_send(Err(err)).is_err() {
                         return Ok(());
                     }
@@ -249,8 +247,12 @@ impl Walker {
             let modified = metadata.modified().ok().map(OffsetDateTime::from);
             let mtime_ns = modified.map(|m| m.unix_timestamp_nanos()).unwrap_or(0);
             let version = format!("{}:{}", metadata.len(), mtime_ns);
-            let mut doc = RemoteDocument::new(id.clone(), version, self.acl_for(acl_file.as_ref(), &id));
-            doc.title = path.file_name().and_then(|n| n.to_str()).map(str::to_string);
+            let mut doc =
+                RemoteDocument::new(id.clone(), version, self.acl_for(acl_file.as_ref(), &id));
+            doc.title = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string);
             doc.uri = Some(format!("file://{}", path.display()));
             doc.size = Some(metadata.len());
             doc.modified = modified;
@@ -285,7 +287,10 @@ mod tests {
     #[test]
     fn relative_ids_use_forward_slashes() {
         let root = Path::new("/r");
-        assert_eq!(relative_id(root, Path::new("/r/a/b.txt")).as_deref(), Some("a/b.txt"));
+        assert_eq!(
+            relative_id(root, Path::new("/r/a/b.txt")).as_deref(),
+            Some("a/b.txt")
+        );
         assert_eq!(relative_id(root, Path::new("/elsewhere/b.txt")), None);
     }
 

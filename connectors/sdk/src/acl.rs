@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn users_are_case_insensitive_groups_are_not() {
-        assert_eq!(Principal::user(" Alice@Example.COM"), Principal::user("alice@example.com"));
+        assert_eq!(
+            Principal::user(" Alice@Example.COM"),
+            Principal::user("alice@example.com")
+        );
         assert_ne!(Principal::group("Backend"), Principal::group("backend"));
     }
 

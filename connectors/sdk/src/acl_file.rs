@@ -145,11 +145,23 @@ mod tests {
 
     #[test]
     fn longest_prefix_decides_alone() {
-        check("eng/a.md", &["user:cto@example.com", "group:engineering"], &[]);
-        check("eng/secret/x.md", &["group:leads"], &["user:bob@example.com"]);
+        check(
+            "eng/a.md",
+            &["user:cto@example.com", "group:engineering"],
+            &[],
+        );
+        check(
+            "eng/secret/x.md",
+            &["group:leads"],
+            &["user:bob@example.com"],
+        );
         check("other.md", &[], &[]);
         // A plain string prefix: "eng/secretive.md" is not under "eng/secret/".
-        check("eng/secretive.md", &["user:cto@example.com", "group:engineering"], &[]);
+        check(
+            "eng/secretive.md",
+            &["user:cto@example.com", "group:engineering"],
+            &[],
+        );
     }
 
     #[test]

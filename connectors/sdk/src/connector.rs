@@ -123,8 +123,11 @@ pub trait Connector: Send + Sync {
     ) -> ChangeStream<'a>;
 
     /// Lists what changed since `since`.
-    fn incremental<'a>(&'a self, cx: &'a SyncContext, since: &'a SourceCheckpoint)
-    -> ChangeStream<'a>;
+    fn incremental<'a>(
+        &'a self,
+        cx: &'a SyncContext,
+        since: &'a SourceCheckpoint,
+    ) -> ChangeStream<'a>;
 
     /// Returns the bytes of a document with [`crate::Content::Fetch`].
     async fn fetch(
@@ -161,10 +164,8 @@ mod tests {
     use super::*;
 
     fn stream_of(chunks: &[&'static [u8]]) -> ByteStream {
-        let items: Vec<Result<Bytes, ConnectorError>> = chunks
-            .iter()
-            .map(|c| Ok(Bytes::from_static(c)))
-            .collect();
+        let items: Vec<Result<Bytes, ConnectorError>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
         futures::stream::iter(items).boxed()
     }
 

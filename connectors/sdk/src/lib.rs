@@ -34,8 +34,8 @@ mod error;
 pub use acl::{Acl, Principal};
 pub use checkpoint::SourceCheckpoint;
 pub use connector::{
-    ByteStream, Change, ChangeStream, Connector, Limits, Membership, MembershipStream,
-    SyncContext, read_bounded,
+    ByteStream, Change, ChangeStream, Connector, Limits, Membership, MembershipStream, SyncContext,
+    read_bounded,
 };
 pub use document::{Content, DocumentId, RemoteDocument};
 pub use error::{ConnectorError, ErrorKind};

@@ -1,0 +1,166 @@
+//! The `tributary` binary: configuration errors, and the JSON contracts of search and runs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::{World, tributary_bin};
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(tributary_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run tributary")
+}
+
+fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json on stdout")
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+#[test]
+fn invalid_config_lists_every_problem_and_exits_non_zero() {
+    let w = World::new();
+    let config = w.dir.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        "[index]\npath = 1\n[[sources]]\nid = \"ok\"\ntype = \"filesystem\"\nroots = \"typo\"\n",
+    )
+    .expect("write config");
+    let out = run(&config, &["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "index.path: expected a string",
+        "sources[0].root: missing",
+        "sources[0].roots: unknown key",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
+}
+
+#[test]
+fn sync_search_and_runs_speak_json() {
+    let w = World::new();
+    w.write(
+        "notes/plan.md",
+        "# Plan\nThe rollout plan for the new billing system.",
+    );
+    w.write(
+        "notes/private.md",
+        "# Private\nThe billing system has a private roadmap.",
+    );
+    w.acl(&[
+        ("notes/", &[("staff", "GROUP", "ALLOW")]),
+        (
+            "notes/private",
+            &[
+                ("staff", "GROUP", "ALLOW"),
+                ("eve@example.com", "USER", "DENY"),
+            ],
+        ),
+    ]);
+    std::fs::write(
+        w.dir.path().join("identities.json"),
+        r#"{"users": {"eve@example.com": ["staff"], "sam@example.com": ["staff"]}}"#,
+    )
+    .expect("identities");
+    let config = w.dir.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        "[index]\npath = \"data\"\n[identities]\nfile = \"identities.json\"\n\
+         [[sources]]\nid = \"notes\"\ntype = \"filesystem\"\nroot = \"docs\"\nacl_file = \"acl.json\"\n",
+    )
+    .expect("config");
+
+    let out = run(&config, &["sync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("added 2"));
+
+    let hits = stdout_json(&run(
+        &config,
+        &["search", "billing", "--as", "eve@example.com", "--json"],
+    ));
+    let hits = hits.as_array().expect("array");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    for key in [
+        "source", "doc_id", "chunk_id", "title", "uri", "score", "snippet",
+    ] {
+        assert!(keys(&hits[0]).contains(&key.to_string()), "missing {key}");
+    }
+    assert_eq!(hits[0]["doc_id"], "notes/plan.md");
+    assert_eq!(hits[0]["chunk_id"], "notes/plan.md#0");
+
+    let all = stdout_json(&run(
+        &config,
+        &["search", "--all", "--as", "SAM@example.com", "--json"],
+    ));
+    assert_eq!(all.as_array().expect("array").len(), 2);
+
+    let runs = stdout_json(&run(&config, &["runs", "--json"]));
+    let runs = runs.as_array().expect("array");
+    assert_eq!(runs.len(), 1);
+    for key in [
+        "id",
+        "source",
+        "mode",
+        "state",
+        "started_at",
+        "finished_at",
+        "counts",
+        "failed_documents",
+    ] {
+        assert!(keys(&runs[0]).contains(&key.to_string()), "missing {key}");
+    }
+    let counts = keys(&runs[0]["counts"]);
+    for key in [
+        "scanned",
+        "added",
+        "modified",
+        "acl_updated",
+        "deleted",
+        "unchanged",
+        "skipped",
+        "failed",
+    ] {
+        assert!(counts.contains(&key.to_string()), "missing counts.{key}");
+    }
+    assert_eq!(
+        (
+            runs[0]["state"].as_str(),
+            runs[0]["counts"]["added"].as_u64()
+        ),
+        (Some("succeeded"), Some(2))
+    );
+
+    let status = run(&config, &["status"]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("notes (filesystem): 2 document(s)"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["sync", "search", "runs", "status", "check"] {
+        let out = Command::new(tributary_bin())
+            .args([cmd, "--help"])
+            .output()
+            .expect("help");
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: tributary"),
+            "{cmd}"
+        );
+    }
+}

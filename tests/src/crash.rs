@@ -1,0 +1,160 @@
+//! Crash safety: SIGKILL `tributary sync` at several points, rerun, and compare the index
+//! with a clean sync's — same documents, same chunk ids, same ACLs, no duplicates.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sync_core::TantivyIndex;
+use sync_core::index::StoredChunk;
+
+use crate::support::{World, tributary_bin};
+
+const DOCS: usize = 3_000;
+
+/// A few thousand small documents of every first-tier format, under four ACL prefixes.
+fn populate(w: &World) {
+    for i in 0..DOCS {
+        let team = ["eng", "hr", "sales", "ops"][i % 4];
+        let body = format!(
+            "document {i} for team {team}, with words like quarterly plan and review {}",
+            i * 7
+        );
+        let (name, contents) = match i % 5 {
+            0 => (
+                format!("{team}/d{i:05}.txt"),
+                format!("{body}\n\nsecond paragraph {i}"),
+            ),
+            1 => (
+                format!("{team}/d{i:05}.md"),
+                format!("# Title {i}\n{body}\n## Part\nmore {i}"),
+            ),
+            2 => (
+                format!("{team}/d{i:05}.html"),
+                format!(
+                    "<html><head><title>T{i}</title></head><body><h1>H</h1><p>{body}</p></body></html>"
+                ),
+            ),
+            3 => (
+                format!("{team}/d{i:05}.csv"),
+                format!("id,text\n{i},{body}\n"),
+            ),
+            _ => (
+                format!("{team}/d{i:05}.json"),
+                format!("{{\"id\": {i}, \"text\": \"{body}\"}}"),
+            ),
+        };
+        w.write(&name, contents);
+    }
+    w.acl(&[
+        ("eng/", &[("engineering", "GROUP", "ALLOW")]),
+        (
+            "hr/",
+            &[
+                ("hr", "GROUP", "ALLOW"),
+                ("intern@example.com", "USER", "DENY"),
+            ],
+        ),
+        ("sales/", &[("sales", "GROUP", "ALLOW")]),
+        ("ops/", &[("ops", "GROUP", "ALLOW")]),
+    ]);
+}
+
+fn write_config(w: &World, name: &str, data: &str) -> std::path::PathBuf {
+    let path = w.dir.path().join(name);
+    // Small commits, so that kills land between commits as well as inside them.
+    std::fs::write(
+        &path,
+        format!(
+            "[index]\npath = \"{data}\"\n[sync]\ncommit_docs = 150\n\
+             [[sources]]\nid = \"docs\"\ntype = \"filesystem\"\nroot = \"docs\"\nacl_file = \"acl.json\"\n"
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn dump(data: &Path) -> Vec<StoredChunk> {
+    TantivyIndex::open(&data.join("index"))
+        .expect("open index")
+        .all_chunks()
+        .expect("chunks")
+}
+
+fn sync_to_completion(config: &Path) {
+    let out = Command::new(tributary_bin())
+        .arg("--config")
+        .arg(config)
+        .arg("sync")
+        .output()
+        .expect("run sync");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigkill_at_several_points_then_resume_equals_a_clean_sync() {
+    let w = World::new();
+    populate(&w);
+
+    let clean_config = write_config(&w, "clean.toml", "clean");
+    let started = Instant::now();
+    sync_to_completion(&clean_config);
+    let clean_time = started.elapsed();
+    let clean = dump(&w.dir.path().join("clean"));
+    assert!(clean.len() >= DOCS, "{} chunks", clean.len());
+
+    // Kill each run a fraction of a clean sync's time after it starts; every run resumes
+    // the previous one, until one finishes on its own. The delays vary so kills land at
+    // different points (between commits, during commits, during the sweep).
+    let config = write_config(&w, "crash.toml", "crash");
+    let mut finished_alone = false;
+    for attempt in 0..20 {
+        let mut child = Command::new(tributary_bin())
+            .arg("--config")
+            .arg(&config)
+            .arg("sync")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sync");
+        let fraction = [0.12, 0.2, 0.3][attempt % 3];
+        std::thread::sleep(clean_time.mul_f64(fraction));
+        if child.try_wait().expect("try_wait").is_some() {
+            finished_alone = true;
+            break;
+        }
+        child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+        child.wait().expect("reap");
+    }
+    assert!(finished_alone, "the sync never got to finish between kills");
+    let interrupted = sync_core::Engine::open(&w.dir.path().join("crash"))
+        .expect("open engine")
+        .store()
+        .runs()
+        .expect("runs")
+        .iter()
+        .filter(|r| r.state == sync_core::RunState::Running)
+        .count();
+    assert!(
+        interrupted >= 3,
+        "only {interrupted} runs were killed mid-sync"
+    );
+    sync_to_completion(&config);
+
+    let resumed = dump(&w.dir.path().join("crash"));
+    let ids: std::collections::BTreeSet<(&str, &str)> = resumed
+        .iter()
+        .map(|c| (c.source.as_str(), c.chunk_id.as_str()))
+        .collect();
+    assert_eq!(ids.len(), resumed.len(), "duplicate chunks after crashes");
+    assert_eq!(resumed.len(), clean.len());
+    assert!(
+        resumed == clean,
+        "the resumed index differs from a clean sync's"
+    );
+}

@@ -1,0 +1,151 @@
+//! Incremental syncs: exact counts, ACL-only updates, and unchanged files never read.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sync_core::{ChunkerConfig, Identities, RunMode, RunState, SyncOptions};
+
+use crate::support::{CountingReader, World, fs_source, set, sync, visible};
+
+const IDENTITIES: &str =
+    r#"{"users": {"ann@example.com": ["team"], "ben@example.com": ["other"]}}"#;
+
+fn world() -> World {
+    let w = World::new();
+    w.write("a.txt", "alpha original text");
+    w.write("b.md", "# Bravo\nto be deleted");
+    w.write(
+        "team/c.html",
+        "<html><body><p>charlie page</p></body></html>",
+    );
+    w.write("team/d.csv", "name,value\ndelta,4\n");
+    w.write("e.json", r#"{"echo": "value"}"#);
+    w.write("f.txt", "foxtrot stays the same");
+    w.acl(&[("", &[("team", "GROUP", "ALLOW")])]);
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_deletes_adds_and_acl_changes_are_counted_exactly() {
+    let w = world();
+    let engine = w.engine();
+    let reader = Arc::new(CountingReader::default());
+    let source = fs_source(w.config(), Some(Arc::clone(&reader)));
+    let options = SyncOptions::default();
+
+    let first = sync(&engine, &source, &options).await;
+    assert_eq!(
+        (first.mode, first.state),
+        (RunMode::Full, RunState::Succeeded)
+    );
+    assert_eq!(first.counts.added, 6);
+    assert_eq!(reader.take().len(), 6);
+
+    // Edit (new size), delete, add, touch without changing content, and move team/ to
+    // another group in the ACL file.
+    w.write("a.txt", "alpha edited text, now longer");
+    w.remove("b.md");
+    w.write("g.md", "# Golf\nnew document");
+    let f = std::fs::File::options()
+        .write(true)
+        .open(w.docs().join("f.txt"))
+        .expect("open f");
+    f.set_modified(SystemTime::now() + Duration::from_secs(60))
+        .expect("touch");
+    w.acl(&[
+        ("", &[("team", "GROUP", "ALLOW")]),
+        ("team/", &[("other", "GROUP", "ALLOW")]),
+    ]);
+
+    let second = sync(&engine, &source, &options).await;
+    assert_eq!(
+        (second.mode, second.state),
+        (RunMode::Incremental, RunState::Succeeded),
+        "{second:?}"
+    );
+    let c = &second.counts;
+    assert_eq!(
+        (
+            c.scanned,
+            c.added,
+            c.modified,
+            c.deleted,
+            c.acl_updated,
+            c.unchanged,
+            c.failed
+        ),
+        (6, 1, 1, 1, 2, 2, 0),
+        "{c:?}"
+    );
+    // Only the edited, the touched (to compare its hash) and the new file were read.
+    assert_eq!(reader.take(), ["a.txt", "f.txt", "g.md"]);
+
+    let ids = Identities::parse(IDENTITIES.as_bytes()).expect("ids");
+    assert_eq!(
+        visible(&engine, &ids, "ann@example.com"),
+        set(&["a.txt", "e.json", "f.txt", "g.md"])
+    );
+    assert_eq!(
+        visible(&engine, &ids, "ben@example.com"),
+        set(&["team/c.html", "team/d.csv"])
+    );
+    let search = |q: &str| {
+        engine
+            .index()
+            .search(q, &ids.principals("ann@example.com"), 10)
+            .expect("search")
+            .len()
+    };
+    assert_eq!((search("edited"), search("original")), (1, 0));
+
+    // Nothing changed: nothing is read, everything is unchanged.
+    let third = sync(&engine, &source, &options).await;
+    assert_eq!(third.counts.unchanged, 6, "{:?}", third.counts);
+    assert_eq!(third.counts.scanned, 6);
+    assert!(reader.take().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_pipeline_version_re_extracts_everything() {
+    let w = world();
+    let engine = w.engine();
+    let reader = Arc::new(CountingReader::default());
+    let source = fs_source(w.config(), Some(Arc::clone(&reader)));
+    sync(&engine, &source, &SyncOptions::default()).await;
+    reader.take();
+
+    let options = SyncOptions {
+        chunker: ChunkerConfig {
+            target_bytes: 800,
+            overlap_bytes: 100,
+        },
+        ..SyncOptions::default()
+    };
+    let report = sync(&engine, &source, &options).await;
+    assert_eq!(
+        (report.counts.modified, report.counts.unchanged),
+        (6, 0),
+        "same bytes, new pipeline: {:?}",
+        report.counts
+    );
+    assert_eq!(reader.take().len(), 6, "every document was fetched again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_flag_relists_without_refetching_unchanged_documents() {
+    let w = world();
+    let engine = w.engine();
+    let reader = Arc::new(CountingReader::default());
+    let source = fs_source(w.config(), Some(Arc::clone(&reader)));
+    sync(&engine, &source, &SyncOptions::default()).await;
+    reader.take();
+    w.remove("e.json");
+    let options = SyncOptions {
+        full: true,
+        ..SyncOptions::default()
+    };
+    let report = sync(&engine, &source, &options).await;
+    assert_eq!(report.mode, RunMode::Full);
+    assert_eq!((report.counts.unchanged, report.counts.deleted), (5, 1));
+    assert!(reader.take().is_empty());
+}

@@ -1,0 +1,170 @@
+//! Shared fixtures: a document folder, an ACL file, identities, an engine, and helpers.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use connector_filesystem::{FileReader, FilesystemConfig, FilesystemConnector, StdFileReader};
+use connector_sdk::{Connector, ConnectorError};
+use sync_core::{Engine, Identities, Progress, RunReport, Source, SyncOptions};
+
+/// A temporary world: `docs/` to sync, `acl.json`, `identities.json`, `data/`.
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("docs")).expect("docs dir");
+        World { dir }
+    }
+
+    pub fn docs(&self) -> PathBuf {
+        self.dir.path().join("docs")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn acl_path(&self) -> PathBuf {
+        self.dir.path().join("acl.json")
+    }
+
+    /// Writes `docs/<rel>`, creating folders.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
+        let path = self.docs().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write doc");
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.docs().join(rel)).expect("remove doc");
+    }
+
+    /// Writes the ACL file from (prefix, [(name, USER|GROUP, ALLOW|DENY)]).
+    pub fn acl(&self, rules: &[(&str, &[(&str, &str, &str)])]) {
+        let json: Vec<serde_json::Value> = rules
+            .iter()
+            .map(|(prefix, entries)| {
+                serde_json::json!({
+                    "keyPrefix": prefix,
+                    "aclEntries": entries.iter().map(|(name, kind, access)| serde_json::json!({
+                        "Name": name, "Type": kind, "Access": access
+                    })).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        std::fs::write(
+            self.acl_path(),
+            serde_json::to_vec_pretty(&json).expect("json"),
+        )
+        .expect("write acl");
+    }
+
+    pub fn config(&self) -> FilesystemConfig {
+        let mut c = FilesystemConfig::new(self.docs());
+        c.acl_file = Some(self.acl_path());
+        c
+    }
+
+    pub fn engine(&self) -> Engine {
+        Engine::open(&self.data()).expect("open engine")
+    }
+}
+
+/// Records every path the connector reads.
+#[derive(Debug, Default)]
+pub struct CountingReader {
+    pub reads: Mutex<Vec<PathBuf>>,
+}
+
+impl FileReader for CountingReader {
+    fn read(&self, path: &Path, max: u64) -> Result<Vec<u8>, ConnectorError> {
+        self.reads.lock().expect("lock").push(path.to_path_buf());
+        StdFileReader.read(path, max)
+    }
+}
+
+impl CountingReader {
+    /// File names read since the last call, sorted.
+    pub fn take(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .reads
+            .lock()
+            .expect("lock")
+            .drain(..)
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub fn fs_source(config: FilesystemConfig, reader: Option<Arc<CountingReader>>) -> Source {
+    let connector = match reader {
+        Some(r) => FilesystemConnector::with_reader(config, r),
+        None => FilesystemConnector::new(config),
+    }
+    .expect("valid config");
+    Source::new("docs", Arc::new(connector) as Arc<dyn Connector>)
+}
+
+pub async fn sync(engine: &Engine, source: &Source, options: &SyncOptions) -> RunReport {
+    engine
+        .sync(source, options, Arc::new(Progress::default()))
+        .await
+        .expect("run starts")
+}
+
+/// The doc ids `user` can see (via `search --all`).
+pub fn visible(engine: &Engine, identities: &Identities, user: &str) -> BTreeSet<String> {
+    engine
+        .index()
+        .visible_documents(&identities.principals(user))
+        .expect("visible docs")
+        .into_iter()
+        .map(|d| d.doc_id)
+        .collect()
+}
+
+pub fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `tributary` binary of this build, built on first use so the tests never run a
+/// stale one.
+pub fn tributary_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/integration-<hash> → target/<profile>/tributary
+            let exe = std::env::current_exe().expect("current exe");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>");
+            let target_dir = profile_dir.parent().expect("target dir");
+            let mut cmd = std::process::Command::new(env!("CARGO"));
+            cmd.args([
+                "build",
+                "--quiet",
+                "-p",
+                "tributary",
+                "--bin",
+                "tributary",
+                "--target-dir",
+            ])
+            .arg(target_dir);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "cargo build -p tributary failed");
+            let bin = profile_dir.join("tributary");
+            assert!(bin.exists(), "{} missing after build", bin.display());
+            bin
+        })
+        .clone()
+}
