@@ -91,7 +91,7 @@ fn print_report(report: &RunReport, kind: &str) {
         .finished_at
         .map(|f| (f - report.started_at).as_seconds_f64())
         .unwrap_or_default();
-    println!(
+    out!(
         "{} ({kind}): {} — {} run {} in {secs:.2}s",
         report.source,
         report.state.as_str(),
@@ -101,12 +101,12 @@ fn print_report(report: &RunReport, kind: &str) {
             .unwrap_or_default(),
         report.id
     );
-    println!(
+    out!(
         "  scanned {} · added {} · modified {} · acl updated {} · deleted {} · unchanged {} · skipped {} · failed {}",
         c.scanned, c.added, c.modified, c.acl_updated, c.deleted, c.unchanged, c.skipped, c.failed
     );
     for f in report.failed_documents.iter().take(20) {
-        println!(
+        out!(
             "  {} {} [{}/{}]: {}",
             if f.stage == "rules" {
                 "skipped"
@@ -120,13 +120,13 @@ fn print_report(report: &RunReport, kind: &str) {
         );
     }
     if report.failed_documents.len() > 20 {
-        println!(
+        out!(
             "  … and {} more (tributary runs --json)",
             report.failed_documents.len() - 20
         );
     }
     for e in &report.errors {
-        println!("  error: {e}");
+        out!("  error: {e}");
     }
 }
 
@@ -215,10 +215,10 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     if args.all {
         let docs = index.visible_documents(&principals)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&docs)?);
+            out!("{}", serde_json::to_string_pretty(&docs)?);
         } else {
             for d in &docs {
-                println!("{}:{}\t{}", d.source, d.doc_id, d.title);
+                out!("{}:{}\t{}", d.source, d.doc_id, d.title);
             }
             eprintln!("{} document(s) visible to {}", docs.len(), args.user);
         }
@@ -237,12 +237,12 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", serde_json::to_string_pretty(&rows)?);
     } else if hits.is_empty() {
-        println!("no results for {query:?} visible to {}", args.user);
+        out!("no results for {query:?} visible to {}", args.user);
     } else {
         for (i, h) in hits.iter().enumerate() {
-            println!(
+            out!(
                 "{}. {} ({}:{}) score {:.2}",
                 i + 1,
                 h.title,
@@ -251,9 +251,9 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
                 h.score
             );
             if let Some(section) = &h.section {
-                println!("   § {section}");
+                out!("   § {section}");
             }
-            println!("   {}", h.snippet);
+            out!("   {}", h.snippet);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -272,11 +272,11 @@ pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
         runs.drain(..skip);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        out!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);
     }
     if runs.is_empty() {
-        println!("no runs yet");
+        out!("no runs yet");
     }
     for r in &runs {
         let kind = config
@@ -293,8 +293,8 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     let engine = Engine::open(&config.data_dir)?;
     let counts: BTreeMap<String, u64> = engine.index().document_counts()?;
     let runs = engine.store().runs()?;
-    println!("config: {}", config.origin);
-    println!("data:   {}", config.data_dir.display());
+    out!("config: {}", config.origin);
+    out!("data:   {}", config.data_dir.display());
     for s in &config.sources {
         let last = runs.iter().rev().find(|r| r.source == s.id);
         let last = match last {
@@ -308,7 +308,7 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
             ),
             None => "never synced".to_string(),
         };
-        println!(
+        out!(
             "{} ({}): {} document(s); {last}",
             s.id,
             s.type_name(),
@@ -328,10 +328,10 @@ pub async fn check(config: &Config, args: CheckArgs) -> anyhow::Result<ExitCode>
             limits: Limits::default(),
         };
         match connector.check(&cx).await {
-            Ok(()) => println!("{} ({}): ok", s.id, s.type_name()),
+            Ok(()) => out!("{} ({}): ok", s.id, s.type_name()),
             Err(e) => {
                 ok = false;
-                println!("{} ({}): {e}", s.id, s.type_name());
+                out!("{} ({}): {e}", s.id, s.type_name());
             }
         }
     }

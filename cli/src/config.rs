@@ -394,7 +394,7 @@ impl Config {
             if explicit {
                 anyhow::bail!("config file {} does not exist", path.display());
             }
-            return Ok(Self::sample()?);
+            return Self::sample();
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))?;

@@ -1,5 +1,20 @@
 //! `tributary`: sync sources into a permission-aware search index, and search it as a user.
 
+/// `println!` that ends the process quietly when stdout is closed (`tributary ... | head`),
+/// instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 mod commands;
 mod config;
 mod sources;

@@ -1,1 +1,185 @@
-fn main() {}
+//! Pipeline benchmark: a full sync of N generated documents, the same text indexed straight
+//! into tantivy as the reference, and a no-op incremental re-sync.
+//!
+//! ```sh
+//! cargo bench -p sync-core --bench sync -- --docs 10000
+//! cargo bench -p sync-core --bench sync -- --docs 50000   # peak RSS should stay flat
+//! ```
+//!
+//! Peak RSS (VmHWM) is read right after the full sync, before the reference run, so it is
+//! the pipeline's own peak.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use connector_filesystem::{FilesystemConfig, FilesystemConnector};
+use sync_core::{Engine, Progress, Source, SyncOptions};
+use tantivy::schema::{STORED, STRING, Schema, TEXT};
+use tantivy::{Index, TantivyDocument};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// User + system CPU seconds of this process so far (from /proc/self/stat, in clock ticks
+/// of 1/100 s on Linux).
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Writes `n` small documents of mixed formats; returns their total size in bytes.
+fn generate(root: &Path, n: usize) -> u64 {
+    let words = [
+        "quarterly", "revenue", "pipeline", "customer", "incident", "rollout", "budget",
+        "policy", "review", "latency", "contract", "roadmap", "hiring", "security", "audit",
+    ];
+    let mut total = 0u64;
+    for i in 0..n {
+        let sentence = |k: usize| -> String {
+            (0..12)
+                .map(|j| words[(i * 7 + k * 3 + j * 5) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let body: Vec<String> = (0..8).map(sentence).collect();
+        let dir = root.join(format!("d{:03}", i % 200));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let (name, text) = match i % 5 {
+            0 => (format!("{i}.txt"), body.join(".\n\n")),
+            1 => (format!("{i}.md"), format!("# Doc {i}\n\n{}\n\n## More\n\n{}", body[..4].join(". "), body[4..].join(". "))),
+            2 => (
+                format!("{i}.html"),
+                format!("<html><head><title>Doc {i}</title></head><body><h1>Doc {i}</h1><p>{}</p><p>{}</p></body></html>", body[..4].join(". "), body[4..].join(". ")),
+            ),
+            3 => (format!("{i}.csv"), format!("id,text\n{}", body.iter().enumerate().map(|(k, b)| format!("{k},{b}\n")).collect::<String>())),
+            _ => (format!("{i}.json"), serde_json::json!({"id": i, "paragraphs": body}).to_string()),
+        };
+        total += text.len() as u64;
+        std::fs::write(dir.join(name), text).expect("write");
+    }
+    total
+}
+
+/// The reference: the same files read and their text indexed straight into tantivy, with
+/// the same writer settings and no pipeline (no extraction, manifest, ACLs or chunking).
+/// Returns (seconds including file reads, seconds of indexing alone, documents).
+fn raw_tantivy(root: &Path, dir: &Path) -> (f64, f64, usize) {
+    let mut b = Schema::builder();
+    let id = b.add_text_field("id", STRING | STORED);
+    let body = b.add_text_field("text", TEXT | STORED);
+    let index = Index::create_in_dir(dir, b.build()).expect("index");
+    let started = Instant::now();
+    let mut texts = Vec::new();
+    for path in walk(root) {
+        let bytes = std::fs::read(&path).expect("read");
+        texts.push((path.to_string_lossy().into_owned(), String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    let indexing = Instant::now();
+    let mut writer = index
+        .writer_with_num_threads::<TantivyDocument>(2, 96 * 1024 * 1024)
+        .expect("writer");
+    for (name, text) in &texts {
+        let mut d = TantivyDocument::new();
+        d.add_text(id, name);
+        d.add_text(body, text);
+        writer.add_document(d).expect("add");
+    }
+    writer.commit().expect("commit");
+    (started.elapsed().as_secs_f64(), indexing.elapsed().as_secs_f64(), texts.len())
+}
+
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| -> Option<usize> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+    };
+    let docs = arg("--docs").unwrap_or(10_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("docs");
+    let bytes = generate(&root, docs);
+    let acl = tmp.path().join("acl.json");
+    std::fs::write(&acl, r#"[{"keyPrefix": "", "aclEntries": [{"Name": "all", "Type": "GROUP", "Access": "ALLOW"}]}]"#)
+        .expect("acl");
+    let mut config = FilesystemConfig::new(&root);
+    config.acl_file = Some(acl);
+    let source = Source::new("bench", Arc::new(FilesystemConnector::new(config).expect("config")));
+    let engine = Engine::open(&tmp.path().join("data")).expect("engine");
+    let mut options = SyncOptions::default();
+    if let Some(c) = arg("--concurrency") {
+        options.concurrency = c;
+    }
+    if let Some(c) = arg("--commit-docs") {
+        options.commit.docs = c;
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let full = runtime
+        .block_on(engine.sync(&source, &options, Arc::new(Progress::default())))
+        .expect("full sync");
+    let full_s = started.elapsed().as_secs_f64();
+    let full_cpu = cpu_seconds() - cpu_before;
+    let rss = peak_rss_mb();
+    assert_eq!(full.counts.added as usize, docs, "{:?}", full.counts);
+
+    let started = Instant::now();
+    let noop = runtime
+        .block_on(engine.sync(&source, &options, Arc::new(Progress::default())))
+        .expect("no-op sync");
+    let noop_s = started.elapsed().as_secs_f64();
+    assert_eq!(noop.counts.unchanged as usize, docs, "{:?}", noop.counts);
+
+    let raw_dir = tmp.path().join("raw");
+    std::fs::create_dir_all(&raw_dir).expect("raw dir");
+    let (raw_s, raw_index_s, raw_docs) = raw_tantivy(&root, &raw_dir);
+    assert_eq!(raw_docs, docs);
+
+    let mb = bytes as f64 / 1e6;
+    println!("documents:            {docs} ({mb:.1} MB)");
+    println!(
+        "full sync:            {full_s:.3} s  {:.0} docs/s  {:.2} MB/s  (CPU {full_cpu:.2} s)",
+        docs as f64 / full_s,
+        mb / full_s
+    );
+    println!("raw tantivy (ref.):   {raw_s:.3} s  {:.0} docs/s  {:.2} MB/s  (read files + index their text; indexing alone {raw_index_s:.3} s)", docs as f64 / raw_s, mb / raw_s);
+    println!("pipeline / raw:       {:.0}% of raw tantivy throughput", raw_s / full_s * 100.0);
+    println!("no-op incremental:    {noop_s:.3} s  ({:.1}% of the full sync)", noop_s / full_s * 100.0);
+    println!("peak RSS after sync:  {rss:.0} MB");
+}

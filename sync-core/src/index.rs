@@ -14,6 +14,7 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, OwnedValue, STORED, STRING, Schema, TEXT, Value,
 };
 use tantivy::snippet::SnippetGenerator;
+use tantivy::indexer::UserOperation;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::OffsetDateTime;
 
@@ -244,6 +245,7 @@ impl TantivyIndex {
             writer,
             reader: self.reader.clone(),
             fields: self.fields,
+            pending: Vec::new(),
         })
     }
 
@@ -407,7 +409,13 @@ pub struct TantivyWriter {
     writer: IndexWriter,
     reader: IndexReader,
     fields: Fields,
+    /// Operations not yet handed to tantivy. Handing them over in groups (one `run` call)
+    /// instead of one by one saves a thread wake-up per document; order is preserved.
+    pending: Vec<UserOperation>,
 }
+
+/// Hand pending operations to tantivy once this many have accumulated.
+const OPS_PER_RUN: usize = 512;
 
 impl std::fmt::Debug for TantivyWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -416,6 +424,22 @@ impl std::fmt::Debug for TantivyWriter {
 }
 
 impl TantivyWriter {
+    fn push(&mut self, op: UserOperation) -> Result<()> {
+        self.pending.push(op);
+        if self.pending.len() >= OPS_PER_RUN {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            let ops = std::mem::take(&mut self.pending);
+            self.writer.run(ops).map_err(index_err)?;
+        }
+        Ok(())
+    }
+
     fn key_term(&self, source: &str, doc_id: &str) -> Term {
         Term::from_field_text(self.fields.doc_key, &doc_key(source, doc_id))
     }
@@ -462,15 +486,14 @@ impl IndexSink for TantivyWriter {
             }
             d.add_object(f.metadata, metadata.clone());
             d.add_text(f.version, doc.version);
-            self.writer.add_document(d).map_err(index_err)?;
+            self.push(UserOperation::Add(d))?;
         }
         Ok(())
     }
 
     fn delete(&mut self, source: &str, doc_id: &str) -> Result<()> {
         let term = self.key_term(source, doc_id);
-        self.writer.delete_term(term);
-        Ok(())
+        self.push(UserOperation::Delete(term))
     }
 
     fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
@@ -502,15 +525,16 @@ impl IndexSink for TantivyWriter {
             }
             docs.push(new);
         }
-        self.writer.delete_term(term);
+        self.push(UserOperation::Delete(term))?;
         let n = docs.len() as u32;
         for d in docs {
-            self.writer.add_document(d).map_err(index_err)?;
+            self.push(UserOperation::Add(d))?;
         }
         Ok(Some(n))
     }
 
     fn commit(&mut self) -> Result<()> {
+        self.hand_over()?;
         self.writer.commit().map_err(index_err)?;
         self.reader.reload().map_err(index_err)?;
         Ok(())

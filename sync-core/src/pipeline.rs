@@ -137,6 +137,9 @@ pub struct Progress {
     pub failed: AtomicU64,
 }
 
+/// Inputs up to this size are extracted on the async worker (see `Fetcher::process`).
+const INLINE_EXTRACT_BYTES: u64 = 16 * 1024;
+
 /// Short, stable hash used for ACLs and contents.
 fn hash(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex()[..32].to_string()
@@ -366,8 +369,10 @@ impl Fetcher<'_> {
         let limits = self.options.limits.clone();
         let chunker = self.options.chunker;
         let name = file_name_hint(&doc);
+        let name_hint = name.clone();
+        let bytes_head = bytes[..bytes.len().min(1024)].to_vec();
         let content_type = doc.content_type.clone();
-        let extracted = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let hints = Hints {
                 content_type: content_type.as_deref(),
                 file_name: Some(&name),
@@ -386,8 +391,23 @@ impl Fetcher<'_> {
                 }
                 (ex.format.name().to_string(), ex.title, chunks)
             })
-        })
-        .await;
+        };
+        // Small documents extract in tens of microseconds: a hop to the blocking pool would
+        // cost more than the work. Anything bigger (and every binary format) goes there, so
+        // the async workers never block for long.
+        let cheap = size <= INLINE_EXTRACT_BYTES && {
+            let hints = Hints {
+                content_type: doc.content_type.as_deref(),
+                file_name: Some(&name_hint),
+            };
+            use extractors::Format::*;
+            matches!(extractors::detect(&bytes_head, &hints), Text | Markdown | Html | Csv | Json)
+        };
+        let extracted = if cheap {
+            Ok(work())
+        } else {
+            tokio::task::spawn_blocking(work).await
+        };
         match extracted {
             Err(join) => fail(
                 "extract",
@@ -673,12 +693,14 @@ impl Writer {
     }
 
     /// Applies every op until the channel closes, then commits what is pending.
-    fn drain(mut self, mut rx: mpsc::Receiver<Op>) -> (Self, Option<EngineError>) {
+    fn drain(mut self, mut rx: mpsc::Receiver<Vec<Op>>) -> (Self, Option<EngineError>) {
         let mut result = Ok(());
-        while let Some(op) = rx.blocking_recv() {
-            if let Err(e) = self.handle(op) {
-                result = Err(e);
-                break;
+        'recv: while let Some(ops) = rx.blocking_recv() {
+            for op in ops {
+                if let Err(e) = self.handle(op) {
+                    result = Err(e);
+                    break 'recv;
+                }
             }
         }
         // Close the channel so the planner stops if we stopped early.
@@ -827,7 +849,9 @@ pub(crate) async fn run(
         allow_mass_delete: options.allow_mass_delete,
         mass_delete_ratio: options.mass_delete_ratio,
     };
-    let (tx, rx) = mpsc::channel(options.concurrency * 4 + 16);
+    // Ops travel in groups of whatever is ready (at most 128), so the writer thread is woken
+    // once per group rather than once per document.
+    let (tx, rx) = mpsc::channel::<Vec<Op>>(16);
     let drain = tokio::task::spawn_blocking(move || writer.drain(rx));
 
     let cx = SyncContext {
@@ -875,19 +899,30 @@ pub(crate) async fn run(
                     }
                 }
             })
-            .buffered(options.concurrency.max(1));
-        while let Some(op) = ops.next().await {
-            match op {
-                Ok(op) => {
-                    let fatal = matches!(&op, Op::ListingError { fatal: true, .. });
-                    if tx.send(op).await.is_err() || fatal {
+            .buffered(options.concurrency.max(1))
+            .ready_chunks(128);
+        'stream: while let Some(group) = ops.next().await {
+            let mut batch = Vec::with_capacity(group.len());
+            let mut stop = false;
+            for op in group {
+                match op {
+                    Ok(op) => {
+                        let fatal = matches!(&op, Op::ListingError { fatal: true, .. });
+                        batch.push(op);
+                        if fatal {
+                            stop = true;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        planner_error = Some(e);
+                        stop = true;
                         break;
                     }
                 }
-                Err(e) => {
-                    planner_error = Some(e);
-                    break;
-                }
+            }
+            if tx.send(batch).await.is_err() || stop {
+                break 'stream;
             }
         }
     }

@@ -8,6 +8,9 @@ use connector_filesystem::{FileReader, FilesystemConfig, FilesystemConnector, St
 use connector_sdk::{Connector, ConnectorError};
 use sync_core::{Engine, Identities, Progress, RunReport, Source, SyncOptions};
 
+/// One ACL-file entry: (name, `USER`|`GROUP`, `ALLOW`|`DENY`).
+pub type AclEntry<'a> = (&'a str, &'a str, &'a str);
+
 /// A temporary world: `docs/` to sync, `acl.json`, `identities.json`, `data/`.
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -44,7 +47,7 @@ impl World {
     }
 
     /// Writes the ACL file from (prefix, [(name, USER|GROUP, ALLOW|DENY)]).
-    pub fn acl(&self, rules: &[(&str, &[(&str, &str, &str)])]) {
+    pub fn acl(&self, rules: &[(&str, &[AclEntry<'_>])]) {
         let json: Vec<serde_json::Value> = rules
             .iter()
             .map(|(prefix, entries)| {

@@ -34,6 +34,9 @@ use futures::StreamExt;
 
 pub use config::{ConfigProblem, DefaultAccess, FilesystemConfig};
 
+/// Files up to this size are read on the calling task (see `fetch`).
+const INLINE_READ_BYTES: u64 = 64 * 1024;
+
 /// The partition name of the walk cursor in the checkpoint.
 pub const WALK_PARTITION: &str = "walk";
 
@@ -106,13 +109,14 @@ impl FilesystemConnector {
 
     fn listing(&self, resume_after: Option<String>) -> ChangeStream<'static> {
         let walker = Arc::clone(&self.inner);
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
         // Walking is blocking I/O: run it on the blocking pool and hand items over through a
         // bounded channel, so a huge tree never piles up in memory.
         tokio::task::spawn_blocking(move || walker.walk(resume_after.as_deref(), &tx));
         futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+            rx.recv().await.map(|items| (futures::stream::iter(items), rx))
         })
+        .flatten()
         .boxed()
     }
 }
@@ -159,11 +163,16 @@ impl Connector for FilesystemConnector {
         let path = self.absolute(doc)?;
         let reader = Arc::clone(&self.reader);
         let max = cx.limits.max_document_bytes;
-        let bytes = tokio::task::spawn_blocking(move || reader.read(&path, max))
-            .await
-            .map_err(|e| {
-                ConnectorError::new(ErrorKind::Permanent, format!("read panicked: {e}"))
-            })??;
+        // A small file reads in microseconds; the hop to the blocking pool would cost more.
+        let bytes = if doc.size.is_some_and(|s| s <= INLINE_READ_BYTES) {
+            reader.read(&path, max)?
+        } else {
+            tokio::task::spawn_blocking(move || reader.read(&path, max))
+                .await
+                .map_err(|e| {
+                    ConnectorError::new(ErrorKind::Permanent, format!("read panicked: {e}"))
+                })??
+        };
         Ok(futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed())
     }
 }

@@ -8,6 +8,34 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use time::OffsetDateTime;
 use tokio::sync::mpsc::Sender;
 
+/// Items travel to the async side in groups, one wake-up per group instead of per file.
+const GROUP: usize = 128;
+
+/// Collects items and sends them in groups; `false` once the receiver is gone.
+pub(crate) struct Batcher<'t> {
+    tx: &'t Sender<Vec<Item>>,
+    items: Vec<Item>,
+}
+
+impl<'t> Batcher<'t> {
+    pub(crate) fn new(tx: &'t Sender<Vec<Item>>) -> Self {
+        Batcher { tx, items: Vec::with_capacity(GROUP) }
+    }
+
+    fn send(&mut self, item: Item) -> bool {
+        self.items.push(item);
+        self.items.len() < GROUP || self.flush()
+    }
+
+    pub(crate) fn flush(&mut self) -> bool {
+        if self.items.is_empty() {
+            return true;
+        }
+        let items = std::mem::replace(&mut self.items, Vec::with_capacity(GROUP));
+        self.tx.blocking_send(items).is_ok()
+    }
+}
+
 use crate::WALK_PARTITION;
 use crate::config::{ConfigProblem, DefaultAccess, FilesystemConfig};
 
@@ -21,6 +49,7 @@ pub(crate) struct Walker {
     pub(crate) config: FilesystemConfig,
     include: Option<GlobSet>,
     exclude: GlobSet,
+    root: std::sync::OnceLock<PathBuf>,
 }
 
 fn globset(globs: &[String], key: &str) -> Result<GlobSet, Vec<ConfigProblem>> {
@@ -73,10 +102,20 @@ impl Walker {
             config,
             include,
             exclude,
+            root: std::sync::OnceLock::new(),
         })
     }
 
+    /// The canonical root, computed once (the root must exist by the first listing).
     fn canonical_root(&self) -> Result<PathBuf, ConnectorError> {
+        if let Some(root) = self.root.get() {
+            return Ok(root.clone());
+        }
+        let root = self.compute_root()?;
+        Ok(self.root.get_or_init(|| root).clone())
+    }
+
+    fn compute_root(&self) -> Result<PathBuf, ConnectorError> {
         let root = &self.config.root;
         let canon = root
             .canonicalize()
@@ -134,6 +173,13 @@ impl Walker {
         }
         let root = self.canonical_root()?;
         let path = root.join(rel);
+        // The listing never descends into symlinked folders, so only the file itself can be
+        // a link; a regular file needs no (costly) canonicalisation.
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| ConnectorError::from_io(format!("stat {}", path.display()), e))?;
+        if !meta.file_type().is_symlink() {
+            return Ok(path);
+        }
         let canon = path
             .canonicalize()
             .map_err(|e| ConnectorError::from_io(format!("resolve {}", path.display()), e))?;
@@ -147,18 +193,20 @@ impl Walker {
     }
 
     /// Walks the tree and sends every change to `tx`; stops early if the receiver is gone.
-    pub(crate) fn walk(&self, resume_after: Option<&str>, tx: &Sender<Item>) {
-        if let Err(e) = self.walk_inner(resume_after, tx) {
-            let _ = tx.blocking_send(Err(e));
+    pub(crate) fn walk(&self, resume_after: Option<&str>, tx: &Sender<Vec<Item>>) {
+        let mut out = Batcher::new(tx);
+        if let Err(e) = self.walk_inner(resume_after, &mut out) {
+            out.send(Err(e));
         }
+        out.flush();
     }
 
     fn walk_inner(
         &self,
         resume_after: Option<&str>,
-        tx: &Sender<Item>,
+        out: &mut Batcher<'_>,
     ) -> Result<(), ConnectorError> {
-        let root = self.canonical_root()?;
+        let root = self.compute_root()?;
         let acl_file = self.load_acl_file()?;
         let acl_path = self
             .config
@@ -183,7 +231,7 @@ impl Walker {
                         .map(|p| p.display().to_string())
                         .unwrap_or_default();
                     let err = ConnectorError::new(ErrorKind::Transient, format!("walk {at}: {e}"));
-                    if tx.blocking_send(Err(err)).is_err() {
+                    if !out.send(Err(err)) {
                         return Ok(());
                     }
                     continue;
@@ -227,7 +275,7 @@ impl Walker {
                             ErrorKind::Transient,
                             format!("stat {}: {e}", path.display()),
                         );
-                        if tx.blocking_send(Err(err)).is_err() {
+                        if !out.send(Err(err)) {
                             return Ok(());
                         }
                         continue;
@@ -256,7 +304,7 @@ impl Walker {
             doc.uri = Some(format!("file://{}", path.display()));
             doc.size = Some(metadata.len());
             doc.modified = modified;
-            if tx.blocking_send(Ok(Change::Upsert(doc))).is_err() {
+            if !out.send(Ok(Change::Upsert(doc))) {
                 return Ok(());
             }
             since_checkpoint += 1;
@@ -266,16 +314,16 @@ impl Walker {
                     partition: WALK_PARTITION.into(),
                     cursor: Some(id),
                 };
-                if tx.blocking_send(Ok(cp)).is_err() {
+                if !out.send(Ok(cp)) {
                     return Ok(());
                 }
             }
         }
-        let _ = tx.blocking_send(Ok(Change::Checkpoint {
+        out.send(Ok(Change::Checkpoint {
             partition: WALK_PARTITION.into(),
             cursor: None,
         }));
-        let _ = tx.blocking_send(Ok(Change::ListingComplete));
+        out.send(Ok(Change::ListingComplete));
         Ok(())
     }
 }
