@@ -103,7 +103,14 @@ fn print_report(report: &RunReport, kind: &str) {
     );
     out!(
         "  scanned {} · added {} · modified {} · acl updated {} · deleted {} · unchanged {} · skipped {} · failed {}",
-        c.scanned, c.added, c.modified, c.acl_updated, c.deleted, c.unchanged, c.skipped, c.failed
+        c.scanned,
+        c.added,
+        c.modified,
+        c.acl_updated,
+        c.deleted,
+        c.unchanged,
+        c.skipped,
+        c.failed
     );
     for f in report.failed_documents.iter().take(20) {
         out!(

@@ -22,9 +22,11 @@ fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
@@ -47,8 +49,21 @@ fn cpu_seconds() -> f64 {
 /// Writes `n` small documents of mixed formats; returns their total size in bytes.
 fn generate(root: &Path, n: usize) -> u64 {
     let words = [
-        "quarterly", "revenue", "pipeline", "customer", "incident", "rollout", "budget",
-        "policy", "review", "latency", "contract", "roadmap", "hiring", "security", "audit",
+        "quarterly",
+        "revenue",
+        "pipeline",
+        "customer",
+        "incident",
+        "rollout",
+        "budget",
+        "policy",
+        "review",
+        "latency",
+        "contract",
+        "roadmap",
+        "hiring",
+        "security",
+        "audit",
     ];
     let mut total = 0u64;
     for i in 0..n {
@@ -63,13 +78,36 @@ fn generate(root: &Path, n: usize) -> u64 {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let (name, text) = match i % 5 {
             0 => (format!("{i}.txt"), body.join(".\n\n")),
-            1 => (format!("{i}.md"), format!("# Doc {i}\n\n{}\n\n## More\n\n{}", body[..4].join(". "), body[4..].join(". "))),
+            1 => (
+                format!("{i}.md"),
+                format!(
+                    "# Doc {i}\n\n{}\n\n## More\n\n{}",
+                    body[..4].join(". "),
+                    body[4..].join(". ")
+                ),
+            ),
             2 => (
                 format!("{i}.html"),
-                format!("<html><head><title>Doc {i}</title></head><body><h1>Doc {i}</h1><p>{}</p><p>{}</p></body></html>", body[..4].join(". "), body[4..].join(". ")),
+                format!(
+                    "<html><head><title>Doc {i}</title></head><body><h1>Doc {i}</h1><p>{}</p><p>{}</p></body></html>",
+                    body[..4].join(". "),
+                    body[4..].join(". ")
+                ),
             ),
-            3 => (format!("{i}.csv"), format!("id,text\n{}", body.iter().enumerate().map(|(k, b)| format!("{k},{b}\n")).collect::<String>())),
-            _ => (format!("{i}.json"), serde_json::json!({"id": i, "paragraphs": body}).to_string()),
+            3 => (
+                format!("{i}.csv"),
+                format!(
+                    "id,text\n{}",
+                    body.iter()
+                        .enumerate()
+                        .map(|(k, b)| format!("{k},{b}\n"))
+                        .collect::<String>()
+                ),
+            ),
+            _ => (
+                format!("{i}.json"),
+                serde_json::json!({"id": i, "paragraphs": body}).to_string(),
+            ),
         };
         total += text.len() as u64;
         std::fs::write(dir.join(name), text).expect("write");
@@ -89,7 +127,10 @@ fn raw_tantivy(root: &Path, dir: &Path) -> (f64, f64, usize) {
     let mut texts = Vec::new();
     for path in walk(root) {
         let bytes = std::fs::read(&path).expect("read");
-        texts.push((path.to_string_lossy().into_owned(), String::from_utf8_lossy(&bytes).into_owned()));
+        texts.push((
+            path.to_string_lossy().into_owned(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
     }
     let indexing = Instant::now();
     let mut writer = index
@@ -102,7 +143,11 @@ fn raw_tantivy(root: &Path, dir: &Path) -> (f64, f64, usize) {
         writer.add_document(d).expect("add");
     }
     writer.commit().expect("commit");
-    (started.elapsed().as_secs_f64(), indexing.elapsed().as_secs_f64(), texts.len())
+    (
+        started.elapsed().as_secs_f64(),
+        indexing.elapsed().as_secs_f64(),
+        texts.len(),
+    )
 }
 
 fn walk(root: &Path) -> Vec<std::path::PathBuf> {
@@ -138,7 +183,10 @@ fn main() {
         .expect("acl");
     let mut config = FilesystemConfig::new(&root);
     config.acl_file = Some(acl);
-    let source = Source::new("bench", Arc::new(FilesystemConnector::new(config).expect("config")));
+    let source = Source::new(
+        "bench",
+        Arc::new(FilesystemConnector::new(config).expect("config")),
+    );
     let engine = Engine::open(&tmp.path().join("data")).expect("engine");
     let mut options = SyncOptions::default();
     if let Some(c) = arg("--concurrency") {
@@ -148,7 +196,10 @@ fn main() {
         options.commit.docs = c;
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let full = runtime
@@ -178,8 +229,18 @@ fn main() {
         docs as f64 / full_s,
         mb / full_s
     );
-    println!("raw tantivy (ref.):   {raw_s:.3} s  {:.0} docs/s  {:.2} MB/s  (read files + index their text; indexing alone {raw_index_s:.3} s)", docs as f64 / raw_s, mb / raw_s);
-    println!("pipeline / raw:       {:.0}% of raw tantivy throughput", raw_s / full_s * 100.0);
-    println!("no-op incremental:    {noop_s:.3} s  ({:.1}% of the full sync)", noop_s / full_s * 100.0);
+    println!(
+        "raw tantivy (ref.):   {raw_s:.3} s  {:.0} docs/s  {:.2} MB/s  (read files + index their text; indexing alone {raw_index_s:.3} s)",
+        docs as f64 / raw_s,
+        mb / raw_s
+    );
+    println!(
+        "pipeline / raw:       {:.0}% of raw tantivy throughput",
+        raw_s / full_s * 100.0
+    );
+    println!(
+        "no-op incremental:    {noop_s:.3} s  ({:.1}% of the full sync)",
+        noop_s / full_s * 100.0
+    );
     println!("peak RSS after sync:  {rss:.0} MB");
 }

@@ -9,21 +9,17 @@ use std::path::Path;
 
 use connector_sdk::{Acl, Principal};
 use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::indexer::UserOperation;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, OwnedValue, STORED, STRING, Schema, TEXT, Value,
 };
 use tantivy::snippet::SnippetGenerator;
-use tantivy::indexer::UserOperation;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::OffsetDateTime;
 
 use crate::chunker::Chunk;
 use crate::{EngineError, Result};
-
-/// Bumped when the schema changes; an index with another version is refused with a clear
-/// message instead of being misread.
-const SCHEMA_VERSION: &str = "1";
 
 /// Memory the writer may use for its in-memory segments, whatever the corpus size.
 const WRITER_MEMORY: usize = 96 * 1024 * 1024;
@@ -202,23 +198,20 @@ impl TantivyIndex {
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::Index(format!("create {}: {e}", dir.display())))?;
         let (schema, fields) = build_schema();
-        let marker = dir.join("tributary-schema-version");
         let index = if dir.join("meta.json").exists() {
-            let found = std::fs::read_to_string(&marker).unwrap_or_default();
-            if found.trim() != SCHEMA_VERSION {
+            let index = Index::open_in_dir(dir).map_err(index_err)?;
+            // Comparing the schema itself (not a marker file) cannot be left half-written by
+            // a crash during creation, and catches any drift.
+            if index.schema() != schema {
                 return Err(EngineError::Index(format!(
-                    "index at {} has schema version {:?}, this build needs {SCHEMA_VERSION}; \
-                     delete the folder and sync again",
-                    dir.display(),
-                    found.trim()
+                    "the index at {} was written by an incompatible version of tributary \
+                     (schema differs); delete the folder and sync again",
+                    dir.display()
                 )));
             }
-            Index::open_in_dir(dir).map_err(index_err)?
-        } else {
-            let index = Index::create_in_dir(dir, schema).map_err(index_err)?;
-            std::fs::write(&marker, SCHEMA_VERSION)
-                .map_err(|e| EngineError::Index(format!("write {}: {e}", marker.display())))?;
             index
+        } else {
+            Index::create_in_dir(dir, schema).map_err(index_err)?
         };
         let reader = index
             .reader_builder()
@@ -449,8 +442,9 @@ impl IndexSink for TantivyWriter {
     fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk]) -> Result<()> {
         let f = self.fields;
         let key = doc_key(doc.source, doc.doc_id);
-        self.writer
-            .delete_term(Term::from_field_text(f.doc_key, &key));
+        self.push(UserOperation::Delete(Term::from_field_text(
+            f.doc_key, &key,
+        )))?;
         let allow = doc.acl.allow_terms();
         let deny = doc.acl.deny_terms();
         let metadata: BTreeMap<String, OwnedValue> = doc
@@ -538,5 +532,23 @@ impl IndexSink for TantivyWriter {
         self.writer.commit().map_err(index_err)?;
         self.reader.reload().map_err(index_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_with_another_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut b = Schema::builder();
+        b.add_text_field("something_else", TEXT);
+        Index::create_in_dir(dir.path(), b.build()).expect("foreign index");
+        let err = TantivyIndex::open(dir.path()).expect_err("refused");
+        assert!(err.to_string().contains("incompatible"), "{err}");
+        let fresh = tempfile::tempdir().expect("tempdir");
+        TantivyIndex::open(fresh.path()).expect("created");
+        TantivyIndex::open(fresh.path()).expect("reopened");
     }
 }

@@ -31,6 +31,7 @@ pub mod identities;
 pub mod index;
 pub mod pipeline;
 pub mod report;
+mod seen;
 pub mod store;
 
 use std::path::{Path, PathBuf};

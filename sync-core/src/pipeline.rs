@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 use crate::chunker::{self, Chunk, ChunkerConfig};
 use crate::index::{DocFields, IndexSink, TantivyWriter};
 use crate::report::{RunMode, RunReport, RunState};
+use crate::seen::SeenLog;
 use crate::store::{ListingState, ManifestEntry, SourceState, StateStore, StoreBatch};
 use crate::{Engine, EngineError, Result};
 
@@ -153,7 +154,6 @@ fn acl_hash(acl: &Acl) -> String {
 enum Op {
     Unchanged {
         id: DocumentId,
-        entry: ManifestEntry,
     },
     Indexed {
         doc: Box<RemoteDocument>,
@@ -238,7 +238,7 @@ impl Planner<'_> {
                     {
                         entry.seen = self.generation;
                         if entry.acl_hash == acl_hash {
-                            Op::Unchanged { id: doc.id, entry }
+                            Op::Unchanged { id: doc.id }
                         } else {
                             entry.acl_hash = acl_hash;
                             Op::AclOnly {
@@ -265,7 +265,7 @@ impl Planner<'_> {
                     Some(mut entry) => {
                         let h = acl_hash(&acl);
                         if entry.acl_hash == h {
-                            return Ok(Plan::Ready(Op::Unchanged { id, entry }));
+                            return Ok(Plan::Ready(Op::Unchanged { id }));
                         }
                         entry.acl_hash = h;
                         Op::AclOnly { id, acl, entry }
@@ -401,7 +401,10 @@ impl Fetcher<'_> {
                 file_name: Some(&name_hint),
             };
             use extractors::Format::*;
-            matches!(extractors::detect(&bytes_head, &hints), Text | Markdown | Html | Csv | Json)
+            matches!(
+                extractors::detect(&bytes_head, &hints),
+                Text | Markdown | Html | Csv | Json
+            )
         };
         let extracted = if cheap {
             Ok(work())
@@ -462,6 +465,13 @@ struct Writer {
     listing_failed: bool,
     allow_mass_delete: bool,
     mass_delete_ratio: f64,
+    /// Unchanged documents this listing saw (see `crate::seen`); `None` when a resumed
+    /// listing lost its log, which forbids a sweep.
+    seen_log: Option<SeenLog>,
+    /// Distinct documents this listing saw that are (still) in the manifest.
+    present: u64,
+    /// `present` as of the last checkpoint marker, persisted with that checkpoint.
+    present_at_checkpoint: u64,
 }
 
 impl Writer {
@@ -474,8 +484,12 @@ impl Writer {
     fn handle(&mut self, op: Op) -> Result<()> {
         let mut is_doc = true;
         match op {
-            Op::Unchanged { id, entry } => {
-                self.put(&id, entry);
+            Op::Unchanged { id } => {
+                // No manifest write: the seen log records it (a sequential append).
+                if let Some(log) = self.seen_log.as_mut() {
+                    log.record(id.as_str())?;
+                }
+                self.present += 1;
                 self.report.counts.unchanged += 1;
             }
             Op::Indexed {
@@ -504,6 +518,7 @@ impl Writer {
                 self.index_dirty = true;
                 self.pending_bytes += chunks.iter().map(|c| c.text.len()).sum::<usize>();
                 self.put(&doc.id, entry);
+                self.present += 1;
                 self.report.counts.bytes += bytes;
                 if is_new {
                     self.report.counts.added += 1;
@@ -522,11 +537,13 @@ impl Writer {
                     Some(acl) => {
                         if self.update_acl(&id, &acl)? {
                             self.put(&id, entry);
+                            self.present += 1;
                             self.report.counts.acl_updated += 1;
                         }
                     }
                     None => {
                         self.put(&id, entry);
+                        self.present += 1;
                         self.report.counts.unchanged += 1;
                     }
                 }
@@ -534,6 +551,7 @@ impl Writer {
             Op::AclOnly { id, acl, entry } => {
                 if self.update_acl(&id, &acl)? {
                     self.put(&id, entry);
+                    self.present += 1;
                     self.report.counts.acl_updated += 1;
                 }
             }
@@ -562,10 +580,12 @@ impl Writer {
                 }
                 if let Some(entry) = keep {
                     self.put(&id, entry);
+                    self.present += 1;
                 }
             }
             Op::Checkpoint { partition, cursor } => {
                 self.checkpoint.set(&partition, cursor);
+                self.present_at_checkpoint = self.present;
                 is_doc = false;
             }
             Op::ListingComplete => {
@@ -622,8 +642,15 @@ impl Writer {
             self.sink.commit()?;
             self.index_dirty = false;
         }
+        // The seen log must be durable before the checkpoint that covers its entries.
+        if let Some(log) = self.seen_log.as_mut() {
+            log.sync()?;
+        }
         match self.state.listing.as_mut() {
-            Some(listing) => listing.checkpoint = self.checkpoint.clone(),
+            Some(listing) => {
+                listing.checkpoint = self.checkpoint.clone();
+                listing.present = self.present_at_checkpoint;
+            }
             None => self.state.checkpoint = Some(self.checkpoint.clone()),
         }
         let mut batch = std::mem::take(&mut self.batch);
@@ -637,6 +664,36 @@ impl Writer {
 
     /// Deletes what a complete listing did not see, unless that is a mass delete.
     fn sweep(&mut self) -> Result<bool> {
+        let Some(log) = self.seen_log.as_mut() else {
+            self.report.errors.push(
+                "the seen log of this resumed listing is missing, so nothing was deleted; \
+                 the next run lists again and deletes what is gone"
+                    .into(),
+            );
+            return Ok(false);
+        };
+        let total = self.store.manifest_count(&self.source)?;
+        if total == self.present {
+            return Ok(true); // everything indexed was seen: nothing to delete
+        }
+        // Some documents were not seen: turn the log into `seen` marks, then sweep.
+        let mut batch = StoreBatch::default();
+        let store = Arc::clone(&self.store);
+        let (source, generation) = (self.source.clone(), self.generation);
+        log.replay(|id| {
+            if let Some(mut entry) = store.manifest_get(&source, &id)?
+                && entry.seen != generation
+            {
+                entry.seen = generation;
+                batch.put.push((source.clone(), id, entry));
+                if batch.put.len() >= 1_000 {
+                    store.apply(std::mem::take(&mut batch))?;
+                }
+            }
+            Ok(())
+        })?;
+        store.apply(batch)?;
+
         let mut total = 0u64;
         let mut doomed = 0u64;
         for row in self.store.manifest_iter(&self.source) {
@@ -725,22 +782,25 @@ impl Writer {
             );
             failed = true;
         } else if self.listing_complete {
-            match self.sweep() {
-                Ok(true) => {}
-                Ok(false) => failed = true,
+            // A refused or impossible sweep still settles the listing: the next run lists
+            // again from the new checkpoint. Only an error leaves it to be resumed.
+            let settled = match self.sweep() {
+                Ok(swept) => {
+                    failed = !swept;
+                    true
+                }
                 Err(e) => {
                     self.report.errors.push(format!("sweep: {e}"));
                     failed = true;
+                    false
                 }
-            }
-            if !failed
-                || self
-                    .report
-                    .errors
-                    .iter()
-                    .any(|e| e.starts_with("mass-delete guard"))
-            {
-                // The listing itself is done: the next run starts from the new checkpoint.
+            };
+            if settled {
+                if let Some(log) = self.seen_log.take()
+                    && let Err(e) = log.remove()
+                {
+                    tracing::warn!(error = %e, "could not remove the seen log");
+                }
                 self.state.listing = None;
                 self.state.checkpoint = Some(self.checkpoint.clone());
                 if let Err(e) = self.store.apply(StoreBatch {
@@ -817,12 +877,27 @@ pub(crate) async fn run(
             generation,
             mode,
             checkpoint: checkpoint.clone(),
+            present: match (&state.listing, mode) {
+                (Some(listing), RunMode::FullResumed) => listing.present,
+                _ => 0,
+            },
         });
         store.apply(StoreBatch {
             source_state: Some((source.id.clone(), state.clone())),
             ..StoreBatch::default()
         })?;
     }
+    let seen_dir = engine.dir.join("seen");
+    let seen_log = match mode {
+        RunMode::FullResumed => SeenLog::resume(&seen_dir, &source.id, generation)?,
+        RunMode::Full | RunMode::Incremental => {
+            Some(SeenLog::create(&seen_dir, &source.id, generation)?)
+        }
+    };
+    let present = match (&state.listing, mode) {
+        (Some(listing), RunMode::FullResumed) => listing.present,
+        _ => 0,
+    };
     let report = RunReport::new(run_id, &source.id, mode);
     store.put_run(&report)?;
     tracing::info!(source = %source.id, run = run_id, ?mode, "sync started");
@@ -848,6 +923,9 @@ pub(crate) async fn run(
         listing_failed: false,
         allow_mass_delete: options.allow_mass_delete,
         mass_delete_ratio: options.mass_delete_ratio,
+        seen_log,
+        present,
+        present_at_checkpoint: present,
     };
     // Ops travel in groups of whatever is ready (at most 128), so the writer thread is woken
     // once per group rather than once per document.

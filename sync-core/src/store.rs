@@ -39,6 +39,9 @@ pub struct ListingState {
     pub mode: RunMode,
     /// The connector's cursor as of the last commit.
     pub checkpoint: SourceCheckpoint,
+    /// Documents seen up to that cursor that are in the manifest (see `seen.rs`).
+    #[serde(default)]
+    pub present: u64,
 }
 
 /// Per-source sync state.
@@ -77,6 +80,8 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn manifest_get(&self, source: &str, doc_id: &str) -> Result<Option<ManifestEntry>>;
     /// All manifest rows of a source, in doc id order, read lazily from disk.
     fn manifest_iter<'a>(&'a self, source: &str) -> ManifestIter<'a>;
+    /// Number of manifest rows of a source.
+    fn manifest_count(&self, source: &str) -> Result<u64>;
     /// Applies a batch atomically and durably.
     fn apply(&self, batch: StoreBatch) -> Result<()>;
     /// A source's state (default when never synced).
@@ -133,6 +138,17 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(store_err)
 }
 
+// Manifest rows are read for every listed document on every run: they use postcard (compact,
+// no field names) instead of JSON. Source states and run reports stay JSON, readable in a dump.
+fn decode_entry(bytes: &[u8]) -> Result<ManifestEntry> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| EngineError::Store(format!("corrupt manifest entry: {e}")))
+}
+
+fn encode_entry(entry: &ManifestEntry) -> Result<Vec<u8>> {
+    postcard::to_stdvec(entry).map_err(store_err)
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `dir`. The cache is bounded so memory stays flat
     /// whatever the number of documents.
@@ -154,7 +170,7 @@ impl StateStore for SledStore {
             .get(manifest_key(source, doc_id))
             .map_err(store_err)?
         {
-            Some(v) => Ok(Some(decode(&v, "manifest entry")?)),
+            Some(v) => Ok(Some(decode_entry(&v)?)),
             None => Ok(None),
         }
     }
@@ -167,9 +183,18 @@ impl StateStore for SledStore {
                 .map(move |kv| {
                     let (k, v) = kv.map_err(store_err)?;
                     let id = String::from_utf8_lossy(&k[prefix_len..]).into_owned();
-                    Ok((id, decode(&v, "manifest entry")?))
+                    Ok((id, decode_entry(&v)?))
                 }),
         )
+    }
+
+    fn manifest_count(&self, source: &str) -> Result<u64> {
+        let mut n = 0;
+        for kv in self.tree.scan_prefix(manifest_prefix(source)).keys() {
+            kv.map_err(store_err)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn apply(&self, batch: StoreBatch) -> Result<()> {
@@ -178,7 +203,7 @@ impl StateStore for SledStore {
         }
         let mut b = sled::Batch::default();
         for (source, id, entry) in &batch.put {
-            b.insert(manifest_key(source, id), encode(entry)?);
+            b.insert(manifest_key(source, id), encode_entry(entry)?);
         }
         for (source, id) in &batch.remove {
             b.remove(manifest_key(source, id));

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sync_core::TantivyIndex;
 use sync_core::index::StoredChunk;
@@ -102,18 +102,19 @@ fn sigkill_at_several_points_then_resume_equals_a_clean_sync() {
     populate(&w);
 
     let clean_config = write_config(&w, "clean.toml", "clean");
-    let started = Instant::now();
     sync_to_completion(&clean_config);
-    let clean_time = started.elapsed();
     let clean = dump(&w.dir.path().join("clean"));
     assert!(clean.len() >= DOCS, "{} chunks", clean.len());
 
-    // Kill each run a fraction of a clean sync's time after it starts; every run resumes
-    // the previous one, until one finishes on its own. The delays vary so kills land at
-    // different points (between commits, during commits, during the sweep).
+    // Kill each run just after it commits (when tantivy rewrites meta.json), with a varying
+    // delay so kills land right after an index commit (before the manifest write), in the
+    // middle of a batch, and during the sweep. Every run resumes the previous one, until one
+    // finishes on its own. Watching commits instead of the clock keeps this independent of
+    // machine speed and load.
     let config = write_config(&w, "crash.toml", "crash");
+    let meta = w.dir.path().join("crash/index/meta.json");
     let mut finished_alone = false;
-    for attempt in 0..20 {
+    for attempt in 0..60 {
         let mut child = Command::new(tributary_bin())
             .arg("--config")
             .arg(&config)
@@ -122,14 +123,26 @@ fn sigkill_at_several_points_then_resume_equals_a_clean_sync() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn sync");
-        let fraction = [0.12, 0.2, 0.3][attempt % 3];
-        std::thread::sleep(clean_time.mul_f64(fraction));
-        if child.try_wait().expect("try_wait").is_some() {
-            finished_alone = true;
+        let before = std::fs::read(&meta).ok();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if child.try_wait().expect("try_wait").is_some() {
+                finished_alone = true;
+                break;
+            }
+            assert!(Instant::now() < deadline, "no commit within a minute");
+            if std::fs::read(&meta).ok() != before {
+                let delay = [0, 3, 25, 60, 120][attempt % 5];
+                std::thread::sleep(Duration::from_millis(delay));
+                child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
+                child.wait().expect("reap");
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        if finished_alone {
             break;
         }
-        child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-        child.wait().expect("reap");
     }
     assert!(finished_alone, "the sync never got to finish between kills");
     let interrupted = sync_core::Engine::open(&w.dir.path().join("crash"))

@@ -114,7 +114,9 @@ impl FilesystemConnector {
         // bounded channel, so a huge tree never piles up in memory.
         tokio::task::spawn_blocking(move || walker.walk(resume_after.as_deref(), &tx));
         futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|items| (futures::stream::iter(items), rx))
+            rx.recv()
+                .await
+                .map(|items| (futures::stream::iter(items), rx))
         })
         .flatten()
         .boxed()

@@ -19,7 +19,10 @@ pub(crate) struct Batcher<'t> {
 
 impl<'t> Batcher<'t> {
     pub(crate) fn new(tx: &'t Sender<Vec<Item>>) -> Self {
-        Batcher { tx, items: Vec::with_capacity(GROUP) }
+        Batcher {
+            tx,
+            items: Vec::with_capacity(GROUP),
+        }
     }
 
     fn send(&mut self, item: Item) -> bool {
