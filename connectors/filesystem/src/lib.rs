@@ -17,6 +17,7 @@
 //! ```
 
 mod config;
+mod tree;
 mod walk;
 
 use std::fmt;

@@ -41,6 +41,7 @@ impl<'t> Batcher<'t> {
 
 use crate::WALK_PARTITION;
 use crate::config::{ConfigProblem, DefaultAccess, FilesystemConfig};
+use crate::tree::{Problem, SortedWalk};
 
 /// Emit a resumable cursor every this many documents.
 const CHECKPOINT_EVERY: usize = 500;
@@ -78,19 +79,6 @@ fn globset(globs: &[String], key: &str) -> Result<GlobSet, Vec<ConfigProblem>> {
             message: e.to_string(),
         }]
     })
-}
-
-/// `a/b/c.txt` from a path below the root; `None` for names that are not UTF-8.
-fn relative_id(root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_str()?),
-            _ => return None,
-        }
-    }
-    Some(parts.join("/"))
 }
 
 impl Walker {
@@ -216,45 +204,31 @@ impl Walker {
             .acl_file
             .as_ref()
             .and_then(|p| p.canonicalize().ok());
-        let resume_after = resume_after.map(Path::new);
         let mut since_checkpoint = 0usize;
 
-        let walk = walkdir::WalkDir::new(&root)
-            .follow_links(false)
-            .min_depth(1)
-            .sort_by_file_name();
+        let walk = SortedWalk::new(&root, resume_after)
+            .map_err(|e| ConnectorError::from_io(format!("list {}", root.display()), e))?;
         for entry in walk {
             let entry = match entry {
                 Ok(e) => e,
-                Err(e) => {
+                Err(Problem::NotUtf8(path)) => {
+                    tracing::warn!(path = %path.display(), "skipping a name that is not UTF-8");
+                    continue;
+                }
+                Err(Problem::Unreadable(path, e)) => {
                     // A subtree we cannot read makes the listing incomplete: report it so
                     // the engine deletes nothing, then keep listing the rest.
-                    let at = e
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    let err = ConnectorError::new(ErrorKind::Transient, format!("walk {at}: {e}"));
+                    let err = ConnectorError::from_io(format!("list {}", path.display()), e);
                     if !out.send(Err(err)) {
                         return Ok(());
                     }
                     continue;
                 }
             };
-            let path = entry.path();
-            let file_type = entry.file_type();
-            if file_type.is_dir() {
-                continue;
-            }
-            let Some(id) = relative_id(&root, path) else {
-                tracing::warn!(path = %path.display(), "skipping file whose name is not UTF-8");
-                continue;
-            };
-            // Path ordering is component-wise, which is exactly walkdir's sorted DFS order.
-            if let Some(after) = resume_after
-                && Path::new(&id) <= after
-            {
-                continue;
-            }
+            let path = entry.dir_entry.path();
+            let path = path.as_path();
+            let file_type = entry.file_type;
+            let id = entry.rel;
             let metadata = if file_type.is_symlink() {
                 // Follow a link only to a regular file inside the root; never out of it, and
                 // never into a directory (which could loop).
@@ -271,13 +245,11 @@ impl Walker {
                     }
                 }
             } else if file_type.is_file() {
-                match entry.metadata() {
+                // fstatat on the open folder: no path resolution.
+                match entry.dir_entry.metadata() {
                     Ok(m) => m,
                     Err(e) => {
-                        let err = ConnectorError::new(
-                            ErrorKind::Transient,
-                            format!("stat {}: {e}", path.display()),
-                        );
+                        let err = ConnectorError::from_io(format!("stat {}", path.display()), e);
                         if !out.send(Err(err)) {
                             return Ok(());
                         }
@@ -334,16 +306,6 @@ impl Walker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_ids_use_forward_slashes() {
-        let root = Path::new("/r");
-        assert_eq!(
-            relative_id(root, Path::new("/r/a/b.txt")).as_deref(),
-            Some("a/b.txt")
-        );
-        assert_eq!(relative_id(root, Path::new("/elsewhere/b.txt")), None);
-    }
 
     #[test]
     fn path_order_matches_sorted_walk_order() {
