@@ -44,13 +44,16 @@ struct Fields {
     version: Field,
 }
 
+/// Only fields something queries are indexed: `doc_key` (upserts, deletes), `chunk_ord` (one
+/// hit per document), `source` and `content_type` (filters), `modified` (ranges), the ACL
+/// terms and the text fields. Ids, versions and URIs are stored only.
 fn build_schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
         doc_key: b.add_text_field("doc_key", STRING | STORED),
-        chunk_id: b.add_text_field("chunk_id", STRING | STORED),
-        chunk_ord: b.add_u64_field("chunk_ord", INDEXED | STORED | FAST),
-        doc_id: b.add_text_field("doc_id", STRING | STORED),
+        chunk_id: b.add_text_field("chunk_id", STORED),
+        chunk_ord: b.add_u64_field("chunk_ord", INDEXED | STORED),
+        doc_id: b.add_text_field("doc_id", STORED),
         source: b.add_text_field("source", STRING | STORED),
         title: b.add_text_field("title", TEXT | STORED),
         text: b.add_text_field("text", TEXT | STORED),
@@ -62,7 +65,7 @@ fn build_schema() -> (Schema, Fields) {
         acl_allow: b.add_text_field("acl_allow", STRING | STORED),
         acl_deny: b.add_text_field("acl_deny", STRING | STORED),
         metadata: b.add_json_field("metadata", STORED),
-        version: b.add_text_field("version", STRING | STORED),
+        version: b.add_text_field("version", STORED),
     };
     (b.build(), fields)
 }

@@ -75,7 +75,9 @@ pub struct CommitPolicy {
 impl Default for CommitPolicy {
     fn default() -> Self {
         CommitPolicy {
-            docs: 2_000,
+            // Larger commits mean fewer segments to merge; a crash replays at most this
+            // many documents, which takes seconds.
+            docs: 10_000,
             bytes: 64 * 1024 * 1024,
             interval: Duration::from_secs(30),
         }
