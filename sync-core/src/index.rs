@@ -101,8 +101,10 @@ pub struct DocFields<'a> {
 /// Where chunks go. Every write is an upsert by document key, so replaying a batch after a
 /// crash is harmless; nothing is visible to searches before `commit`.
 pub trait IndexSink: Send {
-    /// Replaces all chunks of a document.
-    fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk]) -> Result<()>;
+    /// Writes all chunks of a document. With `replace`, its previous chunks are removed
+    /// first; without, the caller guarantees the index has none (a delete per new document
+    /// is most of tantivy's work on a first sync).
+    fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk], replace: bool) -> Result<()>;
     /// Removes a document.
     fn delete(&mut self, source: &str, doc_id: &str) -> Result<()>;
     /// Rewrites a document's ACL from its stored chunks; `Ok(None)` if it has no chunks.
@@ -378,6 +380,46 @@ impl TantivyIndex {
         Ok(out)
     }
 
+    /// Ids of `source`'s documents in the index for which `known` says no: documents an
+    /// interrupted run indexed but never recorded in the manifest. Only called after a
+    /// crash; holds one address per document of the source in memory meanwhile.
+    pub fn unknown_documents(
+        &self,
+        source: &str,
+        mut known: impl FnMut(&str) -> Result<bool>,
+    ) -> Result<Vec<String>> {
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let query = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.source, source),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_u64(f.chunk_ord, 0),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        let addrs = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(index_err)?;
+        let mut unknown = Vec::new();
+        for addr in addrs {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            let id = first_str(&doc, f.doc_id).unwrap_or_default();
+            if !known(&id)? {
+                unknown.push(id);
+            }
+        }
+        Ok(unknown)
+    }
+
     /// Number of documents (not chunks) per source.
     pub fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
         let searcher = self.searcher()?;
@@ -442,12 +484,14 @@ impl TantivyWriter {
 }
 
 impl IndexSink for TantivyWriter {
-    fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk]) -> Result<()> {
+    fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk], replace: bool) -> Result<()> {
         let f = self.fields;
         let key = doc_key(doc.source, doc.doc_id);
-        self.push(UserOperation::Delete(Term::from_field_text(
-            f.doc_key, &key,
-        )))?;
+        if replace {
+            self.push(UserOperation::Delete(Term::from_field_text(
+                f.doc_key, &key,
+            )))?;
+        }
         let allow = doc.acl.allow_terms();
         let deny = doc.acl.deny_terms();
         let metadata: BTreeMap<String, OwnedValue> = doc

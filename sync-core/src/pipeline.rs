@@ -474,6 +474,11 @@ struct Writer {
     present: u64,
     /// `present` as of the last checkpoint marker, persisted with that checkpoint.
     present_at_checkpoint: u64,
+    /// New documents written since the last flush, so that a feed repeating one within a
+    /// commit window replaces instead of duplicating it. Bounded by the commit policy.
+    fresh: std::collections::HashSet<String>,
+    /// The writer hit an index or store error: the index may be ahead of the manifest.
+    writer_failed: bool,
 }
 
 impl Writer {
@@ -516,7 +521,10 @@ impl Writer {
                     metadata: &metadata,
                     version: &doc.version,
                 };
-                self.sink.upsert(&fields, &chunks)?;
+                // A document new to the manifest cannot be in the index (orphans of a crash are
+                // removed before a run starts), unless this run already wrote it once.
+                let replace = !is_new || !self.fresh.insert(doc.id.as_str().to_string());
+                self.sink.upsert(&fields, &chunks, replace)?;
                 self.index_dirty = true;
                 self.pending_bytes += chunks.iter().map(|c| c.text.len()).sum::<usize>();
                 self.put(&doc.id, entry);
@@ -658,6 +666,7 @@ impl Writer {
         let mut batch = std::mem::take(&mut self.batch);
         batch.source_state = Some((self.source.clone(), self.state.clone()));
         self.store.apply(batch)?;
+        self.fresh.clear();
         self.pending = 0;
         self.pending_bytes = 0;
         self.last_commit = Instant::now();
@@ -774,6 +783,7 @@ impl Writer {
     /// final state.
     fn finish(mut self, error: Option<EngineError>) -> RunReport {
         let mut failed = false;
+        self.writer_failed = error.is_some();
         if let Some(e) = error {
             self.report.errors.push(e.to_string());
             failed = true;
@@ -819,6 +829,17 @@ impl Writer {
                 .push("the listing ended without completing; nothing was deleted".into());
             failed = true;
         }
+        if !self.writer_failed {
+            // Every index write of this run is now described by the manifest.
+            self.state.running = false;
+            if let Err(e) = self.store.apply(StoreBatch {
+                source_state: Some((self.source.clone(), self.state.clone())),
+                ..StoreBatch::default()
+            }) {
+                self.report.errors.push(e.to_string());
+                failed = true;
+            }
+        }
         self.report.state = if failed {
             RunState::Failed
         } else if self.report.counts.failed > 0 || self.report.counts.skipped > 0 {
@@ -829,6 +850,29 @@ impl Writer {
         self.report.finished_at = Some(OffsetDateTime::now_utc());
         self.report
     }
+}
+
+/// After a run died, removes documents it committed to the index but never recorded in the
+/// manifest: they may have been deleted at the source since, and no later sweep would
+/// find them (sweeps walk the manifest).
+fn remove_unrecorded(engine: &Engine, sink: &mut TantivyWriter, source: &str) -> Result<()> {
+    let store = &engine.store;
+    let unknown = engine.index.unknown_documents(source, |id| {
+        store.manifest_get(source, id).map(|e| e.is_some())
+    })?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    for id in &unknown {
+        sink.delete(source, id)?;
+    }
+    sink.commit()?;
+    tracing::warn!(
+        source,
+        count = unknown.len(),
+        "removed documents an interrupted run indexed but never recorded; the listing adds back those that still exist"
+    );
+    Ok(())
 }
 
 fn valid_source_id(id: &str) -> bool {
@@ -861,6 +905,11 @@ pub(crate) async fn run(
     })?;
     let run_id = store.next_id()?;
     let mut state = store.source_state(&source.id)?;
+    let mut sink = sink;
+    if state.running {
+        remove_unrecorded(engine, &mut sink, &source.id)?;
+    }
+    state.running = true;
     let (mode, generation, checkpoint) = if options.full {
         (RunMode::Full, run_id, SourceCheckpoint::default())
     } else if let Some(listing) = &state.listing {
@@ -874,7 +923,12 @@ pub(crate) async fn run(
     } else {
         (RunMode::Full, run_id, SourceCheckpoint::default())
     };
-    if mode != RunMode::Incremental {
+    if mode == RunMode::Incremental {
+        store.apply(StoreBatch {
+            source_state: Some((source.id.clone(), state.clone())),
+            ..StoreBatch::default()
+        })?;
+    } else {
         state.listing = Some(ListingState {
             generation,
             mode,
@@ -928,6 +982,8 @@ pub(crate) async fn run(
         seen_log,
         present,
         present_at_checkpoint: present,
+        fresh: std::collections::HashSet::new(),
+        writer_failed: false,
     };
     // Ops travel in groups of whatever is ready (at most 128), so the writer thread is woken
     // once per group rather than once per document.

@@ -51,6 +51,10 @@ pub struct SourceState {
     pub checkpoint: Option<SourceCheckpoint>,
     /// A full listing in progress (or interrupted), if any.
     pub listing: Option<ListingState>,
+    /// A run is in progress, or died: the index may hold documents it committed but never
+    /// recorded in the manifest. The next run removes them first.
+    #[serde(default)]
+    pub running: bool,
 }
 
 /// Writes applied together, atomically and durably.
