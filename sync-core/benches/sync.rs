@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench -p sync-core --bench sync -- --docs 10000
 //! cargo bench -p sync-core --bench sync -- --docs 50000   # peak RSS should stay flat
+//! cargo bench -p sync-core --bench sync -- --paragraphs 48  # ~5 KB documents instead of ~0.8 KB
 //! ```
 //!
 //! Peak RSS (VmHWM) is read right after the full sync, before the reference run, so it is
@@ -51,7 +52,7 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Writes `n` small documents of mixed formats; returns their total size in bytes.
-fn generate(root: &Path, n: usize) -> u64 {
+fn generate(root: &Path, n: usize, paragraphs: usize) -> u64 {
     let words = [
         "quarterly",
         "revenue",
@@ -77,7 +78,7 @@ fn generate(root: &Path, n: usize) -> u64 {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let body: Vec<String> = (0..8).map(sentence).collect();
+        let body: Vec<String> = (0..paragraphs.max(2)).map(sentence).collect();
         let dir = root.join(format!("d{:03}", i % 200));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let (name, text) = match i % 5 {
@@ -86,16 +87,16 @@ fn generate(root: &Path, n: usize) -> u64 {
                 format!("{i}.md"),
                 format!(
                     "# Doc {i}\n\n{}\n\n## More\n\n{}",
-                    body[..4].join(". "),
-                    body[4..].join(". ")
+                    body[..body.len() / 2].join(". "),
+                    body[body.len() / 2..].join(". ")
                 ),
             ),
             2 => (
                 format!("{i}.html"),
                 format!(
                     "<html><head><title>Doc {i}</title></head><body><h1>Doc {i}</h1><p>{}</p><p>{}</p></body></html>",
-                    body[..4].join(". "),
-                    body[4..].join(". ")
+                    body[..body.len() / 2].join(". "),
+                    body[body.len() / 2..].join(". ")
                 ),
             ),
             3 => (
@@ -181,7 +182,7 @@ fn main() {
     let docs = arg("--docs").unwrap_or(10_000);
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("docs");
-    let bytes = generate(&root, docs);
+    let bytes = generate(&root, docs, arg("--paragraphs").unwrap_or(8));
     let acl = tmp.path().join("acl.json");
     std::fs::write(&acl, r#"[{"keyPrefix": "", "aclEntries": [{"Name": "all", "Type": "GROUP", "Access": "ALLOW"}]}]"#)
         .expect("acl");

@@ -41,10 +41,14 @@ impl<'t> Batcher<'t> {
 
 use crate::WALK_PARTITION;
 use crate::config::{ConfigProblem, DefaultAccess, FilesystemConfig};
-use crate::tree::{Problem, SortedWalk};
+use crate::tree::{Entry, Problem, SortedWalk};
+use rayon::prelude::*;
 
 /// Emit a resumable cursor every this many documents.
 const CHECKPOINT_EVERY: usize = 500;
+
+/// Entries stat'ed in parallel at a time.
+const STAT_BATCH: usize = 256;
 
 type Item = Result<Change, ConnectorError>;
 
@@ -204,95 +208,49 @@ impl Walker {
             .acl_file
             .as_ref()
             .and_then(|p| p.canonicalize().ok());
+        let cx = Describe {
+            root: &root,
+            acl_file: acl_file.as_ref(),
+            acl_path: acl_path.as_deref(),
+        };
         let mut since_checkpoint = 0usize;
+        let mut batch: Vec<Entry> = Vec::with_capacity(STAT_BATCH);
 
         let walk = SortedWalk::new(&root, resume_after)
             .map_err(|e| ConnectorError::from_io(format!("list {}", root.display()), e))?;
         for entry in walk {
-            let entry = match entry {
-                Ok(e) => e,
+            match entry {
+                Ok(e) => {
+                    // Cheap filters first: an excluded file is never even stat'ed.
+                    if self.include.as_ref().is_some_and(|g| !g.is_match(&e.rel))
+                        || self.exclude.is_match(&e.rel)
+                    {
+                        continue;
+                    }
+                    batch.push(e);
+                    if batch.len() == STAT_BATCH
+                        && !self.emit(&mut batch, &cx, out, &mut since_checkpoint)
+                    {
+                        return Ok(());
+                    }
+                }
                 Err(Problem::NotUtf8(path)) => {
                     tracing::warn!(path = %path.display(), "skipping a name that is not UTF-8");
-                    continue;
                 }
                 Err(Problem::Unreadable(path, e)) => {
                     // A subtree we cannot read makes the listing incomplete: report it so
                     // the engine deletes nothing, then keep listing the rest.
                     let err = ConnectorError::from_io(format!("list {}", path.display()), e);
-                    if !out.send(Err(err)) {
+                    if !self.emit(&mut batch, &cx, out, &mut since_checkpoint)
+                        || !out.send(Err(err))
+                    {
                         return Ok(());
                     }
-                    continue;
-                }
-            };
-            let path = entry.dir_entry.path();
-            let path = path.as_path();
-            let file_type = entry.file_type;
-            let id = entry.rel;
-            let metadata = if file_type.is_symlink() {
-                // Follow a link only to a regular file inside the root; never out of it, and
-                // never into a directory (which could loop).
-                match path.canonicalize() {
-                    Ok(target) if target.starts_with(&root) && target.is_file() => {
-                        match std::fs::metadata(&target) {
-                            Ok(m) => m,
-                            Err(_) => continue,
-                        }
-                    }
-                    _ => {
-                        tracing::debug!(path = %path.display(), "skipping symlink");
-                        continue;
-                    }
-                }
-            } else if file_type.is_file() {
-                // fstatat on the open folder: no path resolution.
-                match entry.dir_entry.metadata() {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let err = ConnectorError::from_io(format!("stat {}", path.display()), e);
-                        if !out.send(Err(err)) {
-                            return Ok(());
-                        }
-                        continue;
-                    }
-                }
-            } else {
-                continue; // sockets, fifos, devices
-            };
-            if acl_path.as_deref() == Some(path) {
-                continue;
-            }
-            if self.include.as_ref().is_some_and(|g| !g.is_match(&id)) || self.exclude.is_match(&id)
-            {
-                continue;
-            }
-
-            let modified = metadata.modified().ok().map(OffsetDateTime::from);
-            let mtime_ns = modified.map(|m| m.unix_timestamp_nanos()).unwrap_or(0);
-            let version = format!("{}:{}", metadata.len(), mtime_ns);
-            let mut doc =
-                RemoteDocument::new(id.clone(), version, self.acl_for(acl_file.as_ref(), &id));
-            doc.title = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_string);
-            doc.uri = Some(format!("file://{}", path.display()));
-            doc.size = Some(metadata.len());
-            doc.modified = modified;
-            if !out.send(Ok(Change::Upsert(doc))) {
-                return Ok(());
-            }
-            since_checkpoint += 1;
-            if since_checkpoint >= CHECKPOINT_EVERY {
-                since_checkpoint = 0;
-                let cp = Change::Checkpoint {
-                    partition: WALK_PARTITION.into(),
-                    cursor: Some(id),
-                };
-                if !out.send(Ok(cp)) {
-                    return Ok(());
                 }
             }
+        }
+        if !self.emit(&mut batch, &cx, out, &mut since_checkpoint) {
+            return Ok(());
         }
         out.send(Ok(Change::Checkpoint {
             partition: WALK_PARTITION.into(),
@@ -301,6 +259,101 @@ impl Walker {
         out.send(Ok(Change::ListingComplete));
         Ok(())
     }
+
+    /// Stats and describes a batch of entries on all cores, then sends the results in
+    /// walk order, with a checkpoint every `CHECKPOINT_EVERY` documents. Stat calls are
+    /// nearly all the work of a no-op sync, and they parallelise well.
+    fn emit(
+        &self,
+        batch: &mut Vec<Entry>,
+        cx: &Describe<'_>,
+        out: &mut Batcher<'_>,
+        since_checkpoint: &mut usize,
+    ) -> bool {
+        let items: Vec<Option<Item>> = batch
+            .par_drain(..)
+            .map(|entry| self.describe(entry, cx))
+            .collect();
+        for item in items.into_iter().flatten() {
+            let cursor = match &item {
+                Ok(Change::Upsert(doc)) => {
+                    *since_checkpoint += 1;
+                    (*since_checkpoint >= CHECKPOINT_EVERY).then(|| doc.id.as_str().to_string())
+                }
+                _ => None,
+            };
+            if !out.send(item) {
+                return false;
+            }
+            if let Some(cursor) = cursor {
+                *since_checkpoint = 0;
+                let cp = Change::Checkpoint {
+                    partition: WALK_PARTITION.into(),
+                    cursor: Some(cursor),
+                };
+                if !out.send(Ok(cp)) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// One entry as a document, an error, or nothing (not a file we sync).
+    fn describe(&self, entry: Entry, cx: &Describe<'_>) -> Option<Item> {
+        let path = entry.dir_entry.path();
+        let file_type = entry.file_type;
+        let metadata = if file_type.is_symlink() {
+            // Follow a link only to a regular file inside the root; never out of it, and
+            // never into a directory (which could loop).
+            match path.canonicalize() {
+                Ok(target) if target.starts_with(cx.root) && target.is_file() => {
+                    std::fs::metadata(&target).ok()?
+                }
+                _ => {
+                    tracing::debug!(path = %path.display(), "skipping symlink");
+                    return None;
+                }
+            }
+        } else if file_type.is_file() {
+            // fstatat on the open folder: no path resolution.
+            match entry.dir_entry.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    return Some(Err(ConnectorError::from_io(
+                        format!("stat {}", path.display()),
+                        e,
+                    )));
+                }
+            }
+        } else {
+            return None; // sockets, fifos, devices
+        };
+        if cx.acl_path == Some(path.as_path()) {
+            return None;
+        }
+        let id = entry.rel;
+        let modified = metadata.modified().ok().map(OffsetDateTime::from);
+        let mtime_ns = modified.map(|m| m.unix_timestamp_nanos()).unwrap_or(0);
+        let version = format!("{}:{}", metadata.len(), mtime_ns);
+        let acl = self.acl_for(cx.acl_file, &id);
+        let mut doc = RemoteDocument::new(id, version, acl);
+        doc.title = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string);
+        doc.uri = Some(format!("file://{}", path.display()));
+        doc.size = Some(metadata.len());
+        doc.modified = modified;
+        Some(Ok(Change::Upsert(doc)))
+    }
+}
+
+/// What describing an entry needs from the listing.
+struct Describe<'a> {
+    root: &'a Path,
+    acl_file: Option<&'a AclFile>,
+    acl_path: Option<&'a Path>,
 }
 
 #[cfg(test)]
