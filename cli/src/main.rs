@@ -23,6 +23,7 @@ macro_rules! out {
 
 mod commands;
 mod config;
+mod extract;
 mod sources;
 
 use std::path::PathBuf;
@@ -72,12 +73,16 @@ enum Command {
     Status,
     /// Check that a source is reachable and readable, without syncing.
     Check(commands::CheckArgs),
+    /// Extract the text of local files (no sync, no config needed).
+    Extract(extract::ExtractArgs),
 }
 
 fn init_logging(verbose: u8) {
+    // html5ever logs every tolerated HTML error ("foster parenting not implemented") at
+    // warn: noise about the input, not about Tributary.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,html5ever=error,markup5ever=error",
+        1 => "info,html5ever=error,markup5ever=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -102,6 +107,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Extract(args) = cli.command {
+        return match extract::run(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime.block_on(async {
         let config = config::Config::load(cli.global.config.as_deref())?;
         match cli.command {
@@ -110,6 +124,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs(&config, args),
             Command::Status => commands::status(&config),
             Command::Check(args) => commands::check(&config, args).await,
+            Command::Extract(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

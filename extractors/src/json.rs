@@ -1,5 +1,5 @@
-//! JSON and NDJSON: one line per scalar, `key.path[0].leaf: value`, so that both keys and
-//! values are searchable. Nesting deeper than the limit is refused (serde_json also stops
+//! JSON and NDJSON rendered as indented `key: value` lines, so that keys and values are
+//! searchable and the nesting stays readable. Nesting deeper than the limit is refused (serde_json also stops
 //! at 128 levels on its own, without recursion trouble).
 
 use serde_json::Value;
@@ -13,17 +13,20 @@ fn corrupt(e: impl std::fmt::Display) -> ExtractError {
     ExtractError::new(ErrorKind::Corrupt, format!("invalid json: {e}"))
 }
 
-/// Walks a value iteratively (explicit stack), writing `path: value` lines.
+/// Renders a value as indented `key: value` lines (YAML-like), iteratively (explicit stack).
+///
+/// Every key and scalar appears once, as in the source text, so nothing is lost or repeated
+/// for search; nesting shows as indentation, which keeps the key path readable.
 fn write_value(
     root: &Value,
-    prefix: String,
     b: &mut DocBuilder,
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<(), ExtractError> {
-    let mut stack: Vec<(String, &Value, usize)> = vec![(prefix, root, 0)];
+    // (label, value, depth): label is `key` for object entries, `-` for array items.
+    let mut stack: Vec<(Option<String>, &Value, usize)> = vec![(None, root, 0)];
     let mut n = 0usize;
-    while let Some((path, value, depth)) = stack.pop() {
+    while let Some((label, value, depth)) = stack.pop() {
         n += 1;
         if n % 4096 == 0 {
             deadline.check()?;
@@ -37,35 +40,40 @@ fn write_value(
                 format!("json nesting deeper than {} levels", limits.max_depth),
             ));
         }
+        let indent = depth.saturating_sub(1) * 2;
         let scalar = match value {
-            Value::Null => continue,
-            Value::Bool(v) => v.to_string(),
-            Value::Number(v) => v.to_string(),
-            Value::String(s) if s.trim().is_empty() => continue,
-            Value::String(s) => s.clone(),
+            Value::Null => Some("null".to_string()),
+            Value::Bool(v) => Some(v.to_string()),
+            Value::Number(v) => Some(v.to_string()),
+            Value::String(s) => Some(s.trim().to_string()),
             Value::Array(items) => {
-                for (i, item) in items.iter().enumerate().rev() {
-                    stack.push((format!("{path}[{i}]"), item, depth + 1));
+                for item in items.iter().rev() {
+                    stack.push((Some("-".into()), item, depth + 1));
                 }
-                continue;
+                None
             }
             Value::Object(map) => {
                 for (k, v) in map.iter().rev() {
-                    let child = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    stack.push((child, v, depth + 1));
+                    stack.push((Some(format!("{k}:")), v, depth + 1));
                 }
-                continue;
+                None
             }
         };
-        if !path.is_empty() {
-            b.push(&path);
-            b.push(": ");
+        let Some(label) = label else {
+            if let Some(s) = scalar {
+                b.push(&s);
+                b.line_break();
+            }
+            continue;
+        };
+        b.push(&" ".repeat(indent));
+        b.push(&label);
+        if let Some(s) = scalar
+            && !s.is_empty()
+        {
+            b.push(" ");
+            b.push(&s);
         }
-        b.push(&scalar);
         b.line_break();
     }
     Ok(())
@@ -88,7 +96,7 @@ impl Extractor for JsonExtractor {
         let text = std::str::from_utf8(input).map_err(corrupt)?;
         let mut b = DocBuilder::new(format, limits.max_output_bytes);
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => write_value(&value, String::new(), &mut b, limits, deadline)?,
+            Ok(value) => write_value(&value, &mut b, limits, deadline)?,
             Err(whole) => {
                 // Not one document: try newline-delimited JSON, one record per line.
                 let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -98,7 +106,7 @@ impl Extractor for JsonExtractor {
                 for (i, line) in lines.iter().enumerate() {
                     let value: Value = serde_json::from_str(line)
                         .map_err(|e| corrupt(format!("line {}: {e}", i + 1)))?;
-                    write_value(&value, String::new(), &mut b, limits, deadline)?;
+                    write_value(&value, &mut b, limits, deadline)?;
                     b.paragraph_break();
                 }
                 b.metadata.insert("records".into(), lines.len().to_string());
@@ -123,9 +131,13 @@ mod tests {
     }
 
     #[test]
-    fn key_paths_with_values() {
-        let doc = run(r#"{"a": {"b": [1, {"c": "x"}]}, "d": null, "e": true}"#).expect("json");
-        assert_eq!(doc.text(), "a.b[0]: 1\na.b[1].c: x\ne: true");
+    fn keys_and_values_as_indented_lines() {
+        let doc =
+            run(r#"{"a": {"b": [1, {"c": "x"}]}, "d": null, "e": true, "f": ""}"#).expect("json");
+        assert_eq!(
+            doc.text(),
+            "a:\n  b:\n    - 1\n    -\n      c: x\nd: null\ne: true\nf:"
+        );
     }
 
     #[test]

@@ -164,3 +164,38 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn extract_writes_text_or_a_typed_refusal_per_file() {
+    let w = World::new();
+    w.write(
+        "in/page.html",
+        "<html><head><title>T</title></head><body><p>Hello page</p></body></html>",
+    );
+    w.write("in/data.json", r#"{"name": "widget", "tags": ["a", "b"]}"#);
+    w.write("in/blob.pdf", b"%PDF-1.7 not really");
+    w.write(
+        "in/nested/deep.json",
+        format!("{}{}", "[".repeat(500), "]".repeat(500)),
+    );
+    let out_dir = w.dir.path().join("out");
+    let out = Command::new(tributary_bin())
+        .arg("extract")
+        .arg(w.docs().join("in"))
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("run extract");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(out_dir.join(name)).expect(name);
+    assert_eq!(read("page.html.txt"), "Hello page");
+    assert_eq!(read("data.json.txt"), "name: widget\ntags:\n  - a\n  - b");
+    assert_eq!(read("blob.pdf.err").lines().next(), Some("unsupported"));
+    assert_eq!(read("deep.json.err").lines().next(), Some("corrupt"));
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("4 file(s)"), "{summary}");
+}
