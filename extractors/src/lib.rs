@@ -28,6 +28,7 @@ mod error;
 mod html;
 mod json;
 mod markdown;
+mod office;
 mod text;
 
 use std::collections::BTreeMap;
@@ -177,6 +178,8 @@ impl Default for Registry {
                 Box::new(html::HtmlExtractor),
                 Box::new(csv::CsvExtractor),
                 Box::new(json::JsonExtractor),
+                Box::new(office::ZipExtractor),
+                Box::new(office::OleExtractor),
             ],
         }
     }

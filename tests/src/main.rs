@@ -10,4 +10,5 @@ mod crash;
 mod hostile;
 mod incremental;
 mod listing_failures;
+mod snapshots;
 mod support;

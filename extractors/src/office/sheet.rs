@@ -1,0 +1,149 @@
+//! Spreadsheets (XLSX, XLSB, XLS, ODS) via calamine: each non-empty sheet is a section
+//! (numbered, headed by its name), one line per row, cells as a person sees them — dates as
+//! dates, whole numbers without a spurious `.0`.
+
+use std::io::Cursor;
+
+use calamine::{Data, Reader, Sheets, open_workbook_auto_from_rs};
+
+use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
+
+fn map_error(e: calamine::Error) -> ExtractError {
+    let message = e.to_string();
+    let lower = message.to_lowercase();
+    let kind = if lower.contains("password") || lower.contains("encrypt") {
+        ErrorKind::Encrypted
+    } else {
+        ErrorKind::Corrupt
+    };
+    ExtractError::new(kind, format!("spreadsheet: {message}"))
+}
+
+/// Renders one cell; `None` for empty cells.
+fn render(cell: &Data) -> Option<String> {
+    Some(match cell {
+        Data::Empty => return None,
+        Data::String(s) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return None;
+            }
+            s.to_string()
+        }
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => render_float(*f),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Data::DateTime(dt) => {
+            if dt.is_datetime()
+                && let Some(d) = dt.as_datetime()
+            {
+                if d.time() == chrono::NaiveTime::MIN {
+                    d.format("%Y-%m-%d").to_string()
+                } else if d.date()
+                    == chrono::NaiveDate::from_ymd_opt(1899, 12, 31).unwrap_or_default()
+                    || d.date() == chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap_or_default()
+                {
+                    d.format("%H:%M:%S").to_string()
+                } else {
+                    d.format("%Y-%m-%d %H:%M:%S").to_string()
+                }
+            } else {
+                render_float(dt.as_f64())
+            }
+        }
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    })
+}
+
+/// Whole numbers print without a fraction; others with the shortest exact representation.
+fn render_float(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        let s = format!("{f}");
+        // Binary floating point noise ("0.30000000000000004") as a spreadsheet would show it.
+        if s.len() > 15 && f.is_finite() {
+            let rounded = format!("{f:.10}");
+            rounded
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            s
+        }
+    }
+}
+
+pub(crate) fn extract(
+    input: &[u8],
+    format: Format,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
+    let mut workbook: Sheets<_> =
+        open_workbook_auto_from_rs(Cursor::new(input)).map_err(map_error)?;
+    let mut b = DocBuilder::new(format, limits.max_output_bytes);
+    let names = workbook.sheet_names();
+    b.metadata.insert("sheets".into(), names.len().to_string());
+    let mut sheet_errors = 0usize;
+    for (i, name) in names.iter().enumerate() {
+        deadline.check()?;
+        let range = match workbook.worksheet_range(name) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = map_error(e);
+                if e.kind == ErrorKind::Encrypted {
+                    return Err(e);
+                }
+                sheet_errors += 1;
+                b.warnings.push(crate::Warning {
+                    code: "broken_sheet",
+                    message: format!("sheet {name:?}: {}", e.message),
+                });
+                continue;
+            }
+        };
+        if range.is_empty() {
+            continue;
+        }
+        b.page(i as u32 + 1);
+        b.heading(1, name);
+        for (r, row) in range.rows().enumerate() {
+            if r % 1024 == 0 {
+                deadline.check()?;
+            }
+            let cells: Vec<String> = row.iter().filter_map(render).collect();
+            if cells.is_empty() {
+                continue;
+            }
+            b.push(&cells.join(" | "));
+            b.line_break();
+            if b.is_full() {
+                break;
+            }
+        }
+    }
+    if sheet_errors > 0 && sheet_errors == names.len() {
+        return Err(ExtractError::new(
+            ErrorKind::Corrupt,
+            "no sheet could be read",
+        ));
+    }
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_render_as_people_read_them() {
+        assert_eq!(render_float(12.0), "12");
+        assert_eq!(render_float(-3.5), "-3.5");
+        assert_eq!(render_float(0.1 + 0.2), "0.3");
+        assert_eq!(render_float(1e20), "100000000000000000000");
+        assert_eq!(render(&Data::String("  ".into())), None);
+        assert_eq!(render(&Data::Bool(true)).as_deref(), Some("TRUE"));
+    }
+}
