@@ -138,3 +138,102 @@ fn xlsx_named_xls_is_handled_as_xlsx() {
         .expect("extracts");
     assert_eq!(doc.format.name(), "xlsx");
 }
+
+fn zip_parts(parts: &[(&str, &str)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, body) in parts {
+        zip.start_file(*name, options).expect("start entry");
+        zip.write_all(body.as_bytes()).expect("write entry");
+    }
+    zip.finish().expect("finish zip").into_inner()
+}
+
+const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
+
+/// A DOCX with a title, headings, a table, a tracked insertion and deletion, a text box,
+/// a header and a footnote.
+fn build_docx() -> Vec<u8> {
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><w:document {W} xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>
+<w:p><w:pPr><w:pStyle w:val="Title"/></w:pPr><w:r><w:t>Travel Policy</w:t></w:r></w:p>
+<w:p><w:r><w:t xml:space="preserve">Book trains for trips under </w:t></w:r><w:ins w:author="a"><w:r><w:t>four</w:t></w:r></w:ins><w:del w:author="a"><w:r><w:delText>three</w:delText></w:r></w:del><w:r><w:t xml:space="preserve"> hours.</w:t></w:r></w:p>
+<w:p><w:pPr><w:pStyle w:val="Heading2"/></w:pPr><w:r><w:t>Limits</w:t></w:r></w:p>
+<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Hotel</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>250 USD</w:t></w:r></w:p></w:tc></w:tr>
+<w:tr><w:tc><w:p><w:r><w:t>Meals</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>75 USD</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
+<w:p><w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><w:txbxContent><w:p><w:r><w:t>Boxed note</w:t></w:r></w:p></w:txbxContent></w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent><w:p><w:r><w:t>Boxed note</w:t></w:r></w:p></w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>
+</w:body></w:document>"#
+    );
+    let header = format!(r#"<w:hdr {W}><w:p><w:r><w:t>Internal</w:t></w:r></w:p></w:hdr>"#);
+    let footnotes = format!(
+        r#"<w:footnotes {W}><w:footnote w:id="1"><w:p><w:r><w:t>Rates reviewed yearly.</w:t></w:r></w:p></w:footnote></w:footnotes>"#
+    );
+    zip_parts(&[
+        (
+            "[Content_Types].xml",
+            r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#,
+        ),
+        ("word/document.xml", &document),
+        ("word/header1.xml", &header),
+        ("word/footnotes.xml", &footnotes),
+        (
+            "docProps/core.xml",
+            r#"<cp:coreProperties xmlns:cp="cp" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Travel &amp; Expenses</dc:title><dc:creator>Finance Team</dc:creator></cp:coreProperties>"#,
+        ),
+    ])
+}
+
+const P: &str = r#"xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships""#;
+
+/// A PPTX whose presentation order differs from the part numbers, with a grouped shape,
+/// a table and speaker notes.
+fn build_pptx() -> Vec<u8> {
+    let slide = |title: &str, body: &str| {
+        format!(
+            r#"<p:sld {P}><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>{title}</a:t></a:r></a:p></p:txBody></p:sp>{body}</p:spTree></p:cSld></p:sld>"#
+        )
+    };
+    let slide1 = slide(
+        "Roadmap",
+        r#"<p:grpSp><p:sp><p:txBody><a:p><a:r><a:t>Q1: search</a:t></a:r></a:p><a:p><a:r><a:t>Q2: connectors</a:t></a:r></a:p></p:txBody></p:sp></p:grpSp>"#,
+    );
+    let slide2 = slide(
+        "Welcome",
+        r#"<p:graphicFrame><a:graphic><a:graphicData><a:tbl><a:tr><a:tc><a:txBody><a:p><a:r><a:t>Team</a:t></a:r></a:p></a:txBody></a:tc><a:tc><a:txBody><a:p><a:r><a:t>Size</a:t></a:r></a:p></a:txBody></a:tc></a:tr></a:tbl></a:graphicData></a:graphic></p:graphicFrame>"#,
+    );
+    let notes = format!(
+        r#"<p:notes {P}><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>Say hello first.</a:t></a:r></a:p></p:txBody></p:sp><p:sp><p:txBody><a:p><a:r><a:t>2</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:notes>"#
+    );
+    let presentation = format!(
+        r#"<p:presentation {P}><p:sldIdLst><p:sldId id="256" r:id="rId3"/><p:sldId id="257" r:id="rId2"/></p:sldIdLst></p:presentation>"#
+    );
+    let rel = r#"http://schemas.openxmlformats.org/officeDocument/2006/relationships"#;
+    let pres_rels = format!(
+        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId2" Type="{rel}/slide" Target="slides/slide1.xml"/><Relationship Id="rId3" Type="{rel}/slide" Target="slides/slide2.xml"/></Relationships>"#
+    );
+    let slide2_rels = format!(
+        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/notesSlide" Target="../notesSlides/notesSlide1.xml"/></Relationships>"#
+    );
+    zip_parts(&[
+        (
+            "[Content_Types].xml",
+            r#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#,
+        ),
+        ("ppt/presentation.xml", &presentation),
+        ("ppt/_rels/presentation.xml.rels", &pres_rels),
+        ("ppt/slides/slide1.xml", &slide1),
+        ("ppt/slides/slide2.xml", &slide2),
+        ("ppt/slides/_rels/slide2.xml.rels", &slide2_rels),
+        ("ppt/notesSlides/notesSlide1.xml", &notes),
+    ])
+}
+
+#[test]
+fn docx() {
+    check("policy.docx", &build_docx());
+}
+
+#[test]
+fn pptx() {
+    check("deck.pptx", &build_pptx());
+}

@@ -6,6 +6,9 @@
 //! (an OLE container with an `EncryptedPackage` stream, or calamine's password error) are
 //! refused as `encrypted`.
 
+mod docx;
+mod ooxml;
+mod pptx;
 mod sheet;
 mod zipguard;
 
@@ -37,21 +40,15 @@ impl Extractor for ZipExtractor {
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
-        let zip = ZipGuard::open(input, limits)?;
+        let mut zip = ZipGuard::open(input, limits)?;
         if zip.has("xl/workbook.xml") || zip.has("xl/workbook.bin") {
             sheet::extract(input, Format::Xlsx, limits, deadline)
         } else if zip.has("content.xml") && zip.mimetype_contains("spreadsheet") {
             sheet::extract(input, Format::Ods, limits, deadline)
         } else if zip.has("word/document.xml") {
-            Err(ExtractError::new(
-                ErrorKind::Unsupported,
-                "word documents are not extracted yet",
-            ))
+            docx::extract(&mut zip, limits, deadline)
         } else if zip.has("ppt/presentation.xml") {
-            Err(ExtractError::new(
-                ErrorKind::Unsupported,
-                "presentations are not extracted yet",
-            ))
+            pptx::extract(&mut zip, limits, deadline)
         } else {
             Err(ExtractError::new(
                 ErrorKind::Unsupported,

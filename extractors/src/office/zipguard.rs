@@ -69,6 +69,15 @@ impl<'a> ZipGuard<'a> {
             .is_some_and(|m| String::from_utf8_lossy(&m).contains(needle))
     }
 
+    /// Names of all entries, in archive order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.archive
+            .file_names()
+            .filter_map(Result::ok)
+            .map(|n| n.into_owned())
+            .collect()
+    }
+
     /// The bytes of one entry, or `None` if absent. Reads at most the cap, whatever the
     /// entry claims.
     pub(crate) fn read(&mut self, name: &str) -> Result<Option<Vec<u8>>, ExtractError> {

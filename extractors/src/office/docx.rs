@@ -1,0 +1,98 @@
+//! Word 2007+ documents: the body in order (headings kept as sections), then headers and
+//! footers (each distinct text once), footnotes, endnotes and comments; title and author
+//! from the core properties.
+
+use crate::office::ZipGuard;
+use crate::office::ooxml::{Block, blocks};
+use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
+
+fn core_property(xml: &[u8], tag: &str) -> Option<String> {
+    let text = std::str::from_utf8(xml).ok()?;
+    let start = text.find(&format!("<{tag}"))?;
+    let open_end = start + text[start..].find('>')? + 1;
+    if text[..open_end].ends_with("/>") {
+        return None;
+    }
+    let close = open_end + text[open_end..].find(&format!("</{tag}>"))?;
+    let value = quick_xml::escape::unescape(text[open_end..close].trim())
+        .ok()?
+        .into_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+fn write_blocks(b: &mut DocBuilder, blocks: &[Block]) {
+    for block in blocks {
+        match block.level {
+            Some(level) => b.heading(level, &block.text),
+            None => {
+                b.push(&block.text);
+                b.paragraph_break();
+            }
+        }
+        if b.is_full() {
+            return;
+        }
+    }
+}
+
+pub(crate) fn extract(
+    zip: &mut ZipGuard<'_>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
+    let mut b = DocBuilder::new(Format::Docx, limits.max_output_bytes);
+    if let Some(core) = zip.read("docProps/core.xml")? {
+        b.title = core_property(&core, "dc:title");
+        if let Some(author) = core_property(&core, "dc:creator") {
+            b.metadata.insert("author".into(), author);
+        }
+    }
+    let body = zip
+        .read("word/document.xml")?
+        .ok_or_else(|| ExtractError::new(ErrorKind::Corrupt, "word/document.xml is missing"))?;
+    write_blocks(&mut b, &blocks("word/document.xml", &body, deadline)?);
+
+    let mut extra: Vec<String> = zip
+        .names()
+        .into_iter()
+        .filter(|n| {
+            let n = n.as_str();
+            (n.starts_with("word/header") || n.starts_with("word/footer")) && n.ends_with(".xml")
+        })
+        .collect();
+    extra.sort();
+    extra.extend(
+        [
+            "word/footnotes.xml",
+            "word/endnotes.xml",
+            "word/comments.xml",
+        ]
+        .map(String::from),
+    );
+    let mut seen = std::collections::HashSet::new();
+    for part in extra {
+        deadline.check()?;
+        let Some(xml) = zip.read(&part)? else {
+            continue;
+        };
+        match blocks(&part, &xml, deadline) {
+            Ok(found) => {
+                let found: Vec<Block> = found
+                    .into_iter()
+                    .map(|mut blk| {
+                        blk.level = None;
+                        blk
+                    })
+                    .filter(|blk| seen.insert(blk.text.clone()))
+                    .collect();
+                write_blocks(&mut b, &found);
+            }
+            Err(e) if e.kind == ErrorKind::Timeout => return Err(e),
+            Err(e) => b.warnings.push(crate::Warning {
+                code: "broken_part",
+                message: e.message,
+            }),
+        }
+    }
+    Ok(b.finish())
+}

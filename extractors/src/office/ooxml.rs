@@ -1,0 +1,285 @@
+//! A streaming reader for the text of WordprocessingML and DrawingML parts (`w:p`/`w:t`,
+//! `a:p`/`a:t`): paragraphs in document order, table rows as ` | `-separated cells, text
+//! boxes and content controls included, deleted text and field codes left out.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::{Deadline, ErrorKind, ExtractError};
+
+/// XML nesting deeper than this is refused (real documents stay far below).
+const MAX_XML_DEPTH: usize = 512;
+
+/// One block of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Block {
+    /// Heading level (1 = title/heading 1), from the paragraph style or outline level.
+    pub(crate) level: Option<u8>,
+    pub(crate) text: String,
+}
+
+fn corrupt(part: &str, e: impl std::fmt::Display) -> ExtractError {
+    ExtractError::new(ErrorKind::Corrupt, format!("{part}: {e}"))
+}
+
+/// Heading level from a paragraph style id ("Heading2", "Title", localized "berschrift1").
+fn style_level(style: &str) -> Option<u8> {
+    let lower = style.to_ascii_lowercase();
+    if lower == "title" {
+        return Some(1);
+    }
+    let digits: String = lower
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let head = &lower[..lower.len() - digits.len()];
+    if !digits.is_empty()
+        && (head.ends_with("heading") || head.ends_with("berschrift") || head == "titre")
+    {
+        let n: u8 = digits.chars().rev().collect::<String>().parse().ok()?;
+        return (1..=9).contains(&n).then_some(n);
+    }
+    None
+}
+
+struct Para {
+    level: Option<u8>,
+    text: String,
+}
+
+/// Reads the blocks of one XML part.
+pub(crate) fn blocks(
+    part: &str,
+    xml: &[u8],
+    deadline: Deadline,
+) -> Result<Vec<Block>, ExtractError> {
+    let xml = std::str::from_utf8(xml).map_err(|e| corrupt(part, format!("not UTF-8: {e}")))?;
+    let mut reader = Reader::from_str(xml);
+    reader.config_mut().check_end_names = false;
+    let mut out = Vec::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut skip_depth: Option<usize> = None;
+    let mut paras: Vec<Para> = Vec::new();
+    // Tables: a stack of (rows so far, current row's cells, current cell).
+    let mut tables: Vec<(Vec<String>, Vec<String>, String)> = Vec::new();
+    let mut in_text = false;
+    let mut n = 0usize;
+
+    let emit = |paras: &mut Vec<Para>,
+                tables: &mut Vec<(Vec<String>, Vec<String>, String)>,
+                out: &mut Vec<Block>,
+                p: Para| {
+        let text = p.text.trim().to_string();
+        if text.is_empty() {
+            return;
+        }
+        if let Some(parent) = paras.last_mut() {
+            // A paragraph inside a paragraph (a text box): its own block.
+            let _ = parent;
+            out.push(Block { level: None, text });
+        } else if let Some((_, _, cell)) = tables.last_mut() {
+            if !cell.is_empty() {
+                cell.push(' ');
+            }
+            cell.push_str(&text);
+        } else {
+            out.push(Block {
+                level: p.level,
+                text,
+            });
+        }
+    };
+
+    loop {
+        n += 1;
+        if n % 4096 == 0 {
+            deadline.check()?;
+        }
+        let event = reader.read_event().map_err(|e| corrupt(part, e))?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                stack.push(name.clone());
+                if stack.len() > MAX_XML_DEPTH {
+                    return Err(ExtractError::new(
+                        ErrorKind::TooLarge,
+                        format!("{part}: XML nested deeper than {MAX_XML_DEPTH}"),
+                    ));
+                }
+                if skip_depth.is_some() {
+                    continue;
+                }
+                match name.as_str() {
+                    // The VML copy of a text box, field instructions, deleted text.
+                    "Fallback" | "instrText" | "delText" | "del" => skip_depth = Some(stack.len()),
+                    "p" => paras.push(Para {
+                        level: None,
+                        text: String::new(),
+                    }),
+                    "t" => in_text = true,
+                    "tbl" => tables.push((Vec::new(), Vec::new(), String::new())),
+                    "tc" => {
+                        if let Some((_, _, cell)) = tables.last_mut() {
+                            cell.clear();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Empty(e) => {
+                if skip_depth.is_some() {
+                    continue;
+                }
+                let name = e.local_name();
+                let parent = stack.last().map(String::as_str);
+                match (name.as_ref(), parent) {
+                    ("tab", Some("r")) => push_text(&mut paras, "\t"),
+                    ("br" | "cr", Some("r")) | ("br", Some("p")) => push_text(&mut paras, "\n"),
+                    ("noBreakHyphen", _) => push_text(&mut paras, "-"),
+                    // Invisible unless the word breaks at the line end; kept as U+00AD.
+                    ("softHyphen", _) => push_text(&mut paras, "\u{ad}"),
+                    ("pStyle", _) => {
+                        if let Ok(Some(a)) = e.try_get_attribute("w:val")
+                            && let v = a.value
+                            && let Some(p) = paras.last_mut()
+                        {
+                            p.level = p.level.or(style_level(&v));
+                        }
+                    }
+                    ("outlineLvl", _) => {
+                        if let Ok(Some(a)) = e.try_get_attribute("w:val")
+                            && let v = a.value
+                            && let Ok(lvl) = v.parse::<u8>()
+                            && lvl < 9
+                            && let Some(p) = paras.last_mut()
+                        {
+                            p.level = Some(lvl + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Text(t) if in_text && skip_depth.is_none() => {
+                push_text(&mut paras, &t.xml10_content());
+            }
+            Event::CData(t) if in_text && skip_depth.is_none() => {
+                push_text(&mut paras, &t.xml10_content());
+            }
+            Event::GeneralRef(r) if in_text && skip_depth.is_none() => {
+                if r.is_char_ref() {
+                    if let Ok(Some(c)) = r.resolve_char_ref() {
+                        push_text(&mut paras, c.encode_utf8(&mut [0; 4]));
+                    }
+                } else if let Some(s) =
+                    quick_xml::escape::resolve_predefined_entity(&r.into_inner())
+                {
+                    push_text(&mut paras, s);
+                }
+            }
+            Event::End(_) => {
+                let name = stack.pop().unwrap_or_default();
+                if let Some(d) = skip_depth {
+                    if stack.len() < d {
+                        skip_depth = None;
+                    }
+                    continue;
+                }
+                match name.as_str() {
+                    "t" => in_text = false,
+                    "p" => {
+                        if let Some(p) = paras.pop() {
+                            emit(&mut paras, &mut tables, &mut out, p);
+                        }
+                    }
+                    "tc" => {
+                        if let Some((_, cells, cell)) = tables.last_mut() {
+                            cells.push(std::mem::take(cell));
+                        }
+                    }
+                    "tr" => {
+                        if let Some((rows, cells, _)) = tables.last_mut() {
+                            let row: Vec<String> = std::mem::take(cells)
+                                .into_iter()
+                                .filter(|c| !c.is_empty())
+                                .collect();
+                            if !row.is_empty() {
+                                rows.push(row.join(" | "));
+                            }
+                        }
+                    }
+                    "tbl" => {
+                        if let Some((rows, _, _)) = tables.pop() {
+                            let text = rows.join("\n");
+                            emit(
+                                &mut paras,
+                                &mut tables,
+                                &mut out,
+                                Para { level: None, text },
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn push_text(paras: &mut [Para], s: &str) {
+    if let Some(p) = paras.last_mut() {
+        p.text.push_str(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(xml: &str) -> Vec<Block> {
+        blocks(
+            "test",
+            xml.as_bytes(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect("parses")
+    }
+
+    #[test]
+    fn paragraphs_headings_tables_and_tracked_changes() {
+        let xml = r#"<w:document xmlns:w="w" xmlns:mc="mc"><w:body>
+            <w:p><w:pPr><w:pStyle w:val="Heading1"/><w:tabs><w:tab w:val="left"/></w:tabs></w:pPr><w:r><w:t>Intro</w:t></w:r></w:p>
+            <w:p><w:r><w:t xml:space="preserve">Fish &amp; chips </w:t></w:r><w:ins><w:r><w:t>added</w:t></w:r></w:ins><w:del><w:r><w:delText>removed</w:delText></w:r></w:del>
+                 <w:r><w:fldChar/><w:instrText>PAGE</w:instrText><w:tab/><w:t>x&#169;</w:t></w:r></w:p>
+            <w:tbl><w:tr><w:tc><w:p><w:r><w:t>a</w:t></w:r></w:p><w:p><w:r><w:t>b</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>c</w:t></w:r></w:p></w:tc></w:tr>
+                   <w:tr><w:tc><w:p><w:r><w:t>d</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
+            <w:p><w:r><mc:AlternateContent><mc:Choice><w:txbxContent><w:p><w:r><w:t>boxed</w:t></w:r></w:p></w:txbxContent></mc:Choice>
+                 <mc:Fallback><w:txbxContent><w:p><w:r><w:t>boxed</w:t></w:r></w:p></w:txbxContent></mc:Fallback></mc:AlternateContent></w:r></w:p>
+        </w:body></w:document>"#;
+        let blocks = run(xml);
+        let rendered: Vec<(Option<u8>, &str)> =
+            blocks.iter().map(|b| (b.level, b.text.as_str())).collect();
+        assert_eq!(
+            rendered,
+            [
+                (Some(1), "Intro"),
+                (None, "Fish & chips added\tx©"),
+                (None, "a b | c\nd"),
+                (None, "boxed"),
+            ]
+        );
+    }
+
+    #[test]
+    fn styles_map_to_levels() {
+        assert_eq!(style_level("Heading2"), Some(2));
+        assert_eq!(style_level("berschrift3"), Some(3));
+        assert_eq!(style_level("Title"), Some(1));
+        assert_eq!(style_level("Normal"), None);
+        assert_eq!(style_level("Heading12"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! PowerPoint 2007+ presentations: slides in presentation order, each a section numbered by
+//! its position and headed by its first text (the title); text frames, tables, group shapes,
+//! SmartArt text and speaker notes.
+
+use std::collections::HashMap;
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::office::ZipGuard;
+use crate::office::ooxml::blocks;
+use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
+
+/// Relationship id → (type suffix, target path resolved against `base_dir`).
+fn relationships(
+    zip: &mut ZipGuard<'_>,
+    rels_part: &str,
+    base_dir: &str,
+) -> Result<HashMap<String, (String, String)>, ExtractError> {
+    let mut out = HashMap::new();
+    let Some(xml) = zip.read(rels_part)? else {
+        return Ok(out);
+    };
+    let text = String::from_utf8_lossy(&xml);
+    let mut reader = Reader::from_str(&text);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == "Relationship" => {
+                let get = |k: &str| {
+                    e.try_get_attribute(k)
+                        .ok()
+                        .flatten()
+                        .map(|a| a.value.into_owned())
+                };
+                if let (Some(id), Some(kind), Some(target)) =
+                    (get("Id"), get("Type"), get("Target"))
+                {
+                    let kind = kind.rsplit('/').next().unwrap_or_default().to_string();
+                    out.insert(id, (kind, resolve(base_dir, &target)));
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `ppt/slides` + `../notesSlides/notesSlide1.xml` → `ppt/notesSlides/notesSlide1.xml`.
+fn resolve(base_dir: &str, target: &str) -> String {
+    if let Some(abs) = target.strip_prefix('/') {
+        return abs.to_string();
+    }
+    let mut parts: Vec<&str> = base_dir.split('/').filter(|p| !p.is_empty()).collect();
+    for seg in target.split('/') {
+        match seg {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
+
+/// Slide part names in presentation order (from `p:sldIdLst`), falling back to numeric order.
+fn slide_order(zip: &mut ZipGuard<'_>) -> Result<Vec<String>, ExtractError> {
+    let rels = relationships(zip, "ppt/_rels/presentation.xml.rels", "ppt")?;
+    let mut ordered = Vec::new();
+    if let Some(xml) = zip.read("ppt/presentation.xml")? {
+        let text = String::from_utf8_lossy(&xml);
+        let mut reader = Reader::from_str(&text);
+        loop {
+            match reader.read_event() {
+                Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == "sldId" => {
+                    if let Ok(Some(a)) = e.try_get_attribute("r:id")
+                        && let Some((_, target)) = rels.get(a.value.as_ref())
+                    {
+                        ordered.push(target.clone());
+                    }
+                }
+                Ok(Event::Eof) | Err(_) => break,
+                _ => {}
+            }
+        }
+    }
+    if ordered.is_empty() {
+        let mut names: Vec<(u32, String)> = zip
+            .names()
+            .into_iter()
+            .filter_map(|n| {
+                let num = n
+                    .strip_prefix("ppt/slides/slide")?
+                    .strip_suffix(".xml")?
+                    .parse()
+                    .ok()?;
+                Some((num, n))
+            })
+            .collect();
+        names.sort();
+        ordered = names.into_iter().map(|(_, n)| n).collect();
+    }
+    Ok(ordered)
+}
+
+pub(crate) fn extract(
+    zip: &mut ZipGuard<'_>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
+    let mut b = DocBuilder::new(Format::Pptx, limits.max_output_bytes);
+    let slides = slide_order(zip)?;
+    if slides.is_empty() {
+        return Err(ExtractError::new(
+            ErrorKind::Corrupt,
+            "the presentation has no slides",
+        ));
+    }
+    b.metadata.insert("slides".into(), slides.len().to_string());
+    for (i, part) in slides.iter().enumerate() {
+        deadline.check()?;
+        let Some(xml) = zip.read(part)? else { continue };
+        let mut found = match blocks(part, &xml, deadline) {
+            Ok(found) => found,
+            Err(e) if e.kind == ErrorKind::Timeout => return Err(e),
+            Err(e) => {
+                b.warnings.push(crate::Warning {
+                    code: "broken_slide",
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        // SmartArt text and speaker notes live in parts the slide links to.
+        let (dir, file) = part.rsplit_once('/').unwrap_or(("", part));
+        let rels = relationships(zip, &format!("{dir}/_rels/{file}.rels"), dir)?;
+        let mut linked: Vec<(String, String)> = rels
+            .into_values()
+            .filter(|(kind, _)| kind == "diagramData" || kind == "notesSlide")
+            .collect();
+        linked.sort();
+        for (kind, target) in linked {
+            let Some(xml) = zip.read(&target)? else {
+                continue;
+            };
+            if let Ok(extra) = blocks(&target, &xml, deadline) {
+                // Notes repeat the slide number in a placeholder; keep only real text.
+                found.extend(
+                    extra
+                        .into_iter()
+                        .filter(|blk| kind != "notesSlide" || blk.text.parse::<u32>().is_err()),
+                );
+            }
+        }
+        b.page(i as u32 + 1);
+        let mut blocks = found.into_iter();
+        if let Some(title) = blocks.next() {
+            if title.text.len() <= 200 && !title.text.contains('\n') {
+                b.heading(1, &title.text);
+            } else {
+                b.push(&title.text);
+                b.paragraph_break();
+            }
+        }
+        for blk in blocks {
+            b.push(&blk.text);
+            b.paragraph_break();
+        }
+        if b.is_full() {
+            break;
+        }
+    }
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_targets_resolve() {
+        assert_eq!(
+            resolve("ppt/slides", "../notesSlides/notesSlide1.xml"),
+            "ppt/notesSlides/notesSlide1.xml"
+        );
+        assert_eq!(resolve("ppt", "slides/slide2.xml"), "ppt/slides/slide2.xml");
+        assert_eq!(
+            resolve("ppt", "/ppt/slides/slide3.xml"),
+            "ppt/slides/slide3.xml"
+        );
+    }
+}
