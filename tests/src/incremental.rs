@@ -25,6 +25,22 @@ fn world() -> World {
     w
 }
 
+/// The world after a first full sync, with the reader's count reset.
+async fn synced() -> (
+    World,
+    sync_core::Engine,
+    Arc<CountingReader>,
+    sync_core::Source,
+) {
+    let w = world();
+    let engine = w.engine();
+    let reader = Arc::new(CountingReader::default());
+    let source = fs_source(w.config(), Some(Arc::clone(&reader)));
+    sync(&engine, &source, &SyncOptions::default()).await;
+    reader.take();
+    (w, engine, reader, source)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_deletes_adds_and_acl_changes_are_counted_exactly() {
     let w = world();
@@ -107,12 +123,7 @@ async fn edits_deletes_adds_and_acl_changes_are_counted_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_pipeline_version_re_extracts_everything() {
-    let w = world();
-    let engine = w.engine();
-    let reader = Arc::new(CountingReader::default());
-    let source = fs_source(w.config(), Some(Arc::clone(&reader)));
-    sync(&engine, &source, &SyncOptions::default()).await;
-    reader.take();
+    let (_w, engine, reader, source) = synced().await;
 
     let options = SyncOptions {
         chunker: ChunkerConfig {
@@ -133,12 +144,7 @@ async fn a_new_pipeline_version_re_extracts_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_flag_relists_without_refetching_unchanged_documents() {
-    let w = world();
-    let engine = w.engine();
-    let reader = Arc::new(CountingReader::default());
-    let source = fs_source(w.config(), Some(Arc::clone(&reader)));
-    sync(&engine, &source, &SyncOptions::default()).await;
-    reader.take();
+    let (w, engine, reader, source) = synced().await;
     w.remove("e.json");
     let options = SyncOptions {
         full: true,
