@@ -29,6 +29,7 @@ mod html;
 mod json;
 mod markdown;
 mod office;
+mod pdf;
 mod text;
 
 use std::collections::BTreeMap;
@@ -180,6 +181,7 @@ impl Default for Registry {
                 Box::new(json::JsonExtractor),
                 Box::new(office::ZipExtractor),
                 Box::new(office::OleExtractor),
+                Box::new(pdf::PdfExtractor),
             ],
         }
     }
@@ -251,14 +253,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_binary_is_unsupported() {
-        let err = Registry::default()
+    fn a_broken_pdf_is_corrupt_and_unknown_binary_is_unsupported() {
+        let registry = Registry::default();
+        let err = registry
             .extract(
                 b"%PDF-1.7\n...",
                 &Hints::file_name("a.pdf"),
                 &Limits::default(),
             )
-            .expect_err("pdf is not supported yet");
+            .expect_err("not a real pdf");
+        assert_eq!(err.kind, ErrorKind::Corrupt);
+        let err = registry
+            .extract(
+                b"\x00\x01\x02garbage\x00\x00",
+                &Hints::default(),
+                &Limits::default(),
+            )
+            .expect_err("unknown");
         assert_eq!(err.kind, ErrorKind::Unsupported);
     }
 }

@@ -194,7 +194,7 @@ fn extract_writes_text_or_a_typed_refusal_per_file() {
     let read = |name: &str| std::fs::read_to_string(out_dir.join(name)).expect(name);
     assert_eq!(read("page.html.txt"), "Hello page");
     assert_eq!(read("data.json.txt"), "name: widget\ntags:\n  - a\n  - b");
-    assert_eq!(read("blob.pdf.err").lines().next(), Some("unsupported"));
+    assert_eq!(read("blob.pdf.err").lines().next(), Some("corrupt"));
     assert_eq!(read("deep.json.err").lines().next(), Some("corrupt"));
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("4 file(s)"), "{summary}");
