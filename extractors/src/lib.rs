@@ -56,6 +56,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Wall-time budget for one document, checked inside extraction loops.
     pub timeout: Duration,
+    /// How deep documents embedded in documents (a spreadsheet in a presentation) are
+    /// extracted; 0 leaves them out.
+    pub max_embedded_depth: u8,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             max_output_bytes: 5 * 1024 * 1024,
             max_depth: 100,
             timeout: Duration::from_secs(60),
+            max_embedded_depth: 2,
         }
     }
 }

@@ -233,6 +233,34 @@ fn docx() {
     check("policy.docx", &build_docx());
 }
 
+/// A presentation with a workbook embedded in it: its sheets follow the slides, headed by
+/// the embedded part's name.
+#[test]
+fn embedded_documents_are_extracted_too() {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(build_pptx())).expect("pptx");
+    let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).expect("entry");
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut body).expect("read");
+        parts.push((entry.name().expect("name").to_string(), body));
+    }
+    parts.push((
+        "ppt/embeddings/Microsoft_Excel_Worksheet1.xlsx".into(),
+        build_xlsx(),
+    ));
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in parts {
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        out.write_all(&body).expect("write");
+    }
+    check(
+        "deck-with-workbook.pptx",
+        &out.finish().expect("zip").into_inner(),
+    );
+}
+
 #[test]
 fn pptx() {
     check("deck.pptx", &build_pptx());

@@ -41,7 +41,7 @@ impl Extractor for ZipExtractor {
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
         let mut zip = ZipGuard::open(input, limits)?;
-        if zip.has("xl/workbook.xml") || zip.has("xl/workbook.bin") {
+        let mut doc = if zip.has("xl/workbook.xml") || zip.has("xl/workbook.bin") {
             sheet::extract(input, Format::Xlsx, limits, deadline)
         } else if zip.has("content.xml") && zip.mimetype_contains("spreadsheet") {
             sheet::extract(input, Format::Ods, limits, deadline)
@@ -54,8 +54,85 @@ impl Extractor for ZipExtractor {
                 ErrorKind::Unsupported,
                 "a zip archive that is not an office document",
             ))
+        }?;
+        let embedded: Vec<String> = zip
+            .names()
+            .into_iter()
+            .filter(|n| n.contains("/embeddings/"))
+            .take(MAX_EMBEDDED)
+            .collect();
+        for name in embedded {
+            deadline.check()?;
+            if let Some(bytes) = zip.read(&name)? {
+                append_embedded(&mut doc, &name, &bytes, limits, deadline);
+            }
         }
+        Ok(doc)
     }
+}
+
+/// At most this many embedded documents are extracted from one container.
+const MAX_EMBEDDED: usize = 32;
+
+/// Extracts a document embedded in `doc` (one level down) and appends its sections,
+/// headed by its part name. A failure is a warning on the outer document.
+fn append_embedded(
+    doc: &mut Extracted,
+    name: &str,
+    bytes: &[u8],
+    limits: &Limits,
+    deadline: Deadline,
+) {
+    if limits.max_embedded_depth == 0 {
+        return;
+    }
+    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+    let child_limits = Limits {
+        max_embedded_depth: limits.max_embedded_depth - 1,
+        max_output_bytes: limits.max_output_bytes.saturating_sub(written),
+        ..limits.clone()
+    };
+    if child_limits.max_output_bytes == 0 {
+        return;
+    }
+    let short = name.rsplit('/').next().unwrap_or(name);
+    let format = crate::detect(bytes, &crate::Hints::file_name(short));
+    let result = crate::Registry::default()
+        .extractors
+        .iter()
+        .find(|e| e.formats().contains(&format))
+        .ok_or_else(|| {
+            ExtractError::new(ErrorKind::Unsupported, format!("format {}", format.name()))
+        })
+        .and_then(|e| e.extract(bytes, format, &child_limits, deadline));
+    match result {
+        Ok(inner) => {
+            for mut section in inner.sections {
+                section.heading.insert(0, short.to_string());
+                section.page = None;
+                doc.sections.push(section);
+            }
+        }
+        Err(e) => doc.warnings.push(crate::Warning {
+            code: "embedded_failed",
+            message: format!("{short}: {}", e),
+        }),
+    }
+}
+
+/// The payload of an `Ole10Native` stream (the OLE1 "Package" layout, as oletools reads
+/// it): total size, a 2-byte flag, label and source path (NUL-terminated), two reserved
+/// words, the temporary path (NUL-terminated), the data length, then the data.
+fn ole10_native(data: &[u8]) -> Option<&[u8]> {
+    let mut pos = 4 + 2;
+    for _ in 0..2 {
+        pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
+    }
+    pos += 8;
+    pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
+    let len = u32::from_le_bytes(data.get(pos..pos + 4)?.try_into().ok()?) as usize;
+    pos += 4;
+    data.get(pos..pos.checked_add(len)?)
 }
 
 /// OLE2 compound files: legacy XLS, DOC, PPT, and encrypted OOXML.
@@ -90,6 +167,56 @@ impl Extractor for OleExtractor {
         if has("Workbook") || has("Book") {
             drop(ole);
             return sheet::extract(input, Format::Xls, limits, deadline);
+        }
+        // An embedded object (oleObject*.bin): the real document sits in one stream.
+        for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
+            if limits.max_embedded_depth > 0 && has(stream) {
+                let mut data = Vec::new();
+                let mut ole = ole;
+                let mut s = ole.open_stream(format!("/{stream}")).map_err(|e| {
+                    ExtractError::new(ErrorKind::Corrupt, format!("embedded stream: {e}"))
+                })?;
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(&mut s, limits.max_input_bytes as u64),
+                    &mut data,
+                )
+                .map_err(|e| {
+                    ExtractError::new(ErrorKind::Corrupt, format!("embedded stream: {e}"))
+                })?;
+                let payload = if stream == "\u{1}Ole10Native" {
+                    ole10_native(&data)
+                } else {
+                    Some(&data[..])
+                };
+                let Some(payload) = payload else {
+                    return Err(ExtractError::new(
+                        ErrorKind::Corrupt,
+                        "a malformed embedded object",
+                    ));
+                };
+                let mut doc = crate::DocBuilder::new(Format::Ole, limits.max_output_bytes).finish();
+                append_embedded(
+                    &mut doc,
+                    stream.trim_start_matches('\u{1}'),
+                    payload,
+                    limits,
+                    deadline,
+                );
+                if doc.sections.is_empty() {
+                    let why = doc
+                        .warnings
+                        .first()
+                        .map_or("no text".to_string(), |w| w.message.clone());
+                    return Err(ExtractError::new(
+                        ErrorKind::Unsupported,
+                        format!("embedded object: {why}"),
+                    ));
+                }
+                for s in &mut doc.sections {
+                    s.heading.remove(0);
+                }
+                return Ok(doc);
+            }
         }
         if has("WordDocument") {
             return Err(ExtractError::new(
