@@ -6,6 +6,7 @@
 //! (an OLE container with an `EncryptedPackage` stream, or calamine's password error) are
 //! refused as `encrypted`.
 
+mod doc;
 mod docx;
 mod ooxml;
 mod pptx;
@@ -219,10 +220,8 @@ impl Extractor for OleExtractor {
             }
         }
         if has("WordDocument") {
-            return Err(ExtractError::new(
-                ErrorKind::Unsupported,
-                "legacy Word documents are not extracted yet",
-            ));
+            let mut ole = ole;
+            return doc::extract(&mut ole, limits, deadline);
         }
         if has("PowerPoint Document") {
             return Err(ExtractError::new(
