@@ -9,6 +9,7 @@
 mod doc;
 mod docx;
 mod ooxml;
+mod ppt;
 mod pptx;
 mod sheet;
 mod zipguard;
@@ -224,10 +225,8 @@ impl Extractor for OleExtractor {
             return doc::extract(&mut ole, limits, deadline);
         }
         if has("PowerPoint Document") {
-            return Err(ExtractError::new(
-                ErrorKind::Unsupported,
-                "legacy PowerPoint files are not extracted yet",
-            ));
+            let mut ole = ole;
+            return ppt::extract(&mut ole, limits, deadline);
         }
         Err(ExtractError::new(
             ErrorKind::Unsupported,

@@ -1,0 +1,192 @@
+//! Legacy PowerPoint (`.ppt`): the text atoms of the `PowerPoint Document` stream.
+//!
+//! The stream is a tree of records (8-byte header: version/instance, type, length);
+//! containers (version 0xF) hold records, atoms hold data. Slide text lives in
+//! `TextCharsAtom` (UTF-16LE) and `TextBytesAtom` (8-bit) records; text under masters and
+//! handouts is template text and is left out, and text stored twice (the slide list and the
+//! shape) is kept once. Each `SlideContainer` with its own text becomes a section.
+//! The walk is iterative and bounded by the stream length, so a hostile record tree cannot
+//! loop or recurse without end.
+
+use std::io::{Cursor, Read};
+
+use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
+
+const SLIDE_CONTAINER: u16 = 0x03EE;
+const TEXT_CHARS_ATOM: u16 = 0x0FA0;
+const TEXT_BYTES_ATOM: u16 = 0x0FA8;
+/// Masters and handouts hold template text ("Click to edit Master title style").
+const MAIN_MASTER: u16 = 0x03F8;
+const HANDOUT: u16 = 0x0FC9;
+
+fn corrupt(what: &str) -> ExtractError {
+    ExtractError::new(ErrorKind::Corrupt, format!("ppt: {what}"))
+}
+
+/// Text pieces found under each slide (and a leading bucket for text outside slides).
+fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, ExtractError> {
+    let mut slides: Vec<Vec<String>> = vec![Vec::new()];
+    // (end offset of a container, whether it is a slide, whether it is skipped)
+    let mut open: Vec<(usize, bool, bool)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut pos = 0usize;
+    let mut n = 0usize;
+    while pos + 8 <= stream.len() {
+        n += 1;
+        if n % 4096 == 0 {
+            deadline.check()?;
+        }
+        while open.last().is_some_and(|(end, _, _)| pos >= *end) {
+            open.pop();
+        }
+        let ver_inst = u16::from_le_bytes([stream[pos], stream[pos + 1]]);
+        let kind = u16::from_le_bytes([stream[pos + 2], stream[pos + 3]]);
+        let len = u32::from_le_bytes([
+            stream[pos + 4],
+            stream[pos + 5],
+            stream[pos + 6],
+            stream[pos + 7],
+        ]) as usize;
+        let body = pos + 8;
+        let end = body.saturating_add(len).min(stream.len());
+        if ver_inst & 0x000F == 0x000F {
+            if kind == SLIDE_CONTAINER {
+                slides.push(Vec::new());
+            }
+            open.push((
+                end,
+                kind == SLIDE_CONTAINER,
+                kind == MAIN_MASTER || kind == HANDOUT,
+            ));
+            pos = body; // descend
+            continue;
+        }
+        let data = &stream[body..end];
+        let skipped = open.iter().any(|(_, _, skip)| *skip);
+        let text = match kind {
+            _ if skipped => None,
+            TEXT_CHARS_ATOM => {
+                let units: Vec<u16> = data
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                Some(String::from_utf16_lossy(&units))
+            }
+            TEXT_BYTES_ATOM => Some(encoding_rs::WINDOWS_1252.decode(data).0.into_owned()),
+            _ => None,
+        };
+        if let Some(text) = text {
+            let text = text.replace(['\r', '\u{0B}'], "\n");
+            let trimmed = text.trim();
+            // "*" is the slide-number field's placeholder.
+            if !trimmed.is_empty() && trimmed != "*" && seen.insert(trimmed.to_string()) {
+                let in_slide = open.iter().any(|(_, slide, _)| *slide);
+                let bucket = if in_slide { slides.len() - 1 } else { 0 };
+                slides[bucket].push(text.trim().to_string());
+            }
+        }
+        pos = end.max(body); // skip the atom
+    }
+    Ok(slides)
+}
+
+pub(crate) fn extract(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
+    let mut stream = Vec::new();
+    ole.open_stream("/PowerPoint Document")
+        .map_err(|e| corrupt(&e.to_string()))?
+        .take(limits.max_input_bytes as u64)
+        .read_to_end(&mut stream)
+        .map_err(|e| corrupt(&e.to_string()))?;
+    if ole.is_stream("/EncryptedSummary") {
+        return Err(ExtractError::new(
+            ErrorKind::Encrypted,
+            "the presentation is protected with a password",
+        ));
+    }
+    let slides = text_by_slide(&stream, deadline)?;
+    let mut b = DocBuilder::new(Format::Ppt, limits.max_output_bytes);
+    let mut number = 0u32;
+    for (i, texts) in slides.iter().enumerate() {
+        if i > 0 {
+            number += 1;
+            if texts.is_empty() {
+                continue;
+            }
+            b.page(number);
+        }
+        for t in texts {
+            b.push(t);
+            b.paragraph_break();
+        }
+        if b.is_full() {
+            break;
+        }
+    }
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn record(ver_inst: u16, kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = ver_inst.to_le_bytes().to_vec();
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn text_atoms_are_grouped_by_slide() {
+        let utf16: Vec<u8> = "Résumé".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let slide1 = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &[
+                record(0, TEXT_CHARS_ATOM, &utf16),
+                record(0, TEXT_BYTES_ATOM, b"second"),
+            ]
+            .concat(),
+        );
+        let slide2 = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &record(0, TEXT_BYTES_ATOM, b"third"),
+        );
+        let master = record(
+            0x000F,
+            MAIN_MASTER,
+            &record(0, TEXT_BYTES_ATOM, b"Click to edit Master title style"),
+        );
+        let list = record(
+            0x000F,
+            0x0FF0,
+            &[
+                record(0, TEXT_BYTES_ATOM, b"third"),
+                record(0, TEXT_BYTES_ATOM, b"*"),
+            ]
+            .concat(),
+        );
+        let doc = record(0x000F, 0x03E8, &[master, list, slide1, slide2].concat());
+        let slides = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
+        // Master text and "*" are dropped; "third" appears once, where it came first.
+        assert_eq!(
+            slides,
+            vec![
+                vec!["third".to_string()],
+                vec!["Résumé".into(), "second".into()],
+                vec![]
+            ]
+        );
+        // A record claiming more bytes than exist ends the walk instead of reading past it.
+        let mut truncated = doc.clone();
+        truncated.truncate(doc.len() - 3);
+        assert!(text_by_slide(&truncated, Deadline::after(Duration::from_secs(5))).is_ok());
+    }
+}
