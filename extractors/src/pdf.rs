@@ -1,12 +1,13 @@
-//! PDF via lopdf. For now the text comes from lopdf's own `extract_text_chunks`, page by
-//! page (each page a section); what this module adds is the contract around it: a document
-//! that stays encrypted after trying the empty password is refused as `encrypted` (lopdf
-//! alone would return no pages), a page that fails is a warning while the others still come
-//! out, decompression is bounded per page, and a document with no text layer at all is a
-//! `no_text_layer` warning rather than a silent empty success.
+//! PDF via lopdf: lopdf parses the file (objects, streams, filters, fonts' encodings) and
+//! `pdf_text` interprets each page's content stream (positioning with glyph widths, Form
+//! XObjects). Around that, this module keeps the contract: a document that stays encrypted
+//! after trying the empty password is refused as `encrypted` (lopdf alone would return no
+//! pages), each page is a section, a broken page is a warning while the others still come
+//! out, decompression is bounded per page, and a document with no text layer at all carries
+//! a `no_text_layer` warning rather than passing as an empty success.
 //!
-//! The content-stream interpreter that issue 3 asks for (glyph widths, Form XObjects, font
-//! decoding order) replaces `extract_text_chunks` here, behind the same contract.
+//! Still to do (issue 3): CJK CMaps for CID fonts without ToUnicode, the embedded fonts'
+//! own tables, annotations and AcroForm values.
 
 use lopdf::Document;
 
@@ -63,19 +64,18 @@ impl Extractor for PdfExtractor {
         for &number in pages.keys() {
             deadline.check()?;
             b.page(number);
-            for chunk in doc.extract_text_chunks_with_limit(&[number], MAX_PAGE_CONTENT) {
-                match chunk {
-                    Ok(text) => {
-                        any_text |= !text.trim().is_empty();
-                        b.push(&text);
-                    }
-                    Err(e) => {
-                        broken += 1;
-                        b.warnings.push(Warning {
-                            code: "broken_page",
-                            message: format!("page {number}: {e}"),
-                        });
-                    }
+            match crate::pdf_text::page_text(&doc, pages[&number], deadline, MAX_PAGE_CONTENT) {
+                Ok(text) => {
+                    any_text |= !text.trim().is_empty();
+                    b.push(&text);
+                }
+                Err(e) if e.kind == ErrorKind::Timeout => return Err(e),
+                Err(e) => {
+                    broken += 1;
+                    b.warnings.push(Warning {
+                        code: "broken_page",
+                        message: format!("page {number}: {}", e.message),
+                    });
                 }
             }
             b.paragraph_break();
@@ -106,13 +106,29 @@ mod tests {
 
     /// A one-page PDF with a correct cross-reference table, written by hand.
     fn tiny_pdf(text: &str, kids: &str) -> Vec<u8> {
-        let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+        pdf_with(
+            &format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET"),
+            kids,
+            "BT ET",
+        )
+    }
+
+    /// A one-page PDF whose page draws `content`, with font /F1 (every glyph 500 units
+    /// wide) and a Form XObject /X1 drawing `form` that may call itself.
+    fn pdf_with(content: &str, kids: &str, form: &str) -> Vec<u8> {
         let objects = [
             "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
             format!("<< /Type /Pages /Kids [{kids}] /Count 1 >>"),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> >>".to_string(),
             format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_string(),
+            format!(
+                "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 126 /Widths [{}] >>",
+                vec!["500"; 95].join(" ")
+            ),
+            format!(
+                "<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> /Length {} >>\nstream\n{form}\nendstream",
+                form.len()
+            ),
         ];
         let mut out = b"%PDF-1.4\n".to_vec();
         let mut offsets = Vec::new();
@@ -156,6 +172,15 @@ mod tests {
             "{:?}",
             doc.sections
         );
+    }
+
+    #[test]
+    fn positioning_decides_spaces_and_forms_are_followed_once() {
+        // 5 glyphs at 10 pt advance 25 units: a Td of 25 continues the word, 31 starts a new one.
+        let content = "BT /F1 10 Tf 72 720 Td (Hello) Tj 25 0 Td (World) Tj 31 0 Td (again) Tj 0 -12 Td (next) Tj ET /X1 Do";
+        let form = "BT /F1 10 Tf 0 0 Td (Inside) Tj ET /X1 Do";
+        let doc = run(&pdf_with(content, "3 0 R", form)).expect("extracts");
+        assert_eq!(doc.sections[0].text, "HelloWorld again\nnext\nInside");
     }
 
     #[test]
