@@ -6,8 +6,8 @@
 //! out, decompression is bounded per page, and a document with no text layer at all carries
 //! a `no_text_layer` warning rather than passing as an empty success.
 //!
-//! Still to do (issue 3): CJK CMaps for CID fonts without ToUnicode, the embedded fonts'
-//! own tables, annotations and AcroForm values.
+//! Annotations' comments and form field values follow each page's text. Still to do
+//! (issue 3): CJK CMaps for CID fonts without ToUnicode, the embedded fonts' own tables.
 
 use lopdf::Document;
 
@@ -29,6 +29,39 @@ fn map_load_error(e: lopdf::Error) -> ExtractError {
     } else {
         ExtractError::new(ErrorKind::Corrupt, format!("pdf: {message}"))
     }
+}
+
+/// Comments (`/Contents`) and form field values (`/V`) of a page's annotations.
+fn annotation_text(doc: &Document, page_id: lopdf::ObjectId) -> Vec<String> {
+    let deref = |o: &'_ lopdf::Object| doc.dereference(o).ok().map(|(_, o)| o.clone());
+    let Some(annots) = doc
+        .get_dictionary(page_id)
+        .ok()
+        .and_then(|page| page.get(b"Annots").ok())
+        .and_then(&deref)
+        .and_then(|a| a.as_array().ok().cloned())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for annot in annots.iter().take(10_000) {
+        let Some(dict) = deref(annot).and_then(|a| a.as_dict().ok().cloned()) else {
+            continue;
+        };
+        for key in [b"Contents".as_slice(), b"V".as_slice()] {
+            if let Some(text) = dict
+                .get(key)
+                .ok()
+                .and_then(&deref)
+                .and_then(|v| lopdf::decode_text_string(&v).ok())
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+            {
+                out.push(text);
+            }
+        }
+    }
+    out
 }
 
 impl Extractor for PdfExtractor {
@@ -79,6 +112,12 @@ impl Extractor for PdfExtractor {
                 }
             }
             b.paragraph_break();
+            let notes = annotation_text(&doc, pages[&number]);
+            if !notes.is_empty() {
+                any_text = true;
+                b.push(&notes.join("\n"));
+                b.paragraph_break();
+            }
             if b.is_full() {
                 break;
             }
@@ -114,12 +153,12 @@ mod tests {
     }
 
     /// A one-page PDF whose page draws `content`, with font /F1 (every glyph 500 units
-    /// wide) and a Form XObject /X1 drawing `form` that may call itself.
+    /// wide), a Form XObject /X1 drawing `form` that may call itself, and a comment.
     fn pdf_with(content: &str, kids: &str, form: &str) -> Vec<u8> {
         let objects = [
             "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
             format!("<< /Type /Pages /Kids [{kids}] /Count 1 >>"),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> >>".to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Annots [7 0 R] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> >>".to_string(),
             format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
             format!(
                 "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 126 /Widths [{}] >>",
@@ -129,6 +168,7 @@ mod tests {
                 "<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> /Length {} >>\nstream\n{form}\nendstream",
                 form.len()
             ),
+            "<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /Contents (Reviewed by Ana) >>".to_string(),
         ];
         let mut out = b"%PDF-1.4\n".to_vec();
         let mut offsets = Vec::new();
@@ -180,7 +220,10 @@ mod tests {
         let content = "BT /F1 10 Tf 72 720 Td (Hello) Tj 25 0 Td (World) Tj 31 0 Td (again) Tj 0 -12 Td (next) Tj ET /X1 Do";
         let form = "BT /F1 10 Tf 0 0 Td (Inside) Tj ET /X1 Do";
         let doc = run(&pdf_with(content, "3 0 R", form)).expect("extracts");
-        assert_eq!(doc.sections[0].text, "HelloWorld again\nnext\nInside");
+        assert_eq!(
+            doc.sections[0].text,
+            "HelloWorld again\nnext\nInside\n\nReviewed by Ana"
+        );
     }
 
     #[test]
