@@ -275,6 +275,38 @@ mod tests {
     }
 
     #[test]
+    fn hostile_xml_is_a_typed_error() {
+        let deep = format!(
+            "<w:document>{}{}</w:document>",
+            "<w:p>".repeat(100_000),
+            "</w:p>".repeat(100_000)
+        );
+        let err = blocks(
+            "deep",
+            deep.as_bytes(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect_err("too deep");
+        assert_eq!(err.kind, ErrorKind::TooLarge);
+        let err = blocks(
+            "bad",
+            b"<w:document><w:p><w:t>x</w:t",
+            Deadline::after(Duration::from_secs(5)),
+        );
+        // A truncated part either yields what it had or a corrupt error, never a panic.
+        if let Err(e) = err {
+            assert_eq!(e.kind, ErrorKind::Corrupt);
+        }
+        let err = blocks(
+            "latin1",
+            b"<w:t>\xff\xfe</w:t>",
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect_err("not utf-8");
+        assert_eq!(err.kind, ErrorKind::Corrupt);
+    }
+
+    #[test]
     fn styles_map_to_levels() {
         assert_eq!(style_level("Heading2"), Some(2));
         assert_eq!(style_level("berschrift3"), Some(3));
