@@ -78,11 +78,12 @@ enum Command {
 }
 
 fn init_logging(verbose: u8) {
-    // html5ever logs every tolerated HTML error ("foster parenting not implemented") at
-    // warn: noise about the input, not about Tributary.
+    // html5ever and lopdf log every input defect they tolerate ("foster parenting not
+    // implemented", "using standard encoding as a fallback") at warn: noise about the input,
+    // which the run report already covers.
     let default = match verbose {
-        0 => "warn,html5ever=error,markup5ever=error",
-        1 => "info,html5ever=error,markup5ever=error",
+        0 => "warn,html5ever=error,markup5ever=error,lopdf=error",
+        1 => "info,html5ever=error,markup5ever=error,lopdf=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
