@@ -70,14 +70,31 @@ impl Extractor for CsvExtractor {
                     ));
                 }
             }
-            let cells: Vec<&str> = record.iter().map(str::trim).collect();
-            if cells.iter().all(|c| c.is_empty()) {
+            if record.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
             if row == 0 {
-                b.metadata.insert("columns".into(), cells.join(", "));
+                // The header, bounded: a hostile first line can hold millions of cells.
+                let mut columns = String::new();
+                for cell in record.iter().take(1_000) {
+                    if !columns.is_empty() {
+                        columns.push_str(", ");
+                    }
+                    columns.push_str(cell.trim());
+                }
+                b.metadata.insert("columns".into(), columns);
             }
-            b.push(&cells.join(" | "));
+            // Cell by cell, so a row with millions of cells stops at the output cap instead of
+            // being joined in memory first.
+            for (i, cell) in record.iter().enumerate() {
+                if i > 0 {
+                    b.push(" | ");
+                }
+                b.push(cell.trim());
+                if b.is_full() {
+                    break;
+                }
+            }
             b.line_break();
             row += 1;
             if b.is_full() {

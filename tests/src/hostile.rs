@@ -106,3 +106,25 @@ async fn symlinks_never_lead_out_of_the_root() {
         set(&["alias.txt", "inside.txt"])
     );
 }
+
+/// Issue 3's hostile set: one CSV line of 100 MB. It must end bounded: the input limit refuses
+/// it by default, and with a raised limit the text is cut at the output cap, with a warning.
+#[test]
+fn a_100_mb_single_line_csv_stays_bounded() {
+    use extractors::{ErrorKind, Hints, Limits, Registry};
+    let line: Vec<u8> = b"word,".repeat(20 * 1024 * 1024);
+    let registry = Registry::default();
+    let err = registry
+        .extract(&line, &Hints::file_name("huge.csv"), &Limits::default())
+        .expect_err("over the default input limit");
+    assert_eq!(err.kind, ErrorKind::TooLarge);
+    let raised = Limits {
+        max_input_bytes: 200 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let doc = registry
+        .extract(&line, &Hints::file_name("huge.csv"), &raised)
+        .expect("extracts within the output cap");
+    assert!(doc.text().len() <= raised.max_output_bytes);
+    assert!(doc.warnings.iter().any(|w| w.code == "output_truncated"));
+}
