@@ -73,9 +73,10 @@ fn markdown() {
     check_file("guide.md");
 }
 
-/// A minimal but real XLSX: shared strings, a date-formatted cell, an empty sheet, a bool.
+/// A minimal but real XLSX: shared strings, a date-formatted cell, an empty sheet, a bool,
+/// a cell comment and a text box.
 fn build_xlsx() -> Vec<u8> {
-    let parts: [(&str, &str); 9] = [
+    let parts: [(&str, &str); 11] = [
         (
             "[Content_Types].xml",
             r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/worksheets/sheet3.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/><Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>"#,
@@ -103,6 +104,14 @@ fn build_xlsx() -> Vec<u8> {
         (
             "xl/worksheets/sheet1.xml",
             r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>2</v></c></row><row r="2"><c r="A2" t="s"><v>3</v></c><c r="B2"><v>12</v></c><c r="C2" s="1"><v>45000</v></c></row><row r="3"><c r="A3" t="s"><v>4</v></c><c r="B3"><v>3.5</v></c><c r="C3" s="1"><v>44927</v></c></row></sheetData></worksheet>"#,
+        ),
+        (
+            "xl/comments1.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><comments xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><commentList><comment ref="B2" authorId="0"><text><r><t>Price checked in March</t></r></text></comment></commentList></comments>"#,
+        ),
+        (
+            "xl/drawings/drawing1.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><xdr:wsDr xmlns:xdr="x" xmlns:a="a"><xdr:twoCellAnchor><xdr:sp><xdr:txBody><a:p><a:r><a:t>Prices exclude VAT</a:t></a:r></a:p></xdr:txBody></xdr:sp></xdr:twoCellAnchor></xdr:wsDr>"#,
         ),
         (
             "xl/worksheets/sheet2.xml",

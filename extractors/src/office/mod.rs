@@ -45,6 +45,7 @@ impl Extractor for ZipExtractor {
         let mut zip = ZipGuard::open(input, limits)?;
         let mut doc = if zip.has("xl/workbook.xml") || zip.has("xl/workbook.bin") {
             sheet::extract(input, Format::Xlsx, limits, deadline)
+                .and_then(|doc| sheet::append_notes(doc, &mut zip, limits, deadline))
         } else if zip.has("content.xml") && zip.mimetype_contains("spreadsheet") {
             sheet::extract(input, Format::Ods, limits, deadline)
         } else if zip.has("word/document.xml") {

@@ -113,7 +113,8 @@ pub(crate) fn blocks(
                 match name.as_str() {
                     // The VML copy of a text box, field instructions, deleted text.
                     "Fallback" | "instrText" | "delText" | "del" => skip_depth = Some(stack.len()),
-                    "p" => paras.push(Para {
+                    // A spreadsheet comment has runs but no paragraph of its own.
+                    "p" | "comment" => paras.push(Para {
                         level: None,
                         text: String::new(),
                     }),
@@ -187,7 +188,7 @@ pub(crate) fn blocks(
                 }
                 match name.as_str() {
                     "t" => in_text = false,
-                    "p" => {
+                    "p" | "comment" => {
                         if let Some(p) = paras.pop() {
                             emit(&mut paras, &mut tables, &mut out, p);
                         }

@@ -75,6 +75,71 @@ fn render_float(f: f64) -> String {
     }
 }
 
+/// Text outside the cells of an XLSX: comments, text boxes and shapes (drawings), and chart
+/// titles, appended as one last section.
+pub(crate) fn append_notes(
+    mut doc: Extracted,
+    zip: &mut crate::office::ZipGuard<'_>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
+    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+    let budget = limits.max_output_bytes.saturating_sub(written);
+    let mut parts: Vec<String> = zip
+        .names()
+        .into_iter()
+        .filter(|n| {
+            n.ends_with(".xml")
+                && (n.starts_with("xl/comments")
+                    || n.starts_with("xl/drawings/drawing")
+                    || n.starts_with("xl/charts/chart"))
+        })
+        .collect();
+    parts.sort();
+    let mut text = String::new();
+    for part in parts {
+        let Some(xml) = zip.read(&part)? else {
+            continue;
+        };
+        match crate::office::ooxml::blocks(&part, &xml, deadline) {
+            Ok(blocks) => {
+                for block in blocks {
+                    text.push_str(&block.text);
+                    text.push_str("\n\n");
+                }
+            }
+            Err(e) if e.kind == ErrorKind::Timeout => return Err(e),
+            Err(e) => doc.warnings.push(crate::Warning {
+                code: "broken_part",
+                message: e.message,
+            }),
+        }
+    }
+    let mut text = text.trim();
+    if text.len() > budget {
+        let mut cut = budget;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text = &text[..cut];
+        doc.warnings.push(crate::Warning {
+            code: "output_truncated",
+            message: format!(
+                "extracted text cut off at {} bytes",
+                limits.max_output_bytes
+            ),
+        });
+    }
+    if !text.is_empty() {
+        doc.sections.push(crate::Section {
+            heading: vec!["Comments and drawings".to_string()],
+            page: None,
+            text: text.to_string(),
+        });
+    }
+    Ok(doc)
+}
+
 pub(crate) fn extract(
     input: &[u8],
     format: Format,
