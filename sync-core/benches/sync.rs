@@ -222,6 +222,20 @@ fn main() {
     let noop_s = started.elapsed().as_secs_f64();
     assert_eq!(noop.counts.unchanged as usize, docs, "{:?}", noop.counts);
 
+    if args.iter().any(|a| a == "--walk-only") {
+        use futures::StreamExt;
+        let cx = connector_sdk::SyncContext {
+            source_id: "bench".into(),
+            run_id: "x".into(),
+            limits: connector_sdk::Limits::default(),
+        };
+        let started = Instant::now();
+        let n = runtime.block_on(async { source.connector.full(&cx, None).count().await });
+        println!(
+            "listing alone: {n} items in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     if args.iter().any(|a| a == "--skip-reference") {
         println!("full sync:            {full_s:.3} s, no-op {noop_s:.3} s, peak RSS {rss:.0} MB");
         return;

@@ -40,7 +40,7 @@ pub(crate) struct SortedWalk {
 
 fn sorted_entries(dir: &Path) -> io::Result<Vec<DirEntry>> {
     let mut entries = std::fs::read_dir(dir)?.collect::<io::Result<Vec<_>>>()?;
-    entries.sort_by_key(DirEntry::file_name);
+    entries.sort_by_cached_key(DirEntry::file_name);
     Ok(entries)
 }
 
