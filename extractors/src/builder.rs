@@ -129,6 +129,17 @@ impl DocBuilder {
         }
     }
 
+    /// Appends one paragraph (trimmed; nothing if empty) and ends it. Returns `false` once
+    /// the output cap is reached, so callers can stop early.
+    pub fn paragraph(&mut self, text: &str) -> bool {
+        let text = text.trim();
+        if !text.is_empty() {
+            self.push(text);
+            self.paragraph_break();
+        }
+        !self.is_full()
+    }
+
     /// The finished document.
     pub fn finish(mut self) -> Extracted {
         self.flush();

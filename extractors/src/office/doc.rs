@@ -171,12 +171,7 @@ pub(crate) fn extract(
     let raw = piece_text(&word, &table, fc_clx, lcb_clx, deadline)?;
     let mut b = DocBuilder::new(Format::Doc, limits.max_output_bytes);
     for paragraph in clean(&raw).split("\n\n") {
-        let p = paragraph.trim();
-        if !p.is_empty() {
-            b.push(p);
-            b.paragraph_break();
-        }
-        if b.is_full() {
+        if !b.paragraph(paragraph) {
             break;
         }
     }

@@ -25,8 +25,7 @@ fn write_blocks(b: &mut DocBuilder, blocks: &[Block]) {
         match block.level {
             Some(level) => b.heading(level, &block.text),
             None => {
-                b.push(&block.text);
-                b.paragraph_break();
+                b.paragraph(&block.text);
             }
         }
         if b.is_full() {

@@ -118,11 +118,7 @@ pub(crate) fn extract(
             }
             b.page(number);
         }
-        for t in texts {
-            b.push(t);
-            b.paragraph_break();
-        }
-        if b.is_full() {
+        if !texts.iter().all(|t| b.paragraph(t)) {
             break;
         }
     }

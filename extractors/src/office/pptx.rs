@@ -159,15 +159,10 @@ pub(crate) fn extract(
             if title.text.len() <= 200 && !title.text.contains('\n') {
                 b.heading(1, &title.text);
             } else {
-                b.push(&title.text);
-                b.paragraph_break();
+                b.paragraph(&title.text);
             }
         }
-        for blk in blocks {
-            b.push(&blk.text);
-            b.paragraph_break();
-        }
-        if b.is_full() {
+        if !blocks.all(|blk| b.paragraph(&blk.text)) {
             break;
         }
     }
