@@ -259,3 +259,72 @@ async fn a_broken_acl_file_fails_the_run_and_changes_nothing() {
     );
     assert_eq!(indexed(&engine), 4);
 }
+
+/// The seen log across an interruption: a `--full` listing of unchanged documents stops after
+/// its first checkpoint, one file before the checkpoint and one after it are deleted, and the
+/// resumed listing deletes exactly the one it could not see; the next run catches the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_listing_sweeps_only_what_it_did_not_see() {
+    let w = World::new();
+    for i in 0..1_200 {
+        w.write(&format!("d{i:04}.txt"), format!("document {i}"));
+    }
+    w.acl(&[("", &[("all", "GROUP", "ALLOW")])]);
+    let engine = w.engine();
+    let first = sync(
+        &engine,
+        &fs_source(w.config(), None),
+        &SyncOptions::default(),
+    )
+    .await;
+    assert_eq!(first.counts.added, 1_200);
+
+    let full = SyncOptions {
+        full: true,
+        ..SyncOptions::default()
+    };
+    // The walker checkpoints every 500 documents: this run persists one checkpoint, then dies.
+    let report = sync(
+        &engine,
+        &faulty(&w, Fault::StopAfter(800), transient),
+        &full,
+    )
+    .await;
+    assert_eq!(
+        (report.mode, report.state, report.counts.unchanged),
+        (RunMode::Full, RunState::Failed, 800)
+    );
+    w.remove("d0100.txt"); // already seen by the interrupted listing
+    w.remove("d1000.txt"); // not seen yet
+
+    let resumed = sync(
+        &engine,
+        &fs_source(w.config(), None),
+        &SyncOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (resumed.mode, resumed.state),
+        (RunMode::FullResumed, RunState::Succeeded),
+        "{resumed:?}"
+    );
+    assert_eq!(
+        (resumed.counts.scanned, resumed.counts.deleted),
+        (699, 1),
+        "{:?}",
+        resumed.counts
+    );
+    assert_eq!(indexed(&engine), 1_199);
+
+    let next = sync(
+        &engine,
+        &fs_source(w.config(), None),
+        &SyncOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        (next.mode, next.counts.deleted, next.counts.unchanged),
+        (RunMode::Incremental, 1, 1_198)
+    );
+    assert_eq!(indexed(&engine), 1_198);
+}
