@@ -8,7 +8,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::office::ZipGuard;
-use crate::office::ooxml::blocks;
+use crate::office::ooxml::{Block, blocks};
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
 /// Relationship id → (type suffix, target path resolved against `base_dir`).
@@ -62,6 +62,82 @@ fn resolve(base_dir: &str, target: &str) -> String {
         }
     }
     parts.join("/")
+}
+
+/// Comment author id → "Name (initials)".
+fn comment_authors(zip: &mut ZipGuard<'_>) -> Result<HashMap<String, String>, ExtractError> {
+    let mut out = HashMap::new();
+    let Some(xml) = zip.read("ppt/commentAuthors.xml")? else {
+        return Ok(out);
+    };
+    let text = String::from_utf8_lossy(&xml);
+    let mut reader = Reader::from_str(&text);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == "cmAuthor" => {
+                let get = |k: &str| {
+                    e.try_get_attribute(k)
+                        .ok()
+                        .flatten()
+                        .map(|a| a.value.into_owned())
+                };
+                if let (Some(id), Some(name)) = (get("id"), get("name")) {
+                    let label = match get("initials") {
+                        Some(i) if !i.is_empty() => format!("{name} ({i})"),
+                        _ => name,
+                    };
+                    out.insert(id, label);
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Legacy slide comments (`p:cm` with `p:text`), as "Author: text".
+fn slide_comments(xml: &[u8], authors: &HashMap<String, String>) -> Vec<String> {
+    let text = String::from_utf8_lossy(xml);
+    let mut reader = Reader::from_str(&text);
+    let mut out = Vec::new();
+    let mut author: Option<String> = None;
+    let mut in_text = false;
+    let mut current = String::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) if e.local_name().as_ref() == "cm" => {
+                author = e
+                    .try_get_attribute("authorId")
+                    .ok()
+                    .flatten()
+                    .and_then(|a| authors.get(a.value.as_ref()).cloned());
+            }
+            Ok(Event::Start(e)) if e.local_name().as_ref() == "text" => {
+                in_text = true;
+                current.clear();
+            }
+            Ok(Event::Text(t)) if in_text => current.push_str(&t.xml10_content()),
+            Ok(Event::GeneralRef(r)) if in_text => {
+                if let Some(s) = quick_xml::escape::resolve_predefined_entity(&r.into_inner()) {
+                    current.push_str(s);
+                }
+            }
+            Ok(Event::End(e)) if e.local_name().as_ref() == "text" => {
+                in_text = false;
+                let body = current.trim();
+                if !body.is_empty() {
+                    out.push(match &author {
+                        Some(a) => format!("{a}: {body}"),
+                        None => body.to_string(),
+                    });
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Slide part names in presentation order (from `p:sldIdLst`), falling back to numeric order.
@@ -118,6 +194,7 @@ pub(crate) fn extract(
         ));
     }
     b.metadata.insert("slides".into(), slides.len().to_string());
+    let authors = comment_authors(zip)?;
     for (i, part) in slides.iter().enumerate() {
         deadline.check()?;
         let Some(xml) = zip.read(part)? else { continue };
@@ -137,13 +214,21 @@ pub(crate) fn extract(
         let rels = relationships(zip, &format!("{dir}/_rels/{file}.rels"), dir)?;
         let mut linked: Vec<(String, String)> = rels
             .into_values()
-            .filter(|(kind, _)| kind == "diagramData" || kind == "notesSlide")
+            .filter(|(kind, _)| matches!(kind.as_str(), "diagramData" | "notesSlide" | "comments"))
             .collect();
         linked.sort();
         for (kind, target) in linked {
             let Some(xml) = zip.read(&target)? else {
                 continue;
             };
+            if kind == "comments" {
+                found.extend(
+                    slide_comments(&xml, &authors)
+                        .into_iter()
+                        .map(|text| Block { level: None, text }),
+                );
+                continue;
+            }
             if let Ok(extra) = blocks(&target, &xml, deadline) {
                 // Notes repeat the slide number in a placeholder; keep only real text.
                 found.extend(
