@@ -141,8 +141,84 @@ pub(crate) fn extract(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<Extracted, ExtractError> {
+    let mut doc = text_at(ole, "", limits, deadline)?;
+    embedded_objects(ole, &mut doc, limits, deadline);
+    Ok(doc)
+}
+
+/// Objects embedded in the document live as storages under `/ObjectPool`: a whole Word
+/// document (its own `WordDocument` stream), or a packaged file (`Package`, `CONTENTS`,
+/// `\u{1}Ole10Native`). Each is extracted like any embedded document; failures are warnings.
+fn embedded_objects(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    doc: &mut Extracted,
+    limits: &Limits,
+    deadline: Deadline,
+) {
+    if limits.max_embedded_depth == 0 {
+        return;
+    }
+    let storages: Vec<String> = match ole.read_storage("/ObjectPool") {
+        Ok(entries) => entries
+            .filter(|e| e.is_storage())
+            .map(|e| e.path().to_string_lossy().into_owned())
+            .take(32)
+            .collect(),
+        Err(_) => return,
+    };
+    for storage in storages {
+        if deadline.check().is_err() {
+            return;
+        }
+        let name = storage.rsplit('/').next().unwrap_or("object").to_string();
+        if ole.is_stream(format!("{storage}/WordDocument")) {
+            let child = Limits {
+                max_embedded_depth: limits.max_embedded_depth - 1,
+                ..limits.clone()
+            };
+            match text_at(ole, &storage, &child, deadline) {
+                Ok(inner) => {
+                    for mut section in inner.sections {
+                        section.heading.insert(0, name.clone());
+                        doc.sections.push(section);
+                    }
+                }
+                Err(e) => doc.warnings.push(crate::Warning {
+                    code: "embedded_failed",
+                    message: format!("{name}: {e}"),
+                }),
+            }
+            continue;
+        }
+        for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
+            let path = format!("{storage}/{stream}");
+            if !ole.is_stream(&path) {
+                continue;
+            }
+            if let Ok(data) = read_stream(ole, &path, limits.max_input_bytes as u64) {
+                let payload = if stream.starts_with('\u{1}') {
+                    super::ole10_native(&data)
+                } else {
+                    Some(&data[..])
+                };
+                if let Some(payload) = payload {
+                    super::append_embedded(doc, &name, payload, limits, deadline);
+                }
+            }
+            break;
+        }
+    }
+}
+
+/// The text of the Word document whose streams sit in storage `base` ("" for the root).
+fn text_at(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    base: &str,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
     let max = limits.max_input_bytes as u64;
-    let word = read_stream(ole, "/WordDocument", max)?;
+    let word = read_stream(ole, &format!("{base}/WordDocument"), max)?;
     if u16_at(&word, 0) != Some(0xA5EC) {
         return Err(corrupt("not a Word 97+ document (unknown FIB signature)"));
     }
@@ -154,9 +230,9 @@ pub(crate) fn extract(
         ));
     }
     let table_name = if flags & 0x0200 != 0 {
-        "/1Table"
+        format!("{base}/1Table")
     } else {
-        "/0Table"
+        format!("{base}/0Table")
     };
     // FibBase (32 bytes), then csw u16 words, cslw u32 longs, cbRgFcLcb pairs.
     let csw = u16_at(&word, 32).ok_or_else(|| corrupt("truncated FIB"))? as usize;
@@ -167,7 +243,7 @@ pub(crate) fn extract(
     let fc_clx = u32_at(&word, fc_at + 33 * 8).ok_or_else(|| corrupt("truncated FIB"))? as usize;
     let lcb_clx =
         u32_at(&word, fc_at + 33 * 8 + 4).ok_or_else(|| corrupt("truncated FIB"))? as usize;
-    let table = read_stream(ole, table_name, max)?;
+    let table = read_stream(ole, &table_name, max)?;
     let raw = piece_text(&word, &table, fc_clx, lcb_clx, deadline)?;
     let mut b = DocBuilder::new(Format::Doc, limits.max_output_bytes);
     for paragraph in clean(&raw).split("\n\n") {

@@ -79,7 +79,7 @@ const MAX_EMBEDDED: usize = 32;
 
 /// Extracts a document embedded in `doc` (one level down) and appends its sections,
 /// headed by its part name. A failure is a warning on the outer document.
-fn append_embedded(
+pub(crate) fn append_embedded(
     doc: &mut Extracted,
     name: &str,
     bytes: &[u8],
@@ -126,7 +126,7 @@ fn append_embedded(
 /// The payload of an `Ole10Native` stream (the OLE1 "Package" layout, as oletools reads
 /// it): total size, a 2-byte flag, label and source path (NUL-terminated), two reserved
 /// words, the temporary path (NUL-terminated), the data length, then the data.
-fn ole10_native(data: &[u8]) -> Option<&[u8]> {
+pub(crate) fn ole10_native(data: &[u8]) -> Option<&[u8]> {
     let mut pos = 4 + 2;
     for _ in 0..2 {
         pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
@@ -233,5 +233,80 @@ impl Extractor for OleExtractor {
             ErrorKind::Unsupported,
             "an OLE2 compound file that is not a known office document",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    /// An OLE1 "Package" payload as Office writes it into an `Ole10Native` stream.
+    fn ole10(payload: &[u8]) -> Vec<u8> {
+        let mut body = vec![2, 0];
+        body.extend_from_slice(b"note.html\0C:\\note.html\0");
+        body.extend_from_slice(&[0, 0, 3, 0, 0, 0, 0, 0]);
+        body.extend_from_slice(b"C:\\Temp\\note.html\0");
+        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        body.extend_from_slice(payload);
+        let mut out = (body.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    fn ole_with(streams: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut ole = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
+        for (name, data) in streams {
+            let mut s = ole.create_stream(name).expect("stream");
+            s.write_all(data).expect("write");
+        }
+        ole.flush().expect("flush");
+        ole.into_inner().into_inner()
+    }
+
+    fn run(input: &[u8]) -> Result<Extracted, ExtractError> {
+        OleExtractor.extract(
+            input,
+            Format::Ole,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+    }
+
+    #[test]
+    fn a_packaged_object_is_extracted_as_what_it_contains() {
+        let html = b"<html><body><p>Embedded hello</p></body></html>";
+        let doc = run(&ole_with(&[("\u{1}Ole10Native", &ole10(html))])).expect("extracts");
+        assert_eq!(doc.text(), "Embedded hello");
+        // Without embedded extraction there is nothing to say about it.
+        let none = OleExtractor
+            .extract(
+                &ole_with(&[("\u{1}Ole10Native", &ole10(html))]),
+                Format::Ole,
+                &Limits {
+                    max_embedded_depth: 0,
+                    ..Limits::default()
+                },
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect_err("nothing known");
+        assert_eq!(none.kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn encrypted_ooxml_and_malformed_packages_are_typed() {
+        let err = run(&ole_with(&[
+            ("EncryptionInfo", b"x"),
+            ("EncryptedPackage", b"y"),
+        ]))
+        .expect_err("encrypted");
+        assert_eq!(err.kind, ErrorKind::Encrypted);
+        let err = run(&ole_with(&[("\u{1}Ole10Native", b"\x05\0\0\0\x02")])).expect_err("torn");
+        assert_eq!(err.kind, ErrorKind::Corrupt);
+        assert_eq!(
+            run(b"not ole at all").expect_err("garbage").kind,
+            ErrorKind::Corrupt
+        );
     }
 }
