@@ -146,72 +146,25 @@ pub(crate) fn extract(
     Ok(doc)
 }
 
-/// Objects embedded in the document live as storages under `/ObjectPool`: a whole Word
-/// document (its own `WordDocument` stream), or a packaged file (`Package`, `CONTENTS`,
-/// `\u{1}Ole10Native`). Each is extracted like any embedded document; failures are warnings.
+/// Objects embedded in a Word document live as storages under `/ObjectPool`.
 fn embedded_objects(
     ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
     doc: &mut Extracted,
     limits: &Limits,
     deadline: Deadline,
 ) {
-    if limits.max_embedded_depth == 0 {
-        return;
-    }
     let storages: Vec<String> = match ole.read_storage("/ObjectPool") {
         Ok(entries) => entries
             .filter(|e| e.is_storage())
             .map(|e| e.path().to_string_lossy().into_owned())
-            .take(32)
             .collect(),
         Err(_) => return,
     };
-    for storage in storages {
-        if deadline.check().is_err() {
-            return;
-        }
-        let name = storage.rsplit('/').next().unwrap_or("object").to_string();
-        if ole.is_stream(format!("{storage}/WordDocument")) {
-            let child = Limits {
-                max_embedded_depth: limits.max_embedded_depth - 1,
-                ..limits.clone()
-            };
-            match text_at(ole, &storage, &child, deadline) {
-                Ok(inner) => {
-                    for mut section in inner.sections {
-                        section.heading.insert(0, name.clone());
-                        doc.sections.push(section);
-                    }
-                }
-                Err(e) => doc.warnings.push(crate::Warning {
-                    code: "embedded_failed",
-                    message: format!("{name}: {e}"),
-                }),
-            }
-            continue;
-        }
-        for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
-            let path = format!("{storage}/{stream}");
-            if !ole.is_stream(&path) {
-                continue;
-            }
-            if let Ok(data) = read_stream(ole, &path, limits.max_input_bytes as u64) {
-                let payload = if stream.starts_with('\u{1}') {
-                    super::ole10_native(&data)
-                } else {
-                    Some(&data[..])
-                };
-                if let Some(payload) = payload {
-                    super::append_embedded(doc, &name, payload, limits, deadline);
-                }
-            }
-            break;
-        }
-    }
+    super::ole_embedded(ole, doc, storages, limits, deadline);
 }
 
 /// The text of the Word document whose streams sit in storage `base` ("" for the root).
-fn text_at(
+pub(crate) fn text_at(
     ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
     base: &str,
     limits: &Limits,

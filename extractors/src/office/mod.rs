@@ -138,6 +138,70 @@ pub(crate) fn ole10_native(data: &[u8]) -> Option<&[u8]> {
     data.get(pos..pos.checked_add(len)?)
 }
 
+/// Extracts objects embedded in an OLE2 file, one storage each: a whole Word document (its
+/// own `WordDocument` stream), or a packaged file (`Package`, `CONTENTS`, `\u{1}Ole10Native`).
+/// Failures are warnings on `doc`.
+pub(crate) fn ole_embedded(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    doc: &mut Extracted,
+    storages: Vec<String>,
+    limits: &Limits,
+    deadline: Deadline,
+) {
+    if limits.max_embedded_depth == 0 {
+        return;
+    }
+    for storage in storages.into_iter().take(MAX_EMBEDDED) {
+        if deadline.check().is_err() {
+            return;
+        }
+        let name = storage.rsplit('/').next().unwrap_or("object").to_string();
+        if ole.is_stream(format!("{storage}/WordDocument")) {
+            let child = Limits {
+                max_embedded_depth: limits.max_embedded_depth - 1,
+                ..limits.clone()
+            };
+            match doc::text_at(ole, &storage, &child, deadline) {
+                Ok(inner) => {
+                    for mut section in inner.sections {
+                        section.heading.insert(0, name.clone());
+                        doc.sections.push(section);
+                    }
+                }
+                Err(e) => doc.warnings.push(crate::Warning {
+                    code: "embedded_failed",
+                    message: format!("{name}: {e}"),
+                }),
+            }
+            continue;
+        }
+        for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
+            let path = format!("{storage}/{stream}");
+            if !ole.is_stream(&path) {
+                continue;
+            }
+            let mut data = Vec::new();
+            let read = ole.open_stream(&path).and_then(|s| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(s, limits.max_input_bytes as u64),
+                    &mut data,
+                )
+            });
+            if read.is_ok() {
+                let payload = if stream.starts_with('\u{1}') {
+                    ole10_native(&data)
+                } else {
+                    Some(&data[..])
+                };
+                if let Some(payload) = payload {
+                    append_embedded(doc, &name, payload, limits, deadline);
+                }
+            }
+            break;
+        }
+    }
+}
+
 /// OLE2 compound files: legacy XLS, DOC, PPT, and encrypted OOXML.
 #[derive(Debug)]
 pub(crate) struct OleExtractor;
@@ -169,7 +233,17 @@ impl Extractor for OleExtractor {
         }
         if has("Workbook") || has("Book") {
             drop(ole);
-            return sheet::extract(input, Format::Xls, limits, deadline);
+            let mut doc = sheet::extract(input, Format::Xls, limits, deadline)?;
+            // Excel keeps embedded objects in root storages named MBD…
+            if let Ok(mut ole) = cfb::CompoundFile::open(Cursor::new(input)) {
+                let storages: Vec<String> = ole
+                    .read_root_storage()
+                    .filter(|e| e.is_storage() && e.name().starts_with("MBD"))
+                    .map(|e| e.path().to_string_lossy().into_owned())
+                    .collect();
+                ole_embedded(&mut ole, &mut doc, storages, limits, deadline);
+            }
+            return Ok(doc);
         }
         // An embedded object (oleObject*.bin): the real document sits in one stream.
         for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
