@@ -30,6 +30,7 @@ mod json;
 mod markdown;
 mod office;
 mod pdf;
+mod pdf_cmap;
 mod pdf_text;
 mod text;
 

@@ -6,8 +6,9 @@
 //! out, decompression is bounded per page, and a document with no text layer at all carries
 //! a `no_text_layer` warning rather than passing as an empty success.
 //!
-//! Annotations' comments and form field values follow each page's text. Still to do
-//! (issue 3): CJK CMaps for CID fonts without ToUnicode, the embedded fonts' own tables.
+//! Annotations' comments and form field values follow each page's text. A ToUnicode CMap
+//! lopdf refuses is read by `pdf_cmap`. Still to do (issue 3): predefined CJK CMaps for CID
+//! fonts without ToUnicode, the embedded fonts' own tables.
 
 use lopdf::Document;
 

@@ -9,7 +9,25 @@ use std::collections::{BTreeMap, HashSet};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Encoding, Object, ObjectId};
 
+use crate::pdf_cmap::ToUnicode;
 use crate::{Deadline, ExtractError};
+
+/// How a font's string bytes become text.
+enum Decoder<'d> {
+    /// lopdf's own (a parsed ToUnicode, `/Differences`, or a standard encoding).
+    Lopdf(Encoding<'d>),
+    /// Our reading of a ToUnicode CMap lopdf refused.
+    Cmap(ToUnicode),
+}
+
+impl Decoder<'_> {
+    fn decode(&self, bytes: &[u8]) -> Option<String> {
+        match self {
+            Decoder::Lopdf(e) => e.bytes_to_string(bytes).ok(),
+            Decoder::Cmap(c) => Some(c.decode(bytes)),
+        }
+    }
+}
 
 /// Form XObjects nested deeper than this are not followed.
 const MAX_FORM_DEPTH: usize = 8;
@@ -129,8 +147,39 @@ impl<'d> Interpreter<'d> {
         }
     }
 
-    /// Font name → (encoding, widths), nearest resources first.
-    fn encodings(&self, resources: &[&'d Dictionary]) -> BTreeMap<Vec<u8>, (Encoding<'d>, Widths)> {
+    /// A font's decoder, in the PDF spec's order: its ToUnicode CMap first (lopdf's parser,
+    /// then ours when lopdf refuses it), else lopdf's encoding handling.
+    fn decoder(&self, font: &'d Dictionary) -> Option<Decoder<'d>> {
+        let lopdf = font
+            .get_font_encoding_with_limit(self.doc, self.max_content)
+            .ok();
+        if matches!(lopdf, Some(Encoding::UnicodeMapEncoding(_))) {
+            return lopdf.map(Decoder::Lopdf);
+        }
+        let ours = font
+            .get(b"ToUnicode")
+            .ok()
+            .and_then(|o| deref(self.doc, o))
+            .and_then(|o| o.as_stream().ok())
+            .and_then(|s| {
+                s.decompressed_content_with_limit(self.max_content)
+                    .ok()
+                    .or_else(|| Some(s.content.clone()))
+            })
+            .and_then(|data| ToUnicode::parse(&data))
+            .map(|cmap| {
+                let composite = font.get(b"Subtype").and_then(Object::as_name).ok()
+                    == Some(b"Type0".as_slice());
+                if composite { cmap } else { cmap.single_byte() }
+            });
+        match ours {
+            Some(cmap) => Some(Decoder::Cmap(cmap)),
+            None => lopdf.map(Decoder::Lopdf),
+        }
+    }
+
+    /// Font name → (decoder, widths), nearest resources first.
+    fn encodings(&self, resources: &[&'d Dictionary]) -> BTreeMap<Vec<u8>, (Decoder<'d>, Widths)> {
         let mut out = BTreeMap::new();
         for res in resources {
             let Some(fonts) = dict_entry(self.doc, res, b"Font") else {
@@ -141,9 +190,9 @@ impl<'d> Interpreter<'d> {
                     continue;
                 }
                 if let Some(font) = deref(self.doc, font).and_then(|f| f.as_dict().ok())
-                    && let Ok(enc) = font.get_font_encoding_with_limit(self.doc, self.max_content)
+                    && let Some(decoder) = self.decoder(font)
                 {
-                    out.insert(name.clone(), (enc, Widths::of(self.doc, font)));
+                    out.insert(name.clone(), (decoder, Widths::of(self.doc, font)));
                 }
             }
         }
@@ -171,7 +220,7 @@ impl<'d> Interpreter<'d> {
             return Ok(()); // an unparsable stream contributes nothing; the page goes on
         };
         let encodings = self.encodings(&resources);
-        let mut font: Option<&(Encoding<'d>, Widths)> = None;
+        let mut font: Option<&(Decoder<'d>, Widths)> = None;
         let mut size = 1.0f32;
         // The text line matrix's origin and horizontal scale, and how far the pen has moved
         // from that origin since (text space units).
@@ -298,11 +347,11 @@ impl<'d> Interpreter<'d> {
     }
 
     /// Appends a string's text; returns its advance at font size 1.
-    fn show(&mut self, font: Option<&(Encoding<'d>, Widths)>, operand: Option<&Object>) -> f32 {
+    fn show(&mut self, font: Option<&(Decoder<'d>, Widths)>, operand: Option<&Object>) -> f32 {
         let (Some((encoding, widths)), Some(Object::String(bytes, _))) = (font, operand) else {
             return 0.0;
         };
-        if let Ok(text) = encoding.bytes_to_string(bytes) {
+        if let Some(text) = encoding.decode(bytes) {
             self.out.push_str(&text.replace('\0', ""));
         }
         widths.advance(bytes)

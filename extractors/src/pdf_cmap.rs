@@ -1,0 +1,230 @@
+//! A tolerant ToUnicode CMap reader, used when lopdf's parser refuses a font's CMap (it is
+//! strict about syntax real producers get wrong). Reads `bfchar` and `bfrange` sections;
+//! destination strings are UTF-16BE and may hold several characters (ligatures).
+
+use std::collections::HashMap;
+
+/// Code → text, plus the code length in bytes (from the codespace or the codes seen).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ToUnicode {
+    map: HashMap<u32, String>,
+    code_len: usize,
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Hex(Vec<u8>),
+    Open,
+    Close,
+    Word(String),
+}
+
+fn tokens(data: &[u8]) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'<' => {
+                let end = data[i + 1..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .map_or(data.len(), |p| i + 1 + p);
+                let digits: Vec<u8> = data[i + 1..end]
+                    .iter()
+                    .copied()
+                    .filter(u8::is_ascii_hexdigit)
+                    .collect();
+                let bytes = digits
+                    .chunks(2)
+                    .map(|pair| {
+                        let hi = (pair[0] as char).to_digit(16).unwrap_or(0) as u8;
+                        let lo = pair
+                            .get(1)
+                            .and_then(|c| (*c as char).to_digit(16))
+                            .unwrap_or(0) as u8;
+                        hi << 4 | lo
+                    })
+                    .collect();
+                out.push(Token::Hex(bytes));
+                i = end + 1;
+            }
+            b'[' => {
+                out.push(Token::Open);
+                i += 1;
+            }
+            b']' => {
+                out.push(Token::Close);
+                i += 1;
+            }
+            b'%' => {
+                i += data[i..]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r')
+                    .unwrap_or(data.len() - i);
+            }
+            b if b.is_ascii_whitespace() => i += 1,
+            _ => {
+                let end = data[i..]
+                    .iter()
+                    .position(|&b| {
+                        b.is_ascii_whitespace() || matches!(b, b'<' | b'[' | b']' | b'%')
+                    })
+                    .map_or(data.len(), |p| i + p);
+                out.push(Token::Word(
+                    String::from_utf8_lossy(&data[i..end]).into_owned(),
+                ));
+                i = end.max(i + 1);
+            }
+        }
+    }
+    out
+}
+
+fn code(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .take(4)
+        .fold(0u32, |acc, &b| acc << 8 | u32::from(b))
+}
+
+fn utf16(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
+/// Adds `offset` to the last UTF-16 unit of a destination (how `bfrange` counts up).
+fn offset_utf16(bytes: &[u8], offset: u32) -> String {
+    let mut units: Vec<u16> = bytes
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+        .collect();
+    if let Some(last) = units.last_mut() {
+        *last = last.wrapping_add(offset as u16);
+    }
+    String::from_utf16_lossy(&units)
+}
+
+/// At most this many codes from one range (a hostile range could span 2^32 codes).
+const MAX_RANGE: u32 = 65_536;
+
+impl ToUnicode {
+    /// Parses the decompressed CMap stream; `None` if it maps nothing.
+    pub(crate) fn parse(data: &[u8]) -> Option<ToUnicode> {
+        let toks = tokens(data);
+        let mut map = HashMap::new();
+        // The codespace decides the code length; the codes seen only when it is missing.
+        let mut codespace_len = 0usize;
+        let mut code_len = 0usize;
+        let mut i = 0;
+        while i < toks.len() {
+            match &toks[i] {
+                Token::Word(w) if w == "begincodespacerange" => {
+                    if let Some(Token::Hex(lo)) = toks.get(i + 1)
+                        && codespace_len == 0
+                    {
+                        codespace_len = lo.len();
+                    }
+                    i += 1;
+                }
+                Token::Word(w) if w == "beginbfchar" => {
+                    i += 1;
+                    while let (Some(Token::Hex(src)), Some(Token::Hex(dst))) =
+                        (toks.get(i), toks.get(i + 1))
+                    {
+                        code_len = code_len.max(src.len());
+                        map.insert(code(src), utf16(dst));
+                        i += 2;
+                    }
+                }
+                Token::Word(w) if w == "beginbfrange" => {
+                    i += 1;
+                    while let (Some(Token::Hex(lo)), Some(Token::Hex(hi))) =
+                        (toks.get(i), toks.get(i + 1))
+                    {
+                        code_len = code_len.max(lo.len());
+                        let (lo_c, hi_c) = (code(lo), code(hi));
+                        let count = hi_c.saturating_sub(lo_c).min(MAX_RANGE);
+                        match toks.get(i + 2) {
+                            Some(Token::Hex(dst)) => {
+                                for k in 0..=count {
+                                    map.insert(lo_c + k, offset_utf16(dst, k));
+                                }
+                                i += 3;
+                            }
+                            Some(Token::Open) => {
+                                let mut j = i + 3;
+                                let mut k = 0;
+                                while let Some(Token::Hex(dst)) = toks.get(j) {
+                                    if k <= count {
+                                        map.insert(lo_c + k, utf16(dst));
+                                    }
+                                    k += 1;
+                                    j += 1;
+                                }
+                                i = j + 1; // past ']'
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        if map.is_empty() {
+            return None;
+        }
+        let code_len = if codespace_len > 0 {
+            codespace_len
+        } else {
+            code_len
+        };
+        Some(ToUnicode {
+            map,
+            code_len: code_len.clamp(1, 4),
+        })
+    }
+
+    /// Forces one-byte codes (simple fonts always use them, whatever the CMap claims).
+    pub(crate) fn single_byte(mut self) -> Self {
+        self.code_len = 1;
+        self
+    }
+
+    /// Decodes a shown string: fixed-length codes; unmapped codes are dropped.
+    pub(crate) fn decode(&self, bytes: &[u8]) -> String {
+        bytes
+            .chunks(self.code_len)
+            .filter_map(|c| self.map.get(&code(c)))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bfchar_bfrange_and_arrays() {
+        let cmap = b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap
+            1 begincodespacerange <0000> <FFFF> endcodespacerange
+            2 beginbfchar <0003> <0020> <0011> <00660069> endbfchar
+            2 beginbfrange <0024> <0026> <0041> <0030> <0031> [<0078> <D83DDE00>] endbfrange
+            endcmap CMapName currentdict /CMap defineresource pop end end";
+        let t = ToUnicode::parse(cmap).expect("parses");
+        assert_eq!(
+            t.decode(&[
+                0, 0x24, 0, 0x25, 0, 0x26, 0, 3, 0, 0x11, 0, 0x30, 0, 0x31, 0, 0x99
+            ]),
+            "ABC fix😀"
+        );
+        assert!(ToUnicode::parse(b"garbage with <00> no sections").is_none());
+        // A hostile range is clamped rather than allocating 2^32 entries.
+        let huge = ToUnicode::parse(b"1 beginbfrange <00000000> <FFFFFFFF> <0041> endbfrange")
+            .expect("parses");
+        assert!(huge.map.len() <= MAX_RANGE as usize + 1);
+    }
+}
