@@ -84,6 +84,14 @@ impl DocBuilder {
         self.current.page = Some(n);
     }
 
+    /// Starts a section outside any page (text that belongs to the whole document).
+    pub fn unpaged(&mut self) {
+        self.flush();
+        self.headings.clear();
+        self.current.heading.clear();
+        self.current.page = None;
+    }
+
     /// Appends text to the current section, up to the output cap.
     pub fn push(&mut self, text: &str) {
         if self.truncated || text.is_empty() {

@@ -195,7 +195,7 @@ fn build_docx() -> Vec<u8> {
 const P: &str = r#"xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships""#;
 
 /// A PPTX whose presentation order differs from the part numbers, with a grouped shape,
-/// a table, speaker notes and a comment.
+/// a table, speaker notes, a comment, and a layout with a text box and a placeholder prompt.
 fn build_pptx() -> Vec<u8> {
     let slide = |title: &str, body: &str| {
         format!(
@@ -221,7 +221,7 @@ fn build_pptx() -> Vec<u8> {
         r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId2" Type="{rel}/slide" Target="slides/slide1.xml"/><Relationship Id="rId3" Type="{rel}/slide" Target="slides/slide2.xml"/></Relationships>"#
     );
     let slide2_rels = format!(
-        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/notesSlide" Target="../notesSlides/notesSlide1.xml"/><Relationship Id="rId2" Type="{rel}/comments" Target="../comments/comment1.xml"/></Relationships>"#
+        r#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="{rel}/notesSlide" Target="../notesSlides/notesSlide1.xml"/><Relationship Id="rId2" Type="{rel}/comments" Target="../comments/comment1.xml"/><Relationship Id="rId3" Type="{rel}/slideLayout" Target="../slideLayouts/slideLayout1.xml"/></Relationships>"#
     );
     zip_parts(&[
         (
@@ -238,6 +238,12 @@ fn build_pptx() -> Vec<u8> {
             "ppt/comments/comment1.xml",
             &format!(
                 r#"<p:cmLst {P}><p:cm authorId="0" idx="1"><p:pos x="1" y="1"/><p:text>Check the team sizes &amp; dates</p:text></p:cm></p:cmLst>"#
+            ),
+        ),
+        (
+            "ppt/slideLayouts/slideLayout1.xml",
+            &format!(
+                r#"<p:sldLayout {P}><p:cSld><p:spTree><p:sp><p:nvSpPr><p:nvPr><p:ph type="title"/></p:nvPr></p:nvSpPr><p:txBody><a:p><a:r><a:t>Click to edit Master title style</a:t></a:r></a:p></p:txBody></p:sp><p:sp><p:txBody><a:p><a:r><a:t>Confidential: internal use only</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sldLayout>"#
             ),
         ),
         (

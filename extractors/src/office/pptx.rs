@@ -140,6 +140,28 @@ fn slide_comments(xml: &[u8], authors: &HashMap<String, String>) -> Vec<String> 
     out
 }
 
+/// Text of the shapes of a layout or master that are not placeholders (a text box added to
+/// the master, a confidentiality footer): it shows on the slides, unlike placeholder prompts
+/// such as "Click to edit Master title style".
+fn free_shape_text(part: &str, xml: &[u8], deadline: Deadline) -> Vec<String> {
+    let text = String::from_utf8_lossy(xml);
+    let mut out = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("<p:sp>").or_else(|| rest.find("<p:sp ")) {
+        let Some(len) = rest[start..].find("</p:sp>") else {
+            break;
+        };
+        let shape = &rest[start..start + len + "</p:sp>".len()];
+        if !shape.contains("<p:ph")
+            && let Ok(found) = blocks(part, shape.as_bytes(), deadline)
+        {
+            out.extend(found.into_iter().map(|b| b.text));
+        }
+        rest = &rest[start + len..];
+    }
+    out
+}
+
 /// Slide part names in presentation order (from `p:sldIdLst`), falling back to numeric order.
 fn slide_order(zip: &mut ZipGuard<'_>) -> Result<Vec<String>, ExtractError> {
     let rels = relationships(zip, "ppt/_rels/presentation.xml.rels", "ppt")?;
@@ -195,6 +217,9 @@ pub(crate) fn extract(
     }
     b.metadata.insert("slides".into(), slides.len().to_string());
     let authors = comment_authors(zip)?;
+    let mut seen_parts = std::collections::HashSet::new();
+    let mut seen_master_text = std::collections::HashSet::new();
+    let mut master_text: Vec<String> = Vec::new();
     for (i, part) in slides.iter().enumerate() {
         deadline.check()?;
         let Some(xml) = zip.read(part)? else { continue };
@@ -212,6 +237,30 @@ pub(crate) fn extract(
         // SmartArt text and speaker notes live in parts the slide links to.
         let (dir, file) = part.rsplit_once('/').unwrap_or(("", part));
         let rels = relationships(zip, &format!("{dir}/_rels/{file}.rels"), dir)?;
+        // The slide's layout and that layout's master may carry text of their own.
+        for (kind, layout) in rels.values() {
+            if kind != "slideLayout" {
+                continue;
+            }
+            let (ldir, lfile) = layout.rsplit_once('/').unwrap_or(("", layout));
+            let lrels = relationships(zip, &format!("{ldir}/_rels/{lfile}.rels"), ldir)?;
+            let masters = lrels
+                .into_values()
+                .filter(|(k, _)| k == "slideMaster")
+                .map(|(_, t)| t);
+            for part in std::iter::once(layout.clone()).chain(masters) {
+                if !seen_parts.insert(part.clone()) {
+                    continue;
+                }
+                if let Some(xml) = zip.read(&part)? {
+                    for text in free_shape_text(&part, &xml, deadline) {
+                        if seen_master_text.insert(text.clone()) {
+                            master_text.push(text);
+                        }
+                    }
+                }
+            }
+        }
         let mut linked: Vec<(String, String)> = rels
             .into_values()
             .filter(|(kind, _)| matches!(kind.as_str(), "diagramData" | "notesSlide" | "comments"))
@@ -249,6 +298,15 @@ pub(crate) fn extract(
         }
         if !blocks.all(|blk| b.paragraph(&blk.text)) {
             break;
+        }
+    }
+    if !master_text.is_empty() {
+        b.unpaged();
+        b.heading(1, "Slide masters and layouts");
+        for text in &master_text {
+            if !b.paragraph(text) {
+                break;
+            }
         }
     }
     Ok(b.finish())
