@@ -292,3 +292,26 @@ fn embedded_documents_are_extracted_too() {
 fn pptx() {
     check("deck.pptx", &build_pptx());
 }
+
+/// A plain ZIP archive: each file inside is extracted, headed by its path; a ZIP inside a
+/// ZIP too, until the embedded-depth limit.
+#[test]
+fn zip_archives_are_extracted_file_by_file() {
+    let inner = zip_parts(&[("deep/notes.txt", "inner notes")]);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    let files: [(&str, &[u8]); 4] = [
+        (
+            "report/summary.html",
+            b"<html><body><h1>Summary</h1><p>All good</p></body></html>",
+        ),
+        ("report/data.json", br#"{"status": "green"}"#),
+        ("report/inner.zip", &inner),
+        ("report/blob.bin", b"\x00\x01\x02\x03\x00"),
+    ];
+    for (name, body) in files {
+        zip.start_file(name, options).expect("entry");
+        zip.write_all(body).expect("write");
+    }
+    check("bundle.zip", &zip.finish().expect("zip").into_inner());
+}

@@ -53,10 +53,7 @@ impl Extractor for ZipExtractor {
         } else if zip.has("ppt/presentation.xml") {
             pptx::extract(&mut zip, limits, deadline)
         } else {
-            Err(ExtractError::new(
-                ErrorKind::Unsupported,
-                "a zip archive that is not an office document",
-            ))
+            return archive(&mut zip, limits, deadline);
         }?;
         let embedded: Vec<String> = zip
             .names()
@@ -72,6 +69,50 @@ impl Extractor for ZipExtractor {
         }
         Ok(doc)
     }
+}
+
+/// A plain ZIP archive: each file in it is extracted as an embedded document (so a report
+/// shared as a .zip is searchable), within the embedded-depth limit.
+fn archive(
+    zip: &mut ZipGuard<'_>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Extracted, ExtractError> {
+    if limits.max_embedded_depth == 0 {
+        return Err(ExtractError::new(
+            ErrorKind::Unsupported,
+            "a zip archive nested too deep",
+        ));
+    }
+    let mut doc = crate::DocBuilder::new(Format::Zip, limits.max_output_bytes).finish();
+    let names: Vec<String> = zip
+        .names()
+        .into_iter()
+        .filter(|n| !n.ends_with('/'))
+        .collect();
+    let total = names.len();
+    for name in names.into_iter().take(MAX_EMBEDDED * 8) {
+        deadline.check()?;
+        if let Some(bytes) = zip.read(&name)? {
+            append_embedded(&mut doc, &name, &bytes, limits, deadline);
+        }
+    }
+    if total > MAX_EMBEDDED * 8 {
+        doc.warnings.push(crate::Warning {
+            code: "archive_truncated",
+            message: format!(
+                "only the first {} of {total} files were extracted",
+                MAX_EMBEDDED * 8
+            ),
+        });
+    }
+    if doc.sections.is_empty() {
+        return Err(ExtractError::new(
+            ErrorKind::Unsupported,
+            "a zip archive with no extractable document",
+        ));
+    }
+    Ok(doc)
 }
 
 /// At most this many embedded documents are extracted from one container.
@@ -272,11 +313,17 @@ impl Extractor for OleExtractor {
                     ));
                 };
                 let mut doc = crate::DocBuilder::new(Format::Ole, limits.max_output_bytes).finish();
+                // The OLE object only wraps the real file: unwrapping it is not a level of
+                // embedding of its own.
+                let unwrap = Limits {
+                    max_embedded_depth: limits.max_embedded_depth.saturating_add(1),
+                    ..limits.clone()
+                };
                 append_embedded(
                     &mut doc,
                     stream.trim_start_matches('\u{1}'),
                     payload,
-                    limits,
+                    &unwrap,
                     deadline,
                 );
                 if doc.sections.is_empty() {
