@@ -161,7 +161,7 @@ fn zip_parts(parts: &[(&str, &str)]) -> Vec<u8> {
 const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
 
 /// A DOCX with a title, headings, a table, a tracked insertion and deletion, a text box,
-/// a header and a footnote.
+/// a header, a footnote and SmartArt.
 fn build_docx() -> Vec<u8> {
     let document = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><w:document {W} xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"><w:body>
@@ -185,6 +185,10 @@ fn build_docx() -> Vec<u8> {
         ("word/document.xml", &document),
         ("word/header1.xml", &header),
         ("word/footnotes.xml", &footnotes),
+        (
+            "word/diagrams/data1.xml",
+            r#"<dgm:dataModel xmlns:dgm="d" xmlns:a="a"><dgm:ptLst><dgm:pt><dgm:t><a:p><a:r><a:t>Plan</a:t></a:r></a:p></dgm:t></dgm:pt><dgm:pt><dgm:t><a:p><a:r><a:t>Book</a:t></a:r></a:p></dgm:t></dgm:pt></dgm:ptLst></dgm:dataModel>"#,
+        ),
         (
             "docProps/core.xml",
             r#"<cp:coreProperties xmlns:cp="cp" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Travel &amp; Expenses</dc:title><dc:creator>Finance Team</dc:creator></cp:coreProperties>"#,

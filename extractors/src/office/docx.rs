@@ -56,7 +56,11 @@ pub(crate) fn extract(
         .into_iter()
         .filter(|n| {
             let n = n.as_str();
-            (n.starts_with("word/header") || n.starts_with("word/footer")) && n.ends_with(".xml")
+            // Headers, footers, and SmartArt text (diagram data parts).
+            (n.starts_with("word/header")
+                || n.starts_with("word/footer")
+                || n.starts_with("word/diagrams/data"))
+                && n.ends_with(".xml")
         })
         .collect();
     extra.sort();
