@@ -18,6 +18,23 @@ const TEXT_BYTES_ATOM: u16 = 0x0FA8;
 /// Masters and handouts hold template text ("Click to edit Master title style").
 const MAIN_MASTER: u16 = 0x03F8;
 const HANDOUT: u16 = 0x0FC9;
+/// Comments keep their author, text and initials in CString atoms.
+const COMMENT: u16 = 0x2EE0;
+const CSTRING: u16 = 0x0FBA;
+
+/// PowerPoint's placeholder prompts: template text, never content, wherever they are stored.
+fn is_prompt(text: &str) -> bool {
+    matches!(
+        text,
+        "Click to edit Master title style"
+            | "Click to edit Master subtitle style"
+            | "Click to edit Master text styles"
+            | "Second level"
+            | "Third level"
+            | "Fourth level"
+            | "Fifth level"
+    )
+}
 
 fn corrupt(what: &str) -> ExtractError {
     ExtractError::new(ErrorKind::Corrupt, format!("ppt: {what}"))
@@ -26,8 +43,8 @@ fn corrupt(what: &str) -> ExtractError {
 /// Text pieces found under each slide (and a leading bucket for text outside slides).
 fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, ExtractError> {
     let mut slides: Vec<Vec<String>> = vec![Vec::new()];
-    // (end offset of a container, whether it is a slide, whether it is skipped)
-    let mut open: Vec<(usize, bool, bool)> = Vec::new();
+    // (end offset of a container, whether it is a slide, skipped, a comment)
+    let mut open: Vec<(usize, bool, bool, bool)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut pos = 0usize;
     let mut n = 0usize;
@@ -36,7 +53,7 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
         if n % 4096 == 0 {
             deadline.check()?;
         }
-        while open.last().is_some_and(|(end, _, _)| pos >= *end) {
+        while open.last().is_some_and(|(end, _, _, _)| pos >= *end) {
             open.pop();
         }
         let ver_inst = u16::from_le_bytes([stream[pos], stream[pos + 1]]);
@@ -57,14 +74,23 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
                 end,
                 kind == SLIDE_CONTAINER,
                 kind == MAIN_MASTER || kind == HANDOUT,
+                kind == COMMENT,
             ));
             pos = body; // descend
             continue;
         }
         let data = &stream[body..end];
-        let skipped = open.iter().any(|(_, _, skip)| *skip);
+        let skipped = open.iter().any(|(_, _, skip, _)| *skip);
+        let in_comment = open.iter().any(|(_, _, _, comment)| *comment);
         let text = match kind {
             _ if skipped => None,
+            CSTRING if in_comment => {
+                let units: Vec<u16> = data
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                Some(String::from_utf16_lossy(&units))
+            }
             TEXT_CHARS_ATOM => {
                 let units: Vec<u16> = data
                     .chunks_exact(2)
@@ -79,10 +105,13 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
             let text = text.replace(['\r', '\u{0B}'], "\n");
             let trimmed = text.trim();
             // "*" is the slide-number field's placeholder.
+            let lines: Vec<&str> = trimmed.lines().filter(|l| !is_prompt(l.trim())).collect();
+            let trimmed = lines.join("\n");
+            let trimmed = trimmed.trim();
             if !trimmed.is_empty() && trimmed != "*" && seen.insert(trimmed.to_string()) {
-                let in_slide = open.iter().any(|(_, slide, _)| *slide);
+                let in_slide = open.iter().any(|(_, slide, _, _)| *slide);
                 let bucket = if in_slide { slides.len() - 1 } else { 0 };
-                slides[bucket].push(text.trim().to_string());
+                slides[bucket].push(trimmed.to_string());
             }
         }
         pos = end.max(body); // skip the atom
@@ -169,13 +198,38 @@ mod tests {
             ]
             .concat(),
         );
-        let doc = record(0x000F, 0x03E8, &[master, list, slide1, slide2].concat());
+        let utf16le =
+            |t: &str| -> Vec<u8> { t.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        let comment = record(
+            0x000F,
+            COMMENT,
+            &[
+                record(0, CSTRING, &utf16le("Ana")),
+                record(0x0010, CSTRING, &utf16le("Fix the date")),
+            ]
+            .concat(),
+        );
+        let prompt = record(
+            0x000F,
+            0x0FF0,
+            &record(
+                0,
+                TEXT_BYTES_ATOM,
+                b"Click to edit Master text styles\rSecond level",
+            ),
+        );
+        let doc = record(
+            0x000F,
+            0x03E8,
+            &[master, list, prompt, slide1, slide2, comment].concat(),
+        );
         let slides = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
-        // Master text and "*" are dropped; "third" appears once, where it came first.
+        // Master text, prompts and "*" are dropped; "third" appears once, where it came
+        // first; a comment keeps its author and text.
         assert_eq!(
             slides,
             vec![
-                vec!["third".to_string()],
+                vec!["third".to_string(), "Ana".into(), "Fix the date".into()],
                 vec!["Résumé".into(), "second".into()],
                 vec![]
             ]
