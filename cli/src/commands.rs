@@ -267,6 +267,15 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
+    // Looking must not create a data directory where nothing was ever synced.
+    if !config.data_dir.exists() {
+        if args.json {
+            out!("[]");
+        } else {
+            out!("no runs yet ({} does not exist)", config.data_dir.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let engine = Engine::open(&config.data_dir)?;
     let mut runs: Vec<RunReport> = engine
         .store()
@@ -297,9 +306,13 @@ pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
-    let engine = Engine::open(&config.data_dir)?;
-    let counts: BTreeMap<String, u64> = engine.index().document_counts()?;
-    let runs = engine.store().runs()?;
+    // Looking must not create a data directory where nothing was ever synced.
+    let (counts, runs): (BTreeMap<String, u64>, Vec<RunReport>) = if config.data_dir.exists() {
+        let engine = Engine::open(&config.data_dir)?;
+        (engine.index().document_counts()?, engine.store().runs()?)
+    } else {
+        (BTreeMap::new(), Vec::new())
+    };
     out!("config: {}", config.origin);
     out!("data:   {}", config.data_dir.display());
     for s in &config.sources {

@@ -199,3 +199,27 @@ fn extract_writes_text_or_a_typed_refusal_per_file() {
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(summary.contains("4 file(s)"), "{summary}");
 }
+
+#[test]
+fn looking_before_any_sync_creates_nothing() {
+    let w = World::new();
+    let config = w.dir.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        "[index]\npath = \"data\"\n[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n",
+    )
+    .expect("config");
+    let status = run(&config, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout)
+            .contains("d (filesystem): 0 document(s); never synced")
+    );
+    assert_eq!(
+        stdout_json(&run(&config, &["runs", "--json"])),
+        serde_json::json!([])
+    );
+    assert!(
+        !w.dir.path().join("data").exists(),
+        "status/runs created the data directory"
+    );
+}
