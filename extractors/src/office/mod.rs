@@ -8,6 +8,7 @@
 
 mod doc;
 mod docx;
+mod numfmt;
 mod ooxml;
 mod ppt;
 mod pptx;

@@ -56,6 +56,27 @@ fn render(cell: &Data) -> Option<String> {
     })
 }
 
+/// A numeric or date cell rendered with its number format, when the format is understood.
+fn formatted(cell: &Data, code: &str) -> Option<String> {
+    let (value, datetime) = match cell {
+        Data::Int(i) => (*i as f64, None),
+        Data::Float(f) => (*f, serial_to_datetime(*f)),
+        Data::DateTime(dt) => (dt.as_f64(), dt.as_datetime()),
+        _ => return None,
+    };
+    crate::office::numfmt::render(value, datetime, code)
+}
+
+/// An Excel serial (days since 1899-12-30, 1900 system) as a date-time.
+fn serial_to_datetime(serial: f64) -> Option<chrono::NaiveDateTime> {
+    if !(0.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
+    let millis = (serial * 86_400_000.0).round() as i64;
+    base.checked_add_signed(chrono::Duration::milliseconds(millis))
+}
+
 /// Whole numbers print without a fraction; others with the shortest exact representation.
 fn render_float(f: f64) -> String {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
@@ -174,11 +195,40 @@ pub(crate) fn extract(
         }
         b.page(i as u32 + 1);
         b.heading(1, name);
+        // XLSX carries each cell's number format: render values the way Excel shows them.
+        let styles = match &mut workbook {
+            Sheets::Xlsx(x) => x.worksheet_style(name).ok(),
+            _ => None,
+        };
+        let origin = range.start().unwrap_or((0, 0));
         for (r, row) in range.rows().enumerate() {
             if r % 1024 == 0 {
                 deadline.check()?;
             }
-            let cells: Vec<String> = row.iter().filter_map(render).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .filter_map(|(c, cell)| {
+                    let code = styles
+                        .as_ref()
+                        .and_then(|st| st.get((origin.0 + r as u32, origin.1 + c as u32)))
+                        .and_then(|style| style.number_format.as_ref())
+                        // Built-in ids (below 164) display per Excel's en-US table, not the
+                        // code a reader library substitutes.
+                        .map(|f| {
+                            match f
+                                .format_id
+                                .filter(|id| *id < 164)
+                                .and_then(crate::office::numfmt::builtin)
+                            {
+                                Some(code) => code.to_string(),
+                                None => f.format_code.clone(),
+                            }
+                        });
+                    code.and_then(|code| formatted(cell, &code))
+                        .or_else(|| render(cell))
+                })
+                .collect();
             if cells.is_empty() {
                 continue;
             }

@@ -1,0 +1,367 @@
+//! Excel number formats, for the common cases: cells rendered the way the spreadsheet shows
+//! them (`$1,599.99`, `3%`, `10/3/09`, `6:15 PM`) rather than as raw values. Unknown or
+//! exotic formats fall back to the plain rendering.
+
+use chrono::{Datelike, NaiveDateTime, Timelike};
+
+/// The format code of a built-in format id (ECMA-376 18.8.30), for the ids that matter.
+pub(crate) fn builtin(id: u32) -> Option<&'static str> {
+    Some(match id {
+        1 => "0",
+        2 => "0.00",
+        3 => "#,##0",
+        4 => "#,##0.00",
+        9 => "0%",
+        10 => "0.00%",
+        11 => "0.00E+00",
+        14 => "m/d/yy",
+        15 => "d-mmm-yy",
+        16 => "d-mmm",
+        17 => "mmm-yy",
+        18 => "h:mm AM/PM",
+        19 => "h:mm:ss AM/PM",
+        20 => "h:mm",
+        21 => "h:mm:ss",
+        22 => "m/d/yy h:mm",
+        37 => "#,##0 ;(#,##0)",
+        38 => "#,##0 ;[Red](#,##0)",
+        39 => "#,##0.00;(#,##0.00)",
+        40 => "#,##0.00;[Red](#,##0.00)",
+        _ => return None,
+    })
+}
+
+/// Splits on `;` outside quotes.
+fn sections(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ';' if !quoted => out.push(std::mem::take(&mut current)),
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            '\\' => {
+                current.push(c);
+                if let Some(n) = chars.next() {
+                    current.push(n);
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    out.push(current);
+    out
+}
+
+/// One section split into (literal text before, the numeric or date pattern, literal after);
+/// brackets (`[Red]`, `[$€-407]` → `€`), padding `_x` and fill `*x` removed.
+fn clean(section: &str) -> String {
+    let mut out = String::new();
+    let mut chars = section.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '[' => {
+                let inner: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                if let Some(sym) = inner.strip_prefix('$') {
+                    out.push_str(sym.split('-').next().unwrap_or(""));
+                }
+            }
+            '_' | '*' => {
+                chars.next();
+            }
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push('"');
+                    out.push(n);
+                    out.push('"');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn is_date_code(code: &str) -> bool {
+    let mut quoted = false;
+    for c in code.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            'y' | 'd' | 'h' | 's' | 'Y' | 'D' | 'H' | 'S' if !quoted => return true,
+            'm' | 'M' if !quoted => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn group(int: u64) -> String {
+    let digits = int.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Renders `value` with a numeric section (no date tokens).
+fn number(value: f64, section: &str) -> Option<String> {
+    let mut prefix = String::new();
+    let mut suffix = String::new();
+    let mut pattern = String::new();
+    let mut quoted = false;
+    let mut in_pattern = false;
+    let mut after = false;
+    for c in section.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            continue;
+        }
+        let is_pat = !quoted
+            && matches!(
+                c,
+                '0' | '#' | '?' | ',' | '.' | '%' | 'E' | 'e' | '+' | '-' | '/'
+            );
+        if is_pat && !after {
+            in_pattern = true;
+            pattern.push(c);
+        } else if in_pattern || after {
+            after = true;
+            if is_pat && c == '%' {
+                pattern.push(c);
+            } else {
+                suffix.push(c);
+            }
+        } else {
+            prefix.push(c);
+        }
+    }
+    if section.contains('?') || section.contains('/') || pattern.to_ascii_uppercase().contains('E')
+    {
+        return None; // fractions and scientific: fall back
+    }
+    let percent = pattern.contains('%');
+    let v = if percent { value * 100.0 } else { value };
+    let decimals = pattern.split_once('.').map_or(0, |(_, d)| {
+        d.chars().filter(|c| matches!(c, '0' | '#' | '?')).count()
+    });
+    let grouped = pattern
+        .split_once('.')
+        .map_or(pattern.as_str(), |(i, _)| i)
+        .contains(',');
+    // Excel rounds half away from zero; `format!` alone would round half to even.
+    let scale = 10f64.powi(decimals as i32);
+    let rounded = format!("{:.*}", decimals, (v.abs() * scale).round() / scale);
+    let (int, frac) = rounded.split_once('.').unwrap_or((&rounded, ""));
+    let int: u64 = int.parse().ok()?;
+    let mut out = prefix;
+    out.push_str(&if grouped { group(int) } else { int.to_string() });
+    if decimals > 0 {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if percent {
+        out.push('%');
+    }
+    out.push_str(&suffix);
+    Some(out)
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// Renders a date/time section.
+fn date(dt: NaiveDateTime, section: &str) -> String {
+    let lower = section.to_ascii_lowercase();
+    let ampm = lower.contains("am/pm");
+    let chars: Vec<char> = section.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut quoted = false;
+    let mut last_was_hour = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            quoted = !quoted;
+            i += 1;
+            continue;
+        }
+        if quoted {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let lc = c.to_ascii_lowercase();
+        let run = chars[i..]
+            .iter()
+            .take_while(|x| x.to_ascii_lowercase() == lc)
+            .count();
+        match lc {
+            'y' => {
+                out.push_str(&if run <= 2 {
+                    format!("{:02}", dt.year() % 100)
+                } else {
+                    dt.year().to_string()
+                });
+            }
+            'm' => {
+                // Minutes right after hours or before seconds; months otherwise.
+                let next_is_s = chars[i + run..]
+                    .iter()
+                    .find(|x| x.is_ascii_alphabetic())
+                    .is_some_and(|x| x.eq_ignore_ascii_case(&'s'));
+                if (last_was_hour || next_is_s) && run <= 2 {
+                    out.push_str(&if run == 2 {
+                        format!("{:02}", dt.minute())
+                    } else {
+                        dt.minute().to_string()
+                    });
+                } else {
+                    let m = dt.month() as usize;
+                    out.push_str(&match run {
+                        1 => m.to_string(),
+                        2 => format!("{m:02}"),
+                        3 => MONTHS[m - 1][..3].to_string(),
+                        _ => MONTHS[m - 1].to_string(),
+                    });
+                }
+            }
+            'd' => {
+                let d = dt.day();
+                out.push_str(&match run {
+                    1 => d.to_string(),
+                    2 => format!("{d:02}"),
+                    3 => DAYS[dt.weekday().num_days_from_monday() as usize][..3].to_string(),
+                    _ => DAYS[dt.weekday().num_days_from_monday() as usize].to_string(),
+                });
+            }
+            'h' => {
+                let mut h = dt.hour();
+                if ampm {
+                    h %= 12;
+                    if h == 0 {
+                        h = 12;
+                    }
+                }
+                out.push_str(&if run >= 2 {
+                    format!("{h:02}")
+                } else {
+                    h.to_string()
+                });
+            }
+            's' => out.push_str(&if run >= 2 {
+                format!("{:02}", dt.second())
+            } else {
+                dt.second().to_string()
+            }),
+            'a' if lower[i..].starts_with("am/pm") => {
+                out.push_str(if dt.hour() < 12 { "AM" } else { "PM" });
+                i += 5;
+                continue;
+            }
+            _ => out.push(c),
+        }
+        if lc.is_ascii_alphabetic() {
+            last_was_hour = lc == 'h';
+        }
+        i += run;
+    }
+    out
+}
+
+/// Renders a numeric cell (`value`, and `datetime` when the cell holds a date serial) with a
+/// format code; `None` means "use the plain rendering".
+pub(crate) fn render(value: f64, datetime: Option<NaiveDateTime>, code: &str) -> Option<String> {
+    if code.is_empty() || code.eq_ignore_ascii_case("general") || code == "@" {
+        return None;
+    }
+    let secs = sections(code);
+    let (section, v) = if value < 0.0 && secs.len() > 1 {
+        (secs[1].clone(), value.abs())
+    } else if value == 0.0 && secs.len() > 2 {
+        (secs[2].clone(), value)
+    } else {
+        (secs[0].clone(), value)
+    };
+    let section = clean(&section);
+    if is_date_code(&section) {
+        return datetime.map(|dt| date(dt, &section));
+    }
+    let mut out = number(v, &section)?;
+    if value < 0.0 && secs.len() == 1 {
+        out.insert(0, '-');
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, mo, d)
+            .and_then(|d| d.and_hms_opt(h, mi, 0))
+            .expect("valid")
+    }
+
+    #[test]
+    fn common_formats_render_like_the_spreadsheet() {
+        let check = |v: f64, code: &str, want: &str| {
+            assert_eq!(render(v, None, code).as_deref(), Some(want), "{code}")
+        };
+        check(1599.99, "#,##0.00", "1,599.99");
+        check(
+            1599.99,
+            "\"$\"#,##0.00_);[Red]\\(\"$\"#,##0.00\\)",
+            "$1,599.99",
+        );
+        check(
+            -1599.99,
+            "\"$\"#,##0.00_);[Red]\\(\"$\"#,##0.00\\)",
+            "($1,599.99)",
+        );
+        check(0.025, "0%", "3%");
+        check(0.025, "0.00%", "2.50%");
+        check(1234.5, "[$€-407]#,##0.00", "€1,234.50");
+        check(-7.0, "0", "-7");
+        assert_eq!(render(2.5, None, "# ?/?"), None);
+        assert_eq!(render(5.0, None, "General"), None);
+        let dt = at(2009, 10, 3, 18, 15);
+        let date = |code: &str| render(40089.76, Some(dt), code).expect(code);
+        assert_eq!(date("m/d/yy"), "10/3/09");
+        assert_eq!(date("d-mmm-yy"), "3-Oct-09");
+        assert_eq!(date("h:mm AM/PM"), "6:15 PM");
+        assert_eq!(date("h:mm"), "18:15");
+        assert_eq!(date("m/d/yy h:mm"), "10/3/09 18:15");
+        assert_eq!(date("yyyy-mm-dd"), "2009-10-03");
+    }
+}
