@@ -87,20 +87,21 @@ fn code(bytes: &[u8]) -> u32 {
         .fold(0u32, |acc, &b| acc << 8 | u32::from(b))
 }
 
-fn utf16(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
+/// UTF-16BE units; an odd trailing byte is padded with zero.
+fn units(bytes: &[u8]) -> Vec<u16> {
+    bytes
         .chunks(2)
         .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
-        .collect();
-    String::from_utf16_lossy(&units)
+        .collect()
+}
+
+fn utf16(bytes: &[u8]) -> String {
+    String::from_utf16_lossy(&units(bytes))
 }
 
 /// Adds `offset` to the last UTF-16 unit of a destination (how `bfrange` counts up).
 fn offset_utf16(bytes: &[u8], offset: u32) -> String {
-    let mut units: Vec<u16> = bytes
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
-        .collect();
+    let mut units = units(bytes);
     if let Some(last) = units.last_mut() {
         *last = last.wrapping_add(offset as u16);
     }

@@ -67,6 +67,16 @@ pub fn decode_text(input: &[u8]) -> Result<(String, &'static str), ExtractError>
     Ok((text.into_owned(), encoding.name()))
 }
 
+/// UTF-16LE bytes as text (legacy Office stores text this way); a trailing odd byte and
+/// unpaired surrogates become U+FFFD instead of an error.
+pub(crate) fn utf16le(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
 fn binary() -> ExtractError {
     ExtractError::new(ErrorKind::Unsupported, "content is binary, not text")
 }

@@ -96,11 +96,7 @@ fn piece_text(
             let bytes = word
                 .get(fc..fc + chars * 2)
                 .ok_or_else(|| corrupt("a piece lies outside the document"))?;
-            let units: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            text.push_str(&String::from_utf16_lossy(&units));
+            text.push_str(&crate::text::utf16le(bytes));
         }
     }
     Ok(text)

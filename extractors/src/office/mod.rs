@@ -180,6 +180,43 @@ pub(crate) fn ole10_native(data: &[u8]) -> Option<&[u8]> {
     data.get(pos..pos.checked_add(len)?)
 }
 
+/// The streams a packaged OLE object keeps its file in, in the order they are tried.
+const PACKAGE_STREAMS: [&str; 3] = ["Package", "CONTENTS", "\u{1}Ole10Native"];
+
+/// The file a packaged OLE object in `storage` ("" for the root) wraps: the stream's name
+/// (without its control prefix) and the file's bytes. `Ok(None)` when `storage` holds no
+/// package stream; `Err` when it holds one that cannot be read or decoded.
+fn package_payload(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    storage: &str,
+    limits: &Limits,
+) -> Result<Option<(&'static str, Vec<u8>)>, ExtractError> {
+    let broken = |e: &dyn std::fmt::Display| {
+        ExtractError::new(ErrorKind::Corrupt, format!("embedded stream: {e}"))
+    };
+    let Some(stream) = PACKAGE_STREAMS
+        .into_iter()
+        .find(|s| ole.is_stream(format!("{storage}/{s}")))
+    else {
+        return Ok(None);
+    };
+    let mut data = Vec::new();
+    let s = ole
+        .open_stream(format!("{storage}/{stream}"))
+        .map_err(|e| broken(&e))?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(s, limits.max_input_bytes as u64),
+        &mut data,
+    )
+    .map_err(|e| broken(&e))?;
+    if stream.starts_with('\u{1}') {
+        data = ole10_native(&data)
+            .ok_or_else(|| ExtractError::new(ErrorKind::Corrupt, "a malformed embedded object"))?
+            .to_vec();
+    }
+    Ok(Some((stream.trim_start_matches('\u{1}'), data)))
+}
+
 /// Extracts objects embedded in an OLE2 file, one storage each: a whole Word document (its
 /// own `WordDocument` stream), or a packaged file (`Package`, `CONTENTS`, `\u{1}Ole10Native`).
 /// Failures are warnings on `doc`.
@@ -217,29 +254,13 @@ pub(crate) fn ole_embedded(
             }
             continue;
         }
-        for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
-            let path = format!("{storage}/{stream}");
-            if !ole.is_stream(&path) {
-                continue;
-            }
-            let mut data = Vec::new();
-            let read = ole.open_stream(&path).and_then(|s| {
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(s, limits.max_input_bytes as u64),
-                    &mut data,
-                )
-            });
-            if read.is_ok() {
-                let payload = if stream.starts_with('\u{1}') {
-                    ole10_native(&data)
-                } else {
-                    Some(&data[..])
-                };
-                if let Some(payload) = payload {
-                    append_embedded(doc, &name, payload, limits, deadline);
-                }
-            }
-            break;
+        match package_payload(ole, &storage, limits) {
+            Ok(Some((_, payload))) => append_embedded(doc, &name, &payload, limits, deadline),
+            Ok(None) => {}
+            Err(e) => doc.warnings.push(crate::Warning {
+                code: "embedded_failed",
+                message: format!("{name}: {e}"),
+            }),
         }
     }
 }
@@ -288,67 +309,38 @@ impl Extractor for OleExtractor {
             return Ok(doc);
         }
         // An embedded object (oleObject*.bin): the real document sits in one stream.
-        for stream in ["Package", "CONTENTS", "\u{1}Ole10Native"] {
-            if limits.max_embedded_depth > 0 && has(stream) {
-                let mut data = Vec::new();
-                let mut ole = ole;
-                let mut s = ole.open_stream(format!("/{stream}")).map_err(|e| {
-                    ExtractError::new(ErrorKind::Corrupt, format!("embedded stream: {e}"))
-                })?;
-                std::io::Read::read_to_end(
-                    &mut std::io::Read::take(&mut s, limits.max_input_bytes as u64),
-                    &mut data,
-                )
-                .map_err(|e| {
-                    ExtractError::new(ErrorKind::Corrupt, format!("embedded stream: {e}"))
-                })?;
-                let payload = if stream == "\u{1}Ole10Native" {
-                    ole10_native(&data)
-                } else {
-                    Some(&data[..])
-                };
-                let Some(payload) = payload else {
-                    return Err(ExtractError::new(
-                        ErrorKind::Corrupt,
-                        "a malformed embedded object",
-                    ));
-                };
-                let mut doc = crate::DocBuilder::new(Format::Ole, limits.max_output_bytes).finish();
-                // The OLE object only wraps the real file: unwrapping it is not a level of
-                // embedding of its own.
-                let unwrap = Limits {
-                    max_embedded_depth: limits.max_embedded_depth.saturating_add(1),
-                    ..limits.clone()
-                };
-                append_embedded(
-                    &mut doc,
-                    stream.trim_start_matches('\u{1}'),
-                    payload,
-                    &unwrap,
-                    deadline,
-                );
-                if doc.sections.is_empty() {
-                    let why = doc
-                        .warnings
-                        .first()
-                        .map_or("no text".to_string(), |w| w.message.clone());
-                    return Err(ExtractError::new(
-                        ErrorKind::Unsupported,
-                        format!("embedded object: {why}"),
-                    ));
-                }
-                for s in &mut doc.sections {
-                    s.heading.remove(0);
-                }
-                return Ok(doc);
+        let mut ole = ole;
+        if limits.max_embedded_depth > 0
+            && let Some((stream, payload)) = package_payload(&mut ole, "", limits)?
+        {
+            let mut doc = crate::DocBuilder::new(Format::Ole, limits.max_output_bytes).finish();
+            // The OLE object only wraps the real file: unwrapping it is not a level of
+            // embedding of its own.
+            let unwrap = Limits {
+                max_embedded_depth: limits.max_embedded_depth.saturating_add(1),
+                ..limits.clone()
+            };
+            append_embedded(&mut doc, stream, &payload, &unwrap, deadline);
+            if doc.sections.is_empty() {
+                let why = doc
+                    .warnings
+                    .first()
+                    .map_or("no text".to_string(), |w| w.message.clone());
+                return Err(ExtractError::new(
+                    ErrorKind::Unsupported,
+                    format!("embedded object: {why}"),
+                ));
             }
+            for s in &mut doc.sections {
+                s.heading.remove(0);
+            }
+            return Ok(doc);
         }
+        let has = |name: &str| ole.is_stream(format!("/{name}"));
         if has("WordDocument") {
-            let mut ole = ole;
             return doc::extract(&mut ole, limits, deadline);
         }
         if has("PowerPoint Document") {
-            let mut ole = ole;
             return ppt::extract(&mut ole, limits, deadline);
         }
         Err(ExtractError::new(

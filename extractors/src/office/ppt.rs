@@ -84,20 +84,8 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
         let in_comment = open.iter().any(|(_, _, _, comment)| *comment);
         let text = match kind {
             _ if skipped => None,
-            CSTRING if in_comment => {
-                let units: Vec<u16> = data
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
-                Some(String::from_utf16_lossy(&units))
-            }
-            TEXT_CHARS_ATOM => {
-                let units: Vec<u16> = data
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
-                Some(String::from_utf16_lossy(&units))
-            }
+            CSTRING if in_comment => Some(crate::text::utf16le(data)),
+            TEXT_CHARS_ATOM => Some(crate::text::utf16le(data)),
             TEXT_BYTES_ATOM => Some(encoding_rs::WINDOWS_1252.decode(data).0.into_owned()),
             _ => None,
         };

@@ -11,6 +11,36 @@ use crate::office::ZipGuard;
 use crate::office::ooxml::{Block, blocks};
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
+/// Calls `f` with the attributes of every `name` element of a part (missing parts and
+/// unparsable tails simply end the scan: these parts only index others).
+fn each_element(
+    zip: &mut ZipGuard<'_>,
+    part: &str,
+    name: &str,
+    mut f: impl FnMut(&dyn Fn(&str) -> Option<String>),
+) -> Result<(), ExtractError> {
+    let Some(xml) = zip.read(part)? else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&xml);
+    let mut reader = Reader::from_str(&text);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == name => {
+                let get = |k: &str| {
+                    e.try_get_attribute(k)
+                        .ok()
+                        .flatten()
+                        .map(|a| a.value.into_owned())
+                };
+                f(&get);
+            }
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
 /// Relationship id → (type suffix, target path resolved against `base_dir`).
 fn relationships(
     zip: &mut ZipGuard<'_>,
@@ -18,31 +48,12 @@ fn relationships(
     base_dir: &str,
 ) -> Result<HashMap<String, (String, String)>, ExtractError> {
     let mut out = HashMap::new();
-    let Some(xml) = zip.read(rels_part)? else {
-        return Ok(out);
-    };
-    let text = String::from_utf8_lossy(&xml);
-    let mut reader = Reader::from_str(&text);
-    loop {
-        match reader.read_event() {
-            Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == "Relationship" => {
-                let get = |k: &str| {
-                    e.try_get_attribute(k)
-                        .ok()
-                        .flatten()
-                        .map(|a| a.value.into_owned())
-                };
-                if let (Some(id), Some(kind), Some(target)) =
-                    (get("Id"), get("Type"), get("Target"))
-                {
-                    let kind = kind.rsplit('/').next().unwrap_or_default().to_string();
-                    out.insert(id, (kind, resolve(base_dir, &target)));
-                }
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
+    each_element(zip, rels_part, "Relationship", |get| {
+        if let (Some(id), Some(kind), Some(target)) = (get("Id"), get("Type"), get("Target")) {
+            let kind = kind.rsplit('/').next().unwrap_or_default().to_string();
+            out.insert(id, (kind, resolve(base_dir, &target)));
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -67,32 +78,15 @@ fn resolve(base_dir: &str, target: &str) -> String {
 /// Comment author id → "Name (initials)".
 fn comment_authors(zip: &mut ZipGuard<'_>) -> Result<HashMap<String, String>, ExtractError> {
     let mut out = HashMap::new();
-    let Some(xml) = zip.read("ppt/commentAuthors.xml")? else {
-        return Ok(out);
-    };
-    let text = String::from_utf8_lossy(&xml);
-    let mut reader = Reader::from_str(&text);
-    loop {
-        match reader.read_event() {
-            Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == "cmAuthor" => {
-                let get = |k: &str| {
-                    e.try_get_attribute(k)
-                        .ok()
-                        .flatten()
-                        .map(|a| a.value.into_owned())
-                };
-                if let (Some(id), Some(name)) = (get("id"), get("name")) {
-                    let label = match get("initials") {
-                        Some(i) if !i.is_empty() => format!("{name} ({i})"),
-                        _ => name,
-                    };
-                    out.insert(id, label);
-                }
-            }
-            Ok(Event::Eof) | Err(_) => break,
-            _ => {}
+    each_element(zip, "ppt/commentAuthors.xml", "cmAuthor", |get| {
+        if let (Some(id), Some(name)) = (get("id"), get("name")) {
+            let label = match get("initials") {
+                Some(i) if !i.is_empty() => format!("{name} ({i})"),
+                _ => name,
+            };
+            out.insert(id, label);
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -166,23 +160,11 @@ fn free_shape_text(part: &str, xml: &[u8], deadline: Deadline) -> Vec<String> {
 fn slide_order(zip: &mut ZipGuard<'_>) -> Result<Vec<String>, ExtractError> {
     let rels = relationships(zip, "ppt/_rels/presentation.xml.rels", "ppt")?;
     let mut ordered = Vec::new();
-    if let Some(xml) = zip.read("ppt/presentation.xml")? {
-        let text = String::from_utf8_lossy(&xml);
-        let mut reader = Reader::from_str(&text);
-        loop {
-            match reader.read_event() {
-                Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == "sldId" => {
-                    if let Ok(Some(a)) = e.try_get_attribute("r:id")
-                        && let Some((_, target)) = rels.get(a.value.as_ref())
-                    {
-                        ordered.push(target.clone());
-                    }
-                }
-                Ok(Event::Eof) | Err(_) => break,
-                _ => {}
-            }
+    each_element(zip, "ppt/presentation.xml", "sldId", |get| {
+        if let Some((_, target)) = get("r:id").and_then(|id| rels.get(&id)) {
+            ordered.push(target.clone());
         }
-    }
+    })?;
     if ordered.is_empty() {
         let mut names: Vec<(u32, String)> = zip
             .names()
