@@ -206,6 +206,19 @@ impl<'t, 'p> Reader<'t, 'p> {
         }
     }
 
+    pub(crate) fn boolean(&mut self, name: &'static str) -> Option<bool> {
+        match self.get(name)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.problem(
+                    name,
+                    format!("expected true or false, found {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
     fn float(&mut self, name: &'static str, min: f64, max: f64) -> Option<f64> {
         let v = match self.get(name)? {
             Value::Float(f) => *f,

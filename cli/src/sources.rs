@@ -4,14 +4,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use connector_filesystem::{DefaultAccess, FilesystemConfig, FilesystemConnector};
+use connector_s3::{S3Config, S3Connector};
 use connector_sdk::Connector;
 use toml::Table;
 
 use crate::config::{Problem, Reader, resolve};
 
 /// Source types, by their `type = "..."` name.
-const TYPES: &[(&str, Parser)] = &[("filesystem", parse_filesystem)];
+const TYPES: &[(&str, Parser)] = &[("filesystem", parse_filesystem), ("s3", parse_s3)];
 
 type Parser = fn(&mut Reader<'_, '_>, &Path) -> Option<SourceKind>;
 
@@ -26,6 +29,7 @@ pub struct SourceConfig {
 #[derive(Debug, Clone)]
 pub enum SourceKind {
     Filesystem(FilesystemConfig),
+    S3(S3Config),
 }
 
 impl SourceConfig {
@@ -33,6 +37,7 @@ impl SourceConfig {
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             SourceKind::Filesystem(_) => "filesystem",
+            SourceKind::S3(_) => "s3",
         }
     }
 
@@ -41,6 +46,13 @@ impl SourceConfig {
         match &self.kind {
             SourceKind::Filesystem(c) => {
                 let connector = FilesystemConnector::new(c.clone()).map_err(|problems| {
+                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    anyhow::anyhow!("source {}: {}", self.id, list.join("; "))
+                })?;
+                Ok(Arc::new(connector))
+            }
+            SourceKind::S3(c) => {
+                let connector = S3Connector::new(c.clone()).map_err(|problems| {
                     let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
                     anyhow::anyhow!("source {}: {}", self.id, list.join("; "))
                 })?;
@@ -110,17 +122,7 @@ fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {
         r.problem("root", "missing (the folder to sync)");
     }
     let acl_file = r.string("acl_file").map(|p| resolve(base, &p));
-    let default_access = match r.string("default_access").as_deref() {
-        None | Some("none") => DefaultAccess::None,
-        Some("everyone") => DefaultAccess::Everyone,
-        Some(other) => {
-            r.problem(
-                "default_access",
-                format!("{other:?} is not \"none\" or \"everyone\""),
-            );
-            DefaultAccess::None
-        }
-    };
+    let default_access = default_access(r);
     let include = r.strings("include");
     let exclude = r.strings("exclude");
     let config = FilesystemConfig {
@@ -136,4 +138,69 @@ fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {
         }
     }
     (r.problems.len() == before).then_some(SourceKind::Filesystem(config))
+}
+
+fn default_access(r: &mut Reader<'_, '_>) -> DefaultAccess {
+    let value = r.string("default_access");
+    match value.as_deref().map(|v| (v, DefaultAccess::parse(v))) {
+        None => DefaultAccess::None,
+        Some((_, Some(access))) => access,
+        Some((other, None)) => {
+            r.problem(
+                "default_access",
+                format!("{other:?} is not \"none\" or \"everyone\""),
+            );
+            DefaultAccess::None
+        }
+    }
+}
+
+fn parse_s3(r: &mut Reader<'_, '_>, _base: &Path) -> Option<SourceKind> {
+    let before = r.problems.len();
+    let bucket = r.string("bucket");
+    let bucket_missing = bucket.is_none();
+    if bucket_missing {
+        r.problem("bucket", "missing (the bucket to sync)");
+    }
+    let mut config = S3Config::new(bucket.unwrap_or_default());
+    let prefix = r.string("prefix");
+    let prefixes = r.strings("prefixes");
+    if prefix.is_some() && !prefixes.is_empty() {
+        r.problem("prefixes", "set either `prefix` or `prefixes`, not both");
+    }
+    config.prefixes = prefix.into_iter().chain(prefixes).collect();
+    config.region = r.string("region");
+    config.endpoint_url = r.string("endpoint_url");
+    config.force_path_style = r.boolean("force_path_style").unwrap_or(false);
+    config.include = r.strings("include");
+    config.exclude = r.strings("exclude");
+    if let Some(n) = r.integer("max_object_bytes", 1, i64::MAX) {
+        config.max_object_bytes = n as u64;
+    }
+    config.acl_file_key = r.string("acl_file_key");
+    if let Some(s) = r.string("metadata_suffix") {
+        config.metadata_suffix = s;
+    }
+    config.default_access = default_access(r);
+    if let Some(n) = r.integer("concurrency", 1, 1024) {
+        config.concurrency = n as usize;
+    }
+    if let Some(n) = r.integer("max_attempts", 1, 100) {
+        config.max_attempts = n as u32;
+    }
+    if let Some(ms) = r.integer("initial_backoff_ms", 1, 600_000) {
+        config.initial_backoff = Duration::from_millis(ms as u64);
+    }
+    if let Some(ms) = r.integer("attempt_timeout_ms", 1, 3_600_000) {
+        config.attempt_timeout = Duration::from_millis(ms as u64);
+    }
+    if let Some(n) = r.integer("page_size", 1, 1000) {
+        config.page_size = n as i32;
+    }
+    for p in config.validate() {
+        if !(p.key == "bucket" && bucket_missing) {
+            r.problem(&p.key, p.message);
+        }
+    }
+    (r.problems.len() == before).then_some(SourceKind::S3(config))
 }

@@ -107,7 +107,8 @@ pub trait IndexSink: Send {
     fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk], replace: bool) -> Result<()>;
     /// Removes a document.
     fn delete(&mut self, source: &str, doc_id: &str) -> Result<()>;
-    /// Rewrites a document's ACL from its stored chunks; `Ok(None)` if it has no chunks.
+    /// Rewrites a document's ACL from its stored chunks; `Ok(None)` if it has no chunks,
+    /// `Ok(Some(0))` if they already carry exactly this ACL (nothing is written).
     fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>>;
     /// Makes all writes so far durable and visible.
     fn commit(&mut self) -> Result<()>;
@@ -548,9 +549,12 @@ impl IndexSink for TantivyWriter {
         if addrs.is_empty() {
             return Ok(None);
         }
+        let (allow, deny) = (acl.allow_terms(), acl.deny_terms());
         let mut docs = Vec::with_capacity(addrs.len());
+        let mut same = true;
         for addr in addrs {
             let old: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            same &= all_str(&old, f.acl_allow) == allow && all_str(&old, f.acl_deny) == deny;
             // Copy every stored field except the ACL ones, then add the new ACL.
             let mut new = TantivyDocument::new();
             for (field, value) in old.field_values() {
@@ -558,13 +562,18 @@ impl IndexSink for TantivyWriter {
                     new.add_field_value(field, &OwnedValue::from(value));
                 }
             }
-            for t in acl.allow_terms() {
+            for t in &allow {
                 new.add_text(f.acl_allow, t);
             }
-            for t in acl.deny_terms() {
+            for t in &deny {
                 new.add_text(f.acl_deny, t);
             }
             docs.push(new);
+        }
+        if same {
+            // The effective ACL did not change (a sidecar ACL overrides the prefix ACL
+            // that did): nothing to rewrite.
+            return Ok(Some(0));
         }
         self.push(UserOperation::Delete(term))?;
         let n = docs.len() as u32;

@@ -217,6 +217,13 @@ enum Plan {
         doc: Box<RemoteDocument>,
         prev: Option<ManifestEntry>,
     },
+    /// Only the listing's ACL changed: let the connector resolve the document (a sidecar
+    /// ACL may override the listing's), then rewrite the ACL fields.
+    AclOnly {
+        doc: Box<RemoteDocument>,
+        entry: ManifestEntry,
+        prev: ManifestEntry,
+    },
 }
 
 impl Planner<'_> {
@@ -242,12 +249,13 @@ impl Planner<'_> {
                         if entry.acl_hash == acl_hash {
                             Op::Unchanged { id: doc.id }
                         } else {
+                            let prev = entry.clone();
                             entry.acl_hash = acl_hash;
-                            Op::AclOnly {
-                                id: doc.id,
-                                acl: doc.acl,
+                            return Ok(Plan::AclOnly {
+                                doc: Box::new(doc),
                                 entry,
-                            }
+                                prev,
+                            });
                         }
                     }
                     prev => {
@@ -310,14 +318,41 @@ fn file_name_hint(doc: &RemoteDocument) -> String {
 }
 
 impl Fetcher<'_> {
-    async fn process(&self, doc: Box<RemoteDocument>, prev: Option<ManifestEntry>) -> Op {
+    /// An ACL-only change: the connector resolves the document's effective ACL (no
+    /// content is downloaded); if it cannot, the document keeps its old entry and ACL, and
+    /// the next run tries again.
+    async fn acl_only(
+        &self,
+        mut doc: Box<RemoteDocument>,
+        entry: ManifestEntry,
+        prev: ManifestEntry,
+    ) -> Op {
+        match self.connector.resolve(self.cx, &mut doc).await {
+            Ok(_) => Op::AclOnly {
+                id: doc.id,
+                acl: doc.acl,
+                entry,
+            },
+            Err(e) => Op::Failed {
+                id: doc.id,
+                stage: "resolve",
+                kind: e.kind.as_str().to_string(),
+                message: e.message,
+                keep: Some(prev),
+                skipped: false,
+            },
+        }
+    }
+
+    async fn process(&self, mut doc: Box<RemoteDocument>, prev: Option<ManifestEntry>) -> Op {
         let max = self.options.limits.max_input_bytes as u64;
         let keep = prev.clone().map(|mut e| {
             e.seen = self.generation;
             e
         });
+        let id = doc.id.clone();
         let fail = |stage: &'static str, kind: &str, message: String| Op::Failed {
-            id: doc.id.clone(),
+            id: id.clone(),
             stage,
             kind: kind.to_string(),
             message,
@@ -333,6 +368,13 @@ impl Fetcher<'_> {
                 format!("{size} bytes is over the limit of {max} bytes"),
             );
         }
+        // The manifest keeps the hash of the ACL as *listed*, so that an unchanged listing
+        // is recognised without asking the connector to resolve anything.
+        let acl_h = acl_hash(&doc.acl);
+        let resolved = match self.connector.resolve(self.cx, &mut doc).await {
+            Ok(resolved) => resolved,
+            Err(e) => return fail("resolve", e.kind.as_str(), e.message),
+        };
         let bytes = match &doc.content {
             Content::Inline(text) => text.clone().into_bytes(),
             Content::Fetch => {
@@ -347,8 +389,23 @@ impl Fetcher<'_> {
             }
         };
         let size = bytes.len() as u64;
-        let content_hash = hash(&bytes);
-        let acl_h = acl_hash(&doc.acl);
+        let content_hash = if resolved {
+            // What resolving added (a sidecar's title, attributes, ACL) is part of what
+            // gets indexed, so a change to it alone must not look like "same content".
+            let mut h = blake3::Hasher::new();
+            h.update(&bytes);
+            h.update(doc.acl.canonical().as_bytes());
+            h.update(doc.title.as_deref().unwrap_or_default().as_bytes());
+            h.update(doc.content_type.as_deref().unwrap_or_default().as_bytes());
+            h.update(
+                serde_json::to_string(&doc.metadata)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            h.finalize().to_hex()[..32].to_string()
+        } else {
+            hash(&bytes)
+        };
         if let Some(p) = &prev
             && p.content_hash == content_hash
             && p.pipeline == self.pipeline
@@ -357,7 +414,9 @@ impl Fetcher<'_> {
             let mut entry = p.clone();
             entry.version = doc.version.clone();
             entry.seen = self.generation;
-            let acl = (entry.acl_hash != acl_h).then(|| doc.acl.clone());
+            // A resolved document's effective ACL is in its content hash: equal hashes,
+            // equal ACLs.
+            let acl = (!resolved && entry.acl_hash != acl_h).then(|| doc.acl.clone());
             entry.acl_hash = acl_h;
             return Op::SameContent {
                 id: doc.id.clone(),
@@ -444,6 +503,15 @@ impl Fetcher<'_> {
             }
         }
     }
+}
+
+/// What rewriting a document's ACL came to.
+enum AclUpdate {
+    Rewritten,
+    /// The index already had this ACL (its effective ACL did not change).
+    Same,
+    /// The index had no chunks for it: recorded as failed, fetched again next run.
+    Missing,
 }
 
 /// The writer thread's state: the only place that touches the index writer and the store.
@@ -544,13 +612,7 @@ impl Writer {
             } => {
                 self.report.counts.bytes += bytes;
                 match acl {
-                    Some(acl) => {
-                        if self.update_acl(&id, &acl)? {
-                            self.put(&id, entry);
-                            self.present += 1;
-                            self.report.counts.acl_updated += 1;
-                        }
-                    }
+                    Some(acl) => self.acl_only(&id, &acl, entry)?,
                     None => {
                         self.put(&id, entry);
                         self.present += 1;
@@ -558,13 +620,7 @@ impl Writer {
                     }
                 }
             }
-            Op::AclOnly { id, acl, entry } => {
-                if self.update_acl(&id, &acl)? {
-                    self.put(&id, entry);
-                    self.present += 1;
-                    self.report.counts.acl_updated += 1;
-                }
-            }
+            Op::AclOnly { id, acl, entry } => self.acl_only(&id, &acl, entry)?,
             Op::Delete { id } => {
                 self.sink.delete(&self.source, id.as_str())?;
                 self.index_dirty = true;
@@ -625,11 +681,25 @@ impl Writer {
 
     /// Rewrites the ACL from stored chunks; if the index has none (it was lost or is
     /// behind), forgets the manifest row so the next run fetches the document again.
-    fn update_acl(&mut self, id: &DocumentId, acl: &Acl) -> Result<bool> {
+    /// Rewrites a document's ACL (if it changed) and records its new manifest entry.
+    fn acl_only(&mut self, id: &DocumentId, acl: &Acl, entry: ManifestEntry) -> Result<()> {
+        let counter = match self.update_acl(id, acl)? {
+            AclUpdate::Rewritten => &mut self.report.counts.acl_updated,
+            AclUpdate::Same => &mut self.report.counts.unchanged,
+            AclUpdate::Missing => return Ok(()),
+        };
+        *counter += 1;
+        self.put(id, entry);
+        self.present += 1;
+        Ok(())
+    }
+
+    fn update_acl(&mut self, id: &DocumentId, acl: &Acl) -> Result<AclUpdate> {
         match self.sink.update_acl(&self.source, id.as_str(), acl)? {
+            Some(0) => Ok(AclUpdate::Same),
             Some(_) => {
                 self.index_dirty = true;
-                Ok(true)
+                Ok(AclUpdate::Rewritten)
             }
             None => {
                 self.batch
@@ -641,7 +711,7 @@ impl Writer {
                     "missing_chunks",
                     "the index has no chunks for this document; it will be fetched again on the next run".into(),
                 );
-                Ok(false)
+                Ok(AclUpdate::Missing)
             }
         }
     }
@@ -1032,6 +1102,9 @@ pub(crate) async fn run(
                     match plan? {
                         Plan::Ready(op) => Ok(op),
                         Plan::Fetch { doc, prev } => Ok(fetcher.process(doc, prev).await),
+                        Plan::AclOnly { doc, entry, prev } => {
+                            Ok(fetcher.acl_only(doc, entry, prev).await)
+                        }
                     }
                 }
             })

@@ -10,5 +10,6 @@ mod crash;
 mod hostile;
 mod incremental;
 mod listing_failures;
+mod s3;
 mod snapshots;
 mod support;

@@ -5,16 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-/// What a document no ACL-file prefix covers gets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DefaultAccess {
-    /// Nobody can see it (fail closed). The default.
-    #[default]
-    None,
-    /// Everybody can see it (Amazon Q's behaviour for uncovered keys).
-    Everyone,
-}
+pub use connector_sdk::acl_file::DefaultAccess;
 
 /// `[[sources]]` keys of `type = "filesystem"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -47,15 +47,80 @@ struct RawRule {
     acl_entries: Vec<RawEntry>,
 }
 
-#[derive(Deserialize)]
+/// One `{"Name", "Type", "Access"}` entry, as in an ACL file's `aclEntries` and a metadata
+/// sidecar's `AccessControlList`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEntry {
+pub struct RawEntry {
     #[serde(rename = "Name")]
     name: String,
     #[serde(rename = "Type")]
     kind: String,
     #[serde(rename = "Access")]
     access: String,
+}
+
+/// Adds validated entries to `acl`; on a bad entry returns its index and the problem.
+fn add_entries(acl: &mut Acl, entries: &[RawEntry]) -> Result<(), (usize, String)> {
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.name.trim().is_empty() {
+            return Err((index, "empty Name".into()));
+        }
+        let principal = match entry.kind.as_str() {
+            "USER" => Principal::user(&entry.name),
+            "GROUP" => Principal::group(entry.name.clone()),
+            other => return Err((index, format!("unknown Type {other:?} (USER or GROUP)"))),
+        };
+        match entry.access.as_str() {
+            "ALLOW" => acl.allow.insert(principal),
+            "DENY" => acl.deny.insert(principal),
+            other => return Err((index, format!("unknown Access {other:?} (ALLOW or DENY)"))),
+        };
+    }
+    Ok(())
+}
+
+/// Builds an ACL from a list of entries (a metadata sidecar's `AccessControlList`), with
+/// the same validation as an ACL file: one bad entry rejects the list.
+pub fn acl_from_entries(entries: &[RawEntry]) -> Result<Acl, AclFileError> {
+    let mut acl = Acl::default();
+    add_entries(&mut acl, entries).map_err(|(index, problem)| AclFileError::BadEntry {
+        prefix: String::new(),
+        index,
+        problem,
+    })?;
+    Ok(acl)
+}
+
+/// What a document no ACL-file prefix covers gets. Shared by every connector with an ACL
+/// file, so `default_access` means the same thing everywhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultAccess {
+    /// Nobody can see it (fail closed). The default.
+    #[default]
+    None,
+    /// Everybody can see it (Amazon Q's behaviour for uncovered keys).
+    Everyone,
+}
+
+impl DefaultAccess {
+    /// The ACL this default gives.
+    pub fn acl(self) -> Acl {
+        match self {
+            DefaultAccess::None => Acl::default(),
+            DefaultAccess::Everyone => Acl::everyone(),
+        }
+    }
+
+    /// Parses the configuration value (`"none"` or `"everyone"`).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "none" => Some(DefaultAccess::None),
+            "everyone" => Some(DefaultAccess::Everyone),
+            _ => None,
+        }
+    }
 }
 
 impl AclFile {
@@ -72,29 +137,14 @@ impl AclFile {
                     rules.len() - 1
                 }
             };
-            for (index, entry) in rule.acl_entries.iter().enumerate() {
-                let bad = |problem: String| AclFileError::BadEntry {
+            let acl = &mut rules[pos].1;
+            add_entries(acl, &rule.acl_entries).map_err(|(index, problem)| {
+                AclFileError::BadEntry {
                     prefix: rule.key_prefix.clone(),
                     index,
                     problem,
-                };
-                if entry.name.trim().is_empty() {
-                    return Err(bad("empty Name".into()));
                 }
-                let principal = match entry.kind.as_str() {
-                    "USER" => Principal::user(&entry.name),
-                    "GROUP" => Principal::group(entry.name.clone()),
-                    other => return Err(bad(format!("unknown Type {other:?} (USER or GROUP)"))),
-                };
-                let acl = &mut rules[pos].1;
-                match entry.access.as_str() {
-                    "ALLOW" => acl.allow.insert(principal),
-                    "DENY" => acl.deny.insert(principal),
-                    other => {
-                        return Err(bad(format!("unknown Access {other:?} (ALLOW or DENY)")));
-                    }
-                };
-            }
+            })?;
         }
         rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         Ok(AclFile { rules })

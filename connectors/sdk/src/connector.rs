@@ -136,6 +136,21 @@ pub trait Connector: Send + Sync {
         doc: &RemoteDocument,
     ) -> Result<ByteStream, ConnectorError>;
 
+    /// Completes a listed document with what the listing could not afford to read (S3's
+    /// metadata sidecars: title, attributes, an ACL that replaces the prefix ACL).
+    ///
+    /// The engine calls it only when it is about to index the document or rewrite its ACL,
+    /// never for an unchanged one, and before it reads `doc.acl`, `title` or `metadata`.
+    /// Returns whether anything was applied. An error fails this document (it is not
+    /// indexed with the listing's guess). The default does nothing.
+    async fn resolve(
+        &self,
+        _cx: &SyncContext,
+        _doc: &mut RemoteDocument,
+    ) -> Result<bool, ConnectorError> {
+        Ok(false)
+    }
+
     /// Crawls users and groups. Sources without a directory return an empty stream.
     fn identities<'a>(&'a self, _cx: &'a SyncContext) -> MembershipStream<'a> {
         futures::stream::empty().boxed()
