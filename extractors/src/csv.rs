@@ -57,7 +57,7 @@ impl Extractor for CsvExtractor {
         let mut record = csv::StringRecord::new();
         let mut row = 0usize;
         loop {
-            if row % 1024 == 0 {
+            if row.is_multiple_of(1024) {
                 deadline.check()?;
             }
             match reader.read_record(&mut record) {

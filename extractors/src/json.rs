@@ -28,7 +28,7 @@ fn write_value(
     let mut n = 0usize;
     while let Some((label, value, depth)) = stack.pop() {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             deadline.check()?;
         }
         if b.is_full() {

@@ -443,7 +443,7 @@ async fn access_denied_on_one_object_fails_only_that_document() {
     proxy.reset_counts();
     let next = sync(&engine, &source, &SyncOptions::default()).await;
     assert_eq!(counts(&next), (4, 1, 0, 0, 0, 3, 0, 0));
-    assert_eq!(gets(&proxy, &bucket), [failed.doc_id.clone()]);
+    assert_eq!(gets(&proxy, &bucket), vec![failed.doc_id.clone()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -526,4 +526,166 @@ async fn a_missing_acl_file_fails_closed() {
         report.errors
     );
     assert!(indexed(&engine).is_empty());
+}
+
+/// A config file for the `tributary` binary, reaching `bucket` through `proxy`.
+fn write_config(dir: &std::path::Path, bucket: &Bucket, proxy: &FaultProxy) -> std::path::PathBuf {
+    let path = dir.join("tributary.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[index]\npath = \"data\"\n[sync]\ncommit_docs = 100\n\
+             [[sources]]\nid = \"s3docs\"\ntype = \"s3\"\nbucket = \"{}\"\nregion = \"us-east-1\"\n\
+             endpoint_url = \"{}\"\nforce_path_style = true\nacl_file_key = \"acl.json\"\n\
+             page_size = 100\ninitial_backoff_ms = 5\n",
+            bucket.name,
+            proxy.url()
+        ),
+    )
+    .expect("config");
+    path
+}
+
+/// `tributary` with test credentials in its environment (the default chain reads them).
+fn tributary(config: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(crate::support::tributary_bin());
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_full_sync_resumes_without_downloading_finished_objects() {
+    let bucket = Bucket::new("sigkill").await;
+    let keys: BTreeSet<String> = (0..1200).map(|i| format!("k/{i:04}.txt")).collect();
+    bucket
+        .put_many(
+            keys.iter()
+                .map(|k| (k.clone(), format!("text of {k}")))
+                .collect(),
+        )
+        .await;
+    bucket.acl(&[("", STAFF)]).await;
+    let proxy = proxy().await;
+    // Slow every download a little, so that the kill lands in the middle of the sync.
+    proxy.inject_every(s3::get_object, Fault::Delay(Duration::from_millis(15)), 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &bucket, &proxy);
+    let binary = crate::support::tributary_bin();
+    assert!(binary.exists());
+
+    // Kill the process (SIGKILL) right after its second index commit.
+    let meta = dir.path().join("data/index/meta.json");
+    let mut child = tributary(&config, &["sync"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sync");
+    let mut commits = 0;
+    let mut last = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while commits < 2 {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the sync finished before it could be killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no commit in two minutes"
+        );
+        let now = std::fs::read(&meta).ok();
+        if now.is_some() && now != last {
+            commits += 1;
+            last = now;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+
+    let finished: BTreeSet<String> = {
+        let engine = Engine::open(&dir.path().join("data")).expect("engine");
+        engine
+            .store()
+            .manifest_iter("s3docs")
+            .map(|row| row.expect("manifest row").0)
+            .collect()
+    };
+    assert!(
+        !finished.is_empty() && finished.len() < keys.len(),
+        "{} of {} documents were recorded before the kill",
+        finished.len(),
+        keys.len()
+    );
+
+    proxy.clear();
+    proxy.reset_counts();
+    let out = tokio::task::spawn_blocking(move || tributary(&config, &["sync"]).output())
+        .await
+        .expect("join")
+        .expect("run sync");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let engine = Engine::open(&dir.path().join("data")).expect("engine");
+    let runs = engine.store().runs().expect("runs");
+    let last_run = runs.last().expect("a run");
+    assert_eq!(last_run.mode, RunMode::FullResumed);
+    assert_eq!(last_run.state, RunState::Succeeded);
+    // Exactly the objects the killed run had not finished are downloaded; the ACL file is
+    // known from the checkpoint (a HeadObject shows it did not change).
+    let missing: Vec<String> = keys.difference(&finished).cloned().collect();
+    assert_eq!(gets(&proxy, &bucket), missing);
+    assert_eq!(indexed(&engine), keys);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_verifies_credentials_and_bucket_access() {
+    let bucket = Bucket::new("check").await;
+    bucket.acl(&[("", STAFF)]).await;
+    let proxy = proxy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &bucket, &proxy);
+    let run = |config: std::path::PathBuf| async move {
+        tokio::task::spawn_blocking(move || {
+            tributary(&config, &["check", "--source", "s3docs"])
+                .output()
+                .expect("run check")
+        })
+        .await
+        .expect("join")
+    };
+    let ok = run(config.clone()).await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(proxy.count(s3::list_objects) >= 1);
+
+    proxy.inject(
+        s3::list_objects,
+        Fault::status(403, "InvalidAccessKeyId"),
+        100,
+    );
+    let denied = run(config.clone()).await;
+    assert!(!denied.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&denied.stdout),
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(text.contains("InvalidAccessKeyId"), "{text}");
+    assert!(
+        !text.contains("AWS_SECRET") && !text.contains("test:test"),
+        "{text}"
+    );
 }

@@ -149,14 +149,17 @@ pub fn tributary_bin() -> PathBuf {
                 .and_then(Path::parent)
                 .expect("target/<profile>");
             let target_dir = profile_dir.parent().expect("target dir");
+            // Build with the feature set of the test build (`--workspace --tests`): a
+            // plain `-p tributary` build unifies features differently (the test-only
+            // fault proxy turns on hyper's server side) and would rebuild the whole AWS
+            // stack twice per test run.
             let mut cmd = std::process::Command::new(env!("CARGO"));
             cmd.args([
                 "build",
                 "--quiet",
-                "-p",
-                "tributary",
-                "--bin",
-                "tributary",
+                "--workspace",
+                "--bins",
+                "--tests",
                 "--target-dir",
             ])
             .arg(target_dir);

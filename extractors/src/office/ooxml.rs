@@ -93,7 +93,7 @@ pub(crate) fn blocks(
 
     loop {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             deadline.check()?;
         }
         let event = reader.read_event().map_err(|e| corrupt(part, e))?;

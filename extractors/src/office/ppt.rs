@@ -50,7 +50,7 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
     let mut n = 0usize;
     while pos + 8 <= stream.len() {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             deadline.check()?;
         }
         while open.last().is_some_and(|(end, _, _, _)| pos >= *end) {
