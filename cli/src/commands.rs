@@ -150,6 +150,12 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
     for source_config in sources {
         let connector = source_config.build()?;
         let source = Source::new(source_config.id.clone(), connector);
+        let mut options = options.clone();
+        if let Some(n) = source_config.documents_in_flight() {
+            // Network sources wait on latency, not CPU: keep as many documents in flight
+            // as the source allows downloads.
+            options.concurrency = options.concurrency.max(n);
+        }
         let progress = Arc::new(Progress::default());
         let bar = ProgressBar::new_spinner();
         bar.set_style(

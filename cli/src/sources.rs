@@ -41,6 +41,15 @@ impl SourceConfig {
         }
     }
 
+    /// How many documents the engine should keep in flight for this source, when the
+    /// source says (an S3 source's `concurrency`).
+    pub fn documents_in_flight(&self) -> Option<usize> {
+        match &self.kind {
+            SourceKind::Filesystem(_) => None,
+            SourceKind::S3(c) => Some(c.concurrency),
+        }
+    }
+
     /// Builds the connector (may touch the environment, never the network here).
     pub fn build(&self) -> anyhow::Result<Arc<dyn Connector>> {
         match &self.kind {

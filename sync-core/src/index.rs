@@ -185,6 +185,8 @@ pub struct StoredChunk {
     pub acl_deny: Vec<String>,
     /// The chunk text.
     pub text: String,
+    /// The document's metadata (source attributes, format) as compact JSON.
+    pub metadata: String,
 }
 
 fn first_str(doc: &TantivyDocument, field: Field) -> Option<String> {
@@ -375,6 +377,10 @@ impl TantivyIndex {
                 acl_allow: all_str(&doc, f.acl_allow),
                 acl_deny: all_str(&doc, f.acl_deny),
                 text: first_str(&doc, f.text).unwrap_or_default(),
+                metadata: doc
+                    .get_first(f.metadata)
+                    .map(|v| serde_json::to_string(&OwnedValue::from(v)).unwrap_or_default())
+                    .unwrap_or_default(),
             });
         }
         out.sort();

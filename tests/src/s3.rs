@@ -260,6 +260,14 @@ async fn incremental_sync_downloads_only_what_changed() {
         visible(&engine, &ids, "carol@example.com"),
         set(&["eng/z.txt"])
     );
+    // Sidecar attributes land in the index's metadata field.
+    let metadata = |engine: &Engine, id: &str| -> serde_json::Value {
+        let chunks = engine.index().all_chunks().expect("chunks");
+        let chunk = chunks.iter().find(|c| c.doc_id == id).expect("indexed");
+        serde_json::from_str(&chunk.metadata).expect("metadata json")
+    };
+    assert_eq!(metadata(&engine, "eng/z.txt")["team"], "core");
+    assert_eq!(metadata(&engine, "eng/x.md").get("team"), None);
 
     // No change: not one object is downloaded.
     proxy.reset_counts();
@@ -327,6 +335,11 @@ async fn incremental_sync_downloads_only_what_changed() {
         .visible_documents(&ids.principals("carol@example.com"))
         .expect("visible");
     assert_eq!(z[0].title, "Zeta v2");
+    assert_eq!(
+        metadata(&engine, "eng/z.txt").get("team"),
+        None,
+        "attributes follow the sidecar"
+    );
     assert_eq!(
         z[0].uri.as_deref(),
         Some(format!("s3://{}/eng/z.txt", bucket.name).as_str())

@@ -549,7 +549,7 @@ impl Connector for S3Connector {
                 format!("{size} bytes is over the limit of {max} bytes"),
             ));
         }
-        let etag = listing::parse_version(&doc.version).map(|(etag, _)| etag);
+        let etag = listing::if_match(&doc.version);
         let _permit = inner.downloads.acquire().await.map_err(|_| {
             ConnectorError::new(ErrorKind::Permanent, "the connector is shutting down")
         })?;

@@ -126,11 +126,29 @@ impl Pairing {
 
 /// A document's version: size and ETag of the object, plus its sidecar's ETag, so a
 /// changed sidecar re-indexes its document. ETags are opaque tokens, never content hashes.
+///
+/// Some S3-compatible stores list no ETag; their objects are versioned by modification
+/// time instead (`lm:<unix seconds>`), which is never sent as `If-Match`.
 pub(crate) fn version(object: &Listed, sidecar_etag: Option<&str>) -> String {
-    match sidecar_etag {
-        Some(s) => format!("{} {} meta {s}", object.size, object.etag),
-        None => format!("{} {}", object.size, object.etag),
+    let token = if object.etag.is_empty() {
+        format!(
+            "lm:{}",
+            object.modified.map_or(0, OffsetDateTime::unix_timestamp)
+        )
+    } else {
+        object.etag.clone()
+    };
+    match sidecar_etag.filter(|s| !s.is_empty()) {
+        Some(s) => format!("{} {token} meta {s}", object.size),
+        None => format!("{} {token}", object.size),
     }
+}
+
+/// The ETag to send as `If-Match`, if the version has a real one.
+pub(crate) fn if_match(version: &str) -> Option<&str> {
+    parse_version(version)
+        .map(|(etag, _)| etag)
+        .filter(|e| !e.starts_with("lm:"))
 }
 
 /// The object's and the sidecar's ETags back out of a version.
@@ -219,5 +237,12 @@ mod tests {
             Some(("\"e-k\"", Some("\"s\"")))
         );
         assert_eq!(parse_version("garbage"), None);
+        // No ETag listed: versioned by modification time, never sent as If-Match.
+        let mut bare = listed("k");
+        bare.etag.clear();
+        bare.modified = OffsetDateTime::from_unix_timestamp(1_700_000_000).ok();
+        assert_eq!(version(&bare, None), "1 lm:1700000000");
+        assert_eq!(if_match(&version(&bare, None)), None);
+        assert_eq!(if_match(&version(&o, None)), Some("\"e-k\""));
     }
 }
