@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use connector_filesystem::{DefaultAccess, FilesystemConfig, FilesystemConnector};
 use connector_s3::{S3Config, S3Connector};
-use connector_sdk::Connector;
+use connector_sdk::{ConfigProblem, Connector};
 use toml::Table;
 
 use crate::config::{Problem, Reader, resolve};
@@ -52,22 +52,16 @@ impl SourceConfig {
 
     /// Builds the connector (may touch the environment, never the network here).
     pub fn build(&self) -> anyhow::Result<Arc<dyn Connector>> {
-        match &self.kind {
+        let invalid = |problems: Vec<ConfigProblem>| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("source {}: {}", self.id, list.join("; "))
+        };
+        Ok(match &self.kind {
             SourceKind::Filesystem(c) => {
-                let connector = FilesystemConnector::new(c.clone()).map_err(|problems| {
-                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                    anyhow::anyhow!("source {}: {}", self.id, list.join("; "))
-                })?;
-                Ok(Arc::new(connector))
+                Arc::new(FilesystemConnector::new(c.clone()).map_err(invalid)?)
             }
-            SourceKind::S3(c) => {
-                let connector = S3Connector::new(c.clone()).map_err(|problems| {
-                    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                    anyhow::anyhow!("source {}: {}", self.id, list.join("; "))
-                })?;
-                Ok(Arc::new(connector))
-            }
-        }
+            SourceKind::S3(c) => Arc::new(S3Connector::new(c.clone()).map_err(invalid)?),
+        })
     }
 }
 

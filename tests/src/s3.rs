@@ -77,6 +77,16 @@ impl Bucket {
             .await;
     }
 
+    /// Puts each key with the body `text of <key>`.
+    async fn put_texts<'k>(&self, keys: impl IntoIterator<Item = &'k String>) {
+        self.put_many(
+            keys.into_iter()
+                .map(|k| (k.clone(), format!("text of {k}")))
+                .collect(),
+        )
+        .await;
+    }
+
     async fn delete(&self, key: &str) {
         self.client
             .delete_object()
@@ -350,13 +360,7 @@ async fn incremental_sync_downloads_only_what_changed() {
 async fn a_throttling_storm_and_broken_connections_still_give_the_exact_index() {
     let bucket = Bucket::new("storm").await;
     let keys: Vec<String> = (0..300).map(|i| format!("d/{i:03}.txt")).collect();
-    bucket
-        .put_many(
-            keys.iter()
-                .map(|k| (k.clone(), format!("text of {k}")))
-                .collect(),
-        )
-        .await;
+    bucket.put_texts(&keys).await;
     bucket.acl(&[("", STAFF)]).await;
     let proxy = proxy().await;
     // Every third request is throttled, and on top of that: server errors, resets, slow
@@ -576,13 +580,7 @@ fn tributary(config: &std::path::Path, args: &[&str]) -> std::process::Command {
 async fn a_killed_full_sync_resumes_without_downloading_finished_objects() {
     let bucket = Bucket::new("sigkill").await;
     let keys: BTreeSet<String> = (0..1200).map(|i| format!("k/{i:04}.txt")).collect();
-    bucket
-        .put_many(
-            keys.iter()
-                .map(|k| (k.clone(), format!("text of {k}")))
-                .collect(),
-        )
-        .await;
+    bucket.put_texts(&keys).await;
     bucket.acl(&[("", STAFF)]).await;
     let proxy = proxy().await;
     // Slow every download a little, so that the kill lands in the middle of the sync.

@@ -1,10 +1,10 @@
 //! Configuration of a filesystem source.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use connector_sdk::ConfigProblem;
 pub use connector_sdk::acl_file::DefaultAccess;
 
 /// `[[sources]]` keys of `type = "filesystem"`.
@@ -25,21 +25,6 @@ pub struct FilesystemConfig {
     /// Globs over relative paths; matching files are never synced.
     #[serde(default)]
     pub exclude: Vec<String>,
-}
-
-/// One problem with a configuration, with the key it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// The key, relative to the source table (`root`, `include[2]`).
-    pub key: String,
-    /// What is wrong, lowercase.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
 }
 
 impl FilesystemConfig {

@@ -1,8 +1,8 @@
 //! Configuration of an S3 source (`type = "s3"`).
 
-use std::fmt;
 use std::time::Duration;
 
+pub use connector_sdk::ConfigProblem;
 pub use connector_sdk::acl_file::DefaultAccess;
 
 /// `[[sources]]` keys of `type = "s3"`.
@@ -41,21 +41,6 @@ pub struct S3Config {
     pub attempt_timeout: Duration,
     /// Keys per ListObjectsV2 page (S3's maximum, 1000, unless a store needs fewer).
     pub page_size: i32,
-}
-
-/// One problem with a configuration, with the key it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// The key, relative to the source table (`bucket`, `include[2]`).
-    pub key: String,
-    /// What is wrong, lowercase.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
 }
 
 impl S3Config {

@@ -105,3 +105,19 @@ impl StdError for ConnectorError {
             .map(|e| e as &(dyn StdError + 'static))
     }
 }
+
+/// One problem with a connector's configuration, with the key it concerns. Connectors
+/// validate their whole configuration and return every problem at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The key, relative to the source table (`root`, `include[2]`).
+    pub key: String,
+    /// What is wrong, lowercase.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}

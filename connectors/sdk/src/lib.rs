@@ -38,6 +38,6 @@ pub use connector::{
     read_bounded,
 };
 pub use document::{Content, DocumentId, RemoteDocument};
-pub use error::{ConnectorError, ErrorKind};
+pub use error::{ConfigProblem, ConnectorError, ErrorKind};
 
 pub mod acl_file;
