@@ -15,9 +15,15 @@ use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Li
 const SLIDE_CONTAINER: u16 = 0x03EE;
 const TEXT_CHARS_ATOM: u16 = 0x0FA0;
 const TEXT_BYTES_ATOM: u16 = 0x0FA8;
-/// Masters and handouts hold template text ("Click to edit Master title style").
+/// Masters hold template text ("Click to edit Master title style") in placeholders, and
+/// real text (a logo caption, a confidentiality line) in other text boxes.
 const MAIN_MASTER: u16 = 0x03F8;
+/// Handouts hold only template text.
 const HANDOUT: u16 = 0x0FC9;
+/// Precedes each text's atoms; its value says which placeholder (if any) holds the text.
+const TEXT_HEADER_ATOM: u16 = 0x0F9F;
+/// `TextHeaderAtom` value of text that is in no placeholder.
+const TEXT_TYPE_OTHER: u32 = 4;
 /// Comments keep their author, text and initials in CString atoms.
 const COMMENT: u16 = 0x2EE0;
 const CSTRING: u16 = 0x0FBA;
@@ -46,6 +52,8 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
     // (end offset of a container, whether it is a slide, skipped, a comment)
     let mut open: Vec<(usize, bool, bool, bool)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut master_depth: Option<usize> = None;
+    let mut text_type = None;
     let mut pos = 0usize;
     let mut n = 0usize;
     while pos + 8 <= stream.len() {
@@ -55,6 +63,9 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
         }
         while open.last().is_some_and(|(end, _, _, _)| pos >= *end) {
             open.pop();
+            if master_depth.is_some_and(|d| open.len() < d) {
+                master_depth = None;
+            }
         }
         let ver_inst = u16::from_le_bytes([stream[pos], stream[pos + 1]]);
         let kind = u16::from_le_bytes([stream[pos + 2], stream[pos + 3]]);
@@ -70,10 +81,13 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
             if kind == SLIDE_CONTAINER {
                 slides.push(Vec::new());
             }
+            if kind == MAIN_MASTER && master_depth.is_none() {
+                master_depth = Some(open.len() + 1);
+            }
             open.push((
                 end,
                 kind == SLIDE_CONTAINER,
-                kind == MAIN_MASTER || kind == HANDOUT,
+                kind == HANDOUT,
                 kind == COMMENT,
             ));
             pos = body; // descend
@@ -82,8 +96,13 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
         let data = &stream[body..end];
         let skipped = open.iter().any(|(_, _, skip, _)| *skip);
         let in_comment = open.iter().any(|(_, _, _, comment)| *comment);
+        if kind == TEXT_HEADER_ATOM && data.len() >= 4 {
+            text_type = Some(u32::from_le_bytes([data[0], data[1], data[2], data[3]]));
+        }
+        // On a master, only text outside placeholders is content.
+        let template = master_depth.is_some() && text_type != Some(TEXT_TYPE_OTHER);
         let text = match kind {
-            _ if skipped => None,
+            _ if skipped || (template && kind != CSTRING) => None,
             CSTRING if in_comment => Some(crate::text::utf16le(data)),
             TEXT_CHARS_ATOM => Some(crate::text::utf16le(data)),
             TEXT_BYTES_ATOM => Some(encoding_rs::WINDOWS_1252.decode(data).0.into_owned()),
@@ -172,10 +191,18 @@ mod tests {
             SLIDE_CONTAINER,
             &record(0, TEXT_BYTES_ATOM, b"third"),
         );
+        // A master: a title placeholder (text type 0) holds a prompt in any wording; a
+        // plain text box (type 4) holds content.
         let master = record(
             0x000F,
             MAIN_MASTER,
-            &record(0, TEXT_BYTES_ATOM, b"Click to edit Master title style"),
+            &[
+                record(0, TEXT_HEADER_ATOM, &0u32.to_le_bytes()),
+                record(0, TEXT_BYTES_ATOM, b"Click to edit the title text format"),
+                record(0, TEXT_HEADER_ATOM, &TEXT_TYPE_OTHER.to_le_bytes()),
+                record(0, TEXT_BYTES_ATOM, b"ACME confidential"),
+            ]
+            .concat(),
         );
         let list = record(
             0x000F,
@@ -212,12 +239,18 @@ mod tests {
             &[master, list, prompt, slide1, slide2, comment].concat(),
         );
         let slides = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
-        // Master text, prompts and "*" are dropped; "third" appears once, where it came
-        // first; a comment keeps its author and text.
+        // Master placeholders, prompts and "*" are dropped, a master's own text box is
+        // kept; "third" appears once, where it came first; a comment keeps its author and
+        // text.
         assert_eq!(
             slides,
             vec![
-                vec!["third".to_string(), "Ana".into(), "Fix the date".into()],
+                vec![
+                    "ACME confidential".to_string(),
+                    "third".into(),
+                    "Ana".into(),
+                    "Fix the date".into()
+                ],
                 vec!["Résumé".into(), "second".into()],
                 vec![]
             ]
