@@ -277,6 +277,72 @@ impl Extractor for OleExtractor {
     fn extract(
         &self,
         input: &[u8],
+        format: Format,
+        limits: &Limits,
+        deadline: Deadline,
+    ) -> Result<Extracted, ExtractError> {
+        if let Err(e) = cfb::CompoundFile::open(Cursor::new(input)) {
+            // Files cut short after their last used sector are common (and readable by
+            // Word and Excel): pad to the size the allocation table describes and retry.
+            let Some(padded) = pad_truncated_ole(input, limits) else {
+                return Err(ExtractError::new(
+                    ErrorKind::Corrupt,
+                    format!("not a valid OLE2 compound file: {e}"),
+                ));
+            };
+            if cfb::CompoundFile::open(Cursor::new(&padded[..])).is_err() {
+                return Err(ExtractError::new(
+                    ErrorKind::Corrupt,
+                    format!("not a valid OLE2 compound file: {e}"),
+                ));
+            }
+            let mut doc = self.extract_ole(&padded, format, limits, deadline)?;
+            doc.warnings.push(crate::Warning {
+                code: "truncated",
+                message: format!(
+                    "the file ends early ({} of {} bytes its allocation table describes); read what is there",
+                    input.len(),
+                    padded.len()
+                ),
+            });
+            return Ok(doc);
+        }
+        self.extract_ole(input, format, limits, deadline)
+    }
+}
+
+/// The input padded with zeros to the size its FAT describes, if that is larger and within
+/// the input limit. (Header: sector shift at 0x1E, number of FAT sectors at 0x2C.)
+fn pad_truncated_ole(input: &[u8], limits: &Limits) -> Option<Vec<u8>> {
+    const MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    if input.len() < 512 || input[..8] != MAGIC {
+        return None;
+    }
+    let shift = u16::from_le_bytes([input[0x1E], input[0x1F]]);
+    if shift != 9 && shift != 12 {
+        return None;
+    }
+    let sector = 1usize << shift;
+    let fat_sectors =
+        u32::from_le_bytes([input[0x2C], input[0x2D], input[0x2E], input[0x2F]]) as usize;
+    // One header sector, then as many sectors as the FAT has entries.
+    let size = fat_sectors
+        .checked_mul(sector / 4)?
+        .checked_add(1)?
+        .checked_mul(sector)?;
+    if size <= input.len() || size > limits.max_input_bytes {
+        return None;
+    }
+    let mut padded = Vec::with_capacity(size);
+    padded.extend_from_slice(input);
+    padded.resize(size, 0);
+    Some(padded)
+}
+
+impl OleExtractor {
+    fn extract_ole(
+        &self,
+        input: &[u8],
         _format: Format,
         limits: &Limits,
         deadline: Deadline,
@@ -353,6 +419,26 @@ impl Extractor for OleExtractor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truncated_ole_file_is_padded_to_the_size_its_fat_describes() {
+        let mut header = vec![0u8; 1024];
+        header[..8].copy_from_slice(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
+        header[0x1E] = 9; // 512-byte sectors
+        header[0x2C] = 1; // one FAT sector: 128 entries
+        header[600] = 42;
+        let limits = Limits::default();
+        let padded = pad_truncated_ole(&header, &limits).expect("padded");
+        assert_eq!(padded.len(), 129 * 512);
+        assert_eq!(&padded[..1024], &header[..]);
+        assert!(padded[1024..].iter().all(|&b| b == 0));
+        // Already long enough, over the input limit, or not OLE2 at all: no padding.
+        assert!(pad_truncated_ole(&padded, &limits).is_none());
+        let mut huge = header.clone();
+        huge[0x2C..0x30].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(pad_truncated_ole(&huge, &limits).is_none());
+        assert!(pad_truncated_ole(&[0u8; 1024], &limits).is_none());
+    }
     use std::io::Write;
     use std::time::Duration;
 
