@@ -23,7 +23,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn read_stream(
+pub(crate) fn read_stream(
     ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
     name: &str,
     max: u64,

@@ -8,6 +8,7 @@
 
 mod doc;
 mod docx;
+mod emf;
 mod numfmt;
 mod ooxml;
 mod ppt;
@@ -256,7 +257,21 @@ pub(crate) fn ole_embedded(
         }
         match package_payload(ole, &storage, limits) {
             Ok(Some((_, payload))) => append_embedded(doc, &name, &payload, limits, deadline),
-            Ok(None) => {}
+            Ok(None) => {
+                // No content of its own (a linked file): its print preview is all there is.
+                let preview = format!("{storage}/\u{3}EPRINT");
+                if let Ok(emf) = doc::read_stream(ole, &preview, limits.max_input_bytes as u64) {
+                    let lines = emf::text(&emf);
+                    if !lines.is_empty() {
+                        let mut b = crate::DocBuilder::new(Format::Ole, limits.max_output_bytes);
+                        b.heading(1, &name);
+                        for line in &lines {
+                            b.paragraph(line);
+                        }
+                        doc.sections.extend(b.finish().sections);
+                    }
+                }
+            }
             Err(e) => doc.warnings.push(crate::Warning {
                 code: "embedded_failed",
                 message: format!("{name}: {e}"),
