@@ -194,6 +194,7 @@ pub(crate) fn text_at(
         u32_at(&word, fc_at + 33 * 8 + 4).ok_or_else(|| corrupt("truncated FIB"))? as usize;
     let table = read_stream(ole, &table_name, max)?;
     let raw = piece_text(&word, &table, fc_clx, lcb_clx, deadline)?;
+    let raw = without_header_stories(&raw, &word, lw_at);
     let mut b = DocBuilder::new(Format::Doc, limits.max_output_bytes);
     for paragraph in clean(&raw).split("\n\n") {
         if !b.paragraph(paragraph) {
@@ -203,9 +204,44 @@ pub(crate) fn text_at(
     Ok(b.finish())
 }
 
+/// The text without the header/footer stories. Character positions run through the
+/// stories in a fixed order (main text, footnotes, headers, ...) whose lengths are the FIB's
+/// `ccpText`, `ccpFtn`, `ccpHdd`. Word keeps every section's header and footer variants
+/// there (first page, odd, even), including ones the document never shows, and separators;
+/// the reference extractions of the corpus leave them out too (5 files closer, none worse).
+fn without_header_stories(raw: &str, word: &[u8], lw_at: usize) -> String {
+    // FibRgLw97: cbMac, lProductCreated, lProductRevised, ccpText, ccpFtn, ccpHdd, ...
+    let ccp = |i: usize| u32_at(word, lw_at + 2 + i * 4).unwrap_or(0) as usize;
+    let (text, footnotes, headers) = (ccp(3), ccp(4), ccp(5));
+    if headers == 0 {
+        return raw.to_string();
+    }
+    let chars: Vec<char> = raw.chars().collect();
+    let start = text.saturating_add(footnotes).min(chars.len());
+    let end = start.saturating_add(headers).min(chars.len());
+    chars[..start].iter().chain(&chars[end..]).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_stories_are_left_out() {
+        // A FIB fragment: csw = 0 at 32, cslw at 34, then ccpText, ccpFtn, ccpHdd at
+        // 36 + 3*4, 36 + 4*4, 36 + 5*4.
+        let mut word = vec![0u8; 64];
+        let lw_at = 34;
+        for (i, v) in [(3usize, 5u32), (4, 3), (5, 4)] {
+            word[lw_at + 2 + i * 4..lw_at + 6 + i * 4].copy_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(
+            without_header_stories("main\rfn\rHDR\rannotation", &word, lw_at),
+            "main\rfn\rannotation"
+        );
+        word[lw_at + 22..lw_at + 26].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(without_header_stories("abc", &word, lw_at), "abc");
+    }
 
     #[test]
     fn field_codes_go_and_results_stay() {
