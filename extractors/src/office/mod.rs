@@ -299,18 +299,14 @@ impl Extractor for OleExtractor {
         if let Err(e) = cfb::CompoundFile::open(Cursor::new(input)) {
             // Files cut short after their last used sector are common (and readable by
             // Word and Excel): pad to the size the allocation table describes and retry.
-            let Some(padded) = pad_truncated_ole(input, limits) else {
+            let Some(padded) = pad_truncated_ole(input, limits)
+                .filter(|p| cfb::CompoundFile::open(Cursor::new(&p[..])).is_ok())
+            else {
                 return Err(ExtractError::new(
                     ErrorKind::Corrupt,
                     format!("not a valid OLE2 compound file: {e}"),
                 ));
             };
-            if cfb::CompoundFile::open(Cursor::new(&padded[..])).is_err() {
-                return Err(ExtractError::new(
-                    ErrorKind::Corrupt,
-                    format!("not a valid OLE2 compound file: {e}"),
-                ));
-            }
             let mut doc = self.extract_ole(&padded, format, limits, deadline)?;
             doc.warnings.push(crate::Warning {
                 code: "truncated",
