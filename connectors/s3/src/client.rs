@@ -111,6 +111,20 @@ where
     ConnectorError::new(kind, format!("{what}: {detail}")).with_source(err)
 }
 
+/// [`classify`] for a listing: a request denied on the bucket means no document of it can
+/// be synced, so the run fails (deleting nothing) instead of skipping one item.
+pub(crate) fn classify_listing<E, R>(what: &str, err: SdkError<E, R>) -> ConnectorError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + HasStatus + Send + Sync + 'static,
+{
+    let mut err = classify(what, err);
+    if err.kind == ErrorKind::Permanent {
+        err.kind = ErrorKind::Unauthorized;
+    }
+    err
+}
+
 /// The HTTP status of a raw response, whatever the SDK's response type.
 pub(crate) trait HasStatus {
     fn status(&self) -> u16;

@@ -231,6 +231,9 @@ impl Inner {
     ) -> Result<Vec<u8>, ConnectorError> {
         let client = self.client().await?;
         let what = format!("get {}", self.uri(key));
+        let _permit = self.downloads.acquire().await.map_err(|_| {
+            ConnectorError::new(ErrorKind::Permanent, "the connector is shutting down")
+        })?;
         let mut attempt = 1;
         loop {
             let mut request = client.get_object().bucket(&self.config.bucket).key(key);
@@ -410,14 +413,10 @@ impl Inner {
                 } else if let Some(after) = &start_after {
                     request = request.start_after(after);
                 }
-                let page = request.send().await.map_err(|e| {
-                    let mut err = client::classify(&what, e);
-                    if err.kind == ErrorKind::Permanent {
-                        // Denied on the bucket: no document of it can be synced.
-                        err.kind = ErrorKind::Unauthorized;
-                    }
-                    err
-                })?;
+                let page = request
+                    .send()
+                    .await
+                    .map_err(|e| client::classify_listing(&what, e))?;
                 let mut released = Vec::new();
                 for object in page.contents() {
                     let Some(key) = object.key() else { continue };
@@ -502,13 +501,7 @@ impl Connector for S3Connector {
             .max_keys(1)
             .send()
             .await
-            .map_err(|e| {
-                let mut err = client::classify(&format!("list {}", inner.uri(&prefix)), e);
-                if err.kind == ErrorKind::Permanent {
-                    err.kind = ErrorKind::Unauthorized;
-                }
-                err
-            })?;
+            .map_err(|e| client::classify_listing(&format!("list {}", inner.uri(&prefix)), e))?;
         inner.load_acl(None).await?;
         Ok(())
     }
@@ -550,9 +543,6 @@ impl Connector for S3Connector {
             ));
         }
         let etag = listing::if_match(&doc.version);
-        let _permit = inner.downloads.acquire().await.map_err(|_| {
-            ConnectorError::new(ErrorKind::Permanent, "the connector is shutting down")
-        })?;
         let bytes = inner.get(doc.id.as_str(), etag, max).await?;
         Ok(futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed())
     }
@@ -569,14 +559,9 @@ impl Connector for S3Connector {
         };
         let key = format!("{}{}", doc.id.as_str(), inner.config.metadata_suffix);
         let sidecar_etag = sidecar_etag.to_string();
-        let bytes = {
-            let _permit = inner.downloads.acquire().await.map_err(|_| {
-                ConnectorError::new(ErrorKind::Permanent, "the connector is shutting down")
-            })?;
-            inner
-                .get(&key, Some(&sidecar_etag), sidecar::MAX_SIDECAR_BYTES)
-                .await?
-        };
+        let bytes = inner
+            .get(&key, Some(&sidecar_etag), sidecar::MAX_SIDECAR_BYTES)
+            .await?;
         let sidecar = sidecar::parse(&key, &bytes)?;
         if let Some(title) = sidecar.title {
             doc.title = Some(title);

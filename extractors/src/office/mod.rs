@@ -296,29 +296,33 @@ impl Extractor for OleExtractor {
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
-        if let Err(e) = cfb::CompoundFile::open(Cursor::new(input)) {
-            // Files cut short after their last used sector are common (and readable by
-            // Word and Excel): pad to the size the allocation table describes and retry.
-            let Some(padded) = pad_truncated_ole(input, limits)
-                .filter(|p| cfb::CompoundFile::open(Cursor::new(&p[..])).is_ok())
-            else {
-                return Err(ExtractError::new(
-                    ErrorKind::Corrupt,
-                    format!("not a valid OLE2 compound file: {e}"),
-                ));
-            };
-            let mut doc = self.extract_ole(&padded, format, limits, deadline)?;
-            doc.warnings.push(crate::Warning {
-                code: "truncated",
-                message: format!(
-                    "the file ends early ({} of {} bytes its allocation table describes); read what is there",
-                    input.len(),
-                    padded.len()
-                ),
-            });
-            return Ok(doc);
-        }
-        self.extract_ole(input, format, limits, deadline)
+        let e = match cfb::CompoundFile::open(Cursor::new(input)) {
+            Ok(ole) => return self.extract_ole(ole, input, format, limits, deadline),
+            Err(e) => e,
+        };
+        // Files cut short after their last used sector are common (and readable by Word
+        // and Excel): pad to the size the allocation table describes and retry.
+        let padded = pad_truncated_ole(input, limits);
+        let Some((ole, padded)) = padded.as_deref().and_then(|p| {
+            cfb::CompoundFile::open(Cursor::new(p))
+                .ok()
+                .map(|ole| (ole, p))
+        }) else {
+            return Err(ExtractError::new(
+                ErrorKind::Corrupt,
+                format!("not a valid OLE2 compound file: {e}"),
+            ));
+        };
+        let mut doc = self.extract_ole(ole, padded, format, limits, deadline)?;
+        doc.warnings.push(crate::Warning {
+            code: "truncated",
+            message: format!(
+                "the file ends early ({} of {} bytes its allocation table describes); read what is there",
+                input.len(),
+                padded.len()
+            ),
+        });
+        Ok(doc)
     }
 }
 
@@ -351,19 +355,15 @@ fn pad_truncated_ole(input: &[u8], limits: &Limits) -> Option<Vec<u8>> {
 }
 
 impl OleExtractor {
+    /// Extracts from an opened compound file; `input` is its bytes (calamine re-reads XLS).
     fn extract_ole(
         &self,
+        ole: cfb::CompoundFile<Cursor<&[u8]>>,
         input: &[u8],
         _format: Format,
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
-        let ole = cfb::CompoundFile::open(Cursor::new(input)).map_err(|e| {
-            ExtractError::new(
-                ErrorKind::Corrupt,
-                format!("not a valid OLE2 compound file: {e}"),
-            )
-        })?;
         let has = |name: &str| ole.is_stream(format!("/{name}"));
         if has("EncryptedPackage") || has("EncryptionInfo") {
             return Err(ExtractError::new(
