@@ -42,7 +42,7 @@ pub use identities::Identities;
 pub use index::{SearchHit, TantivyIndex, VisibleDoc};
 pub use pipeline::{CommitPolicy, Progress, Source, SyncOptions};
 pub use report::{Counts, RunMode, RunReport, RunState};
-pub use store::{SledStore, StateStore};
+pub use store::{LocalStore, StateStore};
 
 /// Engine failures that stop a run (per-document problems go into the run report instead).
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ impl Engine {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::Config(format!("create data dir {}: {e}", dir.display())))?;
-        let store = SledStore::open(&dir.join("state")).map_err(|e| match e {
+        let store = LocalStore::open(dir).map_err(|e| match e {
             EngineError::Store(m) if m.contains("WouldBlock") || m.contains("lock") => {
                 EngineError::Busy(dir.to_path_buf())
             }

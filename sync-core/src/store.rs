@@ -1,9 +1,16 @@
 //! The state store: manifest, per-source checkpoints and run reports.
 //!
 //! [`StateStore`] is the seam (a PostgreSQL store for several daemons can implement it);
-//! [`SledStore`] is the embedded implementation. Everything lives in one sled tree with
-//! key prefixes, so that one [`StoreBatch`] — manifest rows plus the checkpoint that covers
-//! them — is applied atomically and made durable before `apply` returns.
+//! [`LocalStore`] is the embedded implementation. It keeps what is small and transactional —
+//! source states with their checkpoints, run reports, the id counter — in sled, and the
+//! manifest, the one part that grows with the number of documents, in a redb table per
+//! source: sled's resident memory grows with its row count whatever its cache size, redb's
+//! stays within its cache (ADR 0004, ADR 0005).
+//!
+//! A [`StoreBatch`] writes its manifest rows first and the source state (the checkpoint)
+//! second, each durable before the next step. A crash between the two leaves the manifest
+//! *ahead* of the checkpoint, which is harmless — the rows describe index commits that
+//! happened, and the resumed listing finds those documents unchanged — but never behind it.
 
 use std::path::Path;
 
@@ -78,15 +85,17 @@ impl StoreBatch {
 /// Iterator over one source's manifest.
 pub type ManifestIter<'a> = Box<dyn Iterator<Item = Result<(String, ManifestEntry)>> + 'a>;
 
-/// Durable engine state. Implementations must make `apply` atomic and durable.
+/// Durable engine state.
 pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// One manifest row.
     fn manifest_get(&self, source: &str, doc_id: &str) -> Result<Option<ManifestEntry>>;
-    /// All manifest rows of a source, in doc id order, read lazily from disk.
+    /// All manifest rows of a source, in doc id order, read lazily from disk (a snapshot:
+    /// writes made while iterating are not seen).
     fn manifest_iter<'a>(&'a self, source: &str) -> ManifestIter<'a>;
     /// Number of manifest rows of a source.
     fn manifest_count(&self, source: &str) -> Result<u64>;
-    /// Applies a batch atomically and durably.
+    /// Applies a batch durably: all its manifest rows atomically, then the source state.
+    /// The source state must never become durable before the rows of its batch.
     fn apply(&self, batch: StoreBatch) -> Result<()>;
     /// A source's state (default when never synced).
     fn source_state(&self, source: &str) -> Result<SourceState>;
@@ -98,29 +107,40 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn runs(&self) -> Result<Vec<RunReport>>;
 }
 
-/// The sled implementation of [`StateStore`].
-#[derive(Debug, Clone)]
-pub struct SledStore {
+/// The embedded implementation of [`StateStore`]: sled for source states and run reports,
+/// redb for the manifest.
+pub struct LocalStore {
     db: sled::Db,
     tree: sled::Tree,
+    manifest: redb::Database,
 }
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore").finish_non_exhaustive()
+    }
+}
+
+/// redb's page cache: the manifest's resident memory stays within it, whatever the number of
+/// documents (lookups beyond it are served by the OS page cache).
+const MANIFEST_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// sled now holds only source states, run reports and a counter.
+const SLED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 fn store_err(e: impl std::fmt::Display) -> EngineError {
     EngineError::Store(e.to_string())
 }
 
-fn manifest_prefix(source: &str) -> Vec<u8> {
-    let mut k = b"m\0".to_vec();
-    k.extend_from_slice(source.as_bytes());
-    k.push(0);
-    k
+/// The redb table holding one source's manifest (doc id → postcard-encoded entry).
+fn manifest_table(source: &str) -> String {
+    format!("manifest/{source}")
 }
 
-fn manifest_key(source: &str, doc_id: &str) -> Vec<u8> {
-    let mut k = manifest_prefix(source);
-    k.extend_from_slice(doc_id.as_bytes());
-    k
-}
+type Table<'n> = redb::TableDefinition<'n, &'static str, &'static [u8]>;
+
+/// Manifest rows of the sled layout before ADR 0005: `m\0<source>\0<doc id>`.
+const LEGACY_MANIFEST_PREFIX: &[u8] = b"m\0";
 
 fn source_key(source: &str) -> Vec<u8> {
     let mut k = b"s\0".to_vec();
@@ -153,70 +173,148 @@ fn encode_entry(entry: &ManifestEntry) -> Result<Vec<u8>> {
     postcard::to_stdvec(entry).map_err(store_err)
 }
 
-impl SledStore {
-    /// Opens (or creates) the store in `dir`. The cache is bounded so memory stays flat
-    /// whatever the number of documents.
+impl LocalStore {
+    /// Opens (or creates) the store in `dir`: sled in `dir/state`, the manifest in
+    /// `dir/manifest.redb`. Both caches are bounded, so memory stays flat whatever the number
+    /// of documents. Manifest rows left in sled by an older version are moved to redb.
     pub fn open(dir: &Path) -> Result<Self> {
         let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(64 * 1024 * 1024)
+            .path(dir.join("state"))
+            .cache_capacity(SLED_CACHE_BYTES)
             .open()
             .map_err(|e| EngineError::Store(format!("open {}: {e}", dir.display())))?;
         let tree = db.open_tree("tributary").map_err(store_err)?;
-        Ok(SledStore { db, tree })
+        let path = dir.join("manifest.redb");
+        let manifest = redb::Builder::new()
+            .set_cache_size(MANIFEST_CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| EngineError::Store(format!("open {}: {e}", path.display())))?;
+        let store = LocalStore { db, tree, manifest };
+        store.migrate_legacy_manifest()?;
+        Ok(store)
+    }
+
+    /// Moves manifest rows from the old sled layout into redb, 10,000 at a time; each chunk is
+    /// durable in redb before it is removed from sled, so a crash only repeats a chunk.
+    fn migrate_legacy_manifest(&self) -> Result<()> {
+        loop {
+            let mut chunk = Vec::new();
+            for kv in self.tree.scan_prefix(LEGACY_MANIFEST_PREFIX).take(10_000) {
+                chunk.push(kv.map_err(store_err)?);
+            }
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut batch = StoreBatch::default();
+            let mut done = sled::Batch::default();
+            for (key, value) in &chunk {
+                let rest = &key[LEGACY_MANIFEST_PREFIX.len()..];
+                let split = rest.iter().position(|&b| b == 0).ok_or_else(|| {
+                    EngineError::Store("corrupt legacy manifest key (no source)".into())
+                })?;
+                let source = String::from_utf8_lossy(&rest[..split]).into_owned();
+                let doc_id = String::from_utf8_lossy(&rest[split + 1..]).into_owned();
+                batch.put.push((source, doc_id, decode_entry(value)?));
+                done.remove(key.clone());
+            }
+            self.write_manifest(&batch)?;
+            self.tree.apply_batch(done).map_err(store_err)?;
+            self.db.flush().map_err(store_err)?;
+            tracing::info!(rows = chunk.len(), "moved manifest rows from sled to redb");
+        }
+    }
+
+    /// Writes a batch's manifest rows in one durable redb transaction (puts, then removes).
+    fn write_manifest(&self, batch: &StoreBatch) -> Result<()> {
+        if batch.put.is_empty() && batch.remove.is_empty() {
+            return Ok(());
+        }
+        let tx = self.manifest.begin_write().map_err(store_err)?;
+        // Batches hold one source almost always: open each table once per run of rows.
+        let mut i = 0;
+        while i < batch.put.len() {
+            let source = &batch.put[i].0;
+            let name = manifest_table(source);
+            let mut table = tx.open_table(Table::new(&name)).map_err(store_err)?;
+            while let Some((s, id, entry)) = batch.put.get(i).filter(|p| &p.0 == source) {
+                debug_assert_eq!(s, source);
+                table
+                    .insert(id.as_str(), encode_entry(entry)?.as_slice())
+                    .map_err(store_err)?;
+                i += 1;
+            }
+        }
+        let mut i = 0;
+        while i < batch.remove.len() {
+            let source = &batch.remove[i].0;
+            let name = manifest_table(source);
+            let mut table = tx.open_table(Table::new(&name)).map_err(store_err)?;
+            while let Some((_, id)) = batch.remove.get(i).filter(|r| &r.0 == source) {
+                table.remove(id.as_str()).map_err(store_err)?;
+                i += 1;
+            }
+        }
+        tx.commit().map_err(store_err)
+    }
+
+    /// A read-only view of a source's manifest table; `None` before its first row.
+    fn read_table(
+        &self,
+        source: &str,
+    ) -> Result<Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>> {
+        use redb::ReadableDatabase;
+        let tx = self.manifest.begin_read().map_err(store_err)?;
+        let name = manifest_table(source);
+        match tx.open_table(Table::new(&name)) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
     }
 }
 
-impl StateStore for SledStore {
+impl StateStore for LocalStore {
     fn manifest_get(&self, source: &str, doc_id: &str) -> Result<Option<ManifestEntry>> {
-        match self
-            .tree
-            .get(manifest_key(source, doc_id))
-            .map_err(store_err)?
-        {
-            Some(v) => Ok(Some(decode_entry(&v)?)),
+        let Some(table) = self.read_table(source)? else {
+            return Ok(None);
+        };
+        match table.get(doc_id).map_err(store_err)? {
+            Some(v) => Ok(Some(decode_entry(v.value())?)),
             None => Ok(None),
         }
     }
 
     fn manifest_iter<'a>(&'a self, source: &str) -> ManifestIter<'a> {
-        let prefix_len = manifest_prefix(source).len();
-        Box::new(
-            self.tree
-                .scan_prefix(manifest_prefix(source))
-                .map(move |kv| {
-                    let (k, v) = kv.map_err(store_err)?;
-                    let id = String::from_utf8_lossy(&k[prefix_len..]).into_owned();
-                    Ok((id, decode_entry(&v)?))
-                }),
-        )
+        let rows = self.read_table(source).and_then(|t| {
+            t.map(|t| t.range::<&str>(..).map_err(store_err))
+                .transpose()
+        });
+        match rows {
+            Ok(None) => Box::new(std::iter::empty()),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+            Ok(Some(range)) => Box::new(range.map(|kv| {
+                let (k, v) = kv.map_err(store_err)?;
+                Ok((k.value().to_string(), decode_entry(v.value())?))
+            })),
+        }
     }
 
     fn manifest_count(&self, source: &str) -> Result<u64> {
-        let mut n = 0;
-        for kv in self.tree.scan_prefix(manifest_prefix(source)).keys() {
-            kv.map_err(store_err)?;
-            n += 1;
+        use redb::ReadableTableMetadata;
+        match self.read_table(source)? {
+            Some(table) => table.len().map_err(store_err),
+            None => Ok(0),
         }
-        Ok(n)
     }
 
     fn apply(&self, batch: StoreBatch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut b = sled::Batch::default();
-        for (source, id, entry) in &batch.put {
-            b.insert(manifest_key(source, id), encode_entry(entry)?);
-        }
-        for (source, id) in &batch.remove {
-            b.remove(manifest_key(source, id));
-        }
+        self.write_manifest(&batch)?;
         if let Some((source, state)) = &batch.source_state {
-            b.insert(source_key(source), encode(state)?);
+            self.tree
+                .insert(source_key(source), encode(state)?)
+                .map_err(store_err)?;
+            self.db.flush().map_err(store_err)?;
         }
-        self.tree.apply_batch(b).map_err(store_err)?;
-        self.db.flush().map_err(store_err)?;
         Ok(())
     }
 
@@ -284,7 +382,7 @@ mod tests {
     fn manifest_is_scoped_by_source_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let store = SledStore::open(dir.path()).expect("open");
+            let store = LocalStore::open(dir.path()).expect("open");
             store
                 .apply(StoreBatch {
                     put: vec![
@@ -297,7 +395,7 @@ mod tests {
                 })
                 .expect("apply");
         }
-        let store = SledStore::open(dir.path()).expect("reopen");
+        let store = LocalStore::open(dir.path()).expect("reopen");
         let ids: Vec<String> = store
             .manifest_iter("a")
             .map(|r| r.expect("row").0)
@@ -313,5 +411,70 @@ mod tests {
         );
         let first = store.next_id().expect("id");
         assert!(store.next_id().expect("id") > first);
+    }
+
+    #[test]
+    fn a_batch_puts_then_removes_across_sources_and_counts_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::open(dir.path()).expect("open");
+        assert_eq!(store.manifest_count("a").expect("count"), 0);
+        assert!(store.manifest_get("a", "x").expect("get").is_none());
+        store
+            .apply(StoreBatch {
+                put: vec![
+                    ("a".into(), "x".into(), entry("1", 1)),
+                    ("b".into(), "x".into(), entry("1", 1)),
+                    ("a".into(), "z".into(), entry("1", 1)),
+                    ("a".into(), "y".into(), entry("1", 1)),
+                ],
+                remove: vec![("a".into(), "z".into())],
+                source_state: Some(("a".into(), SourceState::default())),
+            })
+            .expect("apply");
+        assert_eq!(store.manifest_count("a").expect("count"), 2);
+        assert_eq!(store.manifest_count("b").expect("count"), 1);
+        let rows: Vec<(String, String)> = store
+            .manifest_iter("a")
+            .map(|r| r.expect("row"))
+            .map(|(id, e)| (id, e.version))
+            .collect();
+        assert_eq!(rows, [("x".into(), "1".into()), ("y".into(), "1".into())]);
+    }
+
+    #[test]
+    fn manifest_rows_of_the_old_sled_layout_move_to_redb() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            // The layout before ADR 0005: rows in sled under `m\0<source>\0<doc id>`.
+            let db = sled::open(dir.path().join("state")).expect("sled");
+            let tree = db.open_tree("tributary").expect("tree");
+            for i in 0..25_000 {
+                let key = format!("m\0src\0doc-{i:05}");
+                let value = encode_entry(&entry(&i.to_string(), 3)).expect("encode");
+                tree.insert(key.as_bytes(), value).expect("insert");
+            }
+            tree.insert(
+                source_key("src"),
+                encode(&SourceState::default()).expect("state"),
+            )
+            .expect("state");
+            db.flush().expect("flush");
+        }
+        let store = LocalStore::open(dir.path()).expect("open");
+        assert_eq!(store.manifest_count("src").expect("count"), 25_000);
+        let row = store
+            .manifest_get("src", "doc-12345")
+            .expect("get")
+            .expect("row");
+        assert_eq!((row.version.as_str(), row.seen), ("12345", 3));
+        assert_eq!(store.tree.scan_prefix(LEGACY_MANIFEST_PREFIX).count(), 0);
+        assert_eq!(
+            store.source_state("src").expect("state"),
+            SourceState::default()
+        );
+        drop(store);
+        // Reopening finds nothing left to move and keeps the rows.
+        let store = LocalStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.manifest_count("src").expect("count"), 25_000);
     }
 }
