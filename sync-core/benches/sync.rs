@@ -228,7 +228,9 @@ fn main() {
     // The no-op re-sync is short enough for timer noise to matter: report the median of
     // `--noop-runs` (default 5) runs.
     let mut noop_times = Vec::new();
-    for _ in 0..arg("--noop-runs").unwrap_or(5).max(1) {
+    let noop_cpu_before = cpu_seconds();
+    let noop_runs = arg("--noop-runs").unwrap_or(5).max(1);
+    for _ in 0..noop_runs {
         let started = Instant::now();
         let noop = runtime
             .block_on(engine.sync(&source, &options, Arc::new(Progress::default())))
@@ -236,6 +238,7 @@ fn main() {
         noop_times.push(started.elapsed().as_secs_f64());
         assert_eq!(noop.counts.unchanged as usize, docs, "{:?}", noop.counts);
     }
+    let noop_cpu = (cpu_seconds() - noop_cpu_before) / noop_runs as f64;
     noop_times.sort_by(f64::total_cmp);
     let noop_s = noop_times[noop_times.len() / 2];
 
@@ -255,7 +258,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "--skip-reference") {
         println!(
-            "full sync:            {full_s:.3} s, no-op {noop_s:.3} s, peak RSS {rss:.0} MB (after: heap {anon:.0} MB, mapped files {file:.0} MB)"
+            "full sync:            {full_s:.3} s, no-op {noop_s:.3} s (CPU {noop_cpu:.3} s), peak RSS {rss:.0} MB (after: heap {anon:.0} MB, mapped files {file:.0} MB)"
         );
         return;
     }
@@ -281,7 +284,7 @@ fn main() {
         raw_s / full_s * 100.0
     );
     println!(
-        "no-op incremental:    {noop_s:.3} s  ({:.1}% of the full sync)",
+        "no-op incremental:    {noop_s:.3} s  ({:.1}% of the full sync; CPU {noop_cpu:.3} s a run)",
         noop_s / full_s * 100.0
     );
     println!(

@@ -209,6 +209,9 @@ struct Planner<'a> {
     store: &'a dyn StateStore,
     generation: u64,
     pipeline: String,
+    /// The last ACL hashed and its hash: neighbouring documents nearly always share their
+    /// ACL (one prefix rule covers a folder), and hashing is a good part of a no-op's work.
+    last_acl: std::sync::Mutex<Option<(Acl, String)>>,
 }
 
 enum Plan {
@@ -227,6 +230,20 @@ enum Plan {
 }
 
 impl Planner<'_> {
+    fn acl_hash(&self, acl: &Acl) -> String {
+        let Ok(mut last) = self.last_acl.lock() else {
+            return acl_hash(acl);
+        };
+        match last.as_ref() {
+            Some((seen, hash)) if seen == acl => hash.clone(),
+            _ => {
+                let hash = acl_hash(acl);
+                *last = Some((acl.clone(), hash.clone()));
+                hash
+            }
+        }
+    }
+
     fn plan(&self, item: std::result::Result<Change, ConnectorError>) -> Result<Plan> {
         let change = match item {
             Ok(c) => c,
@@ -240,7 +257,7 @@ impl Planner<'_> {
         Ok(Plan::Ready(match change {
             Change::Upsert(doc) => {
                 let prev = self.store.manifest_get(self.source, doc.id.as_str())?;
-                let acl_hash = acl_hash(&doc.acl);
+                let acl_hash = self.acl_hash(&doc.acl);
                 match prev {
                     Some(mut entry)
                         if entry.version == doc.version && entry.pipeline == self.pipeline =>
@@ -273,7 +290,7 @@ impl Planner<'_> {
             Change::Permissions { id, acl } => {
                 match self.store.manifest_get(self.source, id.as_str())? {
                     Some(mut entry) => {
-                        let h = acl_hash(&acl);
+                        let h = self.acl_hash(&acl);
                         if entry.acl_hash == h {
                             return Ok(Plan::Ready(Op::Unchanged { id }));
                         }
@@ -590,15 +607,22 @@ impl Writer {
                     version: &doc.version,
                 };
                 // A document new to the manifest cannot be in the index (orphans of a crash are
-                // removed before a run starts), unless this run already wrote it once.
-                let replace = !is_new || !self.fresh.insert(doc.id.as_str().to_string());
-                self.sink.upsert(&fields, &chunks, replace)?;
+                // removed before a run starts), unless this run already wrote it once: in this
+                // commit window (`fresh`), or in an earlier one after the planner, which runs
+                // ahead of the writer, had already judged it new (the store tells).
+                let first_write = is_new
+                    && self.fresh.insert(doc.id.as_str().to_string())
+                    && self
+                        .store
+                        .manifest_get(&self.source, doc.id.as_str())?
+                        .is_none();
+                self.sink.upsert(&fields, &chunks, !first_write)?;
                 self.index_dirty = true;
                 self.pending_bytes += chunks.iter().map(|c| c.text.len()).sum::<usize>();
                 self.put(&doc.id, entry);
                 self.present += 1;
                 self.report.counts.bytes += bytes;
-                if is_new {
+                if first_write {
                     self.report.counts.added += 1;
                 } else {
                     self.report.counts.modified += 1;
@@ -1078,6 +1102,7 @@ pub(crate) async fn run(
         store: &*store,
         generation,
         pipeline: pipeline.clone(),
+        last_acl: std::sync::Mutex::new(None),
     };
     let fetcher = Fetcher {
         connector,

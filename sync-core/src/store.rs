@@ -110,9 +110,23 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
 /// The embedded implementation of [`StateStore`]: sled for source states and run reports,
 /// redb for the manifest.
 pub struct LocalStore {
+    /// The last manifest snapshot read, reused by point lookups until the next write (see
+    /// [`LocalStore::snapshot`]). Declared first: it must drop before the database.
+    snapshot: std::sync::Mutex<Option<Snapshot>>,
+    /// Bumped after every committed manifest write; a snapshot of an older epoch is stale.
+    epoch: std::sync::atomic::AtomicU64,
     db: sled::Db,
     tree: sled::Tree,
     manifest: redb::Database,
+}
+
+type ReadTable = redb::ReadOnlyTable<&'static str, &'static [u8]>;
+
+/// A read transaction on one source's manifest table, as of one epoch.
+struct Snapshot {
+    epoch: u64,
+    source: String,
+    table: Option<ReadTable>,
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -189,7 +203,13 @@ impl LocalStore {
             .set_cache_size(MANIFEST_CACHE_BYTES)
             .create(&path)
             .map_err(|e| EngineError::Store(format!("open {}: {e}", path.display())))?;
-        let store = LocalStore { db, tree, manifest };
+        let store = LocalStore {
+            snapshot: std::sync::Mutex::new(None),
+            epoch: std::sync::atomic::AtomicU64::new(0),
+            db,
+            tree,
+            manifest,
+        };
         store.migrate_legacy_manifest()?;
         Ok(store)
     }
@@ -254,7 +274,34 @@ impl LocalStore {
                 i += 1;
             }
         }
-        tx.commit().map_err(store_err)
+        tx.commit().map_err(store_err)?;
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Runs `f` on a snapshot of `source`'s manifest that includes every write committed
+    /// before this call. Lookups come one per listed document; opening a read transaction
+    /// for each cost about as much as the lookup itself, so the snapshot is kept and only
+    /// replaced after a write (or for another source).
+    fn with_snapshot<T>(&self, source: &str, f: impl FnOnce(Option<&ReadTable>) -> T) -> Result<T> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let mut cached = self
+            .snapshot
+            .lock()
+            .map_err(|_| EngineError::Store("manifest snapshot lock poisoned".into()))?;
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|s| s.epoch == epoch && s.source == source);
+        if !fresh {
+            *cached = None; // release the old read transaction first
+            *cached = Some(Snapshot {
+                epoch,
+                source: source.to_string(),
+                table: self.read_table(source)?,
+            });
+        }
+        Ok(f(cached.as_ref().and_then(|s| s.table.as_ref())))
     }
 
     /// A read-only view of a source's manifest table; `None` before its first row.
@@ -275,13 +322,15 @@ impl LocalStore {
 
 impl StateStore for LocalStore {
     fn manifest_get(&self, source: &str, doc_id: &str) -> Result<Option<ManifestEntry>> {
-        let Some(table) = self.read_table(source)? else {
-            return Ok(None);
-        };
-        match table.get(doc_id).map_err(store_err)? {
-            Some(v) => Ok(Some(decode_entry(v.value())?)),
-            None => Ok(None),
-        }
+        self.with_snapshot(source, |table| {
+            let Some(table) = table else {
+                return Ok(None);
+            };
+            match table.get(doc_id).map_err(store_err)? {
+                Some(v) => Ok(Some(decode_entry(v.value())?)),
+                None => Ok(None),
+            }
+        })?
     }
 
     fn manifest_iter<'a>(&'a self, source: &str) -> ManifestIter<'a> {

@@ -22,6 +22,8 @@ mod faulty {
         StopAfter(usize),
         /// Yield an error after N documents, then carry on (one unreadable folder).
         ContinueAfter(usize),
+        /// Yield every document twice in a row (a change feed reporting two edits).
+        RepeatEach,
     }
 
     pub struct Wrapped {
@@ -35,6 +37,18 @@ mod faulty {
             let (n, stop) = match self.fault {
                 Fault::StopAfter(n) => (n, true),
                 Fault::ContinueAfter(n) => (n, false),
+                Fault::RepeatEach => {
+                    return inner
+                        .flat_map(|item| {
+                            let mut out = Vec::new();
+                            if let Ok(Change::Upsert(doc)) = &item {
+                                out.push(Ok(Change::Upsert(doc.clone())));
+                            }
+                            out.push(item);
+                            futures::stream::iter(out)
+                        })
+                        .boxed();
+                }
             };
             let error = self.error;
             let mut docs = 0usize;
@@ -327,4 +341,26 @@ async fn a_resumed_listing_sweeps_only_what_it_did_not_see() {
         (RunMode::Incremental, 1, 1_198)
     );
     assert_eq!(indexed(&engine), 1_198);
+}
+
+/// The planner runs ahead of the writer, so a document listed twice in a row is planned
+/// "new" twice; with a commit between the two writes, the second must still replace the
+/// first instead of adding its chunks again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_listed_twice_across_a_commit_is_indexed_once() {
+    let w = world(20);
+    let engine = w.engine();
+    let mut options = SyncOptions::default();
+    options.commit.docs = 1;
+    let report = sync(&engine, &faulty(&w, Fault::RepeatEach, transient), &options).await;
+    assert_eq!(report.state, RunState::Succeeded, "{report:?}");
+    // Whether the second sighting is planned before the first is committed is up to timing:
+    // it is then either a (harmless) rewrite or unchanged, never a second addition.
+    let c = &report.counts;
+    assert_eq!((c.added, c.modified + c.unchanged), (20, 20), "{c:?}");
+    let chunks = engine.index().all_chunks().expect("chunks");
+    let ids: std::collections::BTreeSet<&str> =
+        chunks.iter().map(|c| c.chunk_id.as_str()).collect();
+    assert_eq!(ids.len(), 20, "{ids:?}");
+    assert_eq!(chunks.len(), 20, "duplicate chunks in the index");
 }
