@@ -48,7 +48,7 @@ use rayon::prelude::*;
 const CHECKPOINT_EVERY: usize = 500;
 
 /// Entries stat'ed in parallel at a time.
-const STAT_BATCH: usize = 256;
+const STAT_BATCH: usize = 1024;
 
 type Item = Result<Change, ConnectorError>;
 

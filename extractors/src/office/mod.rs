@@ -6,6 +6,8 @@
 //! (an OLE container with an `EncryptedPackage` stream, or calamine's password error) are
 //! refused as `encrypted`.
 
+mod biff;
+mod crypto;
 mod doc;
 mod docx;
 mod emf;
@@ -46,10 +48,10 @@ impl Extractor for ZipExtractor {
     ) -> Result<Extracted, ExtractError> {
         let mut zip = ZipGuard::open(input, limits)?;
         let mut doc = if zip.has("xl/workbook.xml") || zip.has("xl/workbook.bin") {
-            sheet::extract(input, Format::Xlsx, limits, deadline)
+            sheet::extract(input, Format::Xlsx, None, limits, deadline)
                 .and_then(|doc| sheet::append_notes(doc, &mut zip, limits, deadline))
         } else if zip.has("content.xml") && zip.mimetype_contains("spreadsheet") {
-            sheet::extract(input, Format::Ods, limits, deadline)
+            sheet::extract(input, Format::Ods, None, limits, deadline)
         } else if zip.has("word/document.xml") {
             docx::extract(&mut zip, limits, deadline)
         } else if zip.has("ppt/presentation.xml") {
@@ -255,6 +257,30 @@ pub(crate) fn ole_embedded(
             }
             continue;
         }
+        if ole.is_stream(format!("{storage}/Workbook"))
+            || ole.is_stream(format!("{storage}/PowerPoint Document"))
+        {
+            let child = Limits {
+                max_embedded_depth: limits.max_embedded_depth - 1,
+                ..limits.clone()
+            };
+            let inner = storage_as_file(ole, &storage, limits.max_input_bytes as u64)
+                .map_err(|e| ExtractError::new(ErrorKind::Corrupt, e.to_string()))
+                .and_then(|file| OleExtractor.extract(&file, Format::Ole, &child, deadline));
+            match inner {
+                Ok(inner) => {
+                    for mut section in inner.sections {
+                        section.heading.insert(0, name.clone());
+                        doc.sections.push(section);
+                    }
+                }
+                Err(e) => doc.warnings.push(crate::Warning {
+                    code: "embedded_failed",
+                    message: format!("{name}: {e}"),
+                }),
+            }
+            continue;
+        }
         match package_payload(ole, &storage, limits) {
             Ok(Some((_, payload))) => append_embedded(doc, &name, &payload, limits, deadline),
             Ok(None) => {
@@ -278,6 +304,48 @@ pub(crate) fn ole_embedded(
             }),
         }
     }
+}
+
+/// Copies one storage — its streams and sub-storages, at most `max` bytes of streams — into
+/// a compound file of its own, so that an object embedded as a storage (an XLS or PPT in a
+/// workbook) is extracted exactly like the file it was.
+fn storage_as_file(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    storage: &str,
+    max: u64,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let entries: Vec<(std::path::PathBuf, bool)> = ole
+        .walk_storage(storage)?
+        .map(|e| (e.path().to_path_buf(), e.is_storage()))
+        .collect();
+    let mut out = cfb::CompoundFile::create(Cursor::new(Vec::new()))?;
+    let mut left = max;
+    for (path, is_storage) in entries {
+        let Ok(rel) = path.strip_prefix(storage) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let target = std::path::Path::new("/").join(rel);
+        if is_storage {
+            out.create_storage(&target)?;
+            continue;
+        }
+        let mut stream = ole.open_stream(&path)?;
+        if stream.len() > left {
+            return Err(std::io::Error::other(format!(
+                "embedded object larger than {max} bytes"
+            )));
+        }
+        left -= stream.len();
+        let mut bytes = Vec::with_capacity(stream.len() as usize);
+        stream.read_to_end(&mut bytes)?;
+        out.create_stream(&target)?.write_all(&bytes)?;
+    }
+    out.flush()?;
+    Ok(out.into_inner().into_inner())
 }
 
 /// OLE2 compound files: legacy XLS, DOC, PPT, and encrypted OOXML.
@@ -366,23 +434,45 @@ impl OleExtractor {
     ) -> Result<Extracted, ExtractError> {
         let has = |name: &str| ole.is_stream(format!("/{name}"));
         if has("EncryptedPackage") || has("EncryptionInfo") {
-            return Err(ExtractError::new(
-                ErrorKind::Encrypted,
-                "the document is protected with a password",
-            ));
+            let mut ole = ole;
+            let plain = crypto::decrypt_default(&mut ole, limits)?;
+            let mut doc = ZipExtractor.extract(&plain, Format::Zip, limits, deadline)?;
+            doc.warnings.push(crate::Warning {
+                code: "decrypted",
+                message: format!(
+                    "encrypted with Excel's default password ({}), opened with it",
+                    crypto::DEFAULT_PASSWORD
+                ),
+            });
+            return Ok(doc);
         }
         if has("Workbook") || has("Book") {
-            drop(ole);
-            let mut doc = sheet::extract(input, Format::Xls, limits, deadline)?;
-            // Excel keeps embedded objects in root storages named MBD…
-            if let Ok(mut ole) = cfb::CompoundFile::open(Cursor::new(input)) {
-                let storages: Vec<String> = ole
-                    .read_root_storage()
-                    .filter(|e| e.is_storage() && e.name().starts_with("MBD"))
-                    .map(|e| e.path().to_string_lossy().into_owned())
-                    .collect();
-                ole_embedded(&mut ole, &mut doc, storages, limits, deadline);
+            let mut ole = ole;
+            let stream =
+                doc::read_stream(&mut ole, "/Workbook", limits.max_input_bytes as u64).ok();
+            let formats = stream
+                .as_deref()
+                .and_then(|s| biff::cell_formats(s, deadline));
+            let mut doc = sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline)?;
+            if let Some(stream) = &stream {
+                let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+                let budget = limits.max_output_bytes.saturating_sub(written);
+                let texts = biff::text_objects(stream, budget, deadline);
+                if !texts.is_empty() {
+                    doc.sections.push(crate::Section {
+                        heading: vec!["Comments and drawings".to_string()],
+                        page: None,
+                        text: texts.join("\n\n"),
+                    });
+                }
             }
+            // Excel keeps embedded objects in root storages named MBD…
+            let storages: Vec<String> = ole
+                .read_root_storage()
+                .filter(|e| e.is_storage() && e.name().starts_with("MBD"))
+                .map(|e| e.path().to_string_lossy().into_owned())
+                .collect();
+            ole_embedded(&mut ole, &mut doc, storages, limits, deadline);
             return Ok(doc);
         }
         // An embedded object (oleObject*.bin): the real document sits in one stream.

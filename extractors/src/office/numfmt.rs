@@ -112,6 +112,25 @@ fn group(int: u64) -> String {
 }
 
 /// Renders `value` with a numeric section (no date tokens).
+/// `mantissa` and `exponent` are the pattern's parts around `E` (`0.00` and `+00`).
+fn scientific(value: f64, mantissa: &str, exponent: &str) -> String {
+    let decimals = mantissa.split_once('.').map_or(0, |(_, d)| {
+        d.chars().filter(|c| matches!(c, '0' | '#' | '?')).count()
+    });
+    let width = exponent.chars().filter(|c| *c == '0').count().max(1);
+    let rendered = format!("{value:.decimals$e}");
+    let (m, e) = rendered.split_once('e').unwrap_or((&rendered, "0"));
+    let e: i32 = e.parse().unwrap_or(0);
+    let sign = if e < 0 {
+        "-"
+    } else if exponent.starts_with('+') {
+        "+"
+    } else {
+        ""
+    };
+    format!("{m}E{sign}{:0width$}", e.abs())
+}
+
 fn number(value: f64, section: &str) -> Option<String> {
     let mut prefix = String::new();
     let mut suffix = String::new();
@@ -143,9 +162,14 @@ fn number(value: f64, section: &str) -> Option<String> {
             prefix.push(c);
         }
     }
-    if section.contains('?') || section.contains('/') || pattern.to_ascii_uppercase().contains('E')
-    {
-        return None; // fractions and scientific: fall back
+    if section.contains('?') || section.contains('/') {
+        return None; // fractions: fall back
+    }
+    if let Some(at) = pattern.to_ascii_uppercase().find('E') {
+        return Some(format!(
+            "{prefix}{}{suffix}",
+            scientific(value.abs(), &pattern[..at], &pattern[at + 1..])
+        ));
     }
     let percent = pattern.contains('%');
     let v = if percent { value * 100.0 } else { value };
@@ -353,6 +377,9 @@ mod tests {
         check(0.025, "0.00%", "2.50%");
         check(1234.5, "[$€-407]#,##0.00", "€1,234.50");
         check(-7.0, "0", "-7");
+        check(198356388.0, "0.00E+00", "1.98E+08");
+        check(-198356388.0, "0.00E+00", "-1.98E+08");
+        check(0.000123, "0.0E+0", "1.2E-4");
         assert_eq!(render(2.5, None, "# ?/?"), None);
         assert_eq!(render(5.0, None, "General"), None);
         let dt = at(2009, 10, 3, 18, 15);

@@ -81,6 +81,16 @@ fn serial_to_datetime(serial: f64) -> Option<chrono::NaiveDateTime> {
 fn render_float(f: f64) -> String {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
         format!("{}", f as i64)
+    } else if f.is_finite() && f.abs() >= 1e15 {
+        // Excel shows 15 significant digits at most: larger numbers in E notation.
+        let s = format!("{f:.14e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
+        format!("{m}E+{:02}", e.parse::<i32>().unwrap_or(0))
     } else {
         let s = format!("{f}");
         // Binary floating point noise ("0.30000000000000004") as a spreadsheet would show it.
@@ -164,6 +174,7 @@ pub(crate) fn append_notes(
 pub(crate) fn extract(
     input: &[u8],
     format: Format,
+    xls_formats: Option<&crate::office::biff::CellFormats>,
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<Extracted, ExtractError> {
@@ -173,6 +184,7 @@ pub(crate) fn extract(
     let names = workbook.sheet_names();
     b.metadata.insert("sheets".into(), names.len().to_string());
     let mut sheet_errors = 0usize;
+    let mut empty_sheets = Vec::new();
     for (i, name) in names.iter().enumerate() {
         deadline.check()?;
         let range = match workbook.worksheet_range(name) {
@@ -191,6 +203,7 @@ pub(crate) fn extract(
             }
         };
         if range.is_empty() {
+            empty_sheets.push(i);
             continue;
         }
         b.page(i as u32 + 1);
@@ -225,6 +238,12 @@ pub(crate) fn extract(
                                 None => f.format_code.clone(),
                             }
                         });
+                    let (row, col) = (origin.0 + r as u32, origin.1 + c as u32);
+                    let code = code.or_else(|| {
+                        xls_formats
+                            .and_then(|f| f.code(name, row, col))
+                            .map(str::to_string)
+                    });
                     code.and_then(|code| formatted(cell, &code))
                         .or_else(|| render(cell))
                 })
@@ -237,6 +256,15 @@ pub(crate) fn extract(
             if b.is_full() {
                 break;
             }
+        }
+    }
+    // Empty sheets are skipped, unless no sheet has any cell text: then the sheet names are
+    // all the text the workbook has (a template, a chart-only book), and a document that
+    // says which sheets it holds beats an empty one.
+    if empty_sheets.len() + sheet_errors == names.len() {
+        for i in empty_sheets {
+            b.page(i as u32 + 1);
+            b.heading(1, &names[i]);
         }
     }
     if sheet_errors > 0 && sheet_errors == names.len() {
@@ -257,7 +285,10 @@ mod tests {
         assert_eq!(render_float(12.0), "12");
         assert_eq!(render_float(-3.5), "-3.5");
         assert_eq!(render_float(0.1 + 0.2), "0.3");
-        assert_eq!(render_float(1e20), "100000000000000000000");
+        // Like Excel: 15 significant digits, E notation from 10^15 on.
+        assert_eq!(render_float(123456789012345.0), "123456789012345");
+        assert_eq!(render_float(1234567890123450.0), "1.23456789012345E+15");
+        assert_eq!(render_float(-1e20), "-1E+20");
         assert_eq!(render(&Data::String("  ".into())), None);
         assert_eq!(render(&Data::Bool(true)).as_deref(), Some("TRUE"));
     }

@@ -1,0 +1,342 @@
+//! Text outside the cells of a legacy XLS: text boxes, shapes and cell comments.
+//!
+//! calamine reads cells; the text of drawing objects lives in `TXO` records of the BIFF8
+//! `Workbook` stream. Each `TXO` gives the character count; the characters follow in one or
+//! more `CONTINUE` records, each starting with a flag byte (0: one byte per character,
+//! Latin-1; 1: UTF-16LE), and a last `CONTINUE` holds the formatting runs. [MS-XLS] 2.4.329.
+//! Cell comments are `TXO`s too (Excel writes the author's name into the comment's text).
+
+use crate::Deadline;
+
+use std::collections::HashMap;
+
+const BOF: u16 = 0x0809;
+const EOF: u16 = 0x000A;
+const FORMAT: u16 = 0x041E;
+const XF: u16 = 0x00E0;
+const BOUNDSHEET: u16 = 0x0085;
+const NUMBER: u16 = 0x0203;
+const RK: u16 = 0x027E;
+const MULRK: u16 = 0x00BD;
+const FORMULA: u16 = 0x0006;
+const FILEPASS: u16 = 0x002F;
+const TXO: u16 = 0x01B6;
+const CONTINUE: u16 = 0x003C;
+const BIFF8: u16 = 0x0600;
+
+/// Stop after this many text objects (a hostile file could hold millions of empty ones).
+const MAX_OBJECTS: usize = 10_000;
+
+/// One BIFF record: (type, data). Ends at the first truncated record.
+fn records(stream: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let header = stream.get(at..at + 4)?;
+        let kind = u16::from_le_bytes([header[0], header[1]]);
+        let len = u16::from_le_bytes([header[2], header[3]]) as usize;
+        let data = stream.get(at + 4..at + 4 + len)?;
+        at += 4 + len;
+        Some((kind, data))
+    })
+}
+
+/// The texts of the stream's text objects, in stream order (sheet by sheet), each trimmed,
+/// empty ones dropped, at most `max_bytes` in all. Nothing for BIFF5 and older or for an
+/// encrypted stream (whose records after `FILEPASS` are ciphertext).
+pub(crate) fn text_objects(stream: &[u8], max_bytes: usize, deadline: Deadline) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut total = 0usize;
+    let mut records = records(stream).peekable();
+    match records.next() {
+        Some((BOF, data)) if data.get(..2) == Some(&BIFF8.to_le_bytes()[..]) => {}
+        _ => return out,
+    }
+    let mut seen = 0usize;
+    while let Some((kind, data)) = records.next() {
+        match kind {
+            FILEPASS => return Vec::new(),
+            TXO => {
+                seen += 1;
+                if seen > MAX_OBJECTS || total >= max_bytes || deadline.check().is_err() {
+                    break;
+                }
+                let Some(count) = data.get(10..12).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
+                    continue;
+                };
+                let mut text = String::new();
+                let mut left = count as usize;
+                while left > 0 {
+                    let Some((CONTINUE, chunk)) = records.peek().copied() else {
+                        break;
+                    };
+                    records.next();
+                    let Some((&flag, chars)) = chunk.split_first() else {
+                        continue;
+                    };
+                    if flag & 1 == 1 {
+                        let units: Vec<u16> = chars
+                            .chunks_exact(2)
+                            .take(left)
+                            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+                            .collect();
+                        left -= units.len();
+                        text.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+                    } else {
+                        let bytes = &chars[..chars.len().min(left)];
+                        left -= bytes.len();
+                        text.extend(bytes.iter().map(|&b| b as char));
+                    }
+                    if chars.is_empty() {
+                        break; // a CONTINUE with no characters cannot make progress
+                    }
+                }
+                // Excel separates lines with a bare CR.
+                let text = text.replace("\r\n", "\n").replace('\r', "\n");
+                let text = text.trim();
+                if !text.is_empty() {
+                    total += text.len();
+                    out.push(text.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The number formats of an XLS's numeric cells, for rendering values as Excel shows them
+/// (calamine reads the values of XLS cells but not their formats).
+#[derive(Debug, Default)]
+pub(crate) struct CellFormats {
+    /// Custom format codes by format index (built-in indexes below 164 are not stored).
+    codes: HashMap<u16, String>,
+    /// Per sheet name: (row, column) → format index, for cells with a non-General format.
+    sheets: HashMap<String, HashMap<(u32, u32), u16>>,
+}
+
+impl CellFormats {
+    /// The format code of a cell, if it has one other than General.
+    pub(crate) fn code(&self, sheet: &str, row: u32, col: u32) -> Option<&str> {
+        let ifmt = *self.sheets.get(sheet)?.get(&(row, col))?;
+        match self.codes.get(&ifmt) {
+            Some(code) => Some(code),
+            None => crate::office::numfmt::builtin(u32::from(ifmt)),
+        }
+    }
+}
+
+/// An `XLUnicodeString` (`cch` of `len_bytes` bytes, a flag byte, then the characters).
+fn unicode_string(data: &[u8], len_bytes: usize) -> Option<String> {
+    let cch = match len_bytes {
+        1 => usize::from(*data.first()?),
+        _ => usize::from(u16::from_le_bytes([*data.first()?, *data.get(1)?])),
+    };
+    let flags = *data.get(len_bytes)?;
+    let chars = data.get(len_bytes + 1..)?;
+    Some(if flags & 1 == 1 {
+        let units: Vec<u16> = chars
+            .chunks_exact(2)
+            .take(cch)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        chars.iter().take(cch).map(|&b| b as char).collect()
+    })
+}
+
+fn u16_at(data: &[u8], at: usize) -> Option<u16> {
+    data.get(at..at + 2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    data.get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads FORMAT, XF and BOUNDSHEET records of the globals, then every numeric cell
+/// (NUMBER, RK, MULRK, FORMULA) of each worksheet. `None` for BIFF5 and older, or when the
+/// stream is encrypted; cells are only remembered when their format is not General, so the
+/// map stays small for plain data sheets.
+pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellFormats> {
+    let mut globals = records(stream);
+    match globals.next() {
+        Some((BOF, data)) if data.get(..2) == Some(&BIFF8.to_le_bytes()[..]) => {}
+        _ => return None,
+    }
+    let mut formats = CellFormats::default();
+    let mut xf_formats: Vec<u16> = Vec::new();
+    let mut sheets: Vec<(usize, String)> = Vec::new();
+    for (kind, data) in globals {
+        match kind {
+            FILEPASS => return None,
+            EOF => break,
+            FORMAT => {
+                if let (Some(ifmt), Some(code)) = (u16_at(data, 0), unicode_string(&data[2..], 2)) {
+                    formats.codes.insert(ifmt, code);
+                }
+            }
+            XF => xf_formats.push(u16_at(data, 2).unwrap_or(0)),
+            BOUNDSHEET => {
+                let (Some(pos), Some(&dt)) = (u32_at(data, 0), data.get(5)) else {
+                    continue;
+                };
+                if dt == 0
+                    && let Some(name) = data.get(6..).and_then(|d| unicode_string(d, 1))
+                {
+                    sheets.push((pos as usize, name));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (pos, name) in sheets {
+        deadline.check().ok()?;
+        let Some(sub) = stream.get(pos..) else {
+            continue;
+        };
+        let mut cells = HashMap::new();
+        let mut remember = |row: u16, col: u16, ixfe: u16| {
+            if let Some(&ifmt) = xf_formats.get(usize::from(ixfe))
+                && ifmt != 0
+            {
+                cells.insert((u32::from(row), u32::from(col)), ifmt);
+            }
+        };
+        for (kind, data) in records(sub).skip(1) {
+            match kind {
+                EOF | BOF => break,
+                NUMBER | RK | FORMULA => {
+                    if let (Some(row), Some(col), Some(ixfe)) =
+                        (u16_at(data, 0), u16_at(data, 2), u16_at(data, 4))
+                    {
+                        remember(row, col, ixfe);
+                    }
+                }
+                MULRK => {
+                    let (Some(row), Some(first)) = (u16_at(data, 0), u16_at(data, 2)) else {
+                        continue;
+                    };
+                    // [ixfe u16, rk u32] per cell, then the last column (u16).
+                    let body = data.get(4..data.len().saturating_sub(2)).unwrap_or(&[]);
+                    for (i, cell) in body.chunks_exact(6).enumerate() {
+                        let col = first.saturating_add(i as u16);
+                        remember(row, col, u16::from_le_bytes([cell[0], cell[1]]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        formats.sheets.insert(name, cells);
+    }
+    Some(formats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut r = kind.to_le_bytes().to_vec();
+        r.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        r.extend_from_slice(data);
+        r
+    }
+
+    fn txo(chars: u16) -> Vec<u8> {
+        let mut d = vec![0u8; 18];
+        d[10..12].copy_from_slice(&chars.to_le_bytes());
+        record(TXO, &d)
+    }
+
+    fn check(stream: &[u8], expected: &[&str]) {
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        assert_eq!(text_objects(stream, 1 << 20, deadline), expected);
+    }
+
+    #[test]
+    fn text_objects_in_both_encodings_and_split_over_continues() {
+        let mut s = record(BOF, &[0x00, 0x06, 0x10, 0x00]);
+        s.extend(record(0x0203, &[1, 2, 3])); // a NUMBER cell: ignored
+        s.extend(txo(12));
+        s.extend(record(CONTINUE, b"\x00Author:\rHi"));
+        s.extend(record(CONTINUE, &[0x01, b'!', 0, b'\xe9', 0])); // the rest in UTF-16
+        s.extend(record(CONTINUE, &[0u8; 16])); // formatting runs
+        s.extend(txo(0)); // an empty shape
+        s.extend(txo(4));
+        s.extend(record(CONTINUE, b"\x00box"));
+        check(&s, &["Author:\nHi!é", "box"]);
+    }
+
+    #[test]
+    fn cell_formats_map_cells_through_xf_records_to_format_codes() {
+        let mut globals = record(BOF, &[0x00, 0x06, 0x05, 0x00]);
+        let mut format = 164u16.to_le_bytes().to_vec();
+        format.extend_from_slice(&[9, 0, 0]);
+        format.extend_from_slice(b"0.0 \"kg\"");
+        globals.extend(record(FORMAT, &format));
+        for ifmt in [0u16, 4, 164] {
+            let mut xf = vec![0u8; 20];
+            xf[2..4].copy_from_slice(&ifmt.to_le_bytes());
+            globals.extend(record(XF, &xf));
+        }
+        // BOUNDSHEET's offset points past the globals' EOF: 4 + 6 + 5 + 6 bytes of its own.
+        let name = b"Data";
+        let bound_len = 4 + 6 + 2 + name.len();
+        let sheet_at = globals.len() + bound_len + 4;
+        let mut bound = (sheet_at as u32).to_le_bytes().to_vec();
+        bound.extend_from_slice(&[0, 0, name.len() as u8, 0]);
+        bound.extend_from_slice(name);
+        globals.extend(record(BOUNDSHEET, &bound));
+        globals.extend(record(EOF, &[]));
+        assert_eq!(globals.len(), sheet_at);
+        let mut s = globals;
+        s.extend(record(BOF, &[0x00, 0x06, 0x10, 0x00]));
+        let cell = |row: u16, col: u16, xf: u16| {
+            let mut d = row.to_le_bytes().to_vec();
+            d.extend_from_slice(&col.to_le_bytes());
+            d.extend_from_slice(&xf.to_le_bytes());
+            d.extend_from_slice(&[0u8; 8]);
+            d
+        };
+        s.extend(record(NUMBER, &cell(0, 0, 0))); // General: not remembered
+        s.extend(record(NUMBER, &cell(0, 1, 1))); // built-in 4: #,##0.00
+        let mut mulrk = 2u16.to_le_bytes().to_vec();
+        mulrk.extend_from_slice(&3u16.to_le_bytes());
+        for xf in [2u16, 1] {
+            mulrk.extend_from_slice(&xf.to_le_bytes());
+            mulrk.extend_from_slice(&[0u8; 4]);
+        }
+        mulrk.extend_from_slice(&4u16.to_le_bytes());
+        s.extend(record(MULRK, &mulrk));
+        s.extend(record(EOF, &[]));
+
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        let formats = cell_formats(&s, deadline).expect("BIFF8");
+        assert_eq!(formats.code("Data", 0, 0), None);
+        assert_eq!(formats.code("Data", 0, 1), Some("#,##0.00"));
+        assert_eq!(formats.code("Data", 2, 3), Some("0.0 \"kg\""));
+        assert_eq!(formats.code("Data", 2, 4), Some("#,##0.00"));
+        assert_eq!(formats.code("Other", 0, 1), None);
+    }
+
+    #[test]
+    fn encrypted_old_or_truncated_streams_yield_what_is_safe() {
+        let mut biff5 = record(BOF, &[0x00, 0x05, 0x10, 0x00]);
+        biff5.extend(txo(3));
+        biff5.extend(record(CONTINUE, b"abc"));
+        check(&biff5, &[]);
+        let mut encrypted = record(BOF, &[0x00, 0x06, 0x10, 0x00]);
+        encrypted.extend(record(FILEPASS, &[1, 0]));
+        encrypted.extend(txo(3));
+        encrypted.extend(record(CONTINUE, b"\x00abc"));
+        check(&encrypted, &[]);
+        // A TXO promising more characters than follow, then a stream cut mid-record.
+        let mut cut = record(BOF, &[0x00, 0x06, 0x10, 0x00]);
+        cut.extend(txo(500));
+        cut.extend(record(CONTINUE, b"\x00short"));
+        cut.extend_from_slice(&[0xB6, 0x01, 0xFF]);
+        check(&cut, &["short"]);
+    }
+}
