@@ -27,6 +27,9 @@ const TEXT_TYPE_OTHER: u32 = 4;
 /// Comments keep their author, text and initials in CString atoms.
 const COMMENT: u16 = 0x2EE0;
 const CSTRING: u16 = 0x0FBA;
+/// An atom whose data is itself a list of records: PowerPoint 2002+ keeps slide comments
+/// (and other extensions) in one, under the slide's programmable tags.
+const BINARY_TAG_DATA_BLOB: u16 = 0x138B;
 
 /// PowerPoint's placeholder prompts: template text, never content, wherever they are stored.
 fn is_prompt(text: &str) -> bool {
@@ -77,7 +80,7 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
         ]) as usize;
         let body = pos + 8;
         let end = body.saturating_add(len).min(stream.len());
-        if ver_inst & 0x000F == 0x000F {
+        if ver_inst & 0x000F == 0x000F || kind == BINARY_TAG_DATA_BLOB {
             if kind == SLIDE_CONTAINER {
                 slides.push(Vec::new());
             }
@@ -186,10 +189,31 @@ mod tests {
             ]
             .concat(),
         );
+        let utf16le =
+            |t: &str| -> Vec<u8> { t.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        // PowerPoint 2002+ stores a slide's comments inside a BinaryTagDataBlob atom under
+        // its programmable tags.
+        let tagged_comment = record(
+            0x000F,
+            0x1388,
+            &record(
+                0x000F,
+                0x138A,
+                &record(
+                    0,
+                    BINARY_TAG_DATA_BLOB,
+                    &record(
+                        0x000F,
+                        COMMENT,
+                        &record(0x0010, CSTRING, &utf16le("Add content")),
+                    ),
+                ),
+            ),
+        );
         let slide2 = record(
             0x000F,
             SLIDE_CONTAINER,
-            &record(0, TEXT_BYTES_ATOM, b"third"),
+            &[record(0, TEXT_BYTES_ATOM, b"third"), tagged_comment].concat(),
         );
         // A master: a title placeholder (text type 0) holds a prompt in any wording; a
         // plain text box (type 4) holds content.
@@ -213,8 +237,6 @@ mod tests {
             ]
             .concat(),
         );
-        let utf16le =
-            |t: &str| -> Vec<u8> { t.encode_utf16().flat_map(u16::to_le_bytes).collect() };
         let comment = record(
             0x000F,
             COMMENT,
@@ -252,7 +274,7 @@ mod tests {
                     "Fix the date".into()
                 ],
                 vec!["Résumé".into(), "second".into()],
-                vec![]
+                vec!["Add content".into()]
             ]
         );
         // A record claiming more bytes than exist ends the walk instead of reading past it.
