@@ -260,20 +260,8 @@ pub(crate) fn ole_embedded(
         if ole.is_stream(format!("{storage}/Workbook"))
             || ole.is_stream(format!("{storage}/PowerPoint Document"))
         {
-            let child = Limits {
-                max_embedded_depth: limits.max_embedded_depth - 1,
-                ..limits.clone()
-            };
-            let inner = storage_as_file(ole, &storage, limits.max_input_bytes as u64)
-                .map_err(|e| ExtractError::new(ErrorKind::Corrupt, e.to_string()))
-                .and_then(|file| OleExtractor.extract(&file, Format::Ole, &child, deadline));
-            match inner {
-                Ok(inner) => {
-                    for mut section in inner.sections {
-                        section.heading.insert(0, name.clone());
-                        doc.sections.push(section);
-                    }
-                }
+            match storage_as_file(ole, &storage, limits.max_input_bytes as u64) {
+                Ok(file) => append_embedded(doc, &name, &file, limits, deadline),
                 Err(e) => doc.warnings.push(crate::Warning {
                     code: "embedded_failed",
                     message: format!("{name}: {e}"),

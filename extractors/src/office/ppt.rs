@@ -45,6 +45,77 @@ fn is_prompt(text: &str) -> bool {
     )
 }
 
+/// An embedded OLE object's storage (an XLS, a DOC, a PDF wrapper), zlib-compressed when
+/// the record instance is 1 (then prefixed with its decompressed size).
+const EX_OLE_OBJ_STG: u16 = 0x1011;
+
+/// At most this many embedded objects are opened per presentation.
+const MAX_OBJECTS: usize = 64;
+
+/// The embedded objects' compound files, decompressed, each at most `max` bytes.
+fn embedded_objects(stream: &[u8], max: usize, deadline: Deadline) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= stream.len() && out.len() < MAX_OBJECTS {
+        if deadline.check().is_err() {
+            break;
+        }
+        let ver_inst = u16::from_le_bytes([stream[pos], stream[pos + 1]]);
+        let kind = u16::from_le_bytes([stream[pos + 2], stream[pos + 3]]);
+        let len = u32::from_le_bytes([
+            stream[pos + 4],
+            stream[pos + 5],
+            stream[pos + 6],
+            stream[pos + 7],
+        ]) as usize;
+        let body = pos + 8;
+        let end = body.saturating_add(len).min(stream.len());
+        if ver_inst & 0x000F == 0x000F {
+            pos = body; // descend
+            continue;
+        }
+        if kind == EX_OLE_OBJ_STG {
+            let data = &stream[body..end];
+            let object = if ver_inst >> 4 == 1 {
+                // Prefixed with the inflated size: an object that inflates to less is damaged
+                // (a partial compound file yields partial, misleading text) and is skipped.
+                let declared = data
+                    .get(..4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                data.get(4..)
+                    .and_then(|z| inflate(z, max))
+                    .filter(|out| Some(out.len()) == declared)
+            } else {
+                Some(data.to_vec())
+            };
+            out.extend(object);
+        }
+        pos = end.max(body);
+    }
+    out
+}
+
+/// Inflates a zlib stream, keeping what came out before an error: PowerPoint writes some
+/// objects without the stream's end marker, which other readers tolerate. `None` when
+/// nothing came out or more than `max` bytes would.
+fn inflate(z: &[u8], max: usize) -> Option<Vec<u8>> {
+    let mut decoder = flate2::read::ZlibDecoder::new(z);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if out.len() + n > max {
+                    return None;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 fn corrupt(what: &str) -> ExtractError {
     ExtractError::new(ErrorKind::Corrupt, format!("ppt: {what}"))
 }
@@ -147,6 +218,11 @@ pub(crate) fn extract(
         ));
     }
     let slides = text_by_slide(&stream, deadline)?;
+    let objects = if limits.max_embedded_depth > 0 {
+        embedded_objects(&stream, limits.max_input_bytes, deadline)
+    } else {
+        Vec::new()
+    };
     let mut b = DocBuilder::new(Format::Ppt, limits.max_output_bytes);
     let mut number = 0u32;
     for (i, texts) in slides.iter().enumerate() {
@@ -161,7 +237,13 @@ pub(crate) fn extract(
             break;
         }
     }
-    Ok(b.finish())
+    let mut doc = b.finish();
+    for (i, object) in objects.iter().enumerate() {
+        deadline.check()?;
+        let name = format!("Embedded object {}", i + 1);
+        crate::office::append_embedded(&mut doc, &name, object, limits, deadline);
+    }
+    Ok(doc)
 }
 
 #[cfg(test)]
@@ -175,6 +257,45 @@ mod tests {
         out.extend_from_slice(&(body.len() as u32).to_le_bytes());
         out.extend_from_slice(body);
         out
+    }
+
+    #[test]
+    fn embedded_objects_are_inflated_and_damaged_ones_skipped() {
+        use std::io::Write;
+        let payload = b"an embedded compound file".repeat(20);
+        let zlib = |data: &[u8]| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(data).expect("deflate");
+            z.finish().expect("deflate")
+        };
+        let compressed = |declared: usize, z: &[u8]| {
+            let mut body = (declared as u32).to_le_bytes().to_vec();
+            body.extend_from_slice(z);
+            record(0x0010, EX_OLE_OBJ_STG, &body)
+        };
+        let whole = zlib(&payload);
+        // Without its checksum, as PowerPoint sometimes writes.
+        let unterminated = &whole[..whole.len() - 4];
+        let stream = record(
+            0x000F,
+            0x0409,
+            &[
+                compressed(payload.len(), &whole),
+                compressed(payload.len(), unterminated),
+                compressed(payload.len() * 2, &whole), // inflates short: damaged
+                record(0, EX_OLE_OBJ_STG, b"stored as is"),
+                compressed(4, b"not zlib at all"),
+            ]
+            .concat(),
+        );
+        let objects = embedded_objects(&stream, 1 << 20, Deadline::after(Duration::from_secs(5)));
+        assert_eq!(objects.len(), 3);
+        assert_eq!(objects[0], payload);
+        assert_eq!(objects[1].len(), payload.len());
+        assert_eq!(objects[2], b"stored as is");
+        // An object that would inflate past the limit is not inflated.
+        let objects = embedded_objects(&stream, 100, Deadline::after(Duration::from_secs(5)));
+        assert_eq!(objects, vec![b"stored as is".to_vec()]);
     }
 
     #[test]
