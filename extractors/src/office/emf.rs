@@ -56,18 +56,31 @@ pub(crate) fn text(data: &[u8]) -> Vec<String> {
     out
 }
 
+/// An EMF that draws `lines`, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample(lines: &[&str]) -> Vec<u8> {
+    let mut header = vec![0u8; 80];
+    header[32..36].copy_from_slice(b" EMF");
+    let mut emf = tests::record(EMR_HEADER, &header);
+    for line in lines {
+        emf.extend(tests::text_record(line));
+    }
+    emf.extend(tests::record(EMR_EOF, &[0u8; 12]));
+    emf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(kind: u32, body: &[u8]) -> Vec<u8> {
+    pub(super) fn record(kind: u32, body: &[u8]) -> Vec<u8> {
         let mut r = kind.to_le_bytes().to_vec();
         r.extend_from_slice(&((body.len() + 8) as u32).to_le_bytes());
         r.extend_from_slice(body);
         r
     }
 
-    fn text_record(s: &str) -> Vec<u8> {
+    pub(super) fn text_record(s: &str) -> Vec<u8> {
         let chars: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
         // Bounds, graphics mode, scales (28 bytes), then EMRTEXT: reference point (8),
         // chars, offset (from the record start, after the 8-byte record header), ...
@@ -82,17 +95,8 @@ mod tests {
 
     #[test]
     fn text_records_come_out_in_order_without_symbol_glyphs() {
-        let mut header = vec![0u8; 80];
-        header[32..36].copy_from_slice(b" EMF");
-        let emf = [
-            record(EMR_HEADER, &header),
-            text_record("Objectives"),
-            text_record("\u{F0A7}"),
-            text_record("list the packages"),
-            record(EMR_EOF, &[0u8; 12]),
-            text_record("after the end"),
-        ]
-        .concat();
+        let mut emf = sample(&["Objectives", "\u{F0A7}", "list the packages"]);
+        emf.extend(text_record("after the end"));
         assert_eq!(text(&emf), ["Objectives", "list the packages"]);
         // Not an EMF, or a record that claims more than there is: nothing, no panic.
         assert!(text(b"not an emf at all, not even close to one...").is_empty());

@@ -71,8 +71,45 @@ impl Extractor for ZipExtractor {
                 append_embedded(&mut doc, &name, &bytes, limits, deadline);
             }
         }
+        // EMF pictures are mostly the previews Office draws of embedded objects and charts:
+        // their text (axis labels, a linked table's cells) is what the page shows.
+        let pictures: Vec<String> = zip
+            .names()
+            .into_iter()
+            .filter(|n| n.contains("/media/") && n.to_ascii_lowercase().ends_with(".emf"))
+            .take(MAX_EMBEDDED)
+            .collect();
+        for name in pictures {
+            deadline.check()?;
+            if let Some(bytes) = zip.read(&name)? {
+                append_picture_text(&mut doc, &name, &bytes, limits);
+            }
+        }
         Ok(doc)
     }
+}
+
+/// The text an EMF picture draws, as a section headed by the picture's name, within what is
+/// left of the output budget.
+fn append_picture_text(doc: &mut Extracted, name: &str, emf_bytes: &[u8], limits: &Limits) {
+    let lines = emf::text(emf_bytes);
+    if lines.is_empty() {
+        return;
+    }
+    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+    let budget = limits.max_output_bytes.saturating_sub(written);
+    if budget == 0 {
+        return;
+    }
+    let short = name.rsplit('/').next().unwrap_or(name);
+    let mut b = crate::DocBuilder::new(doc.format, budget);
+    b.heading(1, short);
+    for line in &lines {
+        if !b.paragraph(line) {
+            break;
+        }
+    }
+    doc.sections.extend(b.finish().sections);
 }
 
 /// A plain ZIP archive: each file in it is extracted as an embedded document (so a report
@@ -561,6 +598,35 @@ mod tests {
             &Limits::default(),
             Deadline::after(Duration::from_secs(5)),
         )
+    }
+
+    #[test]
+    fn text_drawn_by_an_emf_picture_of_a_package_is_extracted() {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("word/document.xml", options).expect("entry");
+        zip.write_all(
+            br#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Budget</w:t></w:r></w:p></w:body></w:document>"#,
+        )
+        .expect("write");
+        zip.start_file("word/media/image1.emf", options)
+            .expect("entry");
+        zip.write_all(&emf::sample(&["2002", "R&D Partners"]))
+            .expect("write");
+        zip.start_file("word/media/image2.png", options)
+            .expect("entry");
+        zip.write_all(b"\x89PNG not an emf").expect("write");
+        let bytes = zip.finish().expect("zip").into_inner();
+        let doc = ZipExtractor
+            .extract(
+                &bytes,
+                Format::Docx,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("docx");
+        let texts: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["Budget", "image1.emf\n\n2002\n\nR&D Partners"]);
     }
 
     #[test]
