@@ -62,9 +62,23 @@ impl DocBuilder {
     /// Starts a new section under a heading of `level` (1 = outermost). The heading text is
     /// also written as the section's first line, so it is searchable.
     pub fn heading(&mut self, level: u8, text: &str) {
+        if let Some(text) = self.open_heading(level, text) {
+            self.push(&text);
+            self.paragraph_break();
+        }
+    }
+
+    /// Starts a new section under a heading the extractor names itself ("Slide masters and
+    /// layouts"): kept for citations, but not written into the text, which holds only what
+    /// the document says.
+    pub fn label(&mut self, level: u8, text: &str) {
+        self.open_heading(level, text);
+    }
+
+    fn open_heading(&mut self, level: u8, text: &str) -> Option<String> {
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
         if text.is_empty() {
-            return;
+            return None;
         }
         self.flush();
         while self.headings.last().is_some_and(|(l, _)| *l >= level) {
@@ -72,8 +86,7 @@ impl DocBuilder {
         }
         self.headings.push((level, text.clone()));
         self.current.heading = self.headings.iter().map(|(_, h)| h.clone()).collect();
-        self.push(&text);
-        self.paragraph_break();
+        Some(text)
     }
 
     /// Starts a new page (or slide, or sheet) numbered `n`; headings start over.
@@ -164,6 +177,17 @@ impl DocBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_names_a_section_without_entering_its_text() {
+        let mut b = DocBuilder::new(Format::Pptx, 1000);
+        b.label(1, "Slide masters and layouts");
+        b.paragraph("Confidential");
+        let doc = b.finish();
+        assert_eq!(doc.sections.len(), 1);
+        assert_eq!(doc.sections[0].heading, ["Slide masters and layouts"]);
+        assert_eq!(doc.sections[0].text, "Confidential");
+    }
 
     #[test]
     fn headings_nest_and_pop() {

@@ -284,7 +284,7 @@ pub(crate) fn extract(
     }
     if !master_text.is_empty() {
         b.unpaged();
-        b.heading(1, "Slide masters and layouts");
+        b.label(1, "Slide masters and layouts");
         for text in &master_text {
             if !b.paragraph(text) {
                 break;
