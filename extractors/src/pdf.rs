@@ -7,8 +7,9 @@
 //! a `no_text_layer` warning rather than passing as an empty success.
 //!
 //! Annotations' comments and form field values follow each page's text. A ToUnicode CMap
-//! lopdf refuses is read by `pdf_cmap`. Still to do (issue 3): predefined CJK CMaps for CID
-//! fonts without ToUnicode, the embedded fonts' own tables.
+//! lopdf refuses is read by `pdf_cmap`; composite fonts without one whose encoding is a
+//! predefined CJK CMap (`90ms-RKSJ-H`, `UniGB-UCS2-H`, …) are decoded as the legacy encoding
+//! behind it (`pdf_text::Legacy`). Still to do (issue 3): the embedded fonts' own tables.
 
 use lopdf::Document;
 
@@ -225,6 +226,13 @@ mod tests {
             doc.sections[0].text,
             "HelloWorld again\nnext\nInside\n\nReviewed by Ana"
         );
+    }
+
+    #[test]
+    fn a_raised_run_is_a_word_of_its_own() {
+        let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
+        let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+        assert_eq!(doc.sections[0].text, "E=mc 2 holds\n\nReviewed by Ana");
     }
 
     #[test]

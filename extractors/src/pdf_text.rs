@@ -18,6 +18,75 @@ enum Decoder<'d> {
     Lopdf(Encoding<'d>),
     /// Our reading of a ToUnicode CMap lopdf refused.
     Cmap(ToUnicode),
+    /// A composite font without ToUnicode whose `/Encoding` is one of the predefined CJK
+    /// CMaps: its codes are a legacy character encoding, decoded as such.
+    Predefined(Legacy),
+}
+
+/// The character encodings behind Adobe's predefined CJK CMaps (PDF 32000 9.7.5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Legacy {
+    /// Two bytes per code, UCS-2 / UTF-16 big-endian (`Uni*-UCS2-*`, `Uni*-UTF16-*`).
+    Utf16Be,
+    /// `Uni*-UTF8-*`.
+    Utf8,
+    /// Codes in an `encoding_rs` encoding (Shift-JIS, EUC-JP, GBK, Big5, EUC-KR).
+    Bytes(&'static encoding_rs::Encoding),
+    /// `H` / `V`: JIS X 0208 row/cell codes (ISO-2022-JP without escapes), read as EUC-JP
+    /// once each byte has its high bit set.
+    Jis,
+}
+
+impl Legacy {
+    /// The encoding of a predefined CMap name (`-H` / `-V` is the writing direction).
+    fn of(cmap: &[u8]) -> Option<Legacy> {
+        let name = std::str::from_utf8(cmap).ok()?;
+        let base = name
+            .strip_suffix("-H")
+            .or_else(|| name.strip_suffix("-V"))
+            .unwrap_or(name);
+        if name == "H" || name == "V" {
+            return Some(Legacy::Jis);
+        }
+        if !base.starts_with("Uni") {
+            return Some(Legacy::Bytes(match base {
+                "83pv-RKSJ" | "90ms-RKSJ" | "90msp-RKSJ" | "90pv-RKSJ" | "Add-RKSJ"
+                | "Ext-RKSJ" => encoding_rs::SHIFT_JIS,
+                "EUC" => encoding_rs::EUC_JP,
+                "GB-EUC" | "GBpc-EUC" | "GBK-EUC" | "GBKp-EUC" | "GBK2K" | "GBT-EUC" => {
+                    encoding_rs::GBK
+                }
+                "B5pc" | "ETen-B5" | "ETenms-B5" | "HKscs-B5" | "CNS-EUC" => encoding_rs::BIG5,
+                "KSC-EUC" | "KSCms-UHC" | "KSCms-UHC-HW" | "KSCpc-EUC" => encoding_rs::EUC_KR,
+                _ => return None,
+            }));
+        }
+        if base.contains("-UCS2") || base.contains("-UTF16") {
+            Some(Legacy::Utf16Be)
+        } else if base.contains("-UTF8") {
+            Some(Legacy::Utf8)
+        } else {
+            None
+        }
+    }
+
+    fn decode(self, bytes: &[u8]) -> String {
+        match self {
+            Legacy::Utf16Be => encoding_rs::UTF_16BE
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
+            Legacy::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            Legacy::Bytes(encoding) => encoding.decode_without_bom_handling(bytes).0.into_owned(),
+            Legacy::Jis => {
+                let high: Vec<u8> = bytes.iter().map(|b| b | 0x80).collect();
+                encoding_rs::EUC_JP
+                    .decode_without_bom_handling(&high)
+                    .0
+                    .into_owned()
+            }
+        }
+    }
 }
 
 impl Decoder<'_> {
@@ -25,6 +94,7 @@ impl Decoder<'_> {
         match self {
             Decoder::Lopdf(e) => e.bytes_to_string(bytes).ok(),
             Decoder::Cmap(c) => Some(c.decode(bytes)),
+            Decoder::Predefined(legacy) => Some(legacy.decode(bytes)),
         }
     }
 }
@@ -172,8 +242,16 @@ impl<'d> Interpreter<'d> {
                     == Some(b"Type0".as_slice());
                 if composite { cmap } else { cmap.single_byte() }
             });
-        match ours {
-            Some(cmap) => Some(Decoder::Cmap(cmap)),
+        if let Some(cmap) = ours {
+            return Some(Decoder::Cmap(cmap));
+        }
+        let predefined = (font.get(b"Subtype").and_then(Object::as_name).ok()
+            == Some(b"Type0".as_slice()))
+        .then(|| font.get(b"Encoding").and_then(Object::as_name).ok())
+        .flatten()
+        .and_then(Legacy::of);
+        match predefined {
+            Some(legacy) => Some(Decoder::Predefined(legacy)),
             None => lopdf.map(Decoder::Lopdf),
         }
     }
@@ -226,6 +304,7 @@ impl<'d> Interpreter<'d> {
         // from that origin since (text space units).
         let mut line: Option<(f32, f32, f32)> = None;
         let mut pen = 0.0f32;
+        let mut rise = 0.0f32;
         for (i, op) in content.operations.iter().enumerate() {
             if i % 1024 == 0 {
                 self.deadline.check()?;
@@ -280,6 +359,14 @@ impl<'d> Interpreter<'d> {
                 "T*" => {
                     self.newline();
                     pen = 0.0;
+                }
+                // A rise moves the baseline (superscripts, footnote marks): what is raised
+                // is not part of the word before it.
+                "Ts" => {
+                    if (num(0) - rise).abs() > 0.01 {
+                        self.space();
+                    }
+                    rise = num(0);
                 }
                 "Tj" => pen += self.show(font, op.operands.first()),
                 "'" => {
@@ -376,4 +463,30 @@ pub(crate) fn page_text(
     let mut interp = Interpreter::new(doc, deadline, max_content);
     interp.run(&content, resources, 0)?;
     Ok(interp.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predefined_cjk_cmaps_decode_their_legacy_encodings() {
+        let check = |cmap: &str, bytes: &[u8], want: &str| {
+            let legacy = Legacy::of(cmap.as_bytes()).unwrap_or_else(|| panic!("{cmap}"));
+            assert_eq!(legacy.decode(bytes), want, "{cmap}");
+        };
+        check("V", b"$\"$$", "あい"); // JIS X 0208 row/cell codes
+        check("H", b"F|K\\", "日本");
+        check("90ms-RKSJ-H", b"\x93\xfa\x96\x7b", "日本");
+        check("EUC-V", b"\xc6\xfc\xcb\xdc", "日本");
+        check("UniJIS-UCS2-H", &[0x65, 0xe5, 0x67, 0x2c], "日本");
+        check("UniGB-UTF16-V", &[0xd8, 0x40, 0xdc, 0x0b], "\u{2000b}");
+        check("UniKS-UTF8-H", "한국".as_bytes(), "한국");
+        check("GBK-EUC-H", b"\xd6\xd0\xce\xc4", "中文");
+        check("ETen-B5-H", b"\xa4\xa4\xa4\xe5", "中文");
+        check("KSCms-UHC-H", b"\xc7\xd1\xb1\xb9", "한국");
+        // Identity and unknown CMaps are not legacy encodings: the font's own tables decide.
+        assert_eq!(Legacy::of(b"Identity-H"), None);
+        assert_eq!(Legacy::of(b"Adobe-Japan1-6"), None);
+    }
 }
