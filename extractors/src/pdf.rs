@@ -33,6 +33,26 @@ fn map_load_error(e: lopdf::Error) -> ExtractError {
     }
 }
 
+/// Font dictionaries without their (required, often omitted) `/Type /Font`: lopdf reads a
+/// font's encoding only from a dictionary typed as a font, so these would show no text.
+/// Recognised by a font `/Subtype` together with `/BaseFont`.
+fn label_untyped_fonts(doc: &mut Document) {
+    const FONT_SUBTYPES: [&[u8]; 5] = [b"Type1", b"TrueType", b"Type0", b"MMType1", b"Type3"];
+    for object in doc.objects.values_mut() {
+        let Ok(dict) = object.as_dict_mut() else {
+            continue;
+        };
+        let is_font = dict
+            .get(b"Subtype")
+            .and_then(lopdf::Object::as_name)
+            .is_ok_and(|s| FONT_SUBTYPES.contains(&s))
+            && (dict.has(b"BaseFont") || dict.has(b"FontMatrix"));
+        if is_font && !dict.has(b"Type") {
+            dict.set("Type", lopdf::Object::Name(b"Font".to_vec()));
+        }
+    }
+}
+
 /// Comments (`/Contents`) and form field values (`/V`) of a page's annotations.
 fn annotation_text(doc: &Document, page_id: lopdf::ObjectId) -> Vec<String> {
     let deref = |o: &'_ lopdf::Object| doc.dereference(o).ok().map(|(_, o)| o.clone());
@@ -78,7 +98,8 @@ impl Extractor for PdfExtractor {
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
-        let doc = Document::load_mem(input).map_err(map_load_error)?;
+        let mut doc = Document::load_mem(input).map_err(map_load_error)?;
+        label_untyped_fonts(&mut doc);
         if doc.is_encrypted() {
             return Err(ExtractError::new(
                 ErrorKind::Encrypted,
@@ -157,13 +178,18 @@ mod tests {
     /// A one-page PDF whose page draws `content`, with font /F1 (every glyph 500 units
     /// wide), a Form XObject /X1 drawing `form` that may call itself, and a comment.
     fn pdf_with(content: &str, kids: &str, form: &str) -> Vec<u8> {
+        pdf_with_font_type(content, kids, form, "/Type /Font ")
+    }
+
+    /// `font_type` is the font dictionary's `/Type` entry (empty: left out, as some writers do).
+    fn pdf_with_font_type(content: &str, kids: &str, form: &str, font_type: &str) -> Vec<u8> {
         let objects = [
             "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
             format!("<< /Type /Pages /Kids [{kids}] /Count 1 >>"),
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Annots [7 0 R] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> >>".to_string(),
             format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
             format!(
-                "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 126 /Widths [{}] >>",
+                "<< {font_type}/Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 126 /Widths [{}] >>",
                 vec!["500"; 95].join(" ")
             ),
             format!(
@@ -226,6 +252,13 @@ mod tests {
             doc.sections[0].text,
             "HelloWorld again\nnext\nInside\n\nReviewed by Ana"
         );
+    }
+
+    #[test]
+    fn a_font_without_its_type_entry_still_shows_its_text() {
+        let content = "BT /F1 10 Tf 72 720 Td (Hello World) Tj ET";
+        let doc = run(&pdf_with_font_type(content, "3 0 R", "BT ET", "")).expect("extracts");
+        assert_eq!(doc.sections[0].text, "Hello World\n\nReviewed by Ana");
     }
 
     #[test]
