@@ -1,5 +1,5 @@
-//! A tolerant ToUnicode CMap reader, used when lopdf's parser refuses a font's CMap (it is
-//! strict about syntax real producers get wrong). Reads `bfchar` and `bfrange` sections;
+//! A tolerant ToUnicode CMap reader, tried before lopdf's (which is strict about syntax and
+//! codespace ranges that real producers get wrong). Reads `bfchar` and `bfrange` sections;
 //! destination strings are UTF-16BE and may hold several characters (ligatures).
 
 use std::collections::HashMap;
@@ -207,6 +207,19 @@ impl ToUnicode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_codespace_written_as_a_numeric_range_still_maps_every_code() {
+        // Strictly, <0003> <0372> allows low bytes 03..72 only; producers mean 0x0003..0x0372.
+        let cmap = b"1 begincodespacerange <0003> <0372> endcodespacerange
+            1 beginbfchar <0003> <0020> endbfchar
+            2 beginbfrange <0004> <001D> <0041> <00B7> <00D0> <0061> endbfrange";
+        let map = ToUnicode::parse(cmap).expect("parses");
+        assert_eq!(
+            map.decode(&[0x00, 0x18, 0x00, 0xC9, 0x00, 0x03, 0x00, 0x04]),
+            "Us A"
+        );
+    }
 
     #[test]
     fn bfchar_bfrange_and_arrays() {

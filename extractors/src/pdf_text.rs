@@ -217,15 +217,15 @@ impl<'d> Interpreter<'d> {
         }
     }
 
-    /// A font's decoder, in the PDF spec's order: its ToUnicode CMap first (lopdf's parser,
-    /// then ours when lopdf refuses it), else lopdf's encoding handling.
+    /// A font's decoder, in the PDF spec's order: its ToUnicode CMap first (our tolerant
+    /// reader; lopdf's parser when ours finds nothing), then a predefined CJK CMap, else
+    /// lopdf's encoding handling. Ours goes first because lopdf applies codespace ranges
+    /// strictly byte by byte, and producers write them as plain numeric ranges
+    /// (`<0003> <0372>`): lopdf then garbles every code whose low byte is outside.
     fn decoder(&self, font: &'d Dictionary) -> Option<Decoder<'d>> {
         let lopdf = font
             .get_font_encoding_with_limit(self.doc, self.max_content)
             .ok();
-        if matches!(lopdf, Some(Encoding::UnicodeMapEncoding(_))) {
-            return lopdf.map(Decoder::Lopdf);
-        }
         let ours = font
             .get(b"ToUnicode")
             .ok()
@@ -244,6 +244,9 @@ impl<'d> Interpreter<'d> {
             });
         if let Some(cmap) = ours {
             return Some(Decoder::Cmap(cmap));
+        }
+        if matches!(lopdf, Some(Encoding::UnicodeMapEncoding(_))) {
+            return lopdf.map(Decoder::Lopdf);
         }
         let predefined = (font.get(b"Subtype").and_then(Object::as_name).ok()
             == Some(b"Type0".as_slice()))
