@@ -262,6 +262,21 @@ mod tests {
     }
 
     #[test]
+    fn words_are_placed_by_where_they_land_on_the_page() {
+        // Separate text objects on one baseline continue the line (a gap is a space, none
+        // glues); text turned by the CTM starts a line and stays whole when its runs abut.
+        let content = "BT /F1 10 Tf 1 0 0 1 72 700 Tm (Two) Tj ET \
+            BT /F1 10 Tf 1 0 0 1 92 700 Tm (words) Tj ET \
+            BT /F1 10 Tf 1 0 0 1 117 700 Tm (glued) Tj ET \
+            q 0 1 -1 0 300 300 cm BT /F1 10 Tf 0 0 Td (up) Tj 10 0 Td (wards) Tj ET Q";
+        let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+        assert_eq!(
+            doc.sections[0].text,
+            "Two wordsglued\nupwards\n\nReviewed by Ana"
+        );
+    }
+
+    #[test]
     fn a_raised_run_is_a_word_of_its_own() {
         let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
         let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");

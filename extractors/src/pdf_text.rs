@@ -1,8 +1,12 @@
-//! A small content-stream interpreter on lopdf's objects: text operators with their
-//! positioning (a vertical move starts a line, a horizontal jump or a wide `TJ` gap is a
-//! space), fonts decoded through lopdf's encodings (ToUnicode, `/Differences`, standard
-//! encodings), and Form XObjects followed through `Do` with their own resources, a depth
-//! limit and a visited set (so self-referencing XObjects cannot loop).
+//! A small content-stream interpreter on lopdf's objects. It tracks the graphics state's
+//! transformation matrix (`q`/`Q`/`cm`, a Form's `/Matrix`) and the text state (`Tm`, `Td`,
+//! `TL`, `Tc`, `Tw`, `Tz`, glyph widths from `/Widths` or a composite font's `/W`), so each
+//! string lands where it does on the page: text further along the same baseline continues
+//! the line (a gap wider than `GAP_SPACE` is a space), text on another baseline or turned
+//! another way starts a new one — whatever text objects, forms or moves produced it. Text
+//! comes out in drawing order. Fonts decode through ToUnicode, predefined CJK CMaps or
+//! lopdf's encodings; Form XObjects are followed through `Do` with their own resources, a
+//! depth limit and a visited set (so self-referencing XObjects cannot loop).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -101,8 +105,6 @@ impl Decoder<'_> {
 
 /// Form XObjects nested deeper than this are not followed.
 const MAX_FORM_DEPTH: usize = 8;
-/// A `TJ` adjustment below this (thousandths of an em) separates words.
-const TJ_SPACE: f32 = -180.0;
 /// A horizontal gap wider than this share of the font size between two positioned runs is a
 /// word space; narrower ones are kerning or per-glyph placement.
 const GAP_SPACE: f32 = 0.15;
@@ -114,29 +116,73 @@ struct Widths {
     first: u32,
     widths: Vec<f32>,
     default: f32,
+    /// Composite fonts: two-byte codes (CIDs under Identity encodings) and their `/W` widths.
     two_byte: bool,
+    cid_widths: std::collections::HashMap<u32, f32>,
 }
+
+/// At most this many `/W` entries are read (a CJK font has tens of thousands at most).
+const MAX_CID_WIDTHS: usize = 70_000;
 
 impl Widths {
     fn of(doc: &Document, font: &Dictionary) -> Widths {
         let num = |o: &Object| deref(doc, o).and_then(|o| o.as_float().ok());
         if font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice()) {
-            let default = font
+            let descendant = font
                 .get(b"DescendantFonts")
                 .ok()
                 .and_then(|o| deref(doc, o))
                 .and_then(|o| o.as_array().ok())
                 .and_then(|a| a.first())
                 .and_then(|o| deref(doc, o))
-                .and_then(|o| o.as_dict().ok())
+                .and_then(|o| o.as_dict().ok());
+            let default = descendant
                 .and_then(|d| d.get(b"DW").ok())
                 .and_then(num)
                 .unwrap_or(1000.0);
+            let mut cid_widths = std::collections::HashMap::new();
+            let w = descendant
+                .and_then(|d| d.get(b"W").ok())
+                .and_then(|o| deref(doc, o))
+                .and_then(|o| o.as_array().ok());
+            if let Some(w) = w {
+                // `c [w1 w2 …]` (widths from c on) or `c_first c_last w` (one width for all).
+                let mut i = 0;
+                while i + 1 < w.len() && cid_widths.len() < MAX_CID_WIDTHS {
+                    let Some(first) = num(&w[i]) else { break };
+                    let first = first.max(0.0) as u32;
+                    match deref(doc, &w[i + 1]) {
+                        Some(Object::Array(list)) => {
+                            for (k, width) in list.iter().enumerate().take(MAX_CID_WIDTHS) {
+                                if let Some(width) = num(width) {
+                                    cid_widths.insert(first.saturating_add(k as u32), width);
+                                }
+                            }
+                            i += 2;
+                        }
+                        Some(other) => {
+                            let (Some(last), Some(width)) =
+                                (other.as_float().ok(), w.get(i + 2).and_then(num))
+                            else {
+                                break;
+                            };
+                            let last = (last.max(0.0) as u32)
+                                .min(first.saturating_add(MAX_CID_WIDTHS as u32));
+                            for cid in first..=last {
+                                cid_widths.insert(cid, width);
+                            }
+                            i += 3;
+                        }
+                        None => break,
+                    }
+                }
+            }
             return Widths {
                 first: 0,
                 widths: Vec::new(),
                 default,
                 two_byte: true,
+                cid_widths,
             };
         }
         let first = font.get(b"FirstChar").ok().and_then(num).unwrap_or(0.0) as u32;
@@ -152,13 +198,21 @@ impl Widths {
             widths,
             default: 500.0,
             two_byte: false,
+            cid_widths: std::collections::HashMap::new(),
         }
     }
 
-    /// Advance of a string in text space units at font size 1.
+    /// Advance of a string in text space units at font size 1, and its number of codes.
     fn advance(&self, bytes: &[u8]) -> f32 {
         if self.two_byte {
-            return (bytes.len() / 2) as f32 * self.default / 1000.0;
+            return bytes
+                .chunks(2)
+                .map(|pair| {
+                    let cid = pair.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b));
+                    self.cid_widths.get(&cid).copied().unwrap_or(self.default)
+                })
+                .sum::<f32>()
+                / 1000.0;
         }
         bytes
             .iter()
@@ -175,12 +229,46 @@ impl Widths {
     }
 }
 
+/// An affine matrix `[a b c d e f]` as PDF writes them (row vector times matrix).
+type Matrix = [f32; 6];
+
+const IDENTITY: Matrix = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+
+/// `m` then `n`: a point goes through `m` first.
+fn mul(m: &Matrix, n: &Matrix) -> Matrix {
+    [
+        m[0] * n[0] + m[1] * n[2],
+        m[0] * n[1] + m[1] * n[3],
+        m[2] * n[0] + m[3] * n[2],
+        m[2] * n[1] + m[3] * n[3],
+        m[4] * n[0] + m[5] * n[2] + n[4],
+        m[4] * n[1] + m[5] * n[3] + n[5],
+    ]
+}
+
+fn translate(tx: f32, ty: f32) -> Matrix {
+    [1.0, 0.0, 0.0, 1.0, tx, ty]
+}
+
+/// Where the previous text run ended on the page, to place the next one.
+#[derive(Debug, Clone, Copy)]
+struct Pen {
+    /// End point in device space.
+    x: f32,
+    y: f32,
+    /// Unit vector of the text direction, and the font size, in device space.
+    dir: (f32, f32),
+    size: f32,
+}
+
 pub(crate) struct Interpreter<'d> {
     doc: &'d Document,
     deadline: Deadline,
     max_content: usize,
     visited: HashSet<ObjectId>,
     pub(crate) out: String,
+    /// The end of the last text shown on this page (across text objects and forms).
+    pen: Option<Pen>,
 }
 
 fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
@@ -199,6 +287,7 @@ impl<'d> Interpreter<'d> {
             max_content,
             visited: HashSet::new(),
             out: String::new(),
+            pen: None,
         }
     }
 
@@ -290,24 +379,22 @@ impl<'d> Interpreter<'d> {
         })
     }
 
-    /// Interprets one content stream with the given resources (nearest first).
+    /// Interprets one content stream with the given resources (nearest first), drawn with
+    /// the current transformation matrix `ctm`.
     pub(crate) fn run(
         &mut self,
         content: &[u8],
         resources: Vec<&'d Dictionary>,
+        ctm: Matrix,
         depth: usize,
     ) -> Result<(), ExtractError> {
         let Ok(content) = Content::decode(content) else {
             return Ok(()); // an unparsable stream contributes nothing; the page goes on
         };
         let encodings = self.encodings(&resources);
-        let mut font: Option<&(Decoder<'d>, Widths)> = None;
-        let mut size = 1.0f32;
-        // The text line matrix's origin and horizontal scale, and how far the pen has moved
-        // from that origin since (text space units).
-        let mut line: Option<(f32, f32, f32)> = None;
-        let mut pen = 0.0f32;
-        let mut rise = 0.0f32;
+        let mut ctm = ctm;
+        let mut saved: Vec<Matrix> = Vec::new();
+        let mut text = TextState::default();
         for (i, op) in content.operations.iter().enumerate() {
             if i % 1024 == 0 {
                 self.deadline.check()?;
@@ -316,81 +403,70 @@ impl<'d> Interpreter<'d> {
                 op.operands
                     .get(k)
                     .and_then(|o| o.as_float().ok())
+                    .filter(|v| v.is_finite())
                     .unwrap_or(0.0)
             };
             match op.operator.as_str() {
-                "BT" => {
-                    line = Some((0.0, 0.0, 1.0));
-                    pen = 0.0;
+                "q" if saved.len() < 256 => saved.push(ctm),
+                "Q" => ctm = saved.pop().unwrap_or(ctm),
+                "cm" => {
+                    let m = [num(0), num(1), num(2), num(3), num(4), num(5)];
+                    ctm = mul(&m, &ctm);
                 }
-                "ET" => self.newline(),
+                "BT" => {
+                    text.tm = IDENTITY;
+                    text.tlm = IDENTITY;
+                }
                 "Tf" => {
-                    font = op
+                    text.font = op
                         .operands
                         .first()
                         .and_then(|o| o.as_name().ok())
                         .and_then(|n| encodings.get(n));
-                    size = num(1).abs().max(0.1);
+                    text.size = num(1);
                 }
-                "Td" | "TD" => {
-                    let (tx, ty) = (num(0), num(1));
-                    if ty.abs() > 0.01 {
-                        self.newline();
-                    } else if tx - pen * size > GAP_SPACE * size {
-                        self.space();
-                    }
-                    if let Some((x, y, scale)) = line.as_mut() {
-                        *x += tx * *scale;
-                        *y += ty * *scale;
-                    }
-                    pen = 0.0;
-                }
-                "Tm" => {
-                    let (scale, x, y) = (num(0).abs().max(0.01), num(4), num(5));
-                    match line {
-                        Some((_, py, _)) if (py - y).abs() > 0.3 * size * scale => self.newline(),
-                        Some((px, _, pscale))
-                            if x - (px + pen * size * pscale) > GAP_SPACE * size * scale =>
-                        {
-                            self.space();
-                        }
-                        _ => {}
-                    }
-                    line = Some((x, y, scale));
-                    pen = 0.0;
-                }
-                "T*" => {
-                    self.newline();
-                    pen = 0.0;
-                }
+                "Tc" => text.char_spacing = num(0),
+                "Tw" => text.word_spacing = num(0),
+                "Tz" => text.scale = num(0) / 100.0,
+                "TL" => text.leading = num(0),
                 // A rise moves the baseline (superscripts, footnote marks): what is raised
                 // is not part of the word before it.
                 "Ts" => {
-                    if (num(0) - rise).abs() > 0.01 {
+                    if (num(0) - text.rise).abs() > 0.01 {
                         self.space();
                     }
-                    rise = num(0);
+                    text.rise = num(0);
                 }
-                "Tj" => pen += self.show(font, op.operands.first()),
+                "Td" => text.next_line(num(0), num(1)),
+                "TD" => {
+                    text.leading = -num(1);
+                    text.next_line(num(0), num(1));
+                }
+                "Tm" => {
+                    text.tlm = [num(0), num(1), num(2), num(3), num(4), num(5)];
+                    text.tm = text.tlm;
+                }
+                "T*" => text.next_line(0.0, -text.leading),
+                "Tj" => self.show(&mut text, &ctm, op.operands.first()),
                 "'" => {
-                    self.newline();
-                    pen = self.show(font, op.operands.first());
+                    text.next_line(0.0, -text.leading);
+                    self.show(&mut text, &ctm, op.operands.first());
                 }
                 "\"" => {
-                    self.newline();
-                    pen = self.show(font, op.operands.get(2));
+                    text.word_spacing = num(0);
+                    text.char_spacing = num(1);
+                    text.next_line(0.0, -text.leading);
+                    self.show(&mut text, &ctm, op.operands.get(2));
                 }
                 "TJ" => {
                     if let Some(Ok(items)) = op.operands.first().map(Object::as_array) {
                         for item in items {
                             match item {
-                                Object::String(..) => pen += self.show(font, Some(item)),
+                                Object::String(..) => self.show(&mut text, &ctm, Some(item)),
                                 other => {
                                     if let Ok(n) = other.as_float() {
-                                        pen -= n / 1000.0;
-                                        if n < TJ_SPACE {
-                                            self.space();
-                                        }
+                                        let tx = -n / 1000.0 * text.size * text.scale;
+                                        text.tm = mul(&translate(tx, 0.0), &text.tm);
                                     }
                                 }
                             }
@@ -426,9 +502,22 @@ impl<'d> Interpreter<'d> {
                         nested.push(own);
                     }
                     nested.extend(resources.iter().copied());
-                    self.newline();
-                    self.run(&data, nested, depth + 1)?;
-                    self.newline();
+                    let matrix = stream
+                        .dict
+                        .get(b"Matrix")
+                        .ok()
+                        .and_then(|o| deref(self.doc, o))
+                        .and_then(|o| o.as_array().ok())
+                        .filter(|a| a.len() == 6)
+                        .map(|a| {
+                            let v: Vec<f32> = a
+                                .iter()
+                                .map(|x| x.as_float().ok().filter(|v| v.is_finite()).unwrap_or(0.0))
+                                .collect();
+                            [v[0], v[1], v[2], v[3], v[4], v[5]]
+                        })
+                        .unwrap_or(IDENTITY);
+                    self.run(&data, nested, mul(&matrix, &ctm), depth + 1)?;
                 }
                 _ => {}
             }
@@ -436,15 +525,101 @@ impl<'d> Interpreter<'d> {
         Ok(())
     }
 
-    /// Appends a string's text; returns its advance at font size 1.
-    fn show(&mut self, font: Option<&(Decoder<'d>, Widths)>, operand: Option<&Object>) -> f32 {
-        let (Some((encoding, widths)), Some(Object::String(bytes, _))) = (font, operand) else {
-            return 0.0;
+    /// Shows one string: a line break or a space first when its position says so (compared
+    /// with where the previous text ended, in device space and along the text direction),
+    /// then its text; moves the text matrix past it.
+    fn show(&mut self, text: &mut TextState<'_, 'd>, ctm: &Matrix, operand: Option<&Object>) {
+        let (Some((encoding, widths)), Some(Object::String(bytes, _))) = (text.font, operand)
+        else {
+            return;
         };
-        if let Some(text) = encoding.decode(bytes) {
-            self.out.push_str(&text.replace('\0', ""));
+        let trm = mul(&text.tm, ctm);
+        let size = text.size.abs()
+            * (trm[2] * trm[2] + trm[3] * trm[3])
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+        let len = (trm[0] * trm[0] + trm[1] * trm[1]).sqrt();
+        let dir = if len > 1e-6 {
+            (trm[0] / len, trm[1] / len)
+        } else {
+            (1.0, 0.0)
+        };
+        let (x, y) = (trm[4], trm[5]);
+        if let Some(pen) = self.pen {
+            let (dx, dy) = (x - pen.x, y - pen.y);
+            // Along and across the previous text's direction.
+            let along = dx * pen.dir.0 + dy * pen.dir.1;
+            let across = dy * pen.dir.0 - dx * pen.dir.1;
+            let em = pen.size.max(size).max(0.1);
+            let turned = (dir.0 * pen.dir.0 + dir.1 * pen.dir.1) < 0.9;
+            if turned || across.abs() > 0.5 * em || along < -3.0 * em {
+                self.newline();
+            } else if along > GAP_SPACE * em || along < -0.5 * em {
+                self.space();
+            }
         }
-        widths.advance(bytes)
+        if let Some(decoded) = encoding.decode(bytes) {
+            self.out.push_str(&decoded.replace('\0', ""));
+        }
+        let spaces = if widths.two_byte {
+            0
+        } else {
+            bytes.iter().filter(|&&b| b == b' ').count()
+        };
+        let codes = if widths.two_byte {
+            bytes.len().div_ceil(2)
+        } else {
+            bytes.len()
+        };
+        let advance = (widths.advance(bytes) * text.size
+            + text.char_spacing * codes as f32
+            + text.word_spacing * spaces as f32)
+            * text.scale;
+        text.tm = mul(&translate(advance, 0.0), &text.tm);
+        let end = mul(&text.tm, ctm);
+        self.pen = Some(Pen {
+            x: end[4],
+            y: end[5],
+            dir,
+            size,
+        });
+    }
+}
+
+/// The text state of one content stream (PDF 32000 9.3).
+struct TextState<'f, 'd> {
+    tm: Matrix,
+    tlm: Matrix,
+    font: Option<&'f (Decoder<'d>, Widths)>,
+    size: f32,
+    char_spacing: f32,
+    word_spacing: f32,
+    scale: f32,
+    leading: f32,
+    rise: f32,
+}
+
+impl Default for TextState<'_, '_> {
+    fn default() -> Self {
+        TextState {
+            tm: IDENTITY,
+            tlm: IDENTITY,
+            font: None,
+            size: 1.0,
+            char_spacing: 0.0,
+            word_spacing: 0.0,
+            scale: 1.0,
+            leading: 0.0,
+            rise: 0.0,
+        }
+    }
+}
+
+impl TextState<'_, '_> {
+    /// `Td`: a new line offset from the start of the current one.
+    fn next_line(&mut self, tx: f32, ty: f32) {
+        self.tlm = mul(&translate(tx, ty), &self.tlm);
+        self.tm = self.tlm;
     }
 }
 
@@ -464,13 +639,41 @@ pub(crate) fn page_text(
         resources.extend(ids.into_iter().filter_map(|id| doc.get_dictionary(id).ok()));
     }
     let mut interp = Interpreter::new(doc, deadline, max_content);
-    interp.run(&content, resources, 0)?;
+    interp.run(&content, resources, IDENTITY, 0)?;
     Ok(interp.out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn composite_fonts_take_glyph_widths_from_their_w_array() {
+        use lopdf::dictionary;
+        let doc = Document::new();
+        let font = dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type0",
+            "DescendantFonts" => vec![Object::Dictionary(dictionary! {
+                "DW" => 1000,
+                "W" => vec![
+                    1.into(), vec![500.into(), 600.into()].into(),
+                    10.into(), 12.into(), 250.into(),
+                ],
+            })],
+        };
+        let widths = Widths::of(&doc, &font);
+        // CIDs 1, 2 (listed), 11 (in the 10..12 range) and 50 (the default width).
+        let advance = widths.advance(&[0, 1, 0, 2, 0, 11, 0, 50]);
+        assert!((advance - 2.35).abs() < 1e-4, "{advance}");
+    }
+
+    #[test]
+    fn matrices_compose_in_pdf_order() {
+        // Scale by 2, then move by (10, 0): the point (1, 0) lands on (12, 0).
+        let m = mul(&[2.0, 0.0, 0.0, 2.0, 0.0, 0.0], &translate(10.0, 0.0));
+        assert_eq!((m[4] + m[0], m[5] + m[1]), (12.0, 0.0));
+    }
 
     #[test]
     fn predefined_cjk_cmaps_decode_their_legacy_encodings() {
