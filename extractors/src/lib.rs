@@ -58,8 +58,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Wall-time budget for one document, checked inside extraction loops.
     pub timeout: Duration,
-    /// How deep documents embedded in documents (a spreadsheet in a presentation) are
-    /// extracted; 0 leaves them out.
+    /// How deep documents embedded in documents (a spreadsheet in a presentation, a ZIP in
+    /// an OLE object in a letter) are extracted; 0 leaves them out. Each level reads at most
+    /// `max_input_bytes`, so the default of 4 bounds a nested bomb at four inputs' worth.
     pub max_embedded_depth: u8,
 }
 
@@ -70,7 +71,7 @@ impl Default for Limits {
             max_output_bytes: 5 * 1024 * 1024,
             max_depth: 100,
             timeout: Duration::from_secs(60),
-            max_embedded_depth: 2,
+            max_embedded_depth: 4,
         }
     }
 }
