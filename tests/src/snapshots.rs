@@ -186,6 +186,12 @@ fn build_docx() -> Vec<u8> {
         ("word/header1.xml", &header),
         ("word/footnotes.xml", &footnotes),
         (
+            "word/glossary/document.xml",
+            &format!(
+                r#"<w:glossaryDocument {W}><w:docParts><w:docPart><w:docPartBody><w:p><w:r><w:t>Approved by the travel desk</w:t></w:r></w:p></w:docPartBody></w:docPart></w:docParts></w:glossaryDocument>"#
+            ),
+        ),
+        (
             "word/diagrams/data1.xml",
             r#"<dgm:dataModel xmlns:dgm="d" xmlns:a="a"><dgm:ptLst><dgm:pt><dgm:t><a:p><a:r><a:t>Plan</a:t></a:r></a:p></dgm:t></dgm:pt><dgm:pt><dgm:t><a:p><a:r><a:t>Book</a:t></a:r></a:p></dgm:t></dgm:pt></dgm:ptLst></dgm:dataModel>"#,
         ),

@@ -69,6 +69,8 @@ pub(crate) fn extract(
             "word/footnotes.xml",
             "word/endnotes.xml",
             "word/comments.xml",
+            // Building blocks saved with the document (AutoText, content-control prompts).
+            "word/glossary/document.xml",
         ]
         .map(String::from),
     );
