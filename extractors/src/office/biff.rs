@@ -1,4 +1,5 @@
-//! Text outside the cells of a legacy XLS: text boxes, shapes and cell comments.
+//! Legacy XLS at the record level, for what calamine does not read: text boxes, shapes and
+//! cell comments, cell number formats, and whole Excel 2.x–4.0 worksheets.
 //!
 //! calamine reads cells; the text of drawing objects lives in `TXO` records of the BIFF8
 //! `Workbook` stream. Each `TXO` gives the character count; the characters follow in one or
@@ -233,6 +234,150 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
     Some(formats)
 }
 
+/// Whether `input` is a bare BIFF2–4 worksheet (Excel 2.x–4.0 saved no OLE container:
+/// the file is the record stream itself, starting with a `BOF`).
+pub(crate) fn is_legacy_stream(input: &[u8]) -> bool {
+    let (Some(kind), Some(len)) = (u16_at(input, 0), u16_at(input, 2)) else {
+        return false;
+    };
+    matches!(kind, 0x0009 | 0x0209 | 0x0409) && (4..=16).contains(&len)
+}
+
+/// The cells of a BIFF2–4 worksheet, rendered row by row like the sheets calamine reads
+/// (`a | b | c`); strings decoded with the file's code page. Number formats are not
+/// applied: values show as General.
+pub(crate) fn legacy_worksheet(
+    input: &[u8],
+    limits: &crate::Limits,
+    deadline: Deadline,
+) -> Result<crate::Extracted, crate::ExtractError> {
+    use std::collections::BTreeMap;
+    let mut encoding = encoding_rs::WINDOWS_1252;
+    let mut cells: BTreeMap<(u16, u16), String> = BTreeMap::new();
+    let mut pending_string: Option<(u16, u16)> = None;
+    let number = |f: f64| crate::office::sheet::render_float(f);
+    let text = |encoding: &'static encoding_rs::Encoding, bytes: &[u8]| {
+        encoding
+            .decode_without_bom_handling(bytes)
+            .0
+            .trim()
+            .to_string()
+    };
+    for (i, (kind, data)) in records(input).enumerate() {
+        if i % 1024 == 0 {
+            deadline.check()?;
+        }
+        let (row, col) = (u16_at(data, 0).unwrap_or(0), u16_at(data, 2).unwrap_or(0));
+        let value = match kind {
+            0x0042 => {
+                encoding = match u16_at(data, 0) {
+                    Some(0x8000 | 10000) => encoding_rs::MACINTOSH,
+                    Some(cp) => codepage::to_encoding(cp).unwrap_or(encoding_rs::WINDOWS_1252),
+                    None => encoding,
+                };
+                None
+            }
+            // LABEL (BIFF3/4: 16-bit length; BIFF2: 3 attribute bytes, 8-bit length).
+            0x0204 => {
+                let len = usize::from(u16_at(data, 6).unwrap_or(0));
+                data.get(8..8 + len).map(|b| text(encoding, b))
+            }
+            0x0004 => {
+                let len = usize::from(*data.get(7).unwrap_or(&0));
+                data.get(8..8 + len).map(|b| text(encoding, b))
+            }
+            // NUMBER, INTEGER, RK.
+            0x0203 => data
+                .get(6..14)
+                .map(|b| number(f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))),
+            0x0003 => data
+                .get(7..15)
+                .map(|b| number(f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))),
+            0x0002 => u16_at(data, 7).map(|n| n.to_string()),
+            0x027E => u32_at(data, 6).map(|rk| number(rk_value(rk))),
+            // BOOLERR: a boolean, or an error code.
+            0x0205 | 0x0005 => {
+                let at = if kind == 0x0205 { 6 } else { 7 };
+                match (data.get(at), data.get(at + 1)) {
+                    (Some(&v), Some(&0)) => Some(if v == 0 { "FALSE" } else { "TRUE" }.to_string()),
+                    _ => None,
+                }
+            }
+            // FORMULA: a cached number, or a string that follows in a STRING record.
+            0x0006 | 0x0206 | 0x0406 => {
+                let at = if kind == 0x0006 { 7 } else { 6 };
+                match data.get(at..at + 8) {
+                    Some(r) if r[6] == 0xFF && r[7] == 0xFF => {
+                        if r[0] == 0 {
+                            pending_string = Some((row, col));
+                        }
+                        None
+                    }
+                    Some(r) => Some(number(f64::from_le_bytes(r.try_into().unwrap_or([0; 8])))),
+                    None => None,
+                }
+            }
+            0x0207 | 0x0007 => {
+                let Some((r, c)) = pending_string.take() else {
+                    continue;
+                };
+                let (len, at) = if kind == 0x0207 {
+                    (usize::from(u16_at(data, 0).unwrap_or(0)), 2)
+                } else {
+                    (usize::from(*data.first().unwrap_or(&0)), 1)
+                };
+                if let Some(s) = data.get(at..at + len).map(|b| text(encoding, b))
+                    && !s.is_empty()
+                {
+                    cells.insert((r, c), s);
+                }
+                continue;
+            }
+            0x000A => break, // EOF
+            _ => None,
+        };
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            cells.insert((row, col), v);
+        }
+    }
+    if cells.is_empty() {
+        return Err(crate::ExtractError::new(
+            crate::ErrorKind::Corrupt,
+            "an Excel 2-4 worksheet without readable cells",
+        ));
+    }
+    let mut b = crate::DocBuilder::new(crate::Format::Xls, limits.max_output_bytes);
+    b.page(1);
+    let mut row: Vec<&str> = Vec::new();
+    let mut current = None;
+    for ((r, _), value) in &cells {
+        if current != Some(*r) && !row.is_empty() {
+            b.push(&row.join(" | "));
+            b.line_break();
+            row.clear();
+        }
+        current = Some(*r);
+        row.push(value);
+        if b.is_full() {
+            break;
+        }
+    }
+    if !row.is_empty() {
+        b.push(&row.join(" | "));
+    }
+    Ok(b.finish())
+}
+
+/// An RK number: a 30-bit integer or the high bits of a double, optionally divided by 100.
+fn rk_value(rk: u32) -> f64 {
+    let v = if rk & 2 != 0 {
+        f64::from((rk as i32) >> 2)
+    } else {
+        f64::from_bits(u64::from(rk & 0xFFFF_FFFC) << 32)
+    };
+    if rk & 1 != 0 { v / 100.0 } else { v }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +464,47 @@ mod tests {
         assert_eq!(formats.code("Data", 2, 3), Some("0.0 \"kg\""));
         assert_eq!(formats.code("Data", 2, 4), Some("#,##0.00"));
         assert_eq!(formats.code("Other", 0, 1), None);
+    }
+
+    #[test]
+    fn an_excel_4_worksheet_reads_its_cells_row_by_row() {
+        let cell = |row: u16, col: u16| {
+            let mut d = row.to_le_bytes().to_vec();
+            d.extend_from_slice(&col.to_le_bytes());
+            d.extend_from_slice(&15u16.to_le_bytes()); // ixfe
+            d
+        };
+        let mut s = record(0x0409, &[0, 0, 0x10, 0, 0, 0]);
+        s.extend(record(0x0042, &1252u16.to_le_bytes()));
+        let mut label = cell(0, 0);
+        label.extend_from_slice(&6u16.to_le_bytes());
+        label.extend_from_slice(b"Caf\xe9 A");
+        s.extend(record(0x0204, &label));
+        let mut num = cell(0, 1);
+        num.extend_from_slice(&2.5f64.to_le_bytes());
+        s.extend(record(0x0203, &num));
+        let mut rk = cell(1, 0);
+        rk.extend_from_slice(&((815_057u32 << 2) | 2).to_le_bytes()); // integer RK
+        s.extend(record(0x027E, &rk));
+        let mut formula = cell(1, 2);
+        formula.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0xFF, 0xFF]); // string result follows
+        formula.extend_from_slice(&[0u8; 6]);
+        s.extend(record(0x0406, &formula));
+        let mut string = 5u16.to_le_bytes().to_vec();
+        string.extend_from_slice(b"total");
+        s.extend(record(0x0207, &string));
+        s.extend(record(0x000A, &[]));
+        s.extend(record(0x0204, &label)); // after EOF: ignored
+
+        assert!(is_legacy_stream(&s));
+        assert!(!is_legacy_stream(b"\xD0\xCF\x11\xE0 OLE"));
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        let doc = legacy_worksheet(&s, &crate::Limits::default(), deadline).expect("cells");
+        assert_eq!(doc.sections[0].text, "Café A | 2.5\n815057 | total");
+        // Nothing but a BOF: a typed error, not an empty success.
+        let empty = record(0x0409, &[0, 0, 0x10, 0, 0, 0]);
+        let err = legacy_worksheet(&empty, &crate::Limits::default(), deadline).expect_err("empty");
+        assert_eq!(err.kind, crate::ErrorKind::Corrupt);
     }
 
     #[test]

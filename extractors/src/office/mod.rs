@@ -389,6 +389,9 @@ impl Extractor for OleExtractor {
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
+        if biff::is_legacy_stream(input) {
+            return biff::legacy_worksheet(input, limits, deadline);
+        }
         let e = match cfb::CompoundFile::open(Cursor::new(input)) {
             Ok(ole) => return self.extract_ole(ole, input, format, limits, deadline),
             Err(e) => e,

@@ -78,7 +78,7 @@ fn serial_to_datetime(serial: f64) -> Option<chrono::NaiveDateTime> {
 }
 
 /// Whole numbers print without a fraction; others with the shortest exact representation.
-fn render_float(f: f64) -> String {
+pub(crate) fn render_float(f: f64) -> String {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
         format!("{}", f as i64)
     } else if f.is_finite() && f.abs() >= 1e15 {
