@@ -22,6 +22,8 @@ const MULRK: u16 = 0x00BD;
 const FORMULA: u16 = 0x0006;
 const FILEPASS: u16 = 0x002F;
 const TXO: u16 = 0x01B6;
+/// Chart text: titles, axis titles, series names and data labels ([MS-XLS] 2.4.254).
+const SERIESTEXT: u16 = 0x100D;
 const CONTINUE: u16 = 0x003C;
 const BIFF8: u16 = 0x0600;
 
@@ -41,7 +43,7 @@ fn records(stream: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-/// The texts of the stream's text objects, in stream order (sheet by sheet), each trimmed,
+/// The texts of the stream's text objects and chart labels, in stream order, each trimmed,
 /// empty ones dropped, at most `max_bytes` in all. Nothing for BIFF5 and older or for an
 /// encrypted stream (whose records after `FILEPASS` are ciphertext).
 pub(crate) fn text_objects(stream: &[u8], max_bytes: usize, deadline: Deadline) -> Vec<String> {
@@ -49,13 +51,24 @@ pub(crate) fn text_objects(stream: &[u8], max_bytes: usize, deadline: Deadline) 
     let mut total = 0usize;
     let mut records = records(stream).peekable();
     match records.next() {
-        Some((BOF, data)) if data.get(..2) == Some(&BIFF8.to_le_bytes()[..]) => {}
+        // BIFF8 (0x0600), or Microsoft Graph's chart workbooks (0x0680).
+        Some((BOF, data)) if u16_at(data, 0).is_some_and(|v| v & 0xFF00 == BIFF8) => {}
         _ => return out,
     }
     let mut seen = 0usize;
     while let Some((kind, data)) = records.next() {
         match kind {
             FILEPASS => return Vec::new(),
+            SERIESTEXT => {
+                // reserved (2 bytes), then a ShortXLUnicodeString.
+                if let Some(text) = data.get(2..).and_then(|d| unicode_string(d, 1)) {
+                    let text = text.trim();
+                    if !text.is_empty() && total < max_bytes {
+                        total += text.len();
+                        out.push(text.to_string());
+                    }
+                }
+            }
             TXO => {
                 seen += 1;
                 if seen > MAX_OBJECTS || total >= max_bytes || deadline.check().is_err() {
@@ -411,7 +424,12 @@ mod tests {
         s.extend(txo(0)); // an empty shape
         s.extend(txo(4));
         s.extend(record(CONTINUE, b"\x00box"));
-        check(&s, &["Author:\nHi!é", "box"]);
+        s.extend(record(SERIESTEXT, b"\x00\x00\x05\x00Sales")); // a chart's series name
+        check(&s, &["Author:\nHi!é", "box", "Sales"]);
+        // Microsoft Graph's chart workbooks carry BIFF version 0x0680.
+        let mut graph = record(BOF, &[0x80, 0x06, 0x05, 0x00]);
+        graph.extend(record(SERIESTEXT, b"\x00\x00\x03\x00R&D"));
+        check(&graph, &["R&D"]);
     }
 
     #[test]

@@ -481,7 +481,19 @@ impl OleExtractor {
             let formats = stream
                 .as_deref()
                 .and_then(|s| biff::cell_formats(s, deadline));
-            let mut doc = sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline)?;
+            // A workbook whose cells calamine cannot read (Microsoft Graph's chart workbooks)
+            // may still hold text boxes, chart labels and embedded objects.
+            let (mut doc, sheet_error) =
+                match sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline) {
+                    Ok(doc) => (doc, None),
+                    Err(e) if matches!(e.kind, ErrorKind::Encrypted | ErrorKind::Timeout) => {
+                        return Err(e);
+                    }
+                    Err(e) => (
+                        crate::DocBuilder::new(Format::Xls, limits.max_output_bytes).finish(),
+                        Some(e),
+                    ),
+                };
             if let Some(stream) = &stream {
                 let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
                 let budget = limits.max_output_bytes.saturating_sub(written);
@@ -501,7 +513,17 @@ impl OleExtractor {
                 .map(|e| e.path().to_string_lossy().into_owned())
                 .collect();
             ole_embedded(&mut ole, &mut doc, storages, limits, deadline);
-            return Ok(doc);
+            return match sheet_error {
+                Some(e) if doc.sections.is_empty() => Err(e),
+                Some(e) => {
+                    doc.warnings.push(crate::Warning {
+                        code: "broken_part",
+                        message: format!("cells: {e}"),
+                    });
+                    Ok(doc)
+                }
+                None => Ok(doc),
+            };
         }
         // An embedded object (oleObject*.bin): the real document sits in one stream.
         let mut ole = ole;
