@@ -212,7 +212,27 @@ impl Registry {
                 ),
             ));
         }
-        let format = detect(input, hints);
+        self.extract_as(input, detect(input, hints), limits)
+    }
+
+    /// Extracts `input` as `format`, without detection (the caller knows the format; fuzz
+    /// targets aim at one extractor). Panics inside the extractor become `corrupt` errors.
+    pub fn extract_as(
+        &self,
+        input: &[u8],
+        format: Format,
+        limits: &Limits,
+    ) -> Result<Extracted, ExtractError> {
+        if input.len() > limits.max_input_bytes {
+            return Err(ExtractError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "input is {} bytes, over the limit of {}",
+                    input.len(),
+                    limits.max_input_bytes
+                ),
+            ));
+        }
         let extractor = self
             .extractors
             .iter()

@@ -1,0 +1,22 @@
+//! ZIP-based formats (DOCX, XLSX, PPTX, ODS, plain ZIP): the first byte picks the format the
+//! extractor is told, the rest is the file.
+#![no_main]
+
+use extractors::{Format, Limits, Registry};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, file)) = data.split_first() else {
+        return;
+    };
+    let format = [Format::Docx, Format::Xlsx, Format::Pptx, Format::Ods, Format::Zip]
+        [usize::from(pick) % 5];
+    let limits = Limits {
+        timeout: std::time::Duration::from_secs(5),
+        ..Limits::default()
+    };
+    // The registry turns a panic into a `corrupt` error for users; here it is a finding.
+    if let Err(e) = Registry::default().extract_as(file, format, &limits) {
+        assert!(!e.message.contains("extractor panicked"), "{e}");
+    }
+});
