@@ -277,6 +277,14 @@ mod tests {
     }
 
     #[test]
+    fn text_drawn_twice_in_one_place_comes_out_once() {
+        let content = "BT /F1 10 Tf 72 700 Td (Stamp) Tj ET BT /F1 10 Tf 72.4 700 Td (Stamp) Tj ET \
+            BT /F1 10 Tf 72 680 Td (Stamp) Tj ET";
+        let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+        assert_eq!(doc.sections[0].text, "Stamp\nStamp\n\nReviewed by Ana");
+    }
+
+    #[test]
     fn a_raised_run_is_a_word_of_its_own() {
         let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
         let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");

@@ -269,6 +269,8 @@ pub(crate) struct Interpreter<'d> {
     pub(crate) out: String,
     /// The end of the last text shown on this page (across text objects and forms).
     pen: Option<Pen>,
+    /// Text already shown on this page, with its device position (2-unit cells).
+    drawn: HashSet<(String, i64, i64)>,
 }
 
 fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
@@ -288,6 +290,7 @@ impl<'d> Interpreter<'d> {
             visited: HashSet::new(),
             out: String::new(),
             pen: None,
+            drawn: HashSet::new(),
         }
     }
 
@@ -545,6 +548,21 @@ impl<'d> Interpreter<'d> {
             (1.0, 0.0)
         };
         let (x, y) = (trm[4], trm[5]);
+        let decoded = encoding.decode(bytes).map(|t| t.replace('\0', ""));
+        // The same text drawn again where it already is (a stamp applied twice, text
+        // overprinted to look bold) is one text: shown once, like PDF viewers' copy.
+        let duplicate = decoded.as_ref().is_some_and(|t| {
+            !t.trim().is_empty()
+                && !self.drawn.insert((
+                    t.clone(),
+                    (x / 2.0).round() as i64,
+                    (y / 2.0).round() as i64,
+                ))
+        });
+        if duplicate {
+            text.tm = mul(&translate(self.advance(text, widths, bytes), 0.0), &text.tm);
+            return;
+        }
         if let Some(pen) = self.pen {
             let (dx, dy) = (x - pen.x, y - pen.y);
             // Along and across the previous text's direction.
@@ -558,9 +576,23 @@ impl<'d> Interpreter<'d> {
                 self.space();
             }
         }
-        if let Some(decoded) = encoding.decode(bytes) {
-            self.out.push_str(&decoded.replace('\0', ""));
+        if let Some(decoded) = decoded {
+            self.out.push_str(&decoded);
         }
+        text.tm = mul(&translate(self.advance(text, widths, bytes), 0.0), &text.tm);
+        let end = mul(&text.tm, ctm);
+        self.pen = Some(Pen {
+            x: end[4],
+            y: end[5],
+            dir,
+            size,
+        });
+    }
+}
+
+impl Interpreter<'_> {
+    /// How far a string moves the pen, in text space (PDF 32000 9.4.4).
+    fn advance(&self, text: &TextState<'_, '_>, widths: &Widths, bytes: &[u8]) -> f32 {
         let spaces = if widths.two_byte {
             0
         } else {
@@ -571,18 +603,10 @@ impl<'d> Interpreter<'d> {
         } else {
             bytes.len()
         };
-        let advance = (widths.advance(bytes) * text.size
+        (widths.advance(bytes) * text.size
             + text.char_spacing * codes as f32
             + text.word_spacing * spaces as f32)
-            * text.scale;
-        text.tm = mul(&translate(advance, 0.0), &text.tm);
-        let end = mul(&text.tm, ctm);
-        self.pen = Some(Pen {
-            x: end[4],
-            y: end[5],
-            dir,
-            size,
-        });
+            * text.scale
     }
 }
 
