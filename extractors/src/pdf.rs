@@ -66,24 +66,68 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId) -> Vec<String> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut fields = std::collections::HashSet::new();
     for annot in annots.iter().take(10_000) {
         let Some(dict) = deref(annot).and_then(|a| a.as_dict().ok().cloned()) else {
             continue;
         };
-        for key in [b"Contents".as_slice(), b"V".as_slice()] {
-            if let Some(text) = dict
-                .get(key)
-                .ok()
-                .and_then(&deref)
+        let text = |o: &lopdf::Object| {
+            deref(o)
                 .and_then(|v| lopdf::decode_text_string(&v).ok())
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
-            {
-                out.push(text);
+        };
+        if let Some(comment) = dict.get(b"Contents").ok().and_then(text) {
+            out.push(comment);
+        }
+        // A field's value; a choice field's value is an export value (or several, for a
+        // multiple-choice list) that its `/Opt` pairs with the text the form shows.
+        let options = field_entry(doc, &dict, b"Opt")
+            .and_then(|(_, o)| o.as_array().ok().cloned())
+            .unwrap_or_default();
+        let shown = |value: String| {
+            options
+                .iter()
+                .filter_map(|o| deref(o).and_then(|o| o.as_array().ok().cloned()))
+                .find(|pair| pair.first().and_then(text).as_deref() == Some(value.as_str()))
+                .and_then(|pair| pair.get(1).and_then(text))
+                .unwrap_or(value)
+        };
+        match field_entry(doc, &dict, b"V") {
+            Some((Some(field), _)) if !fields.insert(field) => {}
+            Some((_, lopdf::Object::Array(values))) => {
+                out.extend(values.iter().take(1_000).filter_map(text).map(shown));
             }
+            Some((_, value)) => out.extend(text(&value).map(shown)),
+            None => {}
         }
     }
     out
+}
+
+/// An entry of a form field's widget, or of its parent fields (values and options are
+/// inherited), dereferenced.
+/// Also returns the parent field that holds it (`None`: the widget itself), so that a field
+/// shown by several widgets is read once.
+fn field_entry(
+    doc: &Document,
+    widget: &lopdf::Dictionary,
+    key: &[u8],
+) -> Option<(Option<lopdf::ObjectId>, lopdf::Object)> {
+    let mut dict = widget.clone();
+    let mut holder = None;
+    for _ in 0..16 {
+        if let Ok(value) = dict.get(key) {
+            return doc
+                .dereference(value)
+                .ok()
+                .map(|(_, o)| (holder, o.clone()));
+        }
+        let parent = dict.get(b"Parent").ok()?.as_reference().ok()?;
+        holder = Some(parent);
+        dict = doc.get_dictionary(parent).ok()?.clone();
+    }
+    None
 }
 
 impl Extractor for PdfExtractor {
@@ -183,6 +227,17 @@ mod tests {
 
     /// `font_type` is the font dictionary's `/Type` entry (empty: left out, as some writers do).
     fn pdf_with_font_type(content: &str, kids: &str, form: &str, font_type: &str) -> Vec<u8> {
+        pdf_from(
+            content,
+            kids,
+            form,
+            font_type,
+            "<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /Contents (Reviewed by Ana) >>",
+        )
+    }
+
+    /// The full builder: `annot` is the page's one annotation dictionary.
+    fn pdf_from(content: &str, kids: &str, form: &str, font_type: &str, annot: &str) -> Vec<u8> {
         let objects = [
             "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
             format!("<< /Type /Pages /Kids [{kids}] /Count 1 >>"),
@@ -196,7 +251,7 @@ mod tests {
                 "<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> /Length {} >>\nstream\n{form}\nendstream",
                 form.len()
             ),
-            "<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /Contents (Reviewed by Ana) >>".to_string(),
+            annot.to_string(),
         ];
         let mut out = b"%PDF-1.4\n".to_vec();
         let mut offsets = Vec::new();
@@ -274,6 +329,17 @@ mod tests {
             doc.sections[0].text,
             "Two wordsglued\nupwards\n\nReviewed by Ana"
         );
+    }
+
+    #[test]
+    fn choice_fields_show_the_text_of_their_selected_options() {
+        // A multiple-choice list: the values are export values, /Opt pairs them with what
+        // the form shows; a value without a pair shows as itself.
+        let annot = "<< /Type /Annot /Subtype /Widget /FT /Ch /Rect [0 0 10 10] \
+            /Opt [[(e1) (Blue sky)] [(e2) (Green field)] (Plain)] /V [(e2) (Plain) (other)] >>";
+        let doc =
+            run(&pdf_from("BT ET", "3 0 R", "BT ET", "/Type /Font ", annot)).expect("extracts");
+        assert_eq!(doc.sections[0].text, "Green field\nPlain\nother");
     }
 
     #[test]
