@@ -8,7 +8,7 @@
 //! lopdf's encodings; Form XObjects are followed through `Do` with their own resources, a
 //! depth limit and a visited set (so self-referencing XObjects cannot loop).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Encoding, Object, ObjectId};
@@ -25,6 +25,10 @@ enum Decoder<'d> {
     /// A composite font without ToUnicode whose `/Encoding` is one of the predefined CJK
     /// CMaps: its codes are a legacy character encoding, decoded as such.
     Predefined(Legacy),
+    /// An Identity-encoded TrueType font without ToUnicode: two-byte codes are CIDs, CIDs map
+    /// to glyphs (`/CIDToGIDMap`), glyphs back to characters through the embedded font's
+    /// own `cmap` table.
+    Glyphs(HashMap<u16, char>),
 }
 
 /// The character encodings behind Adobe's predefined CJK CMaps (PDF 32000 9.7.5.2).
@@ -99,6 +103,12 @@ impl Decoder<'_> {
             Decoder::Lopdf(e) => e.bytes_to_string(bytes).ok(),
             Decoder::Cmap(c) => Some(c.decode(bytes)),
             Decoder::Predefined(legacy) => Some(legacy.decode(bytes)),
+            Decoder::Glyphs(chars) => Some(
+                bytes
+                    .chunks_exact(2)
+                    .filter_map(|p| chars.get(&u16::from_be_bytes([p[0], p[1]])))
+                    .collect(),
+            ),
         }
     }
 }
@@ -345,10 +355,78 @@ impl<'d> Interpreter<'d> {
         .then(|| font.get(b"Encoding").and_then(Object::as_name).ok())
         .flatten()
         .and_then(Legacy::of);
-        match predefined {
-            Some(legacy) => Some(Decoder::Predefined(legacy)),
-            None => lopdf.map(Decoder::Lopdf),
+        if let Some(legacy) = predefined {
+            return Some(Decoder::Predefined(legacy));
         }
+        if let Some(chars) = self.embedded_cmap(font) {
+            return Some(Decoder::Glyphs(chars));
+        }
+        lopdf.map(Decoder::Lopdf)
+    }
+
+    /// CID → character for an Identity-encoded composite font with an embedded TrueType
+    /// program (`FontFile2`) whose `cmap` table survived subsetting.
+    fn embedded_cmap(&self, font: &'d Dictionary) -> Option<HashMap<u16, char>> {
+        let is = |d: &Dictionary, key: &[u8], name: &[u8]| {
+            d.get(key).and_then(Object::as_name).ok() == Some(name)
+        };
+        if !is(font, b"Subtype", b"Type0")
+            || !matches!(
+                font.get(b"Encoding").and_then(Object::as_name).ok(),
+                Some(b"Identity-H" | b"Identity-V")
+            )
+        {
+            return None;
+        }
+        let cid_font = font
+            .get(b"DescendantFonts")
+            .ok()
+            .and_then(|o| deref(self.doc, o))
+            .and_then(|o| o.as_array().ok())
+            .and_then(|a| a.first())
+            .and_then(|o| deref(self.doc, o))
+            .and_then(|o| o.as_dict().ok())?;
+        let program = dict_entry(self.doc, cid_font, b"FontDescriptor")?
+            .get(b"FontFile2")
+            .ok()
+            .and_then(|o| deref(self.doc, o))
+            .and_then(|o| o.as_stream().ok())?
+            .decompressed_content_with_limit(self.max_content)
+            .ok()?;
+        // CID → glyph id: identity unless a /CIDToGIDMap stream says otherwise.
+        let cid_to_gid = cid_font
+            .get(b"CIDToGIDMap")
+            .ok()
+            .and_then(|o| deref(self.doc, o))
+            .and_then(|o| o.as_stream().ok())
+            .and_then(|s| s.decompressed_content_with_limit(self.max_content).ok());
+        let face = ttf_parser::Face::parse(&program, 0).ok()?;
+        let mut glyph_chars: HashMap<u16, char> = HashMap::new();
+        for subtable in face.tables().cmap?.subtables {
+            if !subtable.is_unicode() {
+                continue;
+            }
+            subtable.codepoints(|cp| {
+                if let (Some(c), Some(gid)) = (char::from_u32(cp), subtable.glyph_index(cp)) {
+                    glyph_chars.entry(gid.0).or_insert(c);
+                }
+            });
+        }
+        if glyph_chars.is_empty() {
+            return None;
+        }
+        Some(match cid_to_gid {
+            None => glyph_chars,
+            Some(map) => map
+                .chunks_exact(2)
+                .enumerate()
+                .take(usize::from(u16::MAX) + 1)
+                .filter_map(|(cid, gid)| {
+                    let gid = u16::from_be_bytes([gid[0], gid[1]]);
+                    glyph_chars.get(&gid).map(|c| (cid as u16, *c))
+                })
+                .collect(),
+        })
     }
 
     /// Font name → (decoder, widths), nearest resources first.
@@ -670,6 +748,85 @@ pub(crate) fn page_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A minimal TrueType program: `head`, `hhea`, `maxp` and a format-12 `cmap` mapping
+    /// each `(char, glyph)` pair.
+    fn truetype(pairs: &[(char, u16)]) -> Vec<u8> {
+        let mut cmap = vec![0, 0, 0, 1, 0, 3, 0, 10, 0, 0, 0, 12]; // one (3, 10) subtable
+        let length = 16 + 12 * pairs.len() as u32;
+        cmap.extend_from_slice(&[0, 12, 0, 0]);
+        cmap.extend_from_slice(&length.to_be_bytes());
+        cmap.extend_from_slice(&0u32.to_be_bytes());
+        cmap.extend_from_slice(&(pairs.len() as u32).to_be_bytes());
+        let mut pairs = pairs.to_vec();
+        pairs.sort(); // groups are searched by code point
+        for &(c, gid) in &pairs {
+            cmap.extend_from_slice(&(c as u32).to_be_bytes());
+            cmap.extend_from_slice(&(c as u32).to_be_bytes());
+            cmap.extend_from_slice(&u32::from(gid).to_be_bytes());
+        }
+        let mut head = vec![0u8; 54];
+        head[..4].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+        head[12..16].copy_from_slice(&0x5F0F_3CF5u32.to_be_bytes());
+        head[18..20].copy_from_slice(&1000u16.to_be_bytes()); // units per em
+        let mut hhea = vec![0u8; 36];
+        hhea[..4].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+        hhea[34..36].copy_from_slice(&1u16.to_be_bytes());
+        let mut maxp = 0x0000_5000u32.to_be_bytes().to_vec();
+        maxp.extend_from_slice(&100u16.to_be_bytes());
+        let tables: [(&[u8; 4], Vec<u8>); 4] = [
+            (b"cmap", cmap),
+            (b"head", head),
+            (b"hhea", hhea),
+            (b"maxp", maxp),
+        ];
+        let mut out = 0x0001_0000u32.to_be_bytes().to_vec();
+        out.extend_from_slice(&(tables.len() as u16).to_be_bytes());
+        out.extend_from_slice(&[0, 64, 0, 2, 0, 0]);
+        let mut offset = 12 + 16 * tables.len() as u32;
+        for (tag, data) in &tables {
+            out.extend_from_slice(*tag);
+            out.extend_from_slice(&0u32.to_be_bytes());
+            out.extend_from_slice(&offset.to_be_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            offset += data.len().next_multiple_of(4) as u32;
+        }
+        for (_, data) in &tables {
+            out.extend_from_slice(data);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+        out
+    }
+
+    #[test]
+    fn identity_fonts_without_to_unicode_read_their_embedded_cmap() {
+        use lopdf::{Stream, dictionary};
+        let mut doc = Document::new();
+        let program = doc.add_object(Stream::new(
+            dictionary! {},
+            truetype(&[('黎', 5), ('荣', 9)]),
+        ));
+        let descriptor =
+            doc.add_object(dictionary! { "Type" => "FontDescriptor", "FontFile2" => program });
+        let font = dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type0",
+            "Encoding" => "Identity-H",
+            "DescendantFonts" => vec![Object::Dictionary(dictionary! {
+                "Type" => "Font",
+                "Subtype" => "CIDFontType2",
+                "FontDescriptor" => descriptor,
+            })],
+        };
+        let interp = Interpreter::new(
+            &doc,
+            Deadline::after(std::time::Duration::from_secs(5)),
+            1 << 20,
+        );
+        let decoder = interp.decoder(&font).expect("a decoder");
+        assert!(matches!(decoder, Decoder::Glyphs(_)));
+        assert_eq!(decoder.decode(&[0, 5, 0, 9, 0, 7]).as_deref(), Some("黎荣"));
+    }
 
     #[test]
     fn composite_fonts_take_glyph_widths_from_their_w_array() {
