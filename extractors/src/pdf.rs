@@ -343,6 +343,18 @@ mod tests {
     }
 
     #[test]
+    fn a_word_hyphenated_at_a_line_end_is_joined() {
+        let content = "BT /F1 10 Tf 72 700 Td (adminis-) Tj 0 -12 Td (trator) Tj \
+            0 -12 Td (Part-) Tj 0 -12 Td (Two) Tj 0 -12 Td (x -) Tj 0 -12 Td (y) Tj ET";
+        let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+        // Joined only between letters and before a lower-case continuation.
+        assert_eq!(
+            doc.sections[0].text,
+            "administrator\nPart-\nTwo\nx -\ny\n\nReviewed by Ana"
+        );
+    }
+
+    #[test]
     fn text_drawn_twice_in_one_place_comes_out_once() {
         let content = "BT /F1 10 Tf 72 700 Td (Stamp) Tj ET BT /F1 10 Tf 72.4 700 Td (Stamp) Tj ET \
             BT /F1 10 Tf 72 680 Td (Stamp) Tj ET";

@@ -319,6 +319,29 @@ impl<'d> Interpreter<'d> {
         }
     }
 
+    /// A word hyphenated across a line break ("adminis-" then "trator") is joined when the
+    /// next line goes on in lower case: the hyphen was the typesetter's, not the word's.
+    /// (A compound that happens to break at its own hyphen loses it: "well-known" at a line
+    /// end becomes "wellknown" — rarer, and the price every extractor pays.)
+    fn join_hyphenated(&mut self, next: &str) {
+        if !next.chars().next().is_some_and(char::is_lowercase) {
+            return;
+        }
+        let Some(body) = self.out.strip_suffix('\n') else {
+            return;
+        };
+        let Some(word) = body
+            .strip_suffix('-')
+            .or_else(|| body.strip_suffix('\u{AD}'))
+        else {
+            return;
+        };
+        if word.chars().last().is_some_and(char::is_alphabetic) {
+            let keep = word.len();
+            self.out.truncate(keep);
+        }
+    }
+
     /// A font's decoder, in the PDF spec's order: its ToUnicode CMap first (our tolerant
     /// reader; lopdf's parser when ours finds nothing), then a predefined CJK CMap, else
     /// lopdf's encoding handling. Ours goes first because lopdf applies codespace ranges
@@ -655,6 +678,7 @@ impl<'d> Interpreter<'d> {
             }
         }
         if let Some(decoded) = decoded {
+            self.join_hyphenated(&decoded);
             self.out.push_str(&decoded);
         }
         text.tm = mul(&translate(self.advance(text, widths, bytes), 0.0), &text.tm);
