@@ -247,6 +247,25 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
     Some(formats)
 }
 
+/// The workbook's OfficeArt drawing group (its pictures): the `MSODRAWINGGROUP` records
+/// data, joined with the `CONTINUE` records that carry the rest.
+pub(crate) fn drawing_group(stream: &[u8]) -> Vec<u8> {
+    const MSODRAWINGGROUP: u16 = 0x00EB;
+    let mut out = Vec::new();
+    let mut in_group = false;
+    for (kind, data) in records(stream) {
+        match kind {
+            MSODRAWINGGROUP => {
+                in_group = true;
+                out.extend_from_slice(data);
+            }
+            CONTINUE if in_group => out.extend_from_slice(data),
+            _ => in_group = false,
+        }
+    }
+    out
+}
+
 /// Whether `input` is a bare BIFF2–4 worksheet (Excel 2.x–4.0 saved no OLE container:
 /// the file is the record stream itself, starting with a `BOF`).
 pub(crate) fn is_legacy_stream(input: &[u8]) -> bool {

@@ -11,6 +11,7 @@ mod crypto;
 mod doc;
 mod docx;
 mod emf;
+mod escher;
 mod numfmt;
 mod ooxml;
 mod ppt;
@@ -89,9 +90,15 @@ impl Extractor for ZipExtractor {
     }
 }
 
-/// The text an EMF picture draws, as a section headed by the picture's name, within what is
-/// left of the output budget.
-fn append_picture_text(doc: &mut Extracted, name: &str, emf_bytes: &[u8], limits: &Limits) {
+/// The text an EMF picture draws, as a section headed by the picture's name (its part
+/// name in a package, which is in the file; a label of ours — kept out of the text — for
+/// the unnamed pictures of the binary formats), within what is left of the output budget.
+pub(crate) fn append_picture_text(
+    doc: &mut Extracted,
+    name: &str,
+    emf_bytes: &[u8],
+    limits: &Limits,
+) {
     let lines = emf::text(emf_bytes);
     if lines.is_empty() {
         return;
@@ -103,7 +110,11 @@ fn append_picture_text(doc: &mut Extracted, name: &str, emf_bytes: &[u8], limits
     }
     let short = name.rsplit('/').next().unwrap_or(name);
     let mut b = crate::DocBuilder::new(doc.format, budget);
-    b.heading(1, short);
+    if name.contains('/') {
+        b.heading(1, short);
+    } else {
+        b.label(1, short);
+    }
     for line in &lines {
         if !b.paragraph(line) {
             break;
@@ -495,6 +506,13 @@ impl OleExtractor {
                     ),
                 };
             if let Some(stream) = &stream {
+                let group = biff::drawing_group(stream);
+                for (i, picture) in escher::emf_pictures(&group, limits.max_input_bytes)
+                    .iter()
+                    .enumerate()
+                {
+                    append_picture_text(&mut doc, &format!("Picture {}", i + 1), picture, limits);
+                }
                 let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
                 let budget = limits.max_output_bytes.saturating_sub(written);
                 let texts = biff::text_objects(stream, budget, deadline);

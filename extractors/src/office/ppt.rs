@@ -238,6 +238,25 @@ pub(crate) fn extract(
         }
     }
     let mut doc = b.finish();
+    // Previews of embedded objects and charts are EMF pictures in the Pictures stream.
+    let mut pictures = Vec::new();
+    if let Ok(stream) = ole.open_stream("/Pictures") {
+        stream
+            .take(limits.max_input_bytes as u64)
+            .read_to_end(&mut pictures)
+            .map_err(|e| corrupt(&e.to_string()))?;
+    }
+    for (i, picture) in crate::office::escher::emf_pictures(&pictures, limits.max_input_bytes)
+        .iter()
+        .enumerate()
+    {
+        crate::office::append_picture_text(
+            &mut doc,
+            &format!("Picture {}", i + 1),
+            picture,
+            limits,
+        );
+    }
     for (i, object) in objects.iter().enumerate() {
         deadline.check()?;
         let name = format!("Embedded object {}", i + 1);

@@ -1,0 +1,138 @@
+//! Pictures stored in OfficeArt (Escher) records, the drawing layer of the binary Office
+//! formats: XLS keeps them in its `MSODRAWINGGROUP` records, PPT in its `Pictures` stream.
+//! The EMF pictures among them are mostly the previews Office draws of embedded objects and
+//! charts, whose text (axis labels, a linked table's cells) is what the page shows.
+//!
+//! Records: 8-byte header (version/instance, type, length); containers (version 0xF) hold
+//! records. A blip-store entry (`OfficeArtFBSE`, 0xF007) is 36 bytes and a name before the
+//! picture record it embeds. An EMF picture (`OfficeArtBlipEMF`, 0xF01A) is one or two
+//! 16-byte ids, a 34-byte metafile header (sizes, and compression 0 = DEFLATE), then data.
+//! [MS-ODRAW] 2.2.
+
+use std::io::Read;
+
+const FBSE: u16 = 0xF007;
+const BLIP_EMF: u16 = 0xF01A;
+
+/// At most this many pictures are read per document.
+const MAX_PICTURES: usize = 64;
+
+fn header(data: &[u8], at: usize) -> Option<(u16, u16, usize)> {
+    let h = data.get(at..at + 8)?;
+    Some((
+        u16::from_le_bytes([h[0], h[1]]),
+        u16::from_le_bytes([h[2], h[3]]),
+        u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize,
+    ))
+}
+
+/// The EMF pictures (decompressed, each at most `max` bytes) in a run of OfficeArt records.
+pub(crate) fn emf_pictures(data: &[u8], max: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while let Some((ver_inst, kind, len)) = header(data, pos) {
+        if out.len() >= MAX_PICTURES {
+            break;
+        }
+        let body = pos + 8;
+        let end = body.saturating_add(len).min(data.len());
+        if ver_inst & 0xF == 0xF {
+            pos = body; // descend into the container
+            continue;
+        }
+        match kind {
+            // The picture record sits after the entry's 36 fixed bytes and its name.
+            FBSE => {
+                let name_len = data.get(body + 33).map_or(0, |&n| usize::from(n));
+                let blip = body + 36 + name_len;
+                if let Some((inst, BLIP_EMF, blip_len)) = header(data, blip)
+                    && let Some(emf) = data
+                        .get(blip + 8..(blip + 8).saturating_add(blip_len).min(end))
+                        .and_then(|b| emf(b, inst >> 4, max))
+                {
+                    out.push(emf);
+                }
+            }
+            BLIP_EMF => out.extend(data.get(body..end).and_then(|b| emf(b, ver_inst >> 4, max))),
+            _ => {}
+        }
+        pos = end.max(body);
+    }
+    out
+}
+
+/// The metafile of an `OfficeArtBlipEMF` body (`instance` 0x3D5 carries a second id).
+fn emf(body: &[u8], instance: u16, max: usize) -> Option<Vec<u8>> {
+    let ids = if instance == 0x3D5 { 32 } else { 16 };
+    let meta = body.get(ids..ids + 34)?;
+    let size = u32::from_le_bytes([meta[0], meta[1], meta[2], meta[3]]) as usize;
+    let compression = meta[32];
+    let data = body.get(ids + 34..)?;
+    if size > max {
+        return None;
+    }
+    if compression == 0xFE {
+        return Some(data.to_vec());
+    }
+    let mut out = Vec::with_capacity(size);
+    flate2::read::ZlibDecoder::new(data)
+        .take(max as u64)
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn record(ver_inst: u16, kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut r = ver_inst.to_le_bytes().to_vec();
+        r.extend_from_slice(&kind.to_le_bytes());
+        r.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn blip(metafile: &[u8], compressed: bool) -> Vec<u8> {
+        let mut body = vec![0u8; 16]; // id
+        let data = if compressed {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            z.write_all(metafile).expect("deflate");
+            z.finish().expect("deflate")
+        } else {
+            metafile.to_vec()
+        };
+        let mut meta = vec![0u8; 34];
+        meta[..4].copy_from_slice(&(metafile.len() as u32).to_le_bytes());
+        meta[28..32].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        meta[32] = if compressed { 0 } else { 0xFE };
+        body.extend_from_slice(&meta);
+        body.extend_from_slice(&data);
+        record(0x3D40, BLIP_EMF, &body)
+    }
+
+    #[test]
+    fn emf_pictures_are_found_in_blip_stores_and_inflated() {
+        let emf = crate::office::emf::sample(&["Tech Partners"]);
+        // XLS: a drawing group container, a blip store, one entry (with a 2-byte name).
+        let mut fbse = vec![0u8; 36];
+        fbse[33] = 2;
+        fbse.extend_from_slice(&[b'n', 0]);
+        fbse.extend(blip(&emf, true));
+        let store = record(0x002F, 0xF001, &record(0x0022, FBSE, &fbse));
+        let group = record(
+            0x000F,
+            0xF000,
+            &[record(0, 0xF006, &[0u8; 16]), store].concat(),
+        );
+        assert_eq!(emf_pictures(&group, 1 << 20), vec![emf.clone()]);
+        // PPT's Pictures stream: pictures one after the other, stored or deflated.
+        let pictures = [blip(&emf, false), blip(&emf, true)].concat();
+        assert_eq!(emf_pictures(&pictures, 1 << 20).len(), 2);
+        // Over the size limit, or cut short: nothing, no panic.
+        assert!(emf_pictures(&pictures, 10).is_empty());
+        assert!(emf_pictures(&pictures[..30], 1 << 20).is_empty());
+    }
+}
