@@ -202,16 +202,6 @@ impl Registry {
         hints: &Hints<'_>,
         limits: &Limits,
     ) -> Result<Extracted, ExtractError> {
-        if input.len() > limits.max_input_bytes {
-            return Err(ExtractError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "input is {} bytes, over the limit of {}",
-                    input.len(),
-                    limits.max_input_bytes
-                ),
-            ));
-        }
         self.extract_as(input, detect(input, hints), limits)
     }
 

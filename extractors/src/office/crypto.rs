@@ -11,7 +11,7 @@
 //! (a forged count of 4 billion would hash for hours), and a clean compound file holding
 //! just those two streams is rebuilt for it.
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 
 use crate::{ErrorKind, ExtractError, Limits};
 
@@ -33,20 +33,8 @@ fn read_stream(
     name: &str,
     max: u64,
 ) -> Result<Vec<u8>, ExtractError> {
-    let mut stream = ole
-        .open_stream(name)
-        .map_err(|e| refused(format!("encrypted document without a readable {name}: {e}")))?;
-    if stream.len() > max {
-        return Err(refused(format!(
-            "{name} of {} bytes is larger than expected",
-            stream.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(stream.len() as usize);
-    stream
-        .read_to_end(&mut out)
-        .map_err(|e| refused(format!("encrypted document: reading {name}: {e}")))?;
-    Ok(out)
+    crate::office::doc::read_stream(ole, name, max)
+        .map_err(|e| refused(format!("encrypted document: {}", e.message)))
 }
 
 /// The largest `spinCount="N"` in an Agile descriptor (0 when there is none).

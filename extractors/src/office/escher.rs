@@ -17,7 +17,9 @@ const BLIP_EMF: u16 = 0xF01A;
 /// At most this many pictures are read per document.
 const MAX_PICTURES: usize = 64;
 
-fn header(data: &[u8], at: usize) -> Option<(u16, u16, usize)> {
+/// The header of the record at `at`: (version/instance, type, length). The same 8-byte
+/// header frames PowerPoint's records.
+pub(crate) fn header(data: &[u8], at: usize) -> Option<(u16, u16, usize)> {
     let h = data.get(at..at + 8)?;
     Some((
         u16::from_le_bytes([h[0], h[1]]),

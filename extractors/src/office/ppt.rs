@@ -10,6 +10,7 @@
 
 use std::io::{Cursor, Read};
 
+use crate::office::escher::header;
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
 const SLIDE_CONTAINER: u16 = 0x03EE;
@@ -56,18 +57,10 @@ const MAX_OBJECTS: usize = 64;
 fn embedded_objects(stream: &[u8], max: usize, deadline: Deadline) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
-    while pos + 8 <= stream.len() && out.len() < MAX_OBJECTS {
-        if deadline.check().is_err() {
+    while let Some((ver_inst, kind, len)) = header(stream, pos) {
+        if out.len() >= MAX_OBJECTS || deadline.check().is_err() {
             break;
         }
-        let ver_inst = u16::from_le_bytes([stream[pos], stream[pos + 1]]);
-        let kind = u16::from_le_bytes([stream[pos + 2], stream[pos + 3]]);
-        let len = u32::from_le_bytes([
-            stream[pos + 4],
-            stream[pos + 5],
-            stream[pos + 6],
-            stream[pos + 7],
-        ]) as usize;
         let body = pos + 8;
         let end = body.saturating_add(len).min(stream.len());
         if ver_inst & 0x000F == 0x000F {
@@ -141,14 +134,9 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
                 master_depth = None;
             }
         }
-        let ver_inst = u16::from_le_bytes([stream[pos], stream[pos + 1]]);
-        let kind = u16::from_le_bytes([stream[pos + 2], stream[pos + 3]]);
-        let len = u32::from_le_bytes([
-            stream[pos + 4],
-            stream[pos + 5],
-            stream[pos + 6],
-            stream[pos + 7],
-        ]) as usize;
+        let Some((ver_inst, kind, len)) = header(stream, pos) else {
+            break;
+        };
         let body = pos + 8;
         let end = body.saturating_add(len).min(stream.len());
         if ver_inst & 0x000F == 0x000F || kind == BINARY_TAG_DATA_BLOB {
