@@ -247,6 +247,45 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
     Some(formats)
 }
 
+/// Checks every `DIMENSIONS` record against the sheet size BIFF allows (65,536 rows, 256
+/// columns). calamine reserves memory for a sheet's whole declared range before reading a
+/// cell, so a forged record (4 billion rows) would make it ask for petabytes, and a failed
+/// allocation aborts the process: such a workbook is refused before calamine sees it.
+pub(crate) fn check_dimensions(stream: &[u8]) -> Result<(), crate::ExtractError> {
+    const DIMENSIONS: u16 = 0x0200;
+    for (kind, data) in records(stream) {
+        if kind != DIMENSIONS {
+            continue;
+        }
+        let (first_row, last_row, _first_col, last_col) = match data.len() {
+            10 => (
+                u32::from(u16_at(data, 0).unwrap_or(0)),
+                u32::from(u16_at(data, 2).unwrap_or(0)),
+                u16_at(data, 4).unwrap_or(0),
+                u16_at(data, 6).unwrap_or(0),
+            ),
+            14 | 16 => (
+                u32_at(data, 0).unwrap_or(0),
+                u32_at(data, 4).unwrap_or(0),
+                u16_at(data, 8).unwrap_or(0),
+                u16_at(data, 10).unwrap_or(0),
+            ),
+            _ => continue,
+        };
+        let rows = u64::from(last_row.saturating_sub(first_row));
+        let cols = u64::from(last_col);
+        if last_row > 65_536 || rows * cols.max(1) > 65_536 * 256 {
+            return Err(crate::ExtractError::new(
+                crate::ErrorKind::Corrupt,
+                format!(
+                    "a sheet claims {rows} rows by {cols} columns, beyond what the format allows"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The workbook's OfficeArt drawing group (its pictures): the `MSODRAWINGGROUP` records
 /// data, joined with the `CONTINUE` records that carry the rest.
 pub(crate) fn drawing_group(stream: &[u8]) -> Vec<u8> {

@@ -494,17 +494,20 @@ impl OleExtractor {
                 .and_then(|s| biff::cell_formats(s, deadline));
             // A workbook whose cells calamine cannot read (Microsoft Graph's chart workbooks)
             // may still hold text boxes, chart labels and embedded objects.
-            let (mut doc, sheet_error) =
-                match sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline) {
-                    Ok(doc) => (doc, None),
-                    Err(e) if matches!(e.kind, ErrorKind::Encrypted | ErrorKind::Timeout) => {
-                        return Err(e);
-                    }
-                    Err(e) => (
-                        crate::DocBuilder::new(Format::Xls, limits.max_output_bytes).finish(),
-                        Some(e),
-                    ),
-                };
+            let cells = match stream.as_deref().map(biff::check_dimensions) {
+                Some(Err(e)) => Err(e),
+                _ => sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline),
+            };
+            let (mut doc, sheet_error) = match cells {
+                Ok(doc) => (doc, None),
+                Err(e) if matches!(e.kind, ErrorKind::Encrypted | ErrorKind::Timeout) => {
+                    return Err(e);
+                }
+                Err(e) => (
+                    crate::DocBuilder::new(Format::Xls, limits.max_output_bytes).finish(),
+                    Some(e),
+                ),
+            };
             if let Some(stream) = &stream {
                 let group = biff::drawing_group(stream);
                 for (i, picture) in escher::emf_pictures(&group, limits.max_input_bytes)
@@ -670,6 +673,36 @@ mod tests {
             .expect("docx");
         let texts: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(texts, ["Budget", "image1.emf\n\n2002\n\nR&D Partners"]);
+    }
+
+    #[test]
+    fn a_forged_sheet_size_is_refused_before_calamine_reserves_it() {
+        // Found by the `ole` fuzz target: calamine reserves rows × columns cells up front, and
+        // a DIMENSIONS record claiming 4 billion rows made the allocation fail, which aborts
+        // the process (no panic to catch).
+        let rec = |kind: u16, data: &[u8]| {
+            let mut r = kind.to_le_bytes().to_vec();
+            r.extend_from_slice(&(data.len() as u16).to_le_bytes());
+            r.extend_from_slice(data);
+            r
+        };
+        let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
+        let mut bound = Vec::new();
+        let sheet_at = bof.len() + 4 + 12 + 4;
+        bound.extend_from_slice(&(sheet_at as u32).to_le_bytes());
+        bound.extend_from_slice(&[0, 0, 4, 0]);
+        bound.extend_from_slice(b"Data");
+        let mut workbook = [bof, rec(0x0085, &bound), rec(0x000A, &[])].concat();
+        assert_eq!(workbook.len(), sheet_at);
+        let mut dims = 0u32.to_le_bytes().to_vec();
+        dims.extend_from_slice(&u32::MAX.to_le_bytes()); // rows
+        dims.extend_from_slice(&[0, 0, 0xFF, 0xFF, 0, 0]); // columns 0..65535
+        workbook.extend(rec(0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0]));
+        workbook.extend(rec(0x0200, &dims));
+        workbook.extend(rec(0x000A, &[]));
+        let err = run(&ole_with(&[("Workbook", &workbook)])).expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Corrupt, "{err:?}");
+        assert!(err.message.contains("rows"), "{err:?}");
     }
 
     #[test]
