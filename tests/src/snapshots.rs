@@ -32,7 +32,7 @@ fn render(doc: &Extracted) -> String {
     out
 }
 
-fn check(name: &str, bytes: &[u8]) {
+pub(crate) fn check(name: &str, bytes: &[u8]) {
     let actual =
         match Registry::default().extract(bytes, &Hints::file_name(name), &Limits::default()) {
             Ok(doc) => render(&doc),
