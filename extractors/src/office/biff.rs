@@ -1,15 +1,17 @@
-//! Legacy XLS at the record level, for what calamine does not read: text boxes, shapes and
-//! cell comments, cell number formats, and whole Excel 2.x–4.0 worksheets.
+//! Legacy XLS at the record level, for what calamine does not do: text boxes, cell comments
+//! and chart labels, cell number formats, the drawing group's pictures, whole Excel 2.x–4.0
+//! worksheets, and a guard against sheet sizes calamine would try to allocate.
 //!
-//! calamine reads cells; the text of drawing objects lives in `TXO` records of the BIFF8
-//! `Workbook` stream. Each `TXO` gives the character count; the characters follow in one or
-//! more `CONTINUE` records, each starting with a flag byte (0: one byte per character,
-//! Latin-1; 1: UTF-16LE), and a last `CONTINUE` holds the formatting runs. [MS-XLS] 2.4.329.
-//! Cell comments are `TXO`s too (Excel writes the author's name into the comment's text).
-
-use crate::Deadline;
+//! A `Workbook` stream is a run of records (type u16, length u16, data). The text of drawing
+//! objects lives in `TXO` records: each gives the character count; the characters follow in
+//! one or more `CONTINUE` records, each starting with a flag byte (0: one byte per
+//! character, Latin-1; 1: UTF-16LE), and a last `CONTINUE` holds the formatting runs
+//! ([MS-XLS] 2.4.329). Cell comments are `TXO`s too (Excel writes the author's name into
+//! the comment's text).
 
 use std::collections::HashMap;
+
+use crate::Deadline;
 
 const BOF: u16 = 0x0809;
 const EOF: u16 = 0x000A;
