@@ -219,8 +219,15 @@ pub(crate) fn append_embedded(
 /// The payload of an `Ole10Native` stream (the OLE1 "Package" layout, as oletools reads
 /// it): total size, a 2-byte flag, label and source path (NUL-terminated), two reserved
 /// words, the temporary path (NUL-terminated), the data length, then the data.
-pub(crate) fn ole10_native(data: &[u8]) -> Option<&[u8]> {
+/// Returns the label too: the file name shown under the object's icon.
+pub(crate) fn ole10_native(data: &[u8]) -> Option<(String, &[u8])> {
     let mut pos = 4 + 2;
+    let label_end = pos + data.get(pos..)?.iter().position(|&b| b == 0)?;
+    let label = encoding_rs::WINDOWS_1252
+        .decode_without_bom_handling(&data[pos..label_end])
+        .0
+        .trim()
+        .to_string();
     for _ in 0..2 {
         pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
     }
@@ -228,20 +235,35 @@ pub(crate) fn ole10_native(data: &[u8]) -> Option<&[u8]> {
     pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
     let len = u32::from_le_bytes(data.get(pos..pos + 4)?.try_into().ok()?) as usize;
     pos += 4;
-    data.get(pos..pos.checked_add(len)?)
+    Some((label, data.get(pos..pos.checked_add(len)?)?))
+}
+
+/// An object shown as an icon: the caption under it, its file name, is text on the page.
+fn append_caption(doc: &mut Extracted, caption: &str) {
+    let mut b = crate::DocBuilder::new(doc.format, caption.len() + 1);
+    b.heading(1, caption);
+    doc.sections.extend(b.finish().sections);
 }
 
 /// The streams a packaged OLE object keeps its file in, in the order they are tried.
 const PACKAGE_STREAMS: [&str; 3] = ["Package", "CONTENTS", "\u{1}Ole10Native"];
 
-/// The file a packaged OLE object in `storage` ("" for the root) wraps: the stream's name
-/// (without its control prefix) and the file's bytes. `Ok(None)` when `storage` holds no
-/// package stream; `Err` when it holds one that cannot be read or decoded.
+/// A file a packaged OLE object wraps.
+struct Packaged {
+    /// Its name: the icon's caption for an OLE1 package, else the stream's name.
+    name: String,
+    /// Whether `name` is a caption shown on the page.
+    captioned: bool,
+    bytes: Vec<u8>,
+}
+
+/// The file a packaged OLE object in `storage` ("" for the root) wraps. `Ok(None)` when
+/// `storage` holds no package stream; `Err` when it holds one that cannot be read or decoded.
 fn package_payload(
     ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
     storage: &str,
     limits: &Limits,
-) -> Result<Option<(&'static str, Vec<u8>)>, ExtractError> {
+) -> Result<Option<Packaged>, ExtractError> {
     let broken = |e: &dyn std::fmt::Display| {
         ExtractError::new(ErrorKind::Corrupt, format!("embedded stream: {e}"))
     };
@@ -261,11 +283,22 @@ fn package_payload(
     )
     .map_err(|e| broken(&e))?;
     if stream.starts_with('\u{1}') {
-        data = ole10_native(&data)
-            .ok_or_else(|| ExtractError::new(ErrorKind::Corrupt, "a malformed embedded object"))?
-            .to_vec();
+        let (label, bytes) = ole10_native(&data)
+            .ok_or_else(|| ExtractError::new(ErrorKind::Corrupt, "a malformed embedded object"))?;
+        if !label.is_empty() {
+            return Ok(Some(Packaged {
+                name: label,
+                captioned: true,
+                bytes: bytes.to_vec(),
+            }));
+        }
+        data = bytes.to_vec();
     }
-    Ok(Some((stream.trim_start_matches('\u{1}'), data)))
+    Ok(Some(Packaged {
+        name: stream.trim_start_matches('\u{1}').to_string(),
+        captioned: false,
+        bytes: data,
+    }))
 }
 
 /// Extracts objects embedded in an OLE2 file, one storage each: a whole Word document (its
@@ -318,7 +351,11 @@ pub(crate) fn ole_embedded(
             continue;
         }
         match package_payload(ole, &storage, limits) {
-            Ok(Some((_, payload))) => append_embedded(doc, &name, &payload, limits, deadline),
+            Ok(Some(file)) if file.captioned => {
+                append_caption(doc, &file.name);
+                append_embedded(doc, &file.name, &file.bytes, limits, deadline);
+            }
+            Ok(Some(file)) => append_embedded(doc, &name, &file.bytes, limits, deadline),
             Ok(None) => {
                 // No content of its own (a linked file): its print preview is all there is.
                 let preview = format!("{storage}/\u{3}EPRINT");
@@ -549,16 +586,20 @@ impl OleExtractor {
         // An embedded object (oleObject*.bin): the real document sits in one stream.
         let mut ole = ole;
         if limits.max_embedded_depth > 0
-            && let Some((stream, payload)) = package_payload(&mut ole, "", limits)?
+            && let Some(file) = package_payload(&mut ole, "", limits)?
         {
             let mut doc = crate::DocBuilder::new(Format::Ole, limits.max_output_bytes).finish();
+            if file.captioned {
+                append_caption(&mut doc, &file.name);
+            }
             // The OLE object only wraps the real file: unwrapping it is not a level of
             // embedding of its own.
             let unwrap = Limits {
                 max_embedded_depth: limits.max_embedded_depth.saturating_add(1),
                 ..limits.clone()
             };
-            append_embedded(&mut doc, stream, &payload, &unwrap, deadline);
+            append_embedded(&mut doc, &file.name, &file.bytes, &unwrap, deadline);
+            // A caption alone still says what the object is; nothing at all is a refusal.
             if doc.sections.is_empty() {
                 let why = doc
                     .warnings
@@ -709,7 +750,8 @@ mod tests {
     fn a_packaged_object_is_extracted_as_what_it_contains() {
         let html = b"<html><body><p>Embedded hello</p></body></html>";
         let doc = run(&ole_with(&[("\u{1}Ole10Native", &ole10(html))])).expect("extracts");
-        assert_eq!(doc.text(), "Embedded hello");
+        // The caption under the object's icon (its file name), then the file's own text.
+        assert_eq!(doc.text(), "note.html\n\nEmbedded hello");
         // Without embedded extraction there is nothing to say about it.
         let none = OleExtractor
             .extract(
