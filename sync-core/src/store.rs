@@ -192,11 +192,26 @@ impl LocalStore {
     /// `dir/manifest.redb`. Both caches are bounded, so memory stays flat whatever the number
     /// of documents. Manifest rows left in sled by an older version are moved to redb.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
+        // sled's background threads can hold the lock file a moment after the last handle of
+        // an earlier open in this process is dropped: retry briefly before calling it busy.
+        let config = sled::Config::new()
             .path(dir.join("state"))
-            .cache_capacity(SLED_CACHE_BYTES)
-            .open()
-            .map_err(|e| EngineError::Store(format!("open {}: {e}", dir.display())))?;
+            .cache_capacity(SLED_CACHE_BYTES);
+        let mut attempt = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && attempt < 20 =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(EngineError::Store(format!("open {}: {e}", dir.display())));
+                }
+            }
+        };
         let tree = db.open_tree("tributary").map_err(store_err)?;
         let path = dir.join("manifest.redb");
         let manifest = redb::Builder::new()
@@ -460,6 +475,18 @@ mod tests {
         );
         let first = store.next_id().expect("id");
         assert!(store.next_id().expect("id") > first);
+    }
+
+    #[test]
+    fn a_store_in_use_is_refused_and_a_closed_one_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = LocalStore::open(dir.path()).expect("open");
+        // Held: the second open gives up after its short retries, naming the lock (which
+        // `Engine::open` turns into "in use by another tributary process").
+        let err = LocalStore::open(dir.path()).expect_err("in use");
+        assert!(err.to_string().contains("lock"), "{err}");
+        drop(first);
+        LocalStore::open(dir.path()).expect("reopens once closed");
     }
 
     #[test]
