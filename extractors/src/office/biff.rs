@@ -171,10 +171,14 @@ fn u32_at(data: &[u8], at: usize) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Formatted cells remembered per workbook (about 40 MB); cells beyond show as General.
+const MAX_FORMATTED_CELLS: usize = 1_000_000;
+
 /// Reads FORMAT, XF and BOUNDSHEET records of the globals, then every numeric cell
 /// (NUMBER, RK, MULRK, FORMULA) of each worksheet. `None` for BIFF5 and older, or when the
-/// stream is encrypted; cells are only remembered when their format is not General, so the
-/// map stays small for plain data sheets.
+/// stream is encrypted; cells are only remembered when their format is not General (and
+/// at most `MAX_FORMATTED_CELLS` of them), so the map stays small for plain data sheets
+/// and bounded for any.
 pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellFormats> {
     let mut globals = records(stream);
     match globals.next() {
@@ -189,7 +193,10 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
             FILEPASS => return None,
             EOF => break,
             FORMAT => {
-                if let (Some(ifmt), Some(code)) = (u16_at(data, 0), unicode_string(&data[2..], 2)) {
+                if let (Some(ifmt), Some(code)) = (
+                    u16_at(data, 0),
+                    data.get(2..).and_then(|d| unicode_string(d, 2)),
+                ) {
                     formats.codes.insert(ifmt, code);
                 }
             }
@@ -207,6 +214,7 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
             _ => {}
         }
     }
+    let mut remembered = 0usize;
     for (pos, name) in sheets {
         deadline.check().ok()?;
         let Some(sub) = stream.get(pos..) else {
@@ -216,7 +224,9 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
         let mut remember = |row: u16, col: u16, ixfe: u16| {
             if let Some(&ifmt) = xf_formats.get(usize::from(ixfe))
                 && ifmt != 0
+                && remembered < MAX_FORMATTED_CELLS
             {
+                remembered += 1;
                 cells.insert((u32::from(row), u32::from(col)), ifmt);
             }
         };
@@ -583,6 +593,18 @@ mod tests {
         let empty = record(0x0409, &[0, 0, 0x10, 0, 0, 0]);
         let err = legacy_worksheet(&empty, &crate::Limits::default(), deadline).expect_err("empty");
         assert_eq!(err.kind, crate::ErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn short_records_in_the_globals_are_skipped_not_trusted() {
+        let mut s = record(BOF, &[0x00, 0x06, 0x05, 0x00]);
+        s.extend(record(FORMAT, &[7])); // one byte: no index, no code
+        s.extend(record(XF, &[])); // no format index: General
+        s.extend(record(BOUNDSHEET, &[1, 2])); // no offset
+        s.extend(record(EOF, &[]));
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        let formats = cell_formats(&s, deadline).expect("BIFF8");
+        assert!(formats.codes.is_empty() && formats.sheets.is_empty());
     }
 
     #[test]
