@@ -28,39 +28,69 @@ pub(crate) fn header(data: &[u8], at: usize) -> Option<(u16, u16, usize)> {
     ))
 }
 
+/// Every atom (record that is not a container) of a record tree, depth first, as
+/// (version/instance, type, body). Containers (version 0xF) are entered, not yielded; a
+/// record longer than what is left is cut to it, and a truncated header ends the walk.
+pub(crate) fn atoms(data: &[u8]) -> impl Iterator<Item = (u16, u16, &[u8])> {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        loop {
+            let (ver_inst, kind, len) = header(data, pos)?;
+            let body = pos + 8;
+            if ver_inst & 0xF == 0xF {
+                pos = body;
+                continue;
+            }
+            let end = body.saturating_add(len).min(data.len());
+            pos = end;
+            return Some((ver_inst, kind, &data[body..end]));
+        }
+    })
+}
+
+/// Inflates a zlib stream, keeping what came out before an error: Office writes some
+/// streams without their end marker or checksum, which other readers tolerate. `None` when
+/// nothing came out or more than `max` bytes would.
+pub(crate) fn inflate(z: &[u8], max: usize) -> Option<Vec<u8>> {
+    let mut decoder = flate2::read::ZlibDecoder::new(z);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if out.len() + n > max {
+                    return None;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// The EMF pictures (decompressed, each at most `max` bytes) in a run of OfficeArt records.
 pub(crate) fn emf_pictures(data: &[u8], max: usize) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while let Some((ver_inst, kind, len)) = header(data, pos) {
-        if out.len() >= MAX_PICTURES {
-            break;
-        }
-        let body = pos + 8;
-        let end = body.saturating_add(len).min(data.len());
-        if ver_inst & 0xF == 0xF {
-            pos = body; // descend into the container
-            continue;
-        }
-        match kind {
+    atoms(data)
+        .filter_map(|(ver_inst, kind, body)| match kind {
             // The picture record sits after the entry's 36 fixed bytes and its name.
             FBSE => {
-                let name_len = data.get(body + 33).map_or(0, |&n| usize::from(n));
-                let blip = body + 36 + name_len;
-                if let Some((inst, BLIP_EMF, blip_len)) = header(data, blip)
-                    && let Some(emf) = data
-                        .get(blip + 8..(blip + 8).saturating_add(blip_len).min(end))
-                        .and_then(|b| emf(b, inst >> 4, max))
-                {
-                    out.push(emf);
+                let name_len = body.get(33).map_or(0, |&n| usize::from(n));
+                let blip = 36 + name_len;
+                match header(body, blip)? {
+                    (inst, BLIP_EMF, len) => {
+                        let start = blip + 8;
+                        let end = start.saturating_add(len).min(body.len());
+                        emf(body.get(start..end)?, inst >> 4, max)
+                    }
+                    _ => None,
                 }
             }
-            BLIP_EMF => out.extend(data.get(body..end).and_then(|b| emf(b, ver_inst >> 4, max))),
-            _ => {}
-        }
-        pos = end.max(body);
-    }
-    out
+            BLIP_EMF => emf(body, ver_inst >> 4, max),
+            _ => None,
+        })
+        .take(MAX_PICTURES)
+        .collect()
 }
 
 /// The metafile of an `OfficeArtBlipEMF` body (`instance` 0x3D5 carries a second id).
@@ -76,12 +106,7 @@ fn emf(body: &[u8], instance: u16, max: usize) -> Option<Vec<u8>> {
     if compression == 0xFE {
         return Some(data.to_vec());
     }
-    let mut out = Vec::with_capacity(size);
-    flate2::read::ZlibDecoder::new(data)
-        .take(max as u64)
-        .read_to_end(&mut out)
-        .ok()?;
-    Some(out)
+    inflate(data, max)
 }
 
 #[cfg(test)]

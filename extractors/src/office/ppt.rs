@@ -10,7 +10,7 @@
 
 use std::io::{Cursor, Read};
 
-use crate::office::escher::header;
+use crate::office::escher::{atoms, header, inflate};
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
 const SLIDE_CONTAINER: u16 = 0x03EE;
@@ -55,58 +55,24 @@ const MAX_OBJECTS: usize = 64;
 
 /// The embedded objects' compound files, decompressed, each at most `max` bytes.
 fn embedded_objects(stream: &[u8], max: usize, deadline: Deadline) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while let Some((ver_inst, kind, len)) = header(stream, pos) {
-        if out.len() >= MAX_OBJECTS || deadline.check().is_err() {
-            break;
-        }
-        let body = pos + 8;
-        let end = body.saturating_add(len).min(stream.len());
-        if ver_inst & 0x000F == 0x000F {
-            pos = body; // descend
-            continue;
-        }
-        if kind == EX_OLE_OBJ_STG {
-            let data = &stream[body..end];
-            let object = if ver_inst >> 4 == 1 {
-                // Prefixed with the inflated size: an object that inflates to less is damaged
-                // (a partial compound file yields partial, misleading text) and is skipped.
-                let declared = data
-                    .get(..4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-                data.get(4..)
-                    .and_then(|z| inflate(z, max))
-                    .filter(|out| Some(out.len()) == declared)
-            } else {
-                Some(data.to_vec())
-            };
-            out.extend(object);
-        }
-        pos = end.max(body);
-    }
-    out
-}
-
-/// Inflates a zlib stream, keeping what came out before an error: PowerPoint writes some
-/// objects without the stream's end marker, which other readers tolerate. `None` when
-/// nothing came out or more than `max` bytes would.
-fn inflate(z: &[u8], max: usize) -> Option<Vec<u8>> {
-    let mut decoder = flate2::read::ZlibDecoder::new(z);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match decoder.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if out.len() + n > max {
-                    return None;
-                }
-                out.extend_from_slice(&buf[..n]);
+    atoms(stream)
+        .take_while(|_| deadline.check().is_ok())
+        .filter(|(_, kind, _)| *kind == EX_OLE_OBJ_STG)
+        .filter_map(|(ver_inst, _, data)| {
+            if ver_inst >> 4 != 1 {
+                return Some(data.to_vec());
             }
-        }
-    }
-    (!out.is_empty()).then_some(out)
+            // Prefixed with the inflated size: an object that inflates to less is damaged
+            // (a partial compound file yields partial, misleading text) and is skipped.
+            let declared = data
+                .get(..4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            data.get(4..)
+                .and_then(|z| inflate(z, max))
+                .filter(|out| Some(out.len()) == declared)
+        })
+        .take(MAX_OBJECTS)
+        .collect()
 }
 
 fn corrupt(what: &str) -> ExtractError {
