@@ -1,6 +1,7 @@
-//! Snapshot tests for the binary formats, on small files built here record by record (no
-//! writer library exists for them): a Word 97 document, an Excel 97 workbook with a text
-//! box, a PowerPoint 97 deck with a comment, and a two-page PDF with a form field. Each is
+//! Snapshot tests for the binary formats, on small files built here: a Word 97 document,
+//! an Excel 97 workbook with a text box and a PowerPoint 97 deck with a comment, record by
+//! record (no writer library exists for them), and a two-page PDF with a form field,
+//! written by lopdf. Each is
 //! extracted and compared with `fixtures/extract/<name>.expected.txt` (see `snapshots.rs`;
 //! `UPDATE_EXPECT=1` rewrites them).
 
@@ -182,42 +183,52 @@ fn build_ppt() -> Vec<u8> {
 /// A two-page PDF: positioned text, a word split over two text objects, a hyphenated line
 /// end, and a filled-in form field.
 fn build_pdf() -> Vec<u8> {
+    use lopdf::{Document, Object, Stream, dictionary};
     let page1 = "BT /F1 12 Tf 72 720 Td (Quarterly) Tj 70 0 Td (review) Tj ET \
                  BT /F1 12 Tf 72 700 Td (Revenue grew in every re-) Tj 0 -14 Td (gion.) Tj ET";
     let page2 = "BT /F1 12 Tf 72 720 Td (Sign) Tj ET BT /F1 12 Tf 100.8 720 Td (ed off) Tj ET";
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R /Resources << /Font << /F1 7 0 R >> >> >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 6 0 R /Annots [8 0 R] /Resources << /Font << /F1 7 0 R >> >> >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{page1}\nendstream", page1.len()),
-        format!("<< /Length {} >>\nstream\n{page2}\nendstream", page2.len()),
-        format!(
-            "<< /Type /Font /Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 126 /Widths [{}] >>",
-            vec!["600"; 95].join(" ")
-        ),
-        "<< /Type /Annot /Subtype /Widget /FT /Ch /Rect [0 0 10 10] /Opt [[(fin) (Finance)] [(ops) (Operations)]] /V (fin) >>".to_string(),
-    ];
-    let mut out = b"%PDF-1.4\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, body) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    let mut doc = Document::with_version("1.4");
+    let pages = doc.new_object_id();
+    let font = doc.add_object(dictionary! {
+        "Type" => "Font",
+        "Subtype" => "Type1",
+        "BaseFont" => "Courier",
+        "Encoding" => "WinAnsiEncoding",
+        "FirstChar" => 32,
+        "LastChar" => 126,
+        "Widths" => vec![Object::Integer(600); 95],
+    });
+    let field = doc.add_object(dictionary! {
+        "Type" => "Annot",
+        "Subtype" => "Widget",
+        "FT" => "Ch",
+        "Rect" => vec![0.into(), 0.into(), 10.into(), 10.into()],
+        "Opt" => vec![
+            vec![Object::string_literal("fin"), Object::string_literal("Finance")].into(),
+            vec![Object::string_literal("ops"), Object::string_literal("Operations")].into(),
+        ],
+        "V" => Object::string_literal("fin"),
+    });
+    let mut kids = Vec::new();
+    for (content, annots) in [(page1, vec![]), (page2, vec![field.into()])] {
+        let contents = doc.add_object(Stream::new(dictionary! {}, content.as_bytes().to_vec()));
+        kids.push(Object::from(doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+            "Contents" => contents,
+            "Annots" => annots,
+            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+        })));
     }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    doc.objects.insert(
+        pages,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Count" => 2, "Kids" => kids }),
     );
-    for o in offsets {
-        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("write the PDF");
     out
 }
 
