@@ -72,41 +72,70 @@ impl Extractor for ZipExtractor {
                 append_embedded(&mut doc, &name, &bytes, limits, deadline);
             }
         }
-        // EMF pictures are mostly the previews Office draws of embedded objects and charts:
-        // their text (axis labels, a linked table's cells) is what the page shows.
-        let pictures: Vec<String> = zip
-            .names()
-            .into_iter()
-            .filter(|n| n.contains("/media/") && n.to_ascii_lowercase().ends_with(".emf"))
-            .take(MAX_EMBEDDED)
-            .collect();
-        for name in pictures {
-            deadline.check()?;
-            if let Some(bytes) = zip.read(&name)? {
-                append_picture_text(&mut doc, &name, &bytes, limits);
-            }
-        }
+        append_media(&mut doc, &mut zip, limits, deadline)?;
         Ok(doc)
     }
 }
 
+/// Lists the package's media parts (pictures, audio, video) by name, as Tika lists a
+/// document's embedded resources: the text then says a picture was there (an image-only
+/// slide is not an empty one), and a search for the file finds the document. A part's
+/// own text comes with it: EMF pictures are mostly the previews Office draws of embedded
+/// objects and charts, whose text (axis labels, a linked table's cells) is what the page
+/// shows; an audio clip's tags name the recording.
+fn append_media(
+    doc: &mut Extracted,
+    zip: &mut ZipGuard<'_>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<(), ExtractError> {
+    let media: Vec<String> = zip
+        .names()
+        .into_iter()
+        .filter(|n| n.contains("/media/") && !n.ends_with('/'))
+        .take(MAX_MEDIA)
+        .collect();
+    for name in media {
+        deadline.check()?;
+        let lower = name.to_ascii_lowercase();
+        let described = if lower.ends_with(".emf") {
+            match zip.read(&name)? {
+                Some(bytes) => append_picture_text(doc, &name, &bytes, limits),
+                None => false,
+            }
+        } else {
+            false
+        };
+        let short = name.rsplit('/').next().unwrap_or(&name);
+        let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+        if !described && written + short.len() < limits.max_output_bytes {
+            append_caption(doc, short);
+        }
+    }
+    Ok(())
+}
+
+/// At most this many media parts of one package are listed.
+const MAX_MEDIA: usize = 256;
+
 /// The text an EMF picture draws, as a section headed by the picture's name (its part
 /// name in a package, which is in the file; a label of ours — kept out of the text — for
 /// the unnamed pictures of the binary formats), within what is left of the output budget.
+/// Returns whether the picture draws any text.
 pub(crate) fn append_picture_text(
     doc: &mut Extracted,
     name: &str,
     emf_bytes: &[u8],
     limits: &Limits,
-) {
+) -> bool {
     let lines = emf::text(emf_bytes);
     if lines.is_empty() {
-        return;
+        return false;
     }
     let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
     let budget = limits.max_output_bytes.saturating_sub(written);
     if budget == 0 {
-        return;
+        return true;
     }
     let short = name.rsplit('/').next().unwrap_or(name);
     let mut b = crate::DocBuilder::new(doc.format, budget);
@@ -121,6 +150,7 @@ pub(crate) fn append_picture_text(
         }
     }
     doc.sections.extend(b.finish().sections);
+    true
 }
 
 /// A plain ZIP archive: each file in it is extracted as an embedded document (so a report
@@ -713,7 +743,55 @@ mod tests {
             )
             .expect("docx");
         let texts: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
-        assert_eq!(texts, ["Budget", "image1.emf\n\n2002\n\nR&D Partners"]);
+        assert_eq!(
+            texts,
+            ["Budget", "image1.emf\n\n2002\n\nR&D Partners", "image2.png"]
+        );
+    }
+
+    #[test]
+    fn a_picture_only_slide_names_its_pictures() {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, body) in [
+            ("ppt/presentation.xml", &b"<p:presentation/>"[..]),
+            (
+                "ppt/slides/slide1.xml",
+                br#"<p:sld xmlns:p="p"><p:cSld><p:spTree><p:pic/></p:spTree></p:cSld></p:sld>"#,
+            ),
+            ("ppt/media/image1.jpeg", b"\xff\xd8\xff not decoded"),
+            ("ppt/media/media1.mp3", b"ID3 not decoded"),
+            ("ppt/media/", b""),
+        ] {
+            zip.start_file(name, options).expect("entry");
+            zip.write_all(body).expect("write");
+        }
+        let bytes = zip.finish().expect("zip").into_inner();
+        let doc = ZipExtractor
+            .extract(
+                &bytes,
+                Format::Pptx,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("pptx");
+        let texts: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(texts, ["image1.jpeg", "media1.mp3"]);
+
+        let tight = Limits {
+            max_output_bytes: 12,
+            ..Limits::default()
+        };
+        let doc = ZipExtractor
+            .extract(
+                &bytes,
+                Format::Pptx,
+                &tight,
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("pptx");
+        let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+        assert!(written <= 12, "{written} bytes over a 12-byte budget");
     }
 
     #[test]
