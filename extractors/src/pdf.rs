@@ -33,6 +33,21 @@ fn map_load_error(e: lopdf::Error) -> ExtractError {
     }
 }
 
+/// The error for a PDF none of whose pages can be read. When the file declares an
+/// encryption dictionary, that is why: lopdf drops what it fails to decrypt with the empty
+/// password (object streams, the page tree) instead of saying so, and a user should hear
+/// "needs a password", not "corrupt".
+fn unreadable(input: &[u8], message: &str) -> ExtractError {
+    if input.windows(8).any(|w| w == b"/Encrypt") {
+        ExtractError::new(
+            ErrorKind::Encrypted,
+            format!("{message}: it is encrypted and the empty password does not open it"),
+        )
+    } else {
+        ExtractError::new(ErrorKind::Corrupt, message)
+    }
+}
+
 /// Font dictionaries without their (required, often omitted) `/Type /Font`: lopdf reads a
 /// font's encoding only from a dictionary typed as a font, so these would show no text.
 /// Recognised by a font `/Subtype` together with `/BaseFont`.
@@ -152,10 +167,7 @@ impl Extractor for PdfExtractor {
         }
         let pages = doc.get_pages();
         if pages.is_empty() {
-            return Err(ExtractError::new(
-                ErrorKind::Corrupt,
-                "the PDF has no readable pages",
-            ));
+            return Err(unreadable(input, "the PDF has no readable pages"));
         }
         let mut b = DocBuilder::new(format, limits.max_output_bytes);
         b.metadata.insert("pages".into(), pages.len().to_string());
@@ -190,10 +202,7 @@ impl Extractor for PdfExtractor {
             }
         }
         if broken == pages.len() && !any_text {
-            return Err(ExtractError::new(
-                ErrorKind::Corrupt,
-                "no page of the PDF could be read",
-            ));
+            return Err(unreadable(input, "no page of the PDF could be read"));
         }
         if !any_text {
             b.warnings.push(Warning {
@@ -367,6 +376,16 @@ mod tests {
         let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
         let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
         assert_eq!(doc.sections[0].text, "E=mc 2 holds\n\nReviewed by Ana");
+    }
+
+    #[test]
+    fn an_unreadable_file_that_declares_encryption_needs_a_password() {
+        // lopdf drops what the empty password fails to decrypt instead of saying so.
+        let declared = b"%PDF-1.6\ntrailer << /Root 1 0 R /Encrypt 9 0 R >>";
+        let e = unreadable(declared, "no pages");
+        assert_eq!(e.kind, ErrorKind::Encrypted, "{e}");
+        let e = unreadable(b"%PDF-1.6\ntrailer << /Root 1 0 R >>", "no pages");
+        assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
     }
 
     #[test]

@@ -263,9 +263,17 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
 /// columns). calamine reserves memory for a sheet's whole declared range before reading a
 /// cell, so a forged record (4 billion rows) would make it ask for petabytes, and a failed
 /// allocation aborts the process: such a workbook is refused before calamine sees it.
+/// A `FILEPASS` record (the workbook is encrypted; every record after it is ciphertext,
+/// dimensions included) refuses it as `encrypted`.
 pub(crate) fn check_dimensions(stream: &[u8]) -> Result<(), crate::ExtractError> {
     const DIMENSIONS: u16 = 0x0200;
     for (kind, data) in records(stream) {
+        if kind == FILEPASS {
+            return Err(crate::ExtractError::new(
+                crate::ErrorKind::Encrypted,
+                "the workbook is password-protected (FILEPASS)",
+            ));
+        }
         if kind != DIMENSIONS {
             continue;
         }
@@ -618,6 +626,9 @@ mod tests {
         encrypted.extend(txo(3));
         encrypted.extend(record(CONTINUE, b"\x00abc"));
         check(&encrypted, &[]);
+        let refused = check_dimensions(&encrypted).expect_err("FILEPASS");
+        assert_eq!(refused.kind, crate::ErrorKind::Encrypted, "{refused}");
+        assert!(check_dimensions(&biff5).is_ok());
         // A TXO promising more characters than follow, then a stream cut mid-record.
         let mut cut = record(BOF, &[0x00, 0x06, 0x10, 0x00]);
         cut.extend(txo(500));
