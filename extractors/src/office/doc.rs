@@ -1,6 +1,9 @@
-//! Legacy Word (Word 97–2003 `.doc`): the text through the FIB and the piece table.
+//! Legacy Word (Word 6.0 to 2003 `.doc`): the text through the FIB and the piece table.
 //!
-//! The `WordDocument` stream starts with the FIB, which says which table stream (`0Table` or
+//! Word 6/95 files (FIB signature 0xA5DC) keep everything in the `WordDocument` stream:
+//! 8-bit text in the ANSI code page of the document's language, as one run or, when
+//! fast-saved, through a piece table in the same stream. Word 97 and later: the
+//! `WordDocument` stream starts with the FIB, which says which table stream (`0Table` or
 //! `1Table`) holds the CLX; the CLX's piece table maps character positions to byte ranges of
 //! the `WordDocument` stream, each piece either 8-bit (windows-1252) or UTF-16LE. The text of
 //! all pieces, in order, is the main document followed by footnotes, headers, comments,
@@ -39,12 +42,15 @@ pub(crate) fn read_stream(
     Ok(out)
 }
 
-/// The raw text of all pieces, in character-position order.
+/// The raw text of all pieces, in character-position order. Word 6/95 pieces are all 8-bit,
+/// in the code page `word6` gives, at their plain byte offset; Word 97+ flags its 8-bit
+/// (windows-1252) pieces in `fc`.
 fn piece_text(
     word: &[u8],
     table: &[u8],
     fc_clx: usize,
     lcb_clx: usize,
+    word6: Option<&'static encoding_rs::Encoding>,
     deadline: Deadline,
 ) -> Result<String, ExtractError> {
     let clx = table
@@ -83,15 +89,15 @@ fn piece_text(
         let chars = cp_end.saturating_sub(cp_start);
         let pcd = (n + 1) * 4 + i * 8;
         let fc_raw = u32_at(plc, pcd + 2).ok_or_else(|| corrupt("pcd"))?;
-        let compressed = fc_raw & 0x4000_0000 != 0;
+        let compressed = word6.is_some() || fc_raw & 0x4000_0000 != 0;
         let fc = (fc_raw & 0x3FFF_FFFF) as usize;
         if compressed {
-            let start = fc / 2;
+            let start = if word6.is_some() { fc } else { fc / 2 };
             let bytes = word
                 .get(start..start + chars)
                 .ok_or_else(|| corrupt("a piece lies outside the document"))?;
-            let (decoded, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-            text.push_str(&decoded);
+            let encoding = word6.unwrap_or(encoding_rs::WINDOWS_1252);
+            text.push_str(&encoding.decode_without_bom_handling(bytes).0);
         } else {
             let bytes = word
                 .get(fc..fc + chars * 2)
@@ -168,8 +174,12 @@ pub(crate) fn text_at(
 ) -> Result<Extracted, ExtractError> {
     let max = limits.max_input_bytes as u64;
     let word = read_stream(ole, &format!("{base}/WordDocument"), max)?;
-    if u16_at(&word, 0) != Some(0xA5EC) {
-        return Err(corrupt("not a Word 97+ document (unknown FIB signature)"));
+    let signature = u16_at(&word, 0);
+    if signature != Some(WORD97) && signature != Some(WORD6) {
+        return Err(ExtractError::new(
+            ErrorKind::Unsupported,
+            "doc: not a Word 6 or later document (unknown FIB signature)",
+        ));
     }
     let flags = u16_at(&word, 0x0A).ok_or_else(|| corrupt("truncated FIB"))?;
     if flags & 0x0100 != 0 {
@@ -178,23 +188,11 @@ pub(crate) fn text_at(
             "the document is protected with a password",
         ));
     }
-    let table_name = if flags & 0x0200 != 0 {
-        format!("{base}/1Table")
+    let raw = if signature == Some(WORD6) {
+        word6_text(&word, flags, deadline)?
     } else {
-        format!("{base}/0Table")
+        word97_text(ole, base, &word, flags, max, deadline)?
     };
-    // FibBase (32 bytes), then csw u16 words, cslw u32 longs, cbRgFcLcb pairs.
-    let csw = u16_at(&word, 32).ok_or_else(|| corrupt("truncated FIB"))? as usize;
-    let lw_at = 34 + csw * 2;
-    let cslw = u16_at(&word, lw_at).ok_or_else(|| corrupt("truncated FIB"))? as usize;
-    let fc_at = lw_at + 2 + cslw * 4 + 2;
-    // fcClx/lcbClx is the 34th pair of FibRgFcLcb97.
-    let fc_clx = u32_at(&word, fc_at + 33 * 8).ok_or_else(|| corrupt("truncated FIB"))? as usize;
-    let lcb_clx =
-        u32_at(&word, fc_at + 33 * 8 + 4).ok_or_else(|| corrupt("truncated FIB"))? as usize;
-    let table = read_stream(ole, &table_name, max)?;
-    let raw = piece_text(&word, &table, fc_clx, lcb_clx, deadline)?;
-    let raw = without_header_stories(&raw, &word, lw_at);
     let mut b = DocBuilder::new(Format::Doc, limits.max_output_bytes);
     for paragraph in clean(&raw).split("\n\n") {
         if !b.paragraph(paragraph) {
@@ -204,15 +202,105 @@ pub(crate) fn text_at(
     Ok(b.finish())
 }
 
+/// The FIB signature (`wIdent`) of Word 97 and later.
+const WORD97: u16 = 0xA5EC;
+/// The FIB signature of Word 6.0 and Word 95.
+const WORD6: u16 = 0xA5DC;
+
+/// Word 6/95: there is no table stream; the FIB's fixed fields say where the text is. A
+/// document saved in full is one run of windows-1252 bytes from `fcMin` to `fcMac`; a
+/// fast-saved one (`fComplex`) has a piece table in the `WordDocument` stream itself.
+fn word6_text(word: &[u8], flags: u16, deadline: Deadline) -> Result<String, ExtractError> {
+    let field = |at: usize| {
+        u32_at(word, at)
+            .ok_or_else(|| corrupt("truncated FIB"))
+            .map(|v| v as usize)
+    };
+    // ccpText, ccpFtn, ccpHdd follow one another from 0x34.
+    let (text, footnotes, headers) = (field(0x34)?, field(0x38)?, field(0x3C)?);
+    let encoding = ansi_encoding(u16_at(word, 0x06).unwrap_or(0));
+    let raw = if flags & 0x0004 != 0 {
+        piece_text(
+            word,
+            word,
+            field(0x1A2)?,
+            field(0x1A6)?,
+            Some(encoding),
+            deadline,
+        )?
+    } else {
+        let (min, mac) = (field(0x18)?, field(0x1C)?);
+        let bytes = word
+            .get(min..mac.max(min))
+            .ok_or_else(|| corrupt("the text lies outside the document"))?;
+        encoding.decode_without_bom_handling(bytes).0.into_owned()
+    };
+    Ok(without_header_stories(&raw, text, footnotes, headers))
+}
+
+/// The Windows ANSI code page a Word 6/95 document's text is in, from its language id
+/// (`lid`): Word before 97 stored 8-bit text in the code page of the system it ran on.
+fn ansi_encoding(lid: u16) -> &'static encoding_rs::Encoding {
+    use encoding_rs::*;
+    match lid {
+        0x0411 => SHIFT_JIS,
+        0x0412 => EUC_KR,
+        0x0404 | 0x0C04 | 0x1404 => BIG5,
+        0x0804 | 0x1004 => GBK,
+        _ => match lid & 0x03FF {
+            // Czech, Croatian/Serbian (Latin), Hungarian, Polish, Romanian, Slovak, Slovenian, Albanian
+            0x05 | 0x1A | 0x0E | 0x15 | 0x18 | 0x1B | 0x24 | 0x1C => WINDOWS_1250,
+            // Bulgarian, Russian, Ukrainian, Belarusian, Macedonian
+            0x02 | 0x19 | 0x22 | 0x23 | 0x2F => WINDOWS_1251,
+            0x08 => WINDOWS_1253,
+            0x1F => WINDOWS_1254,
+            0x0D => WINDOWS_1255,
+            0x01 | 0x20 | 0x29 => WINDOWS_1256,
+            0x25..=0x27 => WINDOWS_1257,
+            0x2A => WINDOWS_1258,
+            0x1E => WINDOWS_874,
+            _ => WINDOWS_1252,
+        },
+    }
+}
+
+/// Word 97 and later: the piece table sits in the table stream (`0Table` or `1Table`) the
+/// FIB names, at the `fcClx` its variable part gives.
+fn word97_text(
+    ole: &mut cfb::CompoundFile<Cursor<&[u8]>>,
+    base: &str,
+    word: &[u8],
+    flags: u16,
+    max: u64,
+    deadline: Deadline,
+) -> Result<String, ExtractError> {
+    let table_name = if flags & 0x0200 != 0 {
+        format!("{base}/1Table")
+    } else {
+        format!("{base}/0Table")
+    };
+    // FibBase (32 bytes), then csw u16 words, cslw u32 longs, cbRgFcLcb pairs.
+    let csw = u16_at(word, 32).ok_or_else(|| corrupt("truncated FIB"))? as usize;
+    let lw_at = 34 + csw * 2;
+    let cslw = u16_at(word, lw_at).ok_or_else(|| corrupt("truncated FIB"))? as usize;
+    let fc_at = lw_at + 2 + cslw * 4 + 2;
+    // fcClx/lcbClx is the 34th pair of FibRgFcLcb97.
+    let fc_clx = u32_at(word, fc_at + 33 * 8).ok_or_else(|| corrupt("truncated FIB"))? as usize;
+    let lcb_clx =
+        u32_at(word, fc_at + 33 * 8 + 4).ok_or_else(|| corrupt("truncated FIB"))? as usize;
+    let table = read_stream(ole, &table_name, max)?;
+    let raw = piece_text(word, &table, fc_clx, lcb_clx, None, deadline)?;
+    // FibRgLw97: cbMac, lProductCreated, lProductRevised, ccpText, ccpFtn, ccpHdd, ...
+    let ccp = |i: usize| u32_at(word, lw_at + 2 + i * 4).unwrap_or(0) as usize;
+    Ok(without_header_stories(&raw, ccp(3), ccp(4), ccp(5)))
+}
+
 /// The text without the header/footer stories. Character positions run through the
 /// stories in a fixed order (main text, footnotes, headers, ...) whose lengths are the FIB's
 /// `ccpText`, `ccpFtn`, `ccpHdd`. Word keeps every section's header and footer variants
 /// there (first page, odd, even), including ones the document never shows, and separators;
 /// the reference extractions of the corpus leave them out too (5 files closer, none worse).
-fn without_header_stories(raw: &str, word: &[u8], lw_at: usize) -> String {
-    // FibRgLw97: cbMac, lProductCreated, lProductRevised, ccpText, ccpFtn, ccpHdd, ...
-    let ccp = |i: usize| u32_at(word, lw_at + 2 + i * 4).unwrap_or(0) as usize;
-    let (text, footnotes, headers) = (ccp(3), ccp(4), ccp(5));
+fn without_header_stories(raw: &str, text: usize, footnotes: usize, headers: usize) -> String {
     if headers == 0 {
         return raw.to_string();
     }
@@ -228,19 +316,77 @@ mod tests {
 
     #[test]
     fn header_stories_are_left_out() {
-        // A FIB fragment: csw = 0 at 32, cslw at 34, then ccpText, ccpFtn, ccpHdd at
-        // 36 + 3*4, 36 + 4*4, 36 + 5*4.
-        let mut word = vec![0u8; 64];
-        let lw_at = 34;
-        for (i, v) in [(3usize, 5u32), (4, 3), (5, 4)] {
-            word[lw_at + 2 + i * 4..lw_at + 6 + i * 4].copy_from_slice(&v.to_le_bytes());
-        }
         assert_eq!(
-            without_header_stories("main\rfn\rHDR\rannotation", &word, lw_at),
+            without_header_stories("main\rfn\rHDR\rannotation", 5, 3, 4),
             "main\rfn\rannotation"
         );
-        word[lw_at + 22..lw_at + 26].copy_from_slice(&0u32.to_le_bytes());
-        assert_eq!(without_header_stories("abc", &word, lw_at), "abc");
+        assert_eq!(without_header_stories("abc", 5, 3, 0), "abc");
+    }
+
+    /// A Word 6 FIB: signature, flags, `fcMin`/`fcMac` and the story lengths, with `body`
+    /// at offset 0x200.
+    fn word6(flags: u16, body: &[u8], ccp: [u32; 3]) -> Vec<u8> {
+        let mut word = vec![0u8; 0x200];
+        word[0..2].copy_from_slice(&WORD6.to_le_bytes());
+        word[0x06..0x08].copy_from_slice(&0x0409u16.to_le_bytes()); // lid: English (US)
+        word[0x0A..0x0C].copy_from_slice(&flags.to_le_bytes());
+        word[0x18..0x1C].copy_from_slice(&0x200u32.to_le_bytes());
+        word[0x1C..0x20].copy_from_slice(&(0x200 + body.len() as u32).to_le_bytes());
+        for (i, n) in ccp.into_iter().enumerate() {
+            word[0x34 + i * 4..0x38 + i * 4].copy_from_slice(&n.to_le_bytes());
+        }
+        word.extend_from_slice(body);
+        word
+    }
+
+    #[test]
+    fn a_word6_document_is_one_run_of_ansi_text() {
+        let body = b"Caf\xe9 menu\rHeader\r";
+        let word = word6(0, body, [10, 0, 7]);
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        assert_eq!(
+            word6_text(&word, 0, deadline).expect("text"),
+            "Caf\u{e9} menu\r"
+        );
+    }
+
+    #[test]
+    fn a_word6_document_is_read_in_the_code_page_of_its_language() {
+        let mut word = word6(0, b"\xcf\xf0\xe8\xe2\xe5\xf2\r", [7, 0, 0]);
+        word[0x06..0x08].copy_from_slice(&0x0419u16.to_le_bytes()); // Russian
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        assert_eq!(word6_text(&word, 0, deadline).expect("text"), "Привет\r");
+    }
+
+    #[test]
+    fn a_fast_saved_word95_document_follows_its_piece_table() {
+        // Two pieces stored out of order: "world\r" at 0x200, "Hello " at 0x206.
+        let mut word = word6(0x0004, b"world\rHello ", [12, 0, 0]);
+        let clx = word.len();
+        let mut plc = Vec::new();
+        for cp in [0u32, 6, 12] {
+            plc.extend_from_slice(&cp.to_le_bytes());
+        }
+        for fc in [0x206u32, 0x200] {
+            plc.extend_from_slice(&[0, 0]);
+            plc.extend_from_slice(&fc.to_le_bytes());
+            plc.extend_from_slice(&[0, 0]);
+        }
+        word.push(0x02);
+        word.extend_from_slice(&(plc.len() as u32).to_le_bytes());
+        word.extend_from_slice(&plc);
+        let lcb = (word.len() - clx) as u32;
+        word[0x1A2..0x1A6].copy_from_slice(&(clx as u32).to_le_bytes());
+        word[0x1A6..0x1AA].copy_from_slice(&lcb.to_le_bytes());
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        assert_eq!(
+            word6_text(&word, 0x0004, deadline).expect("text"),
+            "Hello world\r"
+        );
+        // A piece table pointing past the stream is corrupt, not a panic.
+        word[0x1A2..0x1A6].copy_from_slice(&u32::MAX.to_le_bytes());
+        let e = word6_text(&word, 0x0004, deadline).expect_err("out of bounds");
+        assert_eq!(e.kind, ErrorKind::Corrupt);
     }
 
     #[test]
