@@ -5,7 +5,11 @@
 //! cargo bench -p sync-core --bench sync -- --docs 10000
 //! cargo bench -p sync-core --bench sync -- --docs 50000   # peak RSS should stay flat
 //! cargo bench -p sync-core --bench sync -- --paragraphs 48  # ~5 KB documents instead of ~0.8 KB
+//! cargo bench -p sync-core --bench sync -- --docs 50000 --skip-reference --rss-trace
 //! ```
+//!
+//! `--rss-trace` prints resident heap and mapped-file memory against documents done while
+//! the full sync runs (to stderr), to see where memory goes up: at each commit, or steadily.
 //!
 //! Peak RSS (VmHWM) is read right after the full sync, before the reference run, so it is
 //! the pipeline's own peak.
@@ -214,9 +218,35 @@ fn main() {
         .expect("runtime");
     let cpu_before = cpu_seconds();
     let started = Instant::now();
+    let progress = Arc::new(Progress::default());
+    let trace = args.iter().any(|a| a == "--rss-trace").then(|| {
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            let mut last = u64::MAX;
+            loop {
+                let done = progress.done.load(std::sync::atomic::Ordering::Relaxed);
+                if done != last {
+                    eprintln!(
+                        "trace {:.3}s done {done} heap {:.0} MB file {:.0} MB",
+                        started.elapsed().as_secs_f64(),
+                        status_mb("RssAnon"),
+                        status_mb("RssFile")
+                    );
+                    last = done;
+                }
+                if done >= docs as u64 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+        })
+    });
     let full = runtime
-        .block_on(engine.sync(&source, &options, Arc::new(Progress::default())))
+        .block_on(engine.sync(&source, &options, progress))
         .expect("full sync");
+    if let Some(t) = trace {
+        t.join().expect("trace thread");
+    }
     let full_s = started.elapsed().as_secs_f64();
     let full_cpu = cpu_seconds() - cpu_before;
     let rss = peak_rss_mb();
