@@ -245,6 +245,7 @@ impl TantivyIndex {
         Ok(TantivyWriter {
             writer,
             reader: self.reader.clone(),
+            reader_stale: true,
             fields: self.fields,
             pending: Vec::new(),
         })
@@ -453,6 +454,8 @@ impl TantivyIndex {
 pub struct TantivyWriter {
     writer: IndexWriter,
     reader: IndexReader,
+    /// Whether commits happened since `reader` last reloaded.
+    reader_stale: bool,
     fields: Fields,
     /// Operations not yet handed to tantivy. Handing them over in groups (one `run` call)
     /// instead of one by one saves a thread wake-up per document; order is preserved.
@@ -546,6 +549,10 @@ impl IndexSink for TantivyWriter {
 
     fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
         let f = self.fields;
+        if self.reader_stale {
+            self.reader.reload().map_err(index_err)?;
+            self.reader_stale = false;
+        }
         let searcher = self.reader.searcher();
         let term = self.key_term(source, doc_id);
         let query = TermQuery::new(term.clone(), IndexRecordOption::Basic);
@@ -592,7 +599,10 @@ impl IndexSink for TantivyWriter {
     fn commit(&mut self) -> Result<()> {
         self.hand_over()?;
         self.writer.commit().map_err(index_err)?;
-        self.reader.reload().map_err(index_err)?;
+        // The reader catches up only when an ACL rewrite needs it: reloading opens every new
+        // segment (term dictionaries, fast fields, store caches), memory a sync that only
+        // adds documents never uses.
+        self.reader_stale = true;
         Ok(())
     }
 }
