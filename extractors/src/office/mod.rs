@@ -717,44 +717,51 @@ mod tests {
         )
     }
 
-    #[test]
-    fn text_drawn_by_an_emf_picture_of_a_package_is_extracted() {
+    /// A ZIP package holding `entries` (name, bytes).
+    fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default();
-        zip.start_file("word/document.xml", options).expect("entry");
-        zip.write_all(
-            br#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Budget</w:t></w:r></w:p></w:body></w:document>"#,
-        )
-        .expect("write");
-        zip.start_file("word/media/image1.emf", options)
-            .expect("entry");
-        zip.write_all(&emf::sample(&["2002", "R&D Partners"]))
-            .expect("write");
-        zip.start_file("word/media/image2.png", options)
-            .expect("entry");
-        zip.write_all(b"\x89PNG not an emf").expect("write");
-        let bytes = zip.finish().expect("zip").into_inner();
+        for (name, body) in entries {
+            zip.start_file(*name, options).expect("entry");
+            zip.write_all(body).expect("write");
+        }
+        zip.finish().expect("zip").into_inner()
+    }
+
+    /// The sections' texts of a package extracted as `format` within `limits`.
+    fn zip_texts(package: &[u8], format: Format, limits: &Limits) -> Vec<String> {
         let doc = ZipExtractor
             .extract(
-                &bytes,
-                Format::Docx,
-                &Limits::default(),
+                package,
+                format,
+                limits,
                 Deadline::after(Duration::from_secs(5)),
             )
-            .expect("docx");
-        let texts: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
+            .expect("extracts");
+        doc.sections.into_iter().map(|s| s.text).collect()
+    }
+
+    #[test]
+    fn text_drawn_by_an_emf_picture_of_a_package_is_extracted() {
+        let emf = emf::sample(&["2002", "R&D Partners"]);
+        let package = zip_with(&[
+            (
+                "word/document.xml",
+                br#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>Budget</w:t></w:r></w:p></w:body></w:document>"#,
+            ),
+            ("word/media/image1.emf", &emf),
+            ("word/media/image2.png", b"\x89PNG not an emf"),
+        ]);
         assert_eq!(
-            texts,
+            zip_texts(&package, Format::Docx, &Limits::default()),
             ["Budget", "image1.emf\n\n2002\n\nR&D Partners", "image2.png"]
         );
     }
 
     #[test]
     fn a_picture_only_slide_names_its_pictures() {
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let options = zip::write::SimpleFileOptions::default();
-        for (name, body) in [
-            ("ppt/presentation.xml", &b"<p:presentation/>"[..]),
+        let package = zip_with(&[
+            ("ppt/presentation.xml", b"<p:presentation/>"),
             (
                 "ppt/slides/slide1.xml",
                 br#"<p:sld xmlns:p="p"><p:cSld><p:spTree><p:pic/></p:spTree></p:cSld></p:sld>"#,
@@ -762,35 +769,19 @@ mod tests {
             ("ppt/media/image1.jpeg", b"\xff\xd8\xff not decoded"),
             ("ppt/media/media1.mp3", b"ID3 not decoded"),
             ("ppt/media/", b""),
-        ] {
-            zip.start_file(name, options).expect("entry");
-            zip.write_all(body).expect("write");
-        }
-        let bytes = zip.finish().expect("zip").into_inner();
-        let doc = ZipExtractor
-            .extract(
-                &bytes,
-                Format::Pptx,
-                &Limits::default(),
-                Deadline::after(Duration::from_secs(5)),
-            )
-            .expect("pptx");
-        let texts: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
-        assert_eq!(texts, ["image1.jpeg", "media1.mp3"]);
-
+        ]);
+        assert_eq!(
+            zip_texts(&package, Format::Pptx, &Limits::default()),
+            ["image1.jpeg", "media1.mp3"]
+        );
         let tight = Limits {
             max_output_bytes: 12,
             ..Limits::default()
         };
-        let doc = ZipExtractor
-            .extract(
-                &bytes,
-                Format::Pptx,
-                &tight,
-                Deadline::after(Duration::from_secs(5)),
-            )
-            .expect("pptx");
-        let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
+        let written: usize = zip_texts(&package, Format::Pptx, &tight)
+            .iter()
+            .map(String::len)
+            .sum();
         assert!(written <= 12, "{written} bytes over a 12-byte budget");
     }
 
