@@ -34,6 +34,8 @@ pub enum Format {
     Ppt,
     /// Legacy Excel.
     Xls,
+    /// An e-mail message or a web archive (MIME: `.eml`, `.mht`).
+    Email,
     /// Nothing recognisable.
     Unknown,
 }
@@ -57,6 +59,7 @@ impl Format {
             Format::Doc => "doc",
             Format::Ppt => "ppt",
             Format::Xls => "xls",
+            Format::Email => "email",
             Format::Unknown => "unknown",
         }
     }
@@ -76,6 +79,7 @@ impl Format {
             "doc" => Format::Doc,
             "ppt" => Format::Ppt,
             "xls" => Format::Xls,
+            "eml" | "mht" | "mhtml" => Format::Email,
             _ => return None,
         })
     }
@@ -105,6 +109,7 @@ impl Format {
             "application/msword" => Format::Doc,
             "application/vnd.ms-powerpoint" => Format::Ppt,
             "application/vnd.ms-excel" => Format::Xls,
+            "message/rfc822" | "multipart/related" | "application/x-mimearchive" => Format::Email,
             _ => return None,
         })
     }
@@ -188,6 +193,28 @@ fn looks_like_html(input: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_and_web_archives_are_known_by_name_or_content_type() {
+        assert_eq!(
+            detect(b"From: a@b.c\r\n", &Hints::file_name("x.eml")),
+            Format::Email
+        );
+        assert_eq!(
+            detect(b"MIME", &Hints::file_name("page.MHT")),
+            Format::Email
+        );
+        let hints = Hints {
+            content_type: Some("message/rfc822"),
+            file_name: Some("mail"),
+        };
+        assert_eq!(detect(b"Subject: hi\r\n", &hints), Format::Email);
+        // Headers alone do not make a text file a message.
+        assert_eq!(
+            detect(b"From: a@b.c\r\n", &Hints::file_name("x.txt")),
+            Format::Text
+        );
+    }
 
     #[test]
     fn magic_beats_extension_and_content_type_beats_extension() {

@@ -24,6 +24,7 @@
 mod builder;
 mod csv;
 mod detect;
+mod email;
 mod error;
 mod html;
 mod json;
@@ -189,6 +190,7 @@ impl Default for Registry {
                 Box::new(office::ZipExtractor),
                 Box::new(office::OleExtractor),
                 Box::new(pdf::PdfExtractor),
+                Box::new(email::EmailExtractor),
             ],
         }
     }

@@ -1,4 +1,4 @@
-//! Text-based formats (plain text, Markdown, HTML, CSV, JSON): the first byte picks the
+//! Text-based formats (plain text, Markdown, HTML, CSV, JSON, e-mail/MHT): the first byte picks the
 //! format the extractor is told, the rest is the file.
 #![no_main]
 
@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
         Format::Html,
         Format::Csv,
         Format::Json,
-    ][usize::from(pick) % 5];
+        Format::Email,
+    ][usize::from(pick) % 6];
     let limits = Limits {
         timeout: std::time::Duration::from_secs(5),
         ..Limits::default()

@@ -73,6 +73,11 @@ fn markdown() {
     check_file("guide.md");
 }
 
+#[test]
+fn email() {
+    check_file("rota.eml");
+}
+
 /// A minimal but real XLSX: shared strings, a date-formatted cell, an empty sheet, a bool,
 /// a cell comment and a text box.
 fn build_xlsx() -> Vec<u8> {

@@ -1,9 +1,10 @@
 //! Word 2007+ documents: the body in order (headings kept as sections), then headers and
 //! footers (each distinct text once), footnotes, endnotes and comments; title and author
-//! from the core properties.
+//! from the core properties. Parts the body imports whole (`w:altChunk`: HTML, web
+//! archives, text, other DOCX) are extracted after the body.
 
 use crate::office::ZipGuard;
-use crate::office::ooxml::{Block, blocks};
+use crate::office::ooxml::{Block, blocks, each_element, relationships};
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
 fn core_property(xml: &[u8], tag: &str) -> Option<String> {
@@ -50,6 +51,7 @@ pub(crate) fn extract(
         .read("word/document.xml")?
         .ok_or_else(|| ExtractError::new(ErrorKind::Corrupt, "word/document.xml is missing"))?;
     write_blocks(&mut b, &blocks("word/document.xml", &body, deadline)?);
+    let chunks = alt_chunks(zip)?;
 
     let mut extra: Vec<String> = zip
         .names()
@@ -99,5 +101,31 @@ pub(crate) fn extract(
             }),
         }
     }
-    Ok(b.finish())
+    let mut doc = b.finish();
+    for part in chunks {
+        deadline.check()?;
+        if let Some(bytes) = zip.read(&part)? {
+            crate::office::append_embedded(&mut doc, &part, &bytes, limits, deadline);
+        }
+    }
+    Ok(doc)
+}
+
+/// The parts the body imports whole with `w:altChunk` ("alternative format chunks": HTML,
+/// a web archive, plain text or another DOCX that Word merges in when it opens the file;
+/// generators write whole documents this way), in document order.
+fn alt_chunks(zip: &mut ZipGuard<'_>) -> Result<Vec<String>, ExtractError> {
+    let rels = relationships(zip, "word/_rels/document.xml.rels", "word")?;
+    if !rels.values().any(|(kind, _)| kind == "aFChunk") {
+        return Ok(Vec::new());
+    }
+    let mut parts = Vec::new();
+    each_element(zip, "word/document.xml", "altChunk", |get| {
+        if let Some((kind, target)) = get("r:id").and_then(|id| rels.get(&id))
+            && kind == "aFChunk"
+        {
+            parts.push(target.clone());
+        }
+    })?;
+    Ok(parts)
 }

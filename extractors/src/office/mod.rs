@@ -759,6 +759,27 @@ mod tests {
     }
 
     #[test]
+    fn parts_the_body_imports_whole_are_extracted_in_document_order() {
+        let mht = "MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"p\"\r\n\r\n--p\r\nContent-Type: text/html; charset=\"windows-1252\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<html><body><p>Imported caf=E9 menu</p></body></html>\r\n--p--\r\n";
+        let package = zip_with(&[
+            (
+                "word/document.xml",
+                br#"<w:document xmlns:w="w" xmlns:r="r"><w:body><w:p><w:r><w:t>Cover</w:t></w:r></w:p><w:altChunk r:id="b"/><w:altChunk r:id="a"/></w:body></w:document>"#,
+            ),
+            (
+                "word/_rels/document.xml.rels",
+                br#"<Relationships><Relationship Id="a" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="chunk.txt"/><Relationship Id="b" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="/word/page.mht"/></Relationships>"#,
+            ),
+            ("word/page.mht", mht.as_bytes()),
+            ("word/chunk.txt", b"Plain chunk"),
+        ]);
+        assert_eq!(
+            zip_texts(&package, Format::Docx, &Limits::default()),
+            ["Cover", "Imported caf\u{e9} menu", "Plain chunk"]
+        );
+    }
+
+    #[test]
     fn a_picture_only_slide_names_its_pictures() {
         let package = zip_with(&[
             ("ppt/presentation.xml", b"<p:presentation/>"),

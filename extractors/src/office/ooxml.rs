@@ -5,10 +5,77 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+use std::collections::HashMap;
+
+use crate::office::ZipGuard;
 use crate::{Deadline, ErrorKind, ExtractError};
 
 /// XML nesting deeper than this is refused (real documents stay far below).
 const MAX_XML_DEPTH: usize = 512;
+
+/// Calls `f` with the attributes of every `name` element of a part (missing parts and
+/// unparsable tails simply end the scan: these parts only index others).
+pub(crate) fn each_element(
+    zip: &mut ZipGuard<'_>,
+    part: &str,
+    name: &str,
+    mut f: impl FnMut(&dyn Fn(&str) -> Option<String>),
+) -> Result<(), ExtractError> {
+    let Some(xml) = zip.read(part)? else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(&xml);
+    let mut reader = Reader::from_str(&text);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Empty(e) | Event::Start(e)) if e.local_name().as_ref() == name => {
+                let get = |k: &str| {
+                    e.try_get_attribute(k)
+                        .ok()
+                        .flatten()
+                        .map(|a| a.value.into_owned())
+                };
+                f(&get);
+            }
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Relationship id → (type suffix, target path resolved against `base_dir`).
+pub(crate) fn relationships(
+    zip: &mut ZipGuard<'_>,
+    rels_part: &str,
+    base_dir: &str,
+) -> Result<HashMap<String, (String, String)>, ExtractError> {
+    let mut out = HashMap::new();
+    each_element(zip, rels_part, "Relationship", |get| {
+        if let (Some(id), Some(kind), Some(target)) = (get("Id"), get("Type"), get("Target")) {
+            let kind = kind.rsplit('/').next().unwrap_or_default().to_string();
+            out.insert(id, (kind, resolve(base_dir, &target)));
+        }
+    })?;
+    Ok(out)
+}
+
+/// `ppt/slides` + `../notesSlides/notesSlide1.xml` → `ppt/notesSlides/notesSlide1.xml`.
+pub(crate) fn resolve(base_dir: &str, target: &str) -> String {
+    if let Some(abs) = target.strip_prefix('/') {
+        return abs.to_string();
+    }
+    let mut parts: Vec<&str> = base_dir.split('/').filter(|p| !p.is_empty()).collect();
+    for seg in target.split('/') {
+        match seg {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
 
 /// One block of text.
 #[derive(Debug, Clone, PartialEq, Eq)]
