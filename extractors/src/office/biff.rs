@@ -263,15 +263,24 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
 /// columns). calamine reserves memory for a sheet's whole declared range before reading a
 /// cell, so a forged record (4 billion rows) would make it ask for petabytes, and a failed
 /// allocation aborts the process: such a workbook is refused before calamine sees it.
-/// A `FILEPASS` record (the workbook is encrypted; every record after it is ciphertext,
-/// dimensions included) refuses it as `encrypted`.
-pub(crate) fn check_dimensions(stream: &[u8]) -> Result<(), crate::ExtractError> {
+/// So is a `BOUNDSHEET` record shorter than its fixed part, which calamine indexes
+/// unchecked (a panic; found by the `ole` fuzz target). A `FILEPASS` record (the workbook
+/// is encrypted; every record after it is ciphertext, dimensions included) refuses it as
+/// `encrypted`.
+pub(crate) fn check_records(stream: &[u8]) -> Result<(), crate::ExtractError> {
     const DIMENSIONS: u16 = 0x0200;
+    const BOUNDSHEET: u16 = 0x0085;
     for (kind, data) in records(stream) {
         if kind == FILEPASS {
             return Err(crate::ExtractError::new(
                 crate::ErrorKind::Encrypted,
                 "the workbook is password-protected (FILEPASS)",
+            ));
+        }
+        if kind == BOUNDSHEET && data.len() < 6 {
+            return Err(crate::ExtractError::new(
+                crate::ErrorKind::Corrupt,
+                format!("a sheet record of {} bytes (at least 6)", data.len()),
             ));
         }
         if kind != DIMENSIONS {
@@ -626,9 +635,9 @@ mod tests {
         encrypted.extend(txo(3));
         encrypted.extend(record(CONTINUE, b"\x00abc"));
         check(&encrypted, &[]);
-        let refused = check_dimensions(&encrypted).expect_err("FILEPASS");
+        let refused = check_records(&encrypted).expect_err("FILEPASS");
         assert_eq!(refused.kind, crate::ErrorKind::Encrypted, "{refused}");
-        assert!(check_dimensions(&biff5).is_ok());
+        assert!(check_records(&biff5).is_ok());
         // A TXO promising more characters than follow, then a stream cut mid-record.
         let mut cut = record(BOF, &[0x00, 0x06, 0x10, 0x00]);
         cut.extend(txo(500));

@@ -561,7 +561,7 @@ impl OleExtractor {
                 .and_then(|s| biff::cell_formats(s, deadline));
             // A workbook whose cells calamine cannot read (Microsoft Graph's chart workbooks)
             // may still hold text boxes, chart labels and embedded objects.
-            let cells = match stream.as_deref().map(biff::check_dimensions) {
+            let cells = match stream.as_deref().map(biff::check_records) {
                 Some(Err(e)) => Err(e),
                 _ => sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline),
             };
@@ -807,7 +807,7 @@ mod tests {
     }
 
     #[test]
-    fn a_forged_sheet_size_is_refused_before_calamine_reserves_it() {
+    fn forged_sheet_records_are_refused_before_calamine_reads_them() {
         // Found by the `ole` fuzz target: calamine reserves rows × columns cells up front, and
         // a DIMENSIONS record claiming 4 billion rows made the allocation fail, which aborts
         // the process (no panic to catch).
@@ -834,6 +834,12 @@ mod tests {
         let err = run(&ole_with(&[("Workbook", &workbook)])).expect_err("refused");
         assert_eq!(err.kind, ErrorKind::Corrupt, "{err:?}");
         assert!(err.message.contains("rows"), "{err:?}");
+
+        // A sheet record too short for its fixed part: calamine would index past its end.
+        let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
+        let workbook = [bof, rec(0x0085, &[0, 0, 0]), rec(0x000A, &[])].concat();
+        let err = run(&ole_with(&[("Workbook", &workbook)])).expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Corrupt, "{err:?}");
     }
 
     #[test]
