@@ -259,58 +259,103 @@ pub(crate) fn cell_formats(stream: &[u8], deadline: Deadline) -> Option<CellForm
     Some(formats)
 }
 
-/// Checks every `DIMENSIONS` record against the sheet size BIFF allows (65,536 rows, 256
-/// columns). calamine reserves memory for a sheet's whole declared range before reading a
-/// cell, so a forged record (4 billion rows) would make it ask for petabytes, and a failed
-/// allocation aborts the process: such a workbook is refused before calamine sees it.
-/// So is a `BOUNDSHEET` record shorter than its fixed part, which calamine indexes
-/// unchecked (a panic; found by the `ole` fuzz target). A `FILEPASS` record (the workbook
-/// is encrypted; every record after it is ciphertext, dimensions included) refuses it as
-/// `encrypted`.
+/// Checks the records calamine trusts before it reads a workbook, and refuses the workbook
+/// when one would crash it:
+/// - `DIMENSIONS`: calamine reserves memory for a sheet's whole declared range before
+///   reading a cell, so a forged record (4 billion rows, or a last row before the first,
+///   which its arithmetic wraps to 4 billion) makes it ask for petabytes, and a failed
+///   allocation aborts the process. Checked with calamine's own arithmetic, both in stream
+///   order and in each sheet's substream from the offset its `BOUNDSHEET` gives (where
+///   calamine reads it, which a forged offset can put inside another record).
+/// - `BOUNDSHEET` shorter than its fixed part, which calamine indexes unchecked (a panic).
+/// - `FILEPASS`: the workbook is encrypted (every record after it is ciphertext, dimensions
+///   included): refused as `encrypted`.
+///
+/// All three were found by the `ole` fuzz target.
 pub(crate) fn check_records(stream: &[u8]) -> Result<(), crate::ExtractError> {
     const DIMENSIONS: u16 = 0x0200;
-    const BOUNDSHEET: u16 = 0x0085;
+    const MAX_SHEETS: usize = 4096;
+    let corrupt = |message: String| crate::ExtractError::new(crate::ErrorKind::Corrupt, message);
+    let mut sheets = Vec::new();
     for (kind, data) in records(stream) {
-        if kind == FILEPASS {
-            return Err(crate::ExtractError::new(
-                crate::ErrorKind::Encrypted,
-                "the workbook is password-protected (FILEPASS)",
-            ));
+        match kind {
+            FILEPASS => {
+                return Err(crate::ExtractError::new(
+                    crate::ErrorKind::Encrypted,
+                    "the workbook is password-protected (FILEPASS)",
+                ));
+            }
+            BOUNDSHEET if data.len() < 6 => {
+                return Err(corrupt(format!(
+                    "a sheet record of {} bytes (at least 6)",
+                    data.len()
+                )));
+            }
+            BOUNDSHEET => sheets.push(u32_at(data, 0).unwrap_or(0) as usize),
+            DIMENSIONS => check_dimensions(data)?,
+            _ => {}
         }
-        if kind == BOUNDSHEET && data.len() < 6 {
-            return Err(crate::ExtractError::new(
-                crate::ErrorKind::Corrupt,
-                format!("a sheet record of {} bytes (at least 6)", data.len()),
-            ));
-        }
-        if kind != DIMENSIONS {
+    }
+    sheets.sort_unstable();
+    sheets.dedup();
+    if sheets.len() > MAX_SHEETS {
+        return Err(corrupt(format!(
+            "{} sheets (at most {MAX_SHEETS})",
+            sheets.len()
+        )));
+    }
+    for at in sheets {
+        let Some(substream) = stream.get(at..) else {
             continue;
-        }
-        let (first_row, last_row, _first_col, last_col) = match data.len() {
-            10 => (
-                u32::from(u16_at(data, 0).unwrap_or(0)),
-                u32::from(u16_at(data, 2).unwrap_or(0)),
-                u16_at(data, 4).unwrap_or(0),
-                u16_at(data, 6).unwrap_or(0),
-            ),
-            14 | 16 => (
-                u32_at(data, 0).unwrap_or(0),
-                u32_at(data, 4).unwrap_or(0),
-                u16_at(data, 8).unwrap_or(0),
-                u16_at(data, 10).unwrap_or(0),
-            ),
-            _ => continue,
         };
-        let rows = u64::from(last_row.saturating_sub(first_row));
-        let cols = u64::from(last_col);
-        if last_row > 65_536 || rows * cols.max(1) > 65_536 * 256 {
-            return Err(crate::ExtractError::new(
-                crate::ErrorKind::Corrupt,
-                format!(
-                    "a sheet claims {rows} rows by {cols} columns, beyond what the format allows"
-                ),
-            ));
+        // As calamine walks it: the sheet's BOF, nested substreams (charts), its EOF.
+        let mut depth = 0usize;
+        for (kind, data) in records(substream) {
+            match kind {
+                BOF => depth += 1,
+                EOF if depth <= 1 => break,
+                EOF => depth -= 1,
+                DIMENSIONS if depth <= 1 => check_dimensions(data)?,
+                _ => {}
+            }
         }
+    }
+    Ok(())
+}
+
+/// One `DIMENSIONS` record against the sheet size BIFF allows (65,536 rows, 256 columns),
+/// with the cell count calamine will reserve computed as calamine does.
+fn check_dimensions(data: &[u8]) -> Result<(), crate::ExtractError> {
+    let (first_row, last_row, mut first_col, last_col) = match data.len() {
+        10 => (
+            u32::from(u16_at(data, 0).unwrap_or(0)),
+            u32::from(u16_at(data, 2).unwrap_or(0)),
+            u32::from(u16_at(data, 4).unwrap_or(0)),
+            u32::from(u16_at(data, 6).unwrap_or(0)),
+        ),
+        14 | 16 => (
+            u32_at(data, 0).unwrap_or(0),
+            u32_at(data, 4).unwrap_or(0),
+            u32::from(u16_at(data, 8).unwrap_or(0)),
+            u32::from(u16_at(data, 10).unwrap_or(0)),
+        ),
+        _ => return Ok(()), // calamine refuses other sizes itself
+    };
+    if first_col > 0xFF || last_col < first_col {
+        first_col = 0;
+    }
+    let (end_row, end_col) = if last_row >= 1 && last_col >= 1 {
+        (last_row - 1, last_col - 1)
+    } else {
+        (first_row, first_col)
+    };
+    let rows = u64::from(end_row.wrapping_sub(first_row).wrapping_add(1));
+    let cols = u64::from(end_col.wrapping_sub(first_col).wrapping_add(1));
+    if last_row > 65_536 || rows > 65_536 || rows * cols > 65_536 * 256 {
+        return Err(crate::ExtractError::new(
+            crate::ErrorKind::Corrupt,
+            format!("a sheet claims {rows} rows by {cols} columns, beyond what the format allows"),
+        ));
     }
     Ok(())
 }

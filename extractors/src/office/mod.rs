@@ -835,6 +835,37 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::Corrupt, "{err:?}");
         assert!(err.message.contains("rows"), "{err:?}");
 
+        // A last row before the first: calamine's arithmetic wraps it to 4 billion rows.
+        let mut backwards = 10u32.to_le_bytes().to_vec();
+        backwards.extend_from_slice(&5u32.to_le_bytes());
+        backwards.extend_from_slice(&[0, 0, 4, 0, 0, 0]);
+        let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
+        let workbook = [bof.clone(), rec(0x0200, &backwards), rec(0x000A, &[])].concat();
+        let err = run(&ole_with(&[("Workbook", &workbook)])).expect_err("refused");
+        assert!(err.message.contains("rows"), "{err:?}");
+
+        // A sheet whose offset points inside another record, where a forged DIMENSIONS
+        // hides from a walk in stream order: calamine reads the sheet from there.
+        let hidden = [
+            rec(0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0]),
+            rec(0x0200, &dims),
+            rec(0x000A, &[]),
+        ]
+        .concat();
+        let sheet_at = bof.len() + (4 + 12) + 4;
+        let mut bound = (sheet_at as u32).to_le_bytes().to_vec();
+        bound.extend_from_slice(&[0, 0, 4, 0]);
+        bound.extend_from_slice(b"Data");
+        let workbook = [
+            bof,
+            rec(0x0085, &bound),
+            rec(0x00EF, &hidden),
+            rec(0x000A, &[]),
+        ]
+        .concat();
+        let err = run(&ole_with(&[("Workbook", &workbook)])).expect_err("refused");
+        assert!(err.message.contains("rows"), "{err:?}");
+
         // A sheet record too short for its fixed part: calamine would index past its end.
         let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
         let workbook = [bof, rec(0x0085, &[0, 0, 0]), rec(0x000A, &[])].concat();
