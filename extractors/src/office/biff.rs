@@ -310,17 +310,84 @@ pub(crate) fn check_records(stream: &[u8]) -> Result<(), crate::ExtractError> {
         };
         // As calamine walks it: the sheet's BOF, nested substreams (charts), its EOF.
         let mut depth = 0usize;
+        let mut extent = Extent::default();
         for (kind, data) in records(substream) {
             match kind {
                 BOF => depth += 1,
                 EOF if depth <= 1 => break,
                 EOF => depth -= 1,
                 DIMENSIONS if depth <= 1 => check_dimensions(data)?,
+                _ if depth <= 1 => extent.add(kind, data),
                 _ => {}
             }
         }
+        extent.check()?;
     }
     Ok(())
+}
+
+/// The cells calamine will read from one sheet, and their bounding box: calamine makes the
+/// sheet a dense `Range` over that box, so two cells far apart (A1 and IV65536, or a forged
+/// column 65,535) cost as much memory as a full sheet of them.
+#[derive(Default)]
+struct Extent {
+    cells: u64,
+    rows: Option<(u16, u16)>,
+    cols: Option<(u16, u16)>,
+}
+
+impl Extent {
+    /// A sheet's range may cover this many cells whatever its density (128 MB of calamine
+    /// cells); beyond it, at least one cell in 64 must be filled.
+    const FREE_AREA: u64 = 4 * 1024 * 1024;
+
+    fn add(&mut self, kind: u16, data: &[u8]) {
+        // Number, Label, BoolErr, RK, RString, LabelSst, Formula: row, then column; MulRk:
+        // row, first column, ..., last column (blank cells are not read).
+        let (row, first, last) = match kind {
+            0x0203 | 0x0204 | 0x0205 | 0x027E | 0x00D6 | 0x00FD | FORMULA => {
+                let (Some(row), Some(col)) = (u16_at(data, 0), u16_at(data, 2)) else {
+                    return;
+                };
+                (row, col, col)
+            }
+            MULRK if data.len() >= 6 => {
+                let (Some(row), Some(first), Some(last)) = (
+                    u16_at(data, 0),
+                    u16_at(data, 2),
+                    u16_at(data, data.len() - 2),
+                ) else {
+                    return;
+                };
+                (row, first.min(last), first.max(last))
+            }
+            _ => return,
+        };
+        self.cells += u64::from(last - first) + 1;
+        let widen = |span: &mut Option<(u16, u16)>, lo: u16, hi: u16| {
+            *span = Some(span.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        };
+        widen(&mut self.rows, row, row);
+        widen(&mut self.cols, first, last);
+    }
+
+    fn check(&self) -> Result<(), crate::ExtractError> {
+        let (Some((r0, r1)), Some((c0, c1))) = (self.rows, self.cols) else {
+            return Ok(());
+        };
+        let (rows, cols) = (u64::from(r1 - r0) + 1, u64::from(c1 - c0) + 1);
+        let area = rows * cols;
+        if area > Self::FREE_AREA && area > self.cells.saturating_mul(64) {
+            return Err(crate::ExtractError::new(
+                crate::ErrorKind::Corrupt,
+                format!(
+                    "a sheet spreads {} cells over {rows} rows by {cols} columns",
+                    self.cells
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One `DIMENSIONS` record against the sheet size BIFF allows (65,536 rows, 256 columns),

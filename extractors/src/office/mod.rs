@@ -780,6 +780,36 @@ mod tests {
     }
 
     #[test]
+    fn a_sheet_is_read_by_its_cells_not_its_extent() {
+        // Two cells at opposite corners of the largest sheet Excel allows: calamine's dense
+        // `Range` would hold 17 billion cells (hundreds of GB) for this 1 KB file.
+        let rels = br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#;
+        let package = zip_with(&[
+            (
+                "[Content_Types].xml",
+                br#"<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>"#,
+            ),
+            (
+                "xl/workbook.xml",
+                br#"<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Far" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+            ),
+            ("xl/_rels/workbook.xml.rels", rels),
+            (
+                "_rels/.rels",
+                br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+            ),
+            (
+                "xl/worksheets/sheet1.xml",
+                br#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>corner</t></is></c></row></sheetData></worksheet>"#,
+            ),
+        ]);
+        assert_eq!(
+            zip_texts(&package, Format::Xlsx, &Limits::default()),
+            ["Far\n\n1\ncorner"]
+        );
+    }
+
+    #[test]
     fn a_picture_only_slide_names_its_pictures() {
         let package = zip_with(&[
             ("ppt/presentation.xml", b"<p:presentation/>"),
@@ -865,6 +895,32 @@ mod tests {
         .concat();
         let err = run(&ole_with(&[("Workbook", &workbook)])).expect_err("refused");
         assert!(err.message.contains("rows"), "{err:?}");
+
+        // Two cells at opposite corners: calamine's dense range would hold the whole sheet.
+        let number = |row: u16, col: u16| {
+            let mut data = row.to_le_bytes().to_vec();
+            data.extend_from_slice(&col.to_le_bytes());
+            data.extend_from_slice(&[0, 0]);
+            data.extend_from_slice(&1.5f64.to_le_bytes());
+            rec(0x0203, &data)
+        };
+        let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
+        let sheet_at = bof.len() + 4 + 12 + 4;
+        let mut bound = (sheet_at as u32).to_le_bytes().to_vec();
+        bound.extend_from_slice(&[0, 0, 4, 0]);
+        bound.extend_from_slice(b"Data");
+        let sparse = [
+            bof,
+            rec(0x0085, &bound),
+            rec(0x000A, &[]),
+            rec(0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0]),
+            number(0, 0),
+            number(65_535, 255),
+            rec(0x000A, &[]),
+        ]
+        .concat();
+        let err = run(&ole_with(&[("Workbook", &sparse)])).expect_err("refused");
+        assert!(err.message.contains("spreads 2 cells"), "{err:?}");
 
         // A sheet record too short for its fixed part: calamine would index past its end.
         let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);

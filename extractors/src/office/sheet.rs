@@ -187,13 +187,21 @@ pub(crate) fn extract(
     let mut empty_sheets = Vec::new();
     for (i, name) in names.iter().enumerate() {
         deadline.check()?;
-        let range = match workbook.worksheet_range(name) {
-            Ok(r) => r,
+        // XLSX and XLSB sheets are streamed cell by cell: calamine's `Range` is dense over
+        // the cells' bounding box, so two cells at A1 and XFD1048576 (a 1 KB file) would ask
+        // for 17 billion cells. XLS ranges are bounded in `biff::check_records`, ODS ones by
+        // calamine itself (100 million cells at most).
+        let rows = match &mut workbook {
+            Sheets::Xlsx(x) => xlsx_rows(x, name, limits, deadline),
+            Sheets::Xlsb(x) => xlsb_rows(x, name, limits, deadline),
+            other => dense_rows(other, name, xls_formats, limits, deadline),
+        };
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) if matches!(e.kind, ErrorKind::Encrypted | ErrorKind::Timeout) => {
+                return Err(e);
+            }
             Err(e) => {
-                let e = map_error(e);
-                if e.kind == ErrorKind::Encrypted {
-                    return Err(e);
-                }
                 sheet_errors += 1;
                 b.warnings.push(crate::Warning {
                     code: "broken_sheet",
@@ -202,56 +210,14 @@ pub(crate) fn extract(
                 continue;
             }
         };
-        if range.is_empty() {
+        if rows.is_empty() {
             empty_sheets.push(i);
             continue;
         }
         b.page(i as u32 + 1);
         b.heading(1, name);
-        // XLSX carries each cell's number format: render values the way Excel shows them.
-        let styles = match &mut workbook {
-            Sheets::Xlsx(x) => x.worksheet_style(name).ok(),
-            _ => None,
-        };
-        let origin = range.start().unwrap_or((0, 0));
-        for (r, row) in range.rows().enumerate() {
-            if r % 1024 == 0 {
-                deadline.check()?;
-            }
-            let cells: Vec<String> = row
-                .iter()
-                .enumerate()
-                .filter_map(|(c, cell)| {
-                    let code = styles
-                        .as_ref()
-                        .and_then(|st| st.get((origin.0 + r as u32, origin.1 + c as u32)))
-                        .and_then(|style| style.number_format.as_ref())
-                        // Built-in ids (below 164) display per Excel's en-US table, not the
-                        // code a reader library substitutes.
-                        .map(|f| {
-                            match f
-                                .format_id
-                                .filter(|id| *id < 164)
-                                .and_then(crate::office::numfmt::builtin)
-                            {
-                                Some(code) => code.to_string(),
-                                None => f.format_code.clone(),
-                            }
-                        });
-                    let (row, col) = (origin.0 + r as u32, origin.1 + c as u32);
-                    let code = code.or_else(|| {
-                        xls_formats
-                            .and_then(|f| f.code(name, row, col))
-                            .map(str::to_string)
-                    });
-                    code.and_then(|code| formatted(cell, &code))
-                        .or_else(|| render(cell))
-                })
-                .collect();
-            if cells.is_empty() {
-                continue;
-            }
-            b.push(&cells.join(" | "));
+        for row in rows {
+            b.push(&row);
             b.line_break();
             if b.is_full() {
                 break;
@@ -274,6 +240,154 @@ pub(crate) fn extract(
         ));
     }
     Ok(b.finish())
+}
+
+/// The number format code a cell is shown with: Excel's en-US table for the built-in ids
+/// (below 164; a reader library substitutes its own), the workbook's code otherwise.
+fn format_code(format: &calamine::NumberFormat) -> String {
+    match format
+        .format_id
+        .filter(|id| *id < 164)
+        .and_then(crate::office::numfmt::builtin)
+    {
+        Some(code) => code.to_string(),
+        None => format.format_code.clone(),
+    }
+}
+
+/// A cell as the sheet shows it, given its number format code if it has one.
+fn shown(cell: &Data, code: Option<&str>) -> Option<String> {
+    code.and_then(|code| formatted(cell, code))
+        .or_else(|| render(cell))
+}
+
+/// An XLSX sheet's non-empty rows, each as ` | `-joined cells, read as a stream of cells:
+/// memory follows the cells the sheet has (and the output limit), not its extent.
+fn xlsx_rows(
+    workbook: &mut calamine::Xlsx<Cursor<&[u8]>>,
+    name: &str,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Vec<String>, ExtractError> {
+    let mut reader = workbook
+        .worksheet_cells_reader(name)
+        .map_err(|e| map_error(e.into()))?;
+    let mut cells: Vec<(u32, u32, String)> = Vec::new();
+    let mut bytes = 0usize;
+    let mut n = 0usize;
+    while let Some((cell, style)) = reader
+        .next_cell_with_style_id()
+        .map_err(|e| map_error(e.into()))?
+    {
+        n += 1;
+        if n.is_multiple_of(4096) {
+            deadline.check()?;
+        }
+        let (row, col) = cell.get_position();
+        let value = Data::from(cell.get_value().clone());
+        let code = reader
+            .styles()
+            .get(style)
+            .and_then(|s| s.number_format.as_ref())
+            .map(format_code);
+        if let Some(text) = shown(&value, code.as_deref()) {
+            bytes += text.len() + 3;
+            cells.push((row, col, text));
+            // Past the output limit nothing more can be written.
+            if bytes > limits.max_output_bytes {
+                break;
+            }
+        }
+    }
+    Ok(join_rows(cells))
+}
+
+/// An XLSB sheet's non-empty rows, read as a stream of cells like XLSX (without number
+/// formats, which calamine does not read for XLSB).
+fn xlsb_rows(
+    workbook: &mut calamine::Xlsb<Cursor<&[u8]>>,
+    name: &str,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Vec<String>, ExtractError> {
+    let mut reader = workbook
+        .worksheet_cells_reader(name)
+        .map_err(|e| map_error(e.into()))?;
+    let mut cells: Vec<(u32, u32, String)> = Vec::new();
+    let mut bytes = 0usize;
+    let mut n = 0usize;
+    while let Some(cell) = reader.next_cell().map_err(|e| map_error(e.into()))? {
+        n += 1;
+        if n.is_multiple_of(4096) {
+            deadline.check()?;
+        }
+        let (row, col) = cell.get_position();
+        if let Some(text) = shown(&Data::from(cell.get_value().clone()), None) {
+            bytes += text.len() + 3;
+            cells.push((row, col, text));
+            if bytes > limits.max_output_bytes {
+                break;
+            }
+        }
+    }
+    Ok(join_rows(cells))
+}
+
+/// Cells (row, column, text) as rows of ` | `-joined cells, in sheet order. Cells come in
+/// stream order, which writers keep row by row, but need not.
+fn join_rows(mut cells: Vec<(u32, u32, String)>) -> Vec<String> {
+    cells.sort_by_key(|&(row, col, _)| (row, col));
+    let mut rows: Vec<String> = Vec::new();
+    let mut current: Option<u32> = None;
+    for (row, _, text) in cells {
+        match rows.last_mut() {
+            Some(last) if current == Some(row) => {
+                last.push_str(" | ");
+                last.push_str(&text);
+            }
+            _ => rows.push(text),
+        }
+        current = Some(row);
+    }
+    rows
+}
+
+/// A sheet's non-empty rows through calamine's dense `Range` (XLS, ODS).
+fn dense_rows(
+    workbook: &mut Sheets<Cursor<&[u8]>>,
+    name: &str,
+    xls_formats: Option<&crate::office::biff::CellFormats>,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Vec<String>, ExtractError> {
+    let range = workbook.worksheet_range(name).map_err(map_error)?;
+    let origin = range.start().unwrap_or((0, 0));
+    let mut rows = Vec::new();
+    let mut bytes = 0usize;
+    for (r, row) in range.rows().enumerate() {
+        if r % 1024 == 0 {
+            deadline.check()?;
+        }
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .filter_map(|(c, cell)| {
+                let (row, col) = (origin.0 + r as u32, origin.1 + c as u32);
+                let code = xls_formats.and_then(|f| f.code(name, row, col));
+                shown(cell, code)
+            })
+            .collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let line = cells.join(" | ");
+        bytes += line.len() + 1;
+        rows.push(line);
+        if bytes > limits.max_output_bytes {
+            break;
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
