@@ -11,7 +11,7 @@
 //! (a forged count of 4 billion would hash for hours), and a clean compound file holding
 //! just those two streams is rebuilt for it.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 
 use crate::{ErrorKind, ExtractError, Limits};
 
@@ -84,11 +84,7 @@ pub(crate) fn decrypt_default(
 
 /// A compound file holding only the two streams the decryptor reads.
 fn rebuild(info: &[u8], package: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = cfb::CompoundFile::create(Cursor::new(Vec::new()))?;
-    out.create_stream("/EncryptionInfo")?.write_all(info)?;
-    out.create_stream("/EncryptedPackage")?.write_all(package)?;
-    out.flush()?;
-    Ok(out.into_inner().into_inner())
+    super::compound_file(&[("/EncryptionInfo", info), ("/EncryptedPackage", package)])
 }
 
 #[cfg(test)]

@@ -197,6 +197,21 @@ fn archive(
     Ok(doc)
 }
 
+/// A new compound file holding `streams` (path, bytes), for readers that must not see the
+/// original's damaged or hostile structure.
+pub(crate) fn compound_file(streams: &[(&str, &[u8])]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    // Version 3 (512-byte sectors): calamine refuses a version 4 file whose root has no
+    // mini stream, which is what `cfb` writes when every stream is large.
+    let mut out =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))?;
+    for (path, bytes) in streams {
+        out.create_stream(path)?.write_all(bytes)?;
+    }
+    out.flush()?;
+    Ok(out.into_inner().into_inner())
+}
+
 /// At most this many embedded documents are extracted from one container.
 const MAX_EMBEDDED: usize = 32;
 
@@ -471,7 +486,7 @@ impl Extractor for OleExtractor {
             return biff::legacy_worksheet(input, limits, deadline);
         }
         let e = match cfb::CompoundFile::open(Cursor::new(input)) {
-            Ok(ole) => return self.extract_ole(ole, input, format, limits, deadline),
+            Ok(ole) => return self.extract_ole(ole, format, limits, deadline),
             Err(e) => e,
         };
         // Files cut short after their last used sector are common (and readable by Word
@@ -487,7 +502,7 @@ impl Extractor for OleExtractor {
                 format!("not a valid OLE2 compound file: {e}"),
             ));
         };
-        let mut doc = self.extract_ole(ole, padded, format, limits, deadline)?;
+        let mut doc = self.extract_ole(ole, format, limits, deadline)?;
         doc.warnings.push(crate::Warning {
             code: "truncated",
             message: format!(
@@ -529,11 +544,10 @@ fn pad_truncated_ole(input: &[u8], limits: &Limits) -> Option<Vec<u8>> {
 }
 
 impl OleExtractor {
-    /// Extracts from an opened compound file; `input` is its bytes (calamine re-reads XLS).
+    /// Extracts from an opened compound file.
     fn extract_ole(
         &self,
         ole: cfb::CompoundFile<Cursor<&[u8]>>,
-        input: &[u8],
         _format: Format,
         limits: &Limits,
         deadline: Deadline,
@@ -553,17 +567,33 @@ impl OleExtractor {
             return Ok(doc);
         }
         if has("Workbook") || has("Book") {
+            // BIFF8 names the stream Workbook, BIFF5 Book.
+            let name = if has("Workbook") {
+                "/Workbook"
+            } else {
+                "/Book"
+            };
             let mut ole = ole;
-            let stream =
-                doc::read_stream(&mut ole, "/Workbook", limits.max_input_bytes as u64).ok();
+            let stream = doc::read_stream(&mut ole, name, limits.max_input_bytes as u64).ok();
             let formats = stream
                 .as_deref()
                 .and_then(|s| biff::cell_formats(s, deadline));
             // A workbook whose cells calamine cannot read (Microsoft Graph's chart workbooks)
             // may still hold text boxes, chart labels and embedded objects.
-            let cells = match stream.as_deref().map(biff::check_records) {
-                Some(Err(e)) => Err(e),
-                _ => sheet::extract(input, Format::Xls, formats.as_ref(), limits, deadline),
+            let cells = match stream.as_deref() {
+                None => Err(ExtractError::new(
+                    ErrorKind::Corrupt,
+                    "the workbook stream cannot be read",
+                )),
+                // calamine reads the compound file with a reader of its own, which follows a
+                // cyclic sector chain until memory runs out: it gets a clean file holding
+                // only the stream it reads, written by the `cfb` crate from what `cfb` read.
+                Some(s) => biff::check_records(s).and_then(|()| {
+                    let clean = compound_file(&[(name, s)]).map_err(|e| {
+                        ExtractError::new(ErrorKind::Corrupt, format!("workbook: {e}"))
+                    })?;
+                    sheet::extract(&clean, Format::Xls, formats.as_ref(), limits, deadline)
+                }),
             };
             let (mut doc, sheet_error) = match cells {
                 Ok(doc) => (doc, None),
@@ -807,6 +837,25 @@ mod tests {
             zip_texts(&package, Format::Xlsx, &Limits::default()),
             ["Far\n\n1\ncorner"]
         );
+    }
+
+    #[test]
+    fn a_workbook_that_is_also_a_compound_file_is_refused() {
+        // A ZIP is found from its end, so bytes before it can be a compound-file header,
+        // which calamine would parse (and follow cyclic chains in) before the workbook.
+        let workbook = zip_with(&[("xl/workbook.xml", b"<workbook/>")]);
+        let mut polyglot = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        polyglot.resize(512, 0xFF);
+        polyglot.extend_from_slice(&workbook);
+        let err = ZipExtractor
+            .extract(
+                &polyglot,
+                Format::Xlsx,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect_err("refused");
+        assert!(err.message.contains("compound file"), "{err:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use calamine::{Data, Reader, Sheets, open_workbook_auto_from_rs};
+use calamine::{Data, Reader, Sheets, open_workbook_from_rs};
 
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
@@ -171,6 +171,35 @@ pub(crate) fn append_notes(
     Ok(doc)
 }
 
+/// Opens the workbook as the format the container showed, never by trial: calamine's
+/// automatic detection tries XLS first, whose compound-file reader follows a cyclic sector
+/// chain until memory runs out (its XLSX reader also runs it, looking for encryption). So a
+/// ZIP-based workbook that is also a compound file (a polyglot: a ZIP is found from its end)
+/// is refused, and XLS reaches calamine as a clean compound file (see `OleExtractor`).
+fn open(input: &[u8], format: Format) -> Result<Sheets<Cursor<&[u8]>>, ExtractError> {
+    const CFB_MAGIC: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    let reader = || Cursor::new(input);
+    match format {
+        Format::Xls => open_workbook_from_rs(reader())
+            .map(Sheets::Xls)
+            .map_err(|e| map_error(calamine::Error::Xls(e))),
+        _ if input.starts_with(&CFB_MAGIC) => Err(ExtractError::new(
+            ErrorKind::Corrupt,
+            "a compound file with a ZIP archive inside",
+        )),
+        Format::Ods => open_workbook_from_rs(reader())
+            .map(Sheets::Ods)
+            .map_err(|e| map_error(calamine::Error::Ods(e))),
+        // XLSX, or XLSB (the same package with binary parts).
+        _ => match open_workbook_from_rs(reader()) {
+            Ok(x) => Ok(Sheets::Xlsx(x)),
+            Err(xlsx) => open_workbook_from_rs(reader())
+                .map(Sheets::Xlsb)
+                .map_err(|_| map_error(calamine::Error::Xlsx(xlsx))),
+        },
+    }
+}
+
 pub(crate) fn extract(
     input: &[u8],
     format: Format,
@@ -178,8 +207,7 @@ pub(crate) fn extract(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<Extracted, ExtractError> {
-    let mut workbook: Sheets<_> =
-        open_workbook_auto_from_rs(Cursor::new(input)).map_err(map_error)?;
+    let mut workbook = open(input, format)?;
     let mut b = DocBuilder::new(format, limits.max_output_bytes);
     let names = workbook.sheet_names();
     b.metadata.insert("sheets".into(), names.len().to_string());
