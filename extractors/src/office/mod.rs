@@ -52,7 +52,8 @@ impl Extractor for ZipExtractor {
             sheet::extract(input, Format::Xlsx, None, limits, deadline)
                 .and_then(|doc| sheet::append_notes(doc, &mut zip, limits, deadline))
         } else if zip.has("content.xml") && zip.mimetype_contains("spreadsheet") {
-            sheet::extract(input, Format::Ods, None, limits, deadline)
+            sheet::check_ods_extent(&mut zip, deadline)
+                .and_then(|()| sheet::extract(input, Format::Ods, None, limits, deadline))
         } else if zip.has("word/document.xml") {
             docx::extract(&mut zip, limits, deadline)
         } else if zip.has("ppt/presentation.xml") {
@@ -856,6 +857,45 @@ mod tests {
             )
             .expect_err("refused");
         assert!(err.message.contains("compound file"), "{err:?}");
+    }
+
+    /// An ODS package whose one sheet has `rows` (the XML of its rows).
+    fn ods_with(rows: &str) -> Vec<u8> {
+        let content = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Plan">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        );
+        zip_with(&[
+            (
+                "mimetype",
+                b"application/vnd.oasis.opendocument.spreadsheet",
+            ),
+            (
+                "META-INF/manifest.xml",
+                br#"<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>"#,
+            ),
+            ("content.xml", content.as_bytes()),
+        ])
+    }
+
+    #[test]
+    fn an_ods_is_read_and_one_that_repeats_into_millions_of_cells_is_refused() {
+        // A formatted but empty run to the sheet's edge costs nothing and is allowed.
+        let row = r#"<table:table-row table:number-rows-repeated="2"><table:table-cell office:value-type="string"><text:p>Q3</text:p></table:table-cell><table:table-cell office:value-type="float" office:value="12"><text:p>12</text:p></table:table-cell><table:table-cell table:number-columns-repeated="16382"/></table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="16384"/></table:table-row>"#;
+        assert_eq!(
+            zip_texts(&ods_with(row), Format::Ods, &Limits::default()),
+            ["Plan\n\nQ3 | 12\nQ3 | 12"]
+        );
+        // One filled cell repeated over 6,000 rows by 16,000 columns: 96 million cells.
+        let bomb = r#"<table:table-row table:number-rows-repeated="6000"><table:table-cell table:number-columns-repeated="16000" office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row>"#;
+        let err = ZipExtractor
+            .extract(
+                &ods_with(bomb),
+                Format::Ods,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect_err("refused");
+        assert!(err.message.contains("expand"), "{err:?}");
     }
 
     #[test]
