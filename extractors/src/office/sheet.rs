@@ -378,34 +378,22 @@ fn xlsx_rows(
     let mut reader = workbook
         .worksheet_cells_reader(name)
         .map_err(|e| map_error(e.into()))?;
-    let mut cells: Vec<(u32, u32, String)> = Vec::new();
-    let mut bytes = 0usize;
-    let mut n = 0usize;
+    let mut sink = Cells::new(limits);
     while let Some((cell, style)) = reader
         .next_cell_with_style_id()
         .map_err(|e| map_error(e.into()))?
     {
-        n += 1;
-        if n.is_multiple_of(4096) {
-            deadline.check()?;
-        }
-        let (row, col) = cell.get_position();
-        let value = Data::from(cell.get_value().clone());
         let code = reader
             .styles()
             .get(style)
             .and_then(|s| s.number_format.as_ref())
             .map(format_code);
-        if let Some(text) = shown(&value, code.as_deref()) {
-            bytes += text.len() + 3;
-            cells.push((row, col, text));
-            // Past the output limit nothing more can be written.
-            if bytes > limits.max_output_bytes {
-                break;
-            }
+        let text = shown(&Data::from(cell.get_value().clone()), code.as_deref());
+        if !sink.add(cell.get_position(), text, deadline)? {
+            break;
         }
     }
-    Ok(join_rows(cells))
+    Ok(sink.rows())
 }
 
 /// An XLSB sheet's non-empty rows, read as a stream of cells like XLSX (without number
@@ -419,24 +407,56 @@ fn xlsb_rows(
     let mut reader = workbook
         .worksheet_cells_reader(name)
         .map_err(|e| map_error(e.into()))?;
-    let mut cells: Vec<(u32, u32, String)> = Vec::new();
-    let mut bytes = 0usize;
-    let mut n = 0usize;
+    let mut sink = Cells::new(limits);
     while let Some(cell) = reader.next_cell().map_err(|e| map_error(e.into()))? {
-        n += 1;
-        if n.is_multiple_of(4096) {
-            deadline.check()?;
-        }
-        let (row, col) = cell.get_position();
-        if let Some(text) = shown(&Data::from(cell.get_value().clone()), None) {
-            bytes += text.len() + 3;
-            cells.push((row, col, text));
-            if bytes > limits.max_output_bytes {
-                break;
-            }
+        let text = shown(&Data::from(cell.get_value().clone()), None);
+        if !sink.add(cell.get_position(), text, deadline)? {
+            break;
         }
     }
-    Ok(join_rows(cells))
+    Ok(sink.rows())
+}
+
+/// The shown cells of a sheet read as a stream, kept within the output limit (nothing
+/// past it can be written), with the deadline checked as they come.
+struct Cells {
+    cells: Vec<(u32, u32, String)>,
+    bytes: usize,
+    seen: usize,
+    max_bytes: usize,
+}
+
+impl Cells {
+    fn new(limits: &Limits) -> Self {
+        Cells {
+            cells: Vec::new(),
+            bytes: 0,
+            seen: 0,
+            max_bytes: limits.max_output_bytes,
+        }
+    }
+
+    /// Adds a cell's text (none for an empty cell); `false` once the output limit is passed.
+    fn add(
+        &mut self,
+        (row, col): (u32, u32),
+        text: Option<String>,
+        deadline: Deadline,
+    ) -> Result<bool, ExtractError> {
+        self.seen += 1;
+        if self.seen.is_multiple_of(4096) {
+            deadline.check()?;
+        }
+        if let Some(text) = text {
+            self.bytes += text.len() + 3;
+            self.cells.push((row, col, text));
+        }
+        Ok(self.bytes <= self.max_bytes)
+    }
+
+    fn rows(self) -> Vec<String> {
+        join_rows(self.cells)
+    }
 }
 
 /// Cells (row, column, text) as rows of ` | `-joined cells, in sheet order. Cells come in
