@@ -74,7 +74,7 @@ impl Format {
             "pdf" => Format::Pdf,
             "docx" => Format::Docx,
             "pptx" => Format::Pptx,
-            "xlsx" | "xlsm" => Format::Xlsx,
+            "xlsx" | "xlsm" | "xlsb" => Format::Xlsx,
             "ods" => Format::Ods,
             "doc" => Format::Doc,
             "ppt" => Format::Ppt,

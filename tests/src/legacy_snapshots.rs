@@ -1,6 +1,7 @@
 //! Snapshot tests for the binary formats, on small files built here: a Word 97 document,
-//! an Excel 97 workbook with a text box and a PowerPoint 97 deck with a comment, record by
-//! record (no writer library exists for them), and a two-page PDF with a form field,
+//! an Excel 97 workbook with a text box, an Excel binary (XLSB) workbook and a PowerPoint 97
+//! deck with a comment, record by record (no writer library exists for them), and a
+//! two-page PDF with a form field,
 //! written by lopdf. Each is
 //! extracted and compared with `fixtures/extract/<name>.expected.txt` (see `snapshots.rs`;
 //! `UPDATE_EXPECT=1` rewrites them).
@@ -230,6 +231,98 @@ fn build_pdf() -> Vec<u8> {
     let mut out = Vec::new();
     doc.save_to(&mut out).expect("write the PDF");
     out
+}
+
+/// A BIFF12 record: type and length as the little varints of MS-XLSB 2.1.4, then the data.
+fn biff12(kind: u16, data: &[u8]) -> Vec<u8> {
+    let mut r = if kind < 0x80 {
+        vec![kind as u8]
+    } else {
+        vec![(kind & 0x7F) as u8 | 0x80, (kind >> 7) as u8]
+    };
+    let mut len = data.len();
+    loop {
+        let byte = (len & 0x7F) as u8;
+        len >>= 7;
+        if len == 0 {
+            r.push(byte);
+            break;
+        }
+        r.push(byte | 0x80);
+    }
+    r.extend_from_slice(data);
+    r
+}
+
+/// An XLWideString: character count, then UTF-16LE.
+fn wide(s: &str) -> Vec<u8> {
+    let units: Vec<u16> = s.encode_utf16().collect();
+    let mut out = (units.len() as u32).to_le_bytes().to_vec();
+    out.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+    out
+}
+
+/// An Excel binary workbook (XLSB): one sheet with a text and a number in its first row and
+/// a text in the sheet's very last cell (XFD1048576), so a reader that makes the sheet a
+/// dense range would need 17 billion cells.
+fn build_xlsb() -> Vec<u8> {
+    let mut bundle = 0u32.to_le_bytes().to_vec(); // visible
+    bundle.extend_from_slice(&1u32.to_le_bytes()); // tab id
+    bundle.extend(wide("rId1"));
+    bundle.extend(wide("Budget"));
+    let workbook = [
+        biff12(0x0083, &[]), // BrtBeginBook
+        biff12(0x008F, &[]), // BrtBeginBundleShs
+        biff12(0x009C, &bundle),
+        biff12(0x0090, &[]), // BrtEndBundleShs
+        biff12(0x0084, &[]), // BrtEndBook
+    ]
+    .concat();
+    let row = |r: u32| {
+        let mut data = r.to_le_bytes().to_vec();
+        data.resize(17, 0);
+        biff12(0x0000, &data) // BrtRowHdr
+    };
+    let cell = |col: u32, kind: u16, value: &[u8]| {
+        let mut data = col.to_le_bytes().to_vec();
+        data.extend_from_slice(&[0, 0, 0, 0]); // style
+        data.extend_from_slice(value);
+        biff12(kind, &data)
+    };
+    let mut dims = Vec::new();
+    for v in [0u32, 1_048_575, 0, 16_383] {
+        dims.extend_from_slice(&v.to_le_bytes());
+    }
+    let sheet = [
+        biff12(0x0081, &[]), // BrtBeginSheet
+        biff12(0x0094, &dims),
+        biff12(0x0091, &[]), // BrtBeginSheetData
+        row(0),
+        cell(0, 0x0006, &wide("Travel")),
+        cell(1, 0x0005, &1250.5f64.to_le_bytes()),
+        row(1_048_575),
+        cell(16_383, 0x0006, &wide("Last cell")),
+        biff12(0x0092, &[]), // BrtEndSheetData
+        biff12(0x0082, &[]), // BrtEndSheet
+    ]
+    .concat();
+    let rels = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#;
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, body) in [
+        ("xl/workbook.bin", workbook.as_slice()),
+        ("xl/_rels/workbook.bin.rels", rels.as_slice()),
+        ("xl/worksheets/sheet1.bin", sheet.as_slice()),
+    ] {
+        zip.start_file(name, options).expect("entry");
+        zip.write_all(body).expect("write");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
+#[test]
+fn xlsb() {
+    check("budget.xlsb", &build_xlsb());
 }
 
 #[test]
