@@ -23,6 +23,11 @@ pub(crate) struct PdfExtractor;
 /// Decompressed content allowed per page.
 const MAX_PAGE_CONTENT: usize = 64 * 1024 * 1024;
 
+/// What one object or cross-reference stream may decompress to while the file loads.
+/// Writers keep object streams to a few hundred objects (kilobytes); a cross-reference
+/// stream for two million objects is about 14 MB.
+const MAX_LOAD_STREAM: usize = 16 * 1024 * 1024;
+
 fn map_load_error(e: lopdf::Error) -> ExtractError {
     let message = e.to_string();
     let lower = message.to_lowercase();
@@ -157,7 +162,13 @@ impl Extractor for PdfExtractor {
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
-        let mut doc = Document::load_mem(input).map_err(map_load_error)?;
+        // lopdf decodes object and cross-reference streams while it loads, each up to
+        // 256 MB by default: a 1 MB file took 800 MB. Real ones hold small objects.
+        let options = lopdf::LoadOptions {
+            max_decompressed_size: Some(MAX_LOAD_STREAM),
+            ..Default::default()
+        };
+        let mut doc = Document::load_mem_with_options(input, options).map_err(map_load_error)?;
         label_untyped_fonts(&mut doc);
         if doc.is_encrypted() {
             return Err(ExtractError::new(
@@ -386,6 +397,52 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Encrypted, "{e}");
         let e = unreadable(b"%PDF-1.6\ntrailer << /Root 1 0 R >>", "no pages");
         assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+    }
+
+    #[test]
+    fn an_object_stream_that_inflates_past_the_load_bound_is_refused() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        // 17 MB of spaces, from about 17 KB: past the 16 MB bound, far below lopdf's own.
+        for _ in 0..17 {
+            z.write_all(&[b' '; 1 << 20]).expect("deflate");
+        }
+        let bomb = z.finish().expect("deflate");
+        let mut objects: Vec<Vec<u8>> = [
+            "<< /Type /Catalog /Pages 2 0 R >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+        .map(|o| o.as_bytes().to_vec())
+        .to_vec();
+        let mut stream = format!(
+            "<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+            bomb.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(&bomb);
+        stream.extend_from_slice(b"\nendstream");
+        objects.push(stream);
+        let mut pdf = b"%PDF-1.5\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+            pdf.extend_from_slice(body);
+            pdf.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes(),
+        );
+        for o in offsets {
+            pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        );
+        let err = run(&pdf).expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Corrupt, "{err}");
     }
 
     #[test]
