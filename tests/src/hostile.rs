@@ -24,6 +24,7 @@ async fn hostile_files_fail_alone() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     w.write("garbage.html", &garbage);
+    // Deep nesting is no hazard to a token stream: this one is simply extracted.
     w.write(
         "deep.html",
         format!("{}x{}", "<div>".repeat(80_000), "</div>".repeat(80_000)),
@@ -43,7 +44,7 @@ async fn hostile_files_fail_alone() {
             report.counts.failed,
             report.counts.skipped
         ),
-        (2, 5, 1)
+        (3, 4, 1)
     );
     let kinds: BTreeMap<&str, (&str, &str)> = report
         .failed_documents
@@ -55,7 +56,6 @@ async fn hostile_files_fail_alone() {
         ("invalid-utf8.json", ("extract", "corrupt")),
         ("deep.json", ("extract", "corrupt")),
         ("garbage.html", ("extract", "unsupported")),
-        ("deep.html", ("extract", "too_large")),
         ("binary.txt", ("extract", "unsupported")),
     ]
     .into_iter()
@@ -65,7 +65,7 @@ async fn hostile_files_fail_alone() {
     let ids = Identities::parse(br#"{"users": {"u@x.io": ["all"]}}"#).expect("ids");
     assert_eq!(
         visible(&engine, &ids, "u@x.io"),
-        set(&["good.csv", "good.md"])
+        set(&["deep.html", "good.csv", "good.md"])
     );
 
     // Failures are retried on the next run, and still do not block the rest.
@@ -76,7 +76,7 @@ async fn hostile_files_fail_alone() {
             again.counts.failed,
             again.counts.skipped
         ),
-        (2, 5, 1)
+        (3, 4, 1)
     );
 }
 
