@@ -250,7 +250,9 @@ impl Walker {
 
     fn text(&mut self, t: &str) {
         let t = if std::mem::take(&mut self.pre_start) {
-            t.strip_prefix('\n').unwrap_or(t)
+            t.strip_prefix("\r\n")
+                .or_else(|| t.strip_prefix(['\n', '\r']))
+                .unwrap_or(t)
         } else {
             t
         };
