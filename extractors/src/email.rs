@@ -106,8 +106,7 @@ fn append_body(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<(), ExtractError> {
-    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
-    let budget = limits.max_output_bytes.saturating_sub(written);
+    let budget = doc.output_room(limits);
     if budget == 0 {
         return Ok(());
     }

@@ -136,6 +136,13 @@ pub struct Extracted {
 }
 
 impl Extracted {
+    /// How many more bytes of text fit under `limits.max_output_bytes` (for extractors that
+    /// append embedded parts to a document).
+    pub(crate) fn output_room(&self, limits: &Limits) -> usize {
+        let written: usize = self.sections.iter().map(|s| s.text.len()).sum();
+        limits.max_output_bytes.saturating_sub(written)
+    }
+
     /// All sections' text, separated by blank lines.
     pub fn text(&self) -> String {
         let mut out = String::new();

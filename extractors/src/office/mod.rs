@@ -83,7 +83,7 @@ impl Extractor for ZipExtractor {
 /// slide is not an empty one), and a search for the file finds the document. A part's
 /// own text comes with it: EMF pictures are mostly the previews Office draws of embedded
 /// objects and charts, whose text (axis labels, a linked table's cells) is what the page
-/// shows; an audio clip's tags name the recording.
+/// shows.
 fn append_media(
     doc: &mut Extracted,
     zip: &mut ZipGuard<'_>,
@@ -98,18 +98,12 @@ fn append_media(
         .collect();
     for name in media {
         deadline.check()?;
-        let lower = name.to_ascii_lowercase();
-        let described = if lower.ends_with(".emf") {
-            match zip.read(&name)? {
-                Some(bytes) => append_picture_text(doc, &name, &bytes, limits),
-                None => false,
-            }
-        } else {
-            false
-        };
+        let described = name.to_ascii_lowercase().ends_with(".emf")
+            && zip
+                .read(&name)?
+                .is_some_and(|bytes| append_picture_text(doc, &name, &bytes, limits));
         let short = name.rsplit('/').next().unwrap_or(&name);
-        let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
-        if !described && written + short.len() < limits.max_output_bytes {
+        if !described && short.len() < doc.output_room(limits) {
             append_caption(doc, short);
         }
     }
@@ -133,8 +127,7 @@ pub(crate) fn append_picture_text(
     if lines.is_empty() {
         return false;
     }
-    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
-    let budget = limits.max_output_bytes.saturating_sub(written);
+    let budget = doc.output_room(limits);
     if budget == 0 {
         return true;
     }
@@ -228,10 +221,9 @@ pub(crate) fn append_embedded(
     if limits.max_embedded_depth == 0 {
         return;
     }
-    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
     let child_limits = Limits {
         max_embedded_depth: limits.max_embedded_depth - 1,
-        max_output_bytes: limits.max_output_bytes.saturating_sub(written),
+        max_output_bytes: doc.output_room(limits),
         ..limits.clone()
     };
     if child_limits.max_output_bytes == 0 {
@@ -614,8 +606,7 @@ impl OleExtractor {
                 {
                     append_picture_text(&mut doc, &format!("Picture {}", i + 1), picture, limits);
                 }
-                let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
-                let budget = limits.max_output_bytes.saturating_sub(written);
+                let budget = doc.output_room(limits);
                 let texts = biff::text_objects(stream, budget, deadline);
                 if !texts.is_empty() {
                     doc.sections.push(crate::Section {

@@ -114,8 +114,7 @@ pub(crate) fn append_notes(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<Extracted, ExtractError> {
-    let written: usize = doc.sections.iter().map(|s| s.text.len()).sum();
-    let budget = limits.max_output_bytes.saturating_sub(written);
+    let budget = doc.output_room(limits);
     let mut parts: Vec<String> = zip
         .names()
         .into_iter()
