@@ -12,6 +12,8 @@
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use extractors::{Format, Limits, Registry};
+
 /// Source paths (of the crate registry) whose panics the registry contains.
 const CONTAINED: &[&str] = &["/calamine-"];
 
@@ -40,4 +42,26 @@ pub fn contain_dependency_panics() {
 /// contained dependency during this input.
 pub fn acceptable(message: &str) -> bool {
     !message.contains("extractor panicked") || CONTAINED_PANIC.load(Ordering::SeqCst)
+}
+
+/// Extracts `file` as `format` the way users get it (through the registry, 5 s deadline)
+/// and fails the run on an unacceptable error: the registry turns a panic into a
+/// `corrupt` error for users; here it is a finding, unless a contained dependency raised it.
+pub fn check(file: &[u8], format: Format) {
+    contain_dependency_panics();
+    let limits = Limits {
+        timeout: std::time::Duration::from_secs(5),
+        ..Limits::default()
+    };
+    if let Err(e) = Registry::default().extract_as(file, format, &limits) {
+        assert!(acceptable(&e.message), "{e}");
+    }
+}
+
+/// [`check`] for targets covering several formats: the input's first byte picks one of
+/// `formats`, the rest is the file.
+pub fn check_picked(data: &[u8], formats: &[Format]) {
+    if let Some((&pick, file)) = data.split_first() {
+        check(file, formats[usize::from(pick) % formats.len()]);
+    }
 }
