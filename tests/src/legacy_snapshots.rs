@@ -8,7 +8,7 @@
 
 use std::io::{Cursor, Write};
 
-use crate::snapshots::check;
+use crate::snapshots::{check, zip_parts};
 
 /// A compound file holding `streams` (paths like `/WordDocument`).
 fn compound(streams: &[(&str, Vec<u8>)]) -> Vec<u8> {
@@ -307,17 +307,11 @@ fn build_xlsb() -> Vec<u8> {
     ]
     .concat();
     let rels = br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.bin"/></Relationships>"#;
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
-    for (name, body) in [
+    zip_parts(&[
         ("xl/workbook.bin", workbook.as_slice()),
         ("xl/_rels/workbook.bin.rels", rels.as_slice()),
         ("xl/worksheets/sheet1.bin", sheet.as_slice()),
-    ] {
-        zip.start_file(name, options).expect("entry");
-        zip.write_all(body).expect("write");
-    }
-    zip.finish().expect("zip").into_inner()
+    ])
 }
 
 #[test]

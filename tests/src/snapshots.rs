@@ -127,13 +127,7 @@ fn build_xlsx() -> Vec<u8> {
             r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="s"><v>5</v></c><c r="B1" t="b"><v>1</v></c></row></sheetData></worksheet>"#,
         ),
     ];
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
-    for (name, body) in parts {
-        zip.start_file(name, options).expect("start entry");
-        zip.write_all(body.as_bytes()).expect("write entry");
-    }
-    zip.finish().expect("finish zip").into_inner()
+    zip_parts(&parts)
 }
 
 #[test]
@@ -153,12 +147,13 @@ fn xlsx_named_xls_is_handled_as_xlsx() {
     assert_eq!(doc.format.name(), "xlsx");
 }
 
-fn zip_parts(parts: &[(&str, &str)]) -> Vec<u8> {
+/// A ZIP archive of `parts` (name, contents), in order.
+pub(crate) fn zip_parts<N: AsRef<str>, B: AsRef<[u8]>>(parts: &[(N, B)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     for (name, body) in parts {
-        zip.start_file(*name, options).expect("start entry");
-        zip.write_all(body.as_bytes()).expect("write entry");
+        zip.start_file(name.as_ref(), options).expect("start entry");
+        zip.write_all(body.as_ref()).expect("write entry");
     }
     zip.finish().expect("finish zip").into_inner()
 }
@@ -291,16 +286,7 @@ fn embedded_documents_are_extracted_too() {
         "ppt/embeddings/Microsoft_Excel_Worksheet1.xlsx".into(),
         build_xlsx(),
     ));
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, body) in parts {
-        out.start_file(name, zip::write::SimpleFileOptions::default())
-            .expect("entry");
-        out.write_all(&body).expect("write");
-    }
-    check(
-        "deck-with-workbook.pptx",
-        &out.finish().expect("zip").into_inner(),
-    );
+    check("deck-with-workbook.pptx", &zip_parts(&parts));
 }
 
 #[test]
@@ -313,8 +299,6 @@ fn pptx() {
 #[test]
 fn zip_archives_are_extracted_file_by_file() {
     let inner = zip_parts(&[("deep/notes.txt", "inner notes")]);
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
     let files: [(&str, &[u8]); 4] = [
         (
             "report/summary.html",
@@ -324,9 +308,5 @@ fn zip_archives_are_extracted_file_by_file() {
         ("report/inner.zip", &inner),
         ("report/blob.bin", b"\x00\x01\x02\x03\x00"),
     ];
-    for (name, body) in files {
-        zip.start_file(name, options).expect("entry");
-        zip.write_all(body).expect("write");
-    }
-    check("bundle.zip", &zip.finish().expect("zip").into_inner());
+    check("bundle.zip", &zip_parts(&files));
 }
