@@ -1,10 +1,9 @@
 //! `tributary`: sync sources into a permission-aware search index, and search it as a user.
 
-// Many small, short-lived allocations from several threads (documents, chunks, terms):
-// mimalloc avoids glibc's arena lock contention; a full sync is about 25% faster with it
-// (sync-core/benches/sync.rs uses it too).
+// mimalloc, with large zeroed blocks from the OS (why: sync_core::allocator; the benches use
+// the same).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
 
 /// `println!` that ends the process quietly when stdout is closed (`tributary ... | head`),
 /// instead of panicking on the broken pipe.

@@ -8,8 +8,9 @@
 //! cargo bench -p sync-core --bench sync -- --docs 50000 --skip-reference --rss-trace
 //! ```
 //!
-//! `--rss-trace` prints resident heap and mapped-file memory against documents done while
-//! the full sync runs (to stderr), to see where memory goes up: at each commit, or steadily.
+//! `--rss-trace` prints resident heap, mapped-file memory and the peak so far (VmHWM) against
+//! documents done while the full sync runs (to stderr, every 5 ms), to see where memory goes
+//! up: at each commit, or steadily.
 //!
 //! Peak RSS (VmHWM) is read right after the full sync, before the reference run, so it is
 //! the pipeline's own peak.
@@ -25,7 +26,7 @@ use tantivy::{Index, TantivyDocument};
 
 // The same allocator as the `tributary` binary, so the numbers match what users run.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
 
 /// A `/proc/self/status` memory line (`VmHWM`, `RssAnon`, `RssFile`) in MB.
 fn status_mb(key: &str) -> f64 {
@@ -227,17 +228,18 @@ fn main() {
                 let done = progress.done.load(std::sync::atomic::Ordering::Relaxed);
                 if done != last {
                     eprintln!(
-                        "trace {:.3}s done {done} heap {:.0} MB file {:.0} MB",
+                        "trace {:.3}s done {done} heap {:.0} MB file {:.0} MB peak {:.0} MB",
                         started.elapsed().as_secs_f64(),
                         status_mb("RssAnon"),
-                        status_mb("RssFile")
+                        status_mb("RssFile"),
+                        status_mb("VmHWM")
                     );
                     last = done;
                 }
                 if done >= docs as u64 {
                     break;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(25));
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         })
     });

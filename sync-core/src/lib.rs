@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod allocator;
 pub mod chunker;
 pub mod identities;
 pub mod index;

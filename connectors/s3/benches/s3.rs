@@ -16,8 +16,9 @@ use fault_proxy::{FaultProxy, s3};
 use futures::StreamExt;
 use sync_core::{Engine, Progress, Source, SyncOptions};
 
+// The same allocator as the `tributary` binary.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
 
 /// User + system CPU seconds of this process (from /proc/self/stat, 1/100 s ticks): the
 /// local server is usually the bottleneck, so our own CPU per object is the telling number.
