@@ -24,6 +24,16 @@ use crate::{EngineError, Result};
 /// Memory the writer may use for its in-memory segments, whatever the corpus size.
 const WRITER_MEMORY: usize = 96 * 1024 * 1024;
 
+/// tantivy indexing threads for a machine with `cores`: half of them (at least one, at most
+/// four); the other half extracts, chunks and lists. Each indexing thread is a segment per
+/// commit window, with its own term table and arena pages. On 2 cores, one thread indexes
+/// 10k small documents as fast as two (sync bench: ~0.21 s either way; ~15% slower for
+/// 5 KB documents) for 6 MB less peak memory, and half as many segments means the first
+/// merge comes after 80k documents instead of 40k, and with it the peak merges add.
+fn indexing_threads(cores: usize) -> usize {
+    (cores / 2).clamp(1, 4)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Fields {
     doc_key: Field,
@@ -235,9 +245,9 @@ impl TantivyIndex {
 
     /// The single writer. tantivy's lock makes a second one (another process) fail.
     pub fn writer(&self) -> Result<TantivyWriter> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get().min(4))
-            .unwrap_or(1);
+        let threads = indexing_threads(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        );
         let writer = self
             .index
             .writer_with_num_threads(threads, WRITER_MEMORY)
@@ -622,5 +632,13 @@ mod tests {
         let fresh = tempfile::tempdir().expect("tempdir");
         TantivyIndex::open(fresh.path()).expect("created");
         TantivyIndex::open(fresh.path()).expect("reopened");
+    }
+
+    #[test]
+    fn half_the_cores_index() {
+        assert_eq!(
+            [1, 2, 3, 4, 8, 16].map(indexing_threads),
+            [1, 1, 1, 2, 4, 4]
+        );
     }
 }
