@@ -203,15 +203,24 @@ impl Walker {
     ) -> Result<(), ConnectorError> {
         let root = self.compute_root()?;
         let acl_file = self.load_acl_file()?;
-        let acl_path = self
+        // The ACL file is not a document when it lies inside the root: compared by id, which
+        // is cheaper than comparing paths once per file.
+        let acl_id = self
             .config
             .acl_file
             .as_ref()
-            .and_then(|p| p.canonicalize().ok());
+            .and_then(|p| p.canonicalize().ok())
+            .and_then(|p| id_of(p.strip_prefix(&root).ok()?));
+        let root_str = root.display().to_string();
         let cx = Describe {
             root: &root,
             acl_file: acl_file.as_ref(),
-            acl_path: acl_path.as_deref(),
+            acl_id: acl_id.as_deref(),
+            uri_prefix: if root_str.ends_with('/') {
+                format!("file://{root_str}")
+            } else {
+                format!("file://{root_str}/")
+            },
         };
         let mut since_checkpoint = 0usize;
         let mut batch: Vec<Entry> = Vec::with_capacity(STAT_BATCH);
@@ -299,13 +308,14 @@ impl Walker {
         true
     }
 
-    /// One entry as a document, an error, or nothing (not a file we sync).
+    /// One entry as a document, an error, or nothing (not a file we sync). Per-file work is
+    /// what a no-op sync costs besides `stat`, so nothing here builds a path it can avoid.
     fn describe(&self, entry: Entry, cx: &Describe<'_>) -> Option<Item> {
-        let path = entry.dir_entry.path();
         let file_type = entry.file_type;
         let metadata = if file_type.is_symlink() {
             // Follow a link only to a regular file inside the root; never out of it, and
             // never into a directory (which could loop).
+            let path = entry.dir_entry.path();
             match path.canonicalize() {
                 Ok(target) if target.starts_with(cx.root) && target.is_file() => {
                     std::fs::metadata(&target).ok()?
@@ -321,7 +331,7 @@ impl Walker {
                 Ok(m) => m,
                 Err(e) => {
                     return Some(Err(ConnectorError::from_io(
-                        format!("stat {}", path.display()),
+                        format!("stat {}", entry.dir_entry.path().display()),
                         e,
                     )));
                 }
@@ -329,20 +339,25 @@ impl Walker {
         } else {
             return None; // sockets, fifos, devices
         };
-        if cx.acl_path == Some(path.as_path()) {
+        if cx.acl_id == Some(entry.rel.as_str()) {
             return None;
         }
         let id = entry.rel;
         let modified = metadata.modified().ok().map(OffsetDateTime::from);
         let mtime_ns = modified.map(|m| m.unix_timestamp_nanos()).unwrap_or(0);
-        let version = format!("{}:{}", metadata.len(), mtime_ns);
+        // The same text either way; u64 formats several times faster than i128.
+        let version = match u64::try_from(mtime_ns) {
+            Ok(ns) => format!("{}:{ns}", metadata.len()),
+            Err(_) => format!("{}:{mtime_ns}", metadata.len()),
+        };
         let acl = self.acl_for(cx.acl_file, &id);
+        // The root is canonical and `id` is its `/`-joined UTF-8 path below it, so this is
+        // the file's path without joining one.
+        let title = id.rsplit('/').next().map(str::to_string);
+        let uri = format!("{}{id}", cx.uri_prefix);
         let mut doc = RemoteDocument::new(id, version, acl);
-        doc.title = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string);
-        doc.uri = Some(format!("file://{}", path.display()));
+        doc.title = title;
+        doc.uri = Some(uri);
         doc.size = Some(metadata.len());
         doc.modified = modified;
         Some(Ok(Change::Upsert(doc)))
@@ -353,7 +368,16 @@ impl Walker {
 struct Describe<'a> {
     root: &'a Path,
     acl_file: Option<&'a AclFile>,
-    acl_path: Option<&'a Path>,
+    /// The ACL file's document id, when it lies inside the root.
+    acl_id: Option<&'a str>,
+    /// `file://` and the root, with a trailing `/`.
+    uri_prefix: String,
+}
+
+/// A path relative to the root as a document id (`/`-separated), if it is UTF-8.
+fn id_of(rel: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
 }
 
 #[cfg(test)]
@@ -365,5 +389,46 @@ mod tests {
         // walkdir visits "a" (and everything under it) before its sibling "a.txt".
         assert!(Path::new("a/z.txt") < Path::new("a.txt"));
         assert!(Path::new("a.txt") < Path::new("b/a.txt"));
+    }
+
+    #[test]
+    fn documents_carry_path_derived_fields_and_the_acl_file_inside_the_root_is_not_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a")).expect("mkdir");
+        std::fs::write(root.join("a/b.txt"), "hello").expect("write");
+        std::fs::write(
+            root.join("acl.json"),
+            r#"[{"keyPrefix": "a/", "aclEntries": [{"Name": "g", "Type": "GROUP", "Access": "ALLOW"}]}]"#,
+        )
+        .expect("acl");
+        let mut config = FilesystemConfig::new(&root);
+        config.acl_file = Some(root.join("acl.json"));
+        let walker = Walker::new(config).expect("config");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        walker.walk(None, &tx);
+        drop(tx);
+        let mut docs = Vec::new();
+        while let Some(items) = rx.blocking_recv() {
+            for item in items {
+                if let Change::Upsert(doc) = item.expect("no listing error") {
+                    docs.push(doc);
+                }
+            }
+        }
+        assert_eq!(docs.len(), 1, "only a/b.txt: {docs:?}");
+        let doc = &docs[0];
+        let canonical = root.canonicalize().expect("canonical root");
+        let meta = std::fs::metadata(canonical.join("a/b.txt")).expect("stat");
+        let mtime_ns = OffsetDateTime::from(meta.modified().expect("mtime")).unix_timestamp_nanos();
+        assert_eq!(doc.id.as_str(), "a/b.txt");
+        assert_eq!(doc.version, format!("5:{mtime_ns}"));
+        assert_eq!(doc.title.as_deref(), Some("b.txt"));
+        assert_eq!(
+            doc.uri.as_deref(),
+            Some(format!("file://{}/a/b.txt", canonical.display()).as_str())
+        );
+        assert_eq!(doc.size, Some(5));
+        assert!(!doc.acl.allow.is_empty(), "the ACL file's prefix applies");
     }
 }
