@@ -196,6 +196,60 @@ mod tests {
     }
 
     #[test]
+    fn threads_mixing_mapped_and_mimalloc_blocks_keep_their_contents() {
+        // Blocks allocated on one thread and freed on another, mapped and not, as tantivy's
+        // workers and the writer do; each keeps a per-thread pattern until it is freed.
+        let handles: Vec<_> = (0..4u8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    let a = Allocator;
+                    let mut blocks = Vec::new();
+                    for i in 0..64usize {
+                        let size = if i % 2 == 0 {
+                            MAP_ZEROED_FROM + i * 4096
+                        } else {
+                            4096
+                        };
+                        let layout = Layout::from_size_align(size, 8).expect("layout");
+                        #[allow(unsafe_code)]
+                        // SAFETY: nonzero layout; the block is written within its length.
+                        let ptr = unsafe {
+                            let p = if i % 3 == 0 {
+                                a.alloc(layout)
+                            } else {
+                                a.alloc_zeroed(layout)
+                            };
+                            assert!(!p.is_null());
+                            std::ptr::write_bytes(p, t + 1, size);
+                            p
+                        };
+                        blocks.push((ptr as usize, layout));
+                    }
+                    blocks
+                })
+            })
+            .collect();
+        let mut all: Vec<(u8, Vec<(usize, Layout)>)> = handles
+            .into_iter()
+            .enumerate()
+            .map(|(t, h)| (t as u8, h.join().expect("thread")))
+            .collect();
+        // Freed here, on another thread than the one that allocated them.
+        for (t, blocks) in all.drain(..) {
+            for (addr, layout) in blocks {
+                let ptr = addr as *mut u8;
+                #[allow(unsafe_code)]
+                // SAFETY: a live block of `layout` from `Allocator`, read in bounds, freed once.
+                unsafe {
+                    let block = std::slice::from_raw_parts(ptr, layout.size());
+                    assert!(block.iter().all(|&b| b == t + 1), "thread {t}'s pattern");
+                    Allocator.dealloc(ptr, layout);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn large_zeroed_blocks_are_mapped_and_everything_else_is_mimallocs() {
         let layout = |size, align| Layout::from_size_align(size, align).expect("layout");
         check_block(layout(1 << 20, 8), true, true);
