@@ -273,25 +273,29 @@ mod tests {
             ),
             annot.to_string(),
         ];
-        let mut out = b"%PDF-1.4\n".to_vec();
+        assemble("1.4", objects.map(String::into_bytes))
+    }
+
+    /// A PDF of these objects (numbered from 1, the first the catalog) with a valid xref
+    /// table and trailer.
+    fn assemble(version: &str, objects: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+        let mut out = format!("%PDF-{version}\n").into_bytes();
         let mut offsets = Vec::new();
-        for (i, body) in objects.iter().enumerate() {
+        for (i, body) in objects.into_iter().enumerate() {
             offsets.push(out.len());
-            out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+            out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+            out.extend_from_slice(&body);
+            out.extend_from_slice(b"\nendobj\n");
         }
         let xref = out.len();
-        out.extend_from_slice(
-            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-        );
+        let size = offsets.len() + 1;
+        out.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
         for o in offsets {
             out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
         }
         out.extend_from_slice(
-            format!(
-                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-                objects.len() + 1
-            )
-            .as_bytes(),
+            format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n")
+                .as_bytes(),
         );
         out
     }
@@ -423,25 +427,7 @@ mod tests {
         stream.extend_from_slice(&bomb);
         stream.extend_from_slice(b"\nendstream");
         objects.push(stream);
-        let mut pdf = b"%PDF-1.5\n".to_vec();
-        let mut offsets = Vec::new();
-        for (i, body) in objects.iter().enumerate() {
-            offsets.push(pdf.len());
-            pdf.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-            pdf.extend_from_slice(body);
-            pdf.extend_from_slice(b"\nendobj\n");
-        }
-        let xref = pdf.len();
-        pdf.extend_from_slice(
-            format!("xref\n0 {}\n0000000000 65535 f \n", offsets.len() + 1).as_bytes(),
-        );
-        for o in offsets {
-            pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
-        }
-        pdf.extend_from_slice(
-            format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
-        );
-        let err = run(&pdf).expect_err("refused");
+        let err = run(&assemble("1.5", objects)).expect_err("refused");
         assert_eq!(err.kind, ErrorKind::Corrupt, "{err}");
     }
 

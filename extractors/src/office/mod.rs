@@ -927,13 +927,16 @@ mod tests {
             r.extend_from_slice(data);
             r
         };
+        // A BOUNDSHEET record for a visible worksheet "Data" whose BOF is at `sheet_at`.
+        let boundsheet = |sheet_at: usize| {
+            let mut bound = (sheet_at as u32).to_le_bytes().to_vec();
+            bound.extend_from_slice(&[0, 0, 4, 0]);
+            bound.extend_from_slice(b"Data");
+            rec(0x0085, &bound)
+        };
         let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
-        let mut bound = Vec::new();
         let sheet_at = bof.len() + 4 + 12 + 4;
-        bound.extend_from_slice(&(sheet_at as u32).to_le_bytes());
-        bound.extend_from_slice(&[0, 0, 4, 0]);
-        bound.extend_from_slice(b"Data");
-        let mut workbook = [bof, rec(0x0085, &bound), rec(0x000A, &[])].concat();
+        let mut workbook = [bof, boundsheet(sheet_at), rec(0x000A, &[])].concat();
         assert_eq!(workbook.len(), sheet_at);
         let mut dims = 0u32.to_le_bytes().to_vec();
         dims.extend_from_slice(&u32::MAX.to_le_bytes()); // rows
@@ -963,12 +966,9 @@ mod tests {
         ]
         .concat();
         let sheet_at = bof.len() + (4 + 12) + 4;
-        let mut bound = (sheet_at as u32).to_le_bytes().to_vec();
-        bound.extend_from_slice(&[0, 0, 4, 0]);
-        bound.extend_from_slice(b"Data");
         let workbook = [
             bof,
-            rec(0x0085, &bound),
+            boundsheet(sheet_at),
             rec(0x00EF, &hidden),
             rec(0x000A, &[]),
         ]
@@ -986,12 +986,9 @@ mod tests {
         };
         let bof = rec(0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0]);
         let sheet_at = bof.len() + 4 + 12 + 4;
-        let mut bound = (sheet_at as u32).to_le_bytes().to_vec();
-        bound.extend_from_slice(&[0, 0, 4, 0]);
-        bound.extend_from_slice(b"Data");
         let sparse = [
             bof,
-            rec(0x0085, &bound),
+            boundsheet(sheet_at),
             rec(0x000A, &[]),
             rec(0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0]),
             number(0, 0),
