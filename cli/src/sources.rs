@@ -128,13 +128,15 @@ fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {
     let default_access = default_access(r);
     let include = r.strings("include");
     let exclude = r.strings("exclude");
-    let config = FilesystemConfig {
-        root: resolve(base, &root.unwrap_or_default()),
-        acl_file,
-        default_access,
-        include,
-        exclude,
-    };
+    let mut config = FilesystemConfig::new(resolve(base, &root.unwrap_or_default()));
+    config.acl_file = acl_file;
+    config.default_access = default_access;
+    config.include = include;
+    config.exclude = exclude;
+    config.watch = r.boolean("watch").unwrap_or(false);
+    if let Some(minutes) = r.integer("rescan_minutes", 1, 10_000_000) {
+        config.rescan_minutes = minutes as u64;
+    }
     for p in config.validate() {
         if p.key != "root" {
             r.problem(&p.key, p.message); // a missing root is already reported

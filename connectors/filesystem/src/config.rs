@@ -25,6 +25,22 @@ pub struct FilesystemConfig {
     /// Globs over relative paths; matching files are never synced.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Keep an inotify change journal between runs of one process (the daemon, or a program
+    /// that embeds `sync-core`), so that a re-sync stats only the files that changed instead
+    /// of walking the whole folder. A one-off `tributary sync` gains nothing: each process
+    /// starts a new journal, and its first run walks. Leave it off for network file systems,
+    /// where inotify does not see changes made on other machines. Linux only.
+    #[serde(default)]
+    pub watch: bool,
+    /// With `watch`, walk the whole folder anyway at least this often (minutes), for what
+    /// inotify cannot see: writes through another hard link or a shared `mmap`, changes on
+    /// other machines, and documents that failed and have not changed since.
+    #[serde(default = "default_rescan_minutes")]
+    pub rescan_minutes: u64,
+}
+
+fn default_rescan_minutes() -> u64 {
+    60
 }
 
 impl FilesystemConfig {
@@ -36,6 +52,8 @@ impl FilesystemConfig {
             default_access: DefaultAccess::None,
             include: Vec::new(),
             exclude: Vec::new(),
+            watch: false,
+            rescan_minutes: default_rescan_minutes(),
         }
     }
 
@@ -46,6 +64,18 @@ impl FilesystemConfig {
             problems.push(ConfigProblem {
                 key: "root".into(),
                 message: "must not be empty".into(),
+            });
+        }
+        if self.rescan_minutes == 0 {
+            problems.push(ConfigProblem {
+                key: "rescan_minutes".into(),
+                message: "must be at least 1 (to walk on every run, set watch = false)".into(),
+            });
+        }
+        if self.watch && !cfg!(target_os = "linux") {
+            problems.push(ConfigProblem {
+                key: "watch".into(),
+                message: "the change journal needs Linux (inotify); set watch = false".into(),
             });
         }
         for (name, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
@@ -71,7 +101,8 @@ mod tests {
         let mut config = FilesystemConfig::new("");
         config.include = vec!["ok/**".into(), "bad/[".into()];
         config.exclude = vec!["{unclosed".into()];
+        config.rescan_minutes = 0;
         let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["root", "include[1]", "exclude[0]"]);
+        assert_eq!(keys, ["root", "rescan_minutes", "include[1]", "exclude[0]"]);
     }
 }

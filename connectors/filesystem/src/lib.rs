@@ -17,6 +17,8 @@
 //! ```
 
 mod config;
+#[cfg(target_os = "linux")]
+mod journal;
 mod tree;
 mod walk;
 
@@ -40,6 +42,9 @@ const INLINE_READ_BYTES: u64 = 64 * 1024;
 
 /// The partition name of the walk cursor in the checkpoint.
 pub const WALK_PARTITION: &str = "walk";
+
+/// The partition name of the change journal's cursor in the checkpoint (`watch = true`).
+pub const JOURNAL_PARTITION: &str = "journal";
 
 /// How file bytes are read. A seam so tests can prove which files were opened.
 pub trait FileReader: Send + Sync + fmt::Debug {
@@ -108,12 +113,12 @@ impl FilesystemConnector {
         self.inner.resolve(doc.id.as_str())
     }
 
-    fn listing(&self, resume_after: Option<String>) -> ChangeStream<'static> {
+    fn listing(&self, listing: walk::Listing) -> ChangeStream<'static> {
         let walker = Arc::clone(&self.inner);
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         // Walking is blocking I/O: run it on the blocking pool and hand items over through a
         // bounded channel, so a huge tree never piles up in memory.
-        tokio::task::spawn_blocking(move || walker.walk(resume_after.as_deref(), &tx));
+        tokio::task::spawn_blocking(move || walker.list(listing, &tx));
         futures::stream::unfold(rx, |mut rx| async move {
             rx.recv()
                 .await
@@ -144,18 +149,20 @@ impl Connector for FilesystemConnector {
         _cx: &'a SyncContext,
         resume: Option<&'a SourceCheckpoint>,
     ) -> ChangeStream<'a> {
-        let after = resume.and_then(|cp| cp.cursor(WALK_PARTITION).map(str::to_string));
-        self.listing(after)
+        let resume_after = resume.and_then(|cp| cp.cursor(WALK_PARTITION).map(str::to_string));
+        self.listing(walk::Listing::Full { resume_after })
     }
 
-    /// A folder has no change feed: list everything; the engine's manifest diff finds the
-    /// changes without opening unchanged files.
+    /// With `watch`, the change journal's paths since the checkpoint's cursor when it can
+    /// tell; otherwise a walk of everything, which the engine diffs against its manifest
+    /// without opening unchanged files.
     fn incremental<'a>(
         &'a self,
         _cx: &'a SyncContext,
-        _since: &'a SourceCheckpoint,
+        since: &'a SourceCheckpoint,
     ) -> ChangeStream<'a> {
-        self.listing(None)
+        let journal = since.cursor(JOURNAL_PARTITION).map(str::to_string);
+        self.listing(walk::Listing::Incremental { journal })
     }
 
     async fn fetch(
@@ -177,5 +184,150 @@ impl Connector for FilesystemConnector {
                 })??
         };
         Ok(futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use connector_sdk::Change;
+
+    /// What a listing said: upserted ids, deleted ids, whether it was a complete walk, and
+    /// the checkpoint it leaves.
+    #[derive(Debug, Default)]
+    struct Listed {
+        upserts: Vec<String>,
+        deletes: Vec<String>,
+        walked: bool,
+        checkpoint: SourceCheckpoint,
+    }
+
+    async fn check(stream: ChangeStream<'_>, from: &SourceCheckpoint) -> Listed {
+        let mut listed = Listed {
+            checkpoint: from.clone(),
+            ..Listed::default()
+        };
+        let changes: Vec<_> = stream.collect().await;
+        for change in changes {
+            match change.expect("no listing error") {
+                Change::Upsert(doc) => listed.upserts.push(doc.id.as_str().to_string()),
+                Change::Delete(id) => listed.deletes.push(id.as_str().to_string()),
+                Change::ListingComplete => listed.walked = true,
+                Change::Checkpoint { partition, cursor } => {
+                    listed.checkpoint.set(&partition, cursor)
+                }
+                Change::Permissions { .. } => panic!("no permission-only changes here"),
+            }
+        }
+        listed
+    }
+
+    fn cx() -> SyncContext {
+        SyncContext {
+            source_id: "docs".into(),
+            run_id: "1".into(),
+            limits: connector_sdk::Limits::default(),
+        }
+    }
+
+    fn watching(root: &Path) -> FilesystemConnector {
+        let mut config = FilesystemConfig::new(root);
+        config.watch = true;
+        FilesystemConnector::new(config).expect("config")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_journal_replays_until_a_later_cursor_is_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.txt"), "a").expect("write");
+        let connector = watching(dir.path());
+        let cx = cx();
+        let start = SourceCheckpoint::default();
+        let full = check(connector.full(&cx, None), &start).await;
+        assert!(full.walked);
+        assert_eq!(full.upserts, ["a.txt"]);
+        let c0 = full.checkpoint;
+        assert!(c0.cursor(JOURNAL_PARTITION).is_some(), "{c0:?}");
+
+        std::fs::write(dir.path().join("b.txt"), "b").expect("write");
+        let first = check(connector.incremental(&cx, &c0), &c0).await;
+        assert!(!first.walked, "the journal answered");
+        assert_eq!(first.upserts, ["b.txt"]);
+        // The engine did not commit `first`'s cursor (the run failed): the change comes again.
+        let again = check(connector.incremental(&cx, &c0), &c0).await;
+        assert_eq!(
+            (again.walked, again.upserts),
+            (false, vec!["b.txt".to_string()])
+        );
+        let quiet = check(
+            connector.incremental(&cx, &again.checkpoint),
+            &again.checkpoint,
+        )
+        .await;
+        assert!(!quiet.walked && quiet.upserts.is_empty() && quiet.deletes.is_empty());
+
+        // A symlinked document changes with its target, which has its own events.
+        std::os::unix::fs::symlink("b.txt", dir.path().join("link.txt")).expect("symlink");
+        let linked = check(
+            connector.incremental(&cx, &quiet.checkpoint),
+            &quiet.checkpoint,
+        )
+        .await;
+        assert_eq!(linked.upserts, ["link.txt"]);
+        std::fs::write(dir.path().join("b.txt"), "b, edited").expect("write");
+        std::fs::remove_file(dir.path().join("a.txt")).expect("rm");
+        let edited = check(
+            connector.incremental(&cx, &linked.checkpoint),
+            &linked.checkpoint,
+        )
+        .await;
+        assert_eq!(
+            (edited.upserts, edited.deletes),
+            (
+                vec!["b.txt".to_string(), "link.txt".to_string()],
+                vec!["a.txt".to_string()]
+            )
+        );
+
+        // Another process (a new connector) cannot trust this journal: it walks.
+        let other = watching(dir.path());
+        let walked = check(
+            other.incremental(&cx, &edited.checkpoint),
+            &edited.checkpoint,
+        )
+        .await;
+        assert!(walked.walked);
+        assert_eq!(walked.upserts, ["b.txt", "link.txt"]);
+        assert_ne!(
+            walked.checkpoint.cursor(JOURNAL_PARTITION),
+            edited.checkpoint.cursor(JOURNAL_PARTITION)
+        );
+
+        // A cursor whose walk is older than `rescan_minutes`: walk again.
+        let cursor = edited.checkpoint.cursor(JOURNAL_PARTITION).expect("cursor");
+        let (rest, _walked_at) = cursor.rsplit_once(':').expect("walked_at");
+        let mut stale = edited.checkpoint.clone();
+        stale.set(JOURNAL_PARTITION, Some(format!("{rest}:0")));
+        let rescan = check(connector.incremental(&cx, &stale), &stale).await;
+        assert!(rescan.walked);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_watch_every_incremental_walks_and_leaves_no_journal_cursor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.txt"), "a").expect("write");
+        let connector =
+            FilesystemConnector::new(FilesystemConfig::new(dir.path())).expect("config");
+        let cx = cx();
+        let start = SourceCheckpoint::default();
+        let full = check(connector.full(&cx, None), &start).await;
+        assert_eq!(full.checkpoint.cursor(JOURNAL_PARTITION), None);
+        let next = check(
+            connector.incremental(&cx, &full.checkpoint),
+            &full.checkpoint,
+        )
+        .await;
+        assert!(next.walked);
+        assert_eq!(next.upserts, ["a.txt"]);
     }
 }

@@ -32,10 +32,12 @@ struct Frame {
 }
 
 /// Iterates files, symlinks and other non-folders in sorted depth-first order (the order of
-/// `Path`'s component-wise comparison), descending into real folders only.
-pub(crate) struct SortedWalk {
+/// `Path`'s component-wise comparison), descending into real folders only. `on_folder` sees
+/// each folder (path, relative prefix) just before it is read: the change journal watches it.
+pub(crate) struct SortedWalk<F> {
     stack: Vec<Frame>,
     resume_after: Option<PathBuf>,
+    on_folder: F,
 }
 
 fn sorted_entries(dir: &Path) -> io::Result<Vec<DirEntry>> {
@@ -44,14 +46,20 @@ fn sorted_entries(dir: &Path) -> io::Result<Vec<DirEntry>> {
     Ok(entries)
 }
 
-impl SortedWalk {
-    pub(crate) fn new(root: &Path, resume_after: Option<&str>) -> io::Result<Self> {
+impl<F: FnMut(&Path, &str)> SortedWalk<F> {
+    pub(crate) fn new(
+        root: &Path,
+        resume_after: Option<&str>,
+        mut on_folder: F,
+    ) -> io::Result<Self> {
+        on_folder(root, "");
         Ok(SortedWalk {
             stack: vec![Frame {
                 entries: sorted_entries(root)?.into_iter(),
                 prefix: String::new(),
             }],
             resume_after: resume_after.map(PathBuf::from),
+            on_folder,
         })
     }
 
@@ -63,7 +71,7 @@ impl SortedWalk {
     }
 }
 
-impl Iterator for SortedWalk {
+impl<F: FnMut(&Path, &str)> Iterator for SortedWalk<F> {
     type Item = Result<Entry, Problem>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -86,10 +94,13 @@ impl Iterator for SortedWalk {
                 if self.entirely_before_cursor(&rel) {
                     continue;
                 }
-                match sorted_entries(&dir_entry.path()) {
+                let path = dir_entry.path();
+                let prefix = format!("{rel}/");
+                (self.on_folder)(&path, &prefix);
+                match sorted_entries(&path) {
                     Ok(entries) => self.stack.push(Frame {
                         entries: entries.into_iter(),
-                        prefix: format!("{rel}/"),
+                        prefix,
                     }),
                     Err(e) => return Some(Err(Problem::Unreadable(dir_entry.path(), e))),
                 }
@@ -113,8 +124,11 @@ impl Iterator for SortedWalk {
 mod tests {
     use super::*;
 
-    fn names(walk: SortedWalk) -> Vec<String> {
-        walk.map(|e| e.expect("entry").rel).collect()
+    fn names(root: &Path, after: Option<&str>) -> Vec<String> {
+        SortedWalk::new(root, after, |_: &Path, _: &str| {})
+            .expect("walk")
+            .map(|e| e.expect("entry").rel)
+            .collect()
     }
 
     #[test]
@@ -125,11 +139,11 @@ mod tests {
             std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
             std::fs::write(p, rel).expect("write");
         }
-        let all = names(SortedWalk::new(dir.path(), None).expect("walk"));
+        let all = names(dir.path(), None);
         assert_eq!(all, ["a/b/c.txt", "a/z.txt", "a.txt", "b.txt", "c/d.txt"]);
         // Resuming after any entry yields exactly the entries after it.
         for (i, cursor) in all.iter().enumerate() {
-            let rest = names(SortedWalk::new(dir.path(), Some(cursor)).expect("walk"));
+            let rest = names(dir.path(), Some(cursor));
             assert_eq!(rest, all[i + 1..], "after {cursor}");
         }
     }
