@@ -7,10 +7,10 @@ use sync_core::{ChunkerConfig, Identities, RunMode, RunState, SyncOptions};
 
 use crate::support::{CountingReader, World, fs_source, set, sync, visible};
 
-const IDENTITIES: &str =
+pub(crate) const IDENTITIES: &str =
     r#"{"users": {"ann@example.com": ["team"], "ben@example.com": ["other"]}}"#;
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let w = World::new();
     w.write("a.txt", "alpha original text");
     w.write("b.md", "# Bravo\nto be deleted");

@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod hostile;
 mod incremental;
+mod journal;
 mod legacy_snapshots;
 mod listing_failures;
 mod s3;

@@ -100,6 +100,8 @@ pub(crate) struct Journal {
     structural: u64,
     /// Every folder of the last walk got a watch.
     watching_all: bool,
+    /// A folder could not be watched: the journal gives up (see [`Journal::gave_up`]).
+    watch_error: bool,
     /// Symlinked documents: their target's changes are reported under the target's name, so
     /// each journal run describes them again.
     links: BTreeSet<String>,
@@ -128,6 +130,7 @@ impl Journal {
             dirty: BTreeMap::new(),
             structural: 0,
             watching_all: false,
+            watch_error: false,
             links: BTreeSet::new(),
         })
     }
@@ -236,15 +239,22 @@ impl Journal {
     }
 
     fn watch_failed(&mut self, path: &Path, e: &io::Error) {
-        if self.watching_all {
+        if !self.watch_error {
             let hint = if e.raw_os_error() == Some(28) {
                 " (the inotify watch limit: raise fs.inotify.max_user_watches)"
             } else {
                 ""
             };
-            tracing::warn!(path = %path.display(), error = %e, "cannot watch a folder{hint}; syncs of this source walk the folder");
+            tracing::warn!(path = %path.display(), error = %e, "cannot watch a folder{hint}; this source's syncs walk the folder until the process restarts");
         }
         self.watching_all = false;
+        self.watch_error = true;
+    }
+
+    /// A folder could not be watched. The owner should drop the journal: its watches count
+    /// against the user's inotify limit, which other programs (editors, build tools) share.
+    pub(crate) fn gave_up(&self) -> bool {
+        self.watch_error
     }
 
     /// Ends a walk. A complete one replaces the watched folders (and drops the watches of
@@ -399,6 +409,19 @@ mod tests {
             }
         }
         assert_eq!(since(&mut journal, &cursor), None, "an overflow");
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_watched_gives_the_journal_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut journal = Journal::open().expect("inotify");
+        let seq = journal.begin_walk(None);
+        journal.watch_folder(dir.path(), "");
+        journal.watch_folder(&dir.path().join("vanished"), "vanished/");
+        journal.end_walk(true, BTreeSet::new());
+        assert!(journal.gave_up() && !journal.watching_all());
+        let cursor = journal.cursor(seq, 1_000);
+        assert_eq!(since(&mut journal, &cursor), None);
     }
 
     #[test]

@@ -313,6 +313,42 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn excluded_files_stay_out_and_the_acl_file_inside_the_root_makes_a_walk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.txt"), "a").expect("write");
+        std::fs::write(dir.path().join("acl.json"), "[]").expect("acl");
+        let mut config = FilesystemConfig::new(dir.path());
+        config.watch = true;
+        config.acl_file = Some(dir.path().join("acl.json"));
+        config.exclude = vec!["*.tmp".into()];
+        let connector = FilesystemConnector::new(config).expect("config");
+        let cx = cx();
+        let full = check(connector.full(&cx, None), &SourceCheckpoint::default()).await;
+        assert_eq!(full.upserts, ["a.txt"]);
+
+        std::fs::write(dir.path().join("scratch.tmp"), "x").expect("write");
+        let excluded = check(
+            connector.incremental(&cx, &full.checkpoint),
+            &full.checkpoint,
+        )
+        .await;
+        assert!(!excluded.walked);
+        assert!(
+            excluded.upserts.is_empty() && excluded.deletes.is_empty(),
+            "{excluded:?}"
+        );
+
+        std::fs::write(dir.path().join("acl.json"), "[ ]").expect("acl");
+        let acl = check(
+            connector.incremental(&cx, &excluded.checkpoint),
+            &excluded.checkpoint,
+        )
+        .await;
+        assert!(acl.walked, "an ACL change can touch every document");
+        assert_eq!(acl.upserts, ["a.txt"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_watch_every_incremental_walks_and_leaves_no_journal_cursor() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.txt"), "a").expect("write");

@@ -257,7 +257,7 @@ impl Walker {
                 slot
             });
         let journal = self.open_journal(&mut slot);
-        match (listing, journal) {
+        let result = match (listing, journal) {
             (Listing::Full { resume_after }, None) => {
                 self.walk_inner(resume_after.as_deref(), None, out)
             }
@@ -284,11 +284,19 @@ impl Walker {
                     )
                     && self.replay(journal, paths, &cursor, out)?
                 {
-                    return Ok(());
+                    Ok(())
+                } else {
+                    self.walk_inner(None, Some(journal), out)
                 }
-                self.walk_inner(None, Some(journal), out)
             }
+        };
+        if let JournalSlot::Open(journal) = &*slot
+            && journal.gave_up()
+        {
+            // Dropping it closes the inotify instance and releases every watch.
+            *slot = JournalSlot::Unavailable;
         }
+        result
     }
 
     /// The journal, opened on first use, when the source asks for one.
