@@ -8,6 +8,11 @@
 //! never opened. ACLs come from an Amazon Q style ACL file ([`connector_sdk::acl_file`])
 //! whose `keyPrefix`es are relative paths.
 //!
+//! An incremental listing walks the whole folder and lets the engine diff it, unless the
+//! source sets `watch`: then a connector that lives across syncs keeps an inotify change
+//! journal and lists only the paths that changed, walking whenever the journal cannot be
+//! sure (ADR 0009).
+//!
 //! ```no_run
 //! use connector_filesystem::{FilesystemConfig, FilesystemConnector};
 //!
