@@ -503,6 +503,35 @@ default_access = "public"
     }
 
     #[test]
+    fn the_change_journal_keys_are_read_and_checked() {
+        let source = "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n";
+        let config = Config::parse(
+            &format!("{source}watch = true\nrescan_minutes = 5\n"),
+            Path::new("/base"),
+            "t.toml",
+        )
+        .expect("valid");
+        match &config.sources[0].kind {
+            crate::sources::SourceKind::Filesystem(fs) => {
+                assert_eq!((fs.watch, fs.rescan_minutes), (true, 5));
+            }
+            other => panic!("not a filesystem source: {other:?}"),
+        }
+        let err = Config::parse(
+            &format!("{source}watch = \"yes\"\nrescan_minutes = 0\n"),
+            Path::new("/base"),
+            "t.toml",
+        )
+        .expect_err("invalid");
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["sources[0].watch", "sources[0].rescan_minutes"],
+            "{err}"
+        );
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_config_folder() {
         let text = "[index]\npath = \"data\"\n[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n";
         let config = Config::parse(text, Path::new("/etc/trib"), "t.toml").expect("valid");
