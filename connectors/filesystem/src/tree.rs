@@ -102,7 +102,7 @@ impl<F: FnMut(&Path, &str)> Iterator for SortedWalk<F> {
                         entries: entries.into_iter(),
                         prefix,
                     }),
-                    Err(e) => return Some(Err(Problem::Unreadable(dir_entry.path(), e))),
+                    Err(e) => return Some(Err(Problem::Unreadable(path, e))),
                 }
                 continue;
             }
@@ -141,6 +141,31 @@ mod tests {
         }
         let all = names(dir.path(), None);
         assert_eq!(all, ["a/b/c.txt", "a/z.txt", "a.txt", "b.txt", "c/d.txt"]);
+        // Each folder is announced once, before any of its entries (the journal watches it
+        // before it is read).
+        let log = std::cell::RefCell::new(Vec::new());
+        let walk = SortedWalk::new(dir.path(), None, |path: &Path, prefix: &str| {
+            assert!(path.is_dir(), "{}", path.display());
+            log.borrow_mut().push(format!("folder {prefix}"));
+        })
+        .expect("walk");
+        for entry in walk {
+            log.borrow_mut().push(entry.expect("entry").rel);
+        }
+        assert_eq!(
+            log.into_inner(),
+            [
+                "folder ",
+                "folder a/",
+                "folder a/b/",
+                "a/b/c.txt",
+                "a/z.txt",
+                "a.txt",
+                "b.txt",
+                "folder c/",
+                "c/d.txt"
+            ]
+        );
         // Resuming after any entry yields exactly the entries after it.
         for (i, cursor) in all.iter().enumerate() {
             let rest = names(dir.path(), Some(cursor));

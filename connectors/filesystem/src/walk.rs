@@ -388,8 +388,9 @@ impl Walker {
                 if file_type.is_dir() {
                     return Ok(false);
                 }
-                journal.set_link(&rel, file_type.is_symlink());
-                if self.excluded(&rel) {
+                let excluded = self.excluded(&rel);
+                journal.set_link(&rel, file_type.is_symlink() && !excluded);
+                if excluded {
                     continue;
                 }
                 let item = self
