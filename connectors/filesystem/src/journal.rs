@@ -145,8 +145,7 @@ impl Journal {
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the change journal failed; the next sync walks the folder");
                     self.seq += 1;
-                    self.structural = self.seq;
-                    return;
+                    return self.needs_walk();
                 }
             };
             let mut any = false;
