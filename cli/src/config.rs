@@ -389,6 +389,22 @@ impl Config {
                 ),
             }),
         }
+        for (i, source) in config.sources.iter().enumerate() {
+            if let sources::SourceKind::Filesystem(fs) = &source.kind
+                && config.data_dir.starts_with(&fs.root)
+            {
+                // The sync would index the index's own files (and, with `watch`, every
+                // commit would queue changes for the next run).
+                problems.push(Problem {
+                    key: format!("sources[{i}].root"),
+                    message: format!(
+                        "{} contains the index folder {} (index.path): move the index out of the synced folder",
+                        fs.root.display(),
+                        config.data_dir.display()
+                    ),
+                });
+            }
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -529,6 +545,16 @@ default_access = "public"
             ["sources[0].watch", "sources[0].rescan_minutes"],
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_synced_folder_may_not_contain_the_index() {
+        let source = "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \".\"\n";
+        let err = Config::parse(source, Path::new("/srv"), "t.toml").expect_err("invalid");
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["sources[0].root"], "{err}");
+        let elsewhere = format!("[index]\npath = \"/var/lib/tributary\"\n{source}");
+        Config::parse(&elsewhere, Path::new("/srv"), "t.toml").expect("index outside the root");
     }
 
     #[test]
