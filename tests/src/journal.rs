@@ -7,26 +7,16 @@ use std::time::{Duration, SystemTime};
 use sync_core::{Identities, RunMode, RunReport, RunState, SyncOptions};
 
 use crate::incremental::{IDENTITIES, world};
-use crate::support::{CountingReader, fs_source, set, sync, visible};
+use crate::support::{CountingReader, counts, fs_source, hits, set, sync, visible};
 
-/// (scanned, added, modified, deleted, acl_updated, unchanged, failed) of a succeeded
-/// incremental run.
-fn check(report: &RunReport) -> (u64, u64, u64, u64, u64, u64, u64) {
+/// The counts of a succeeded incremental run (see [`counts`]).
+fn check(report: &RunReport) -> (u64, u64, u64, u64, u64, u64, u64, u64) {
     assert_eq!(
         (report.mode, report.state),
         (RunMode::Incremental, RunState::Succeeded),
         "{report:?}"
     );
-    let c = &report.counts;
-    (
-        c.scanned,
-        c.added,
-        c.modified,
-        c.deleted,
-        c.acl_updated,
-        c.unchanged,
-        c.failed,
-    )
+    counts(report)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,7 +35,7 @@ async fn a_watched_folder_resyncs_from_its_journal_with_exact_counts() {
 
     // Nothing changed: the journal says so without a walk (nothing scanned, nothing read).
     let quiet = sync(&engine, &source, &options).await;
-    assert_eq!(check(&quiet), (0, 0, 0, 0, 0, 0, 0));
+    assert_eq!(check(&quiet), (0, 0, 0, 0, 0, 0, 0, 0));
 
     // Edit, delete, add, rename a file into a folder, touch without a content change.
     w.write("a.txt", "alpha edited text, now longer");
@@ -60,7 +50,7 @@ async fn a_watched_folder_resyncs_from_its_journal_with_exact_counts() {
         .expect("touch");
     let edits = sync(&engine, &source, &options).await;
     // Only the four paths with events were looked at (a walk scans all six).
-    assert_eq!(check(&edits), (4, 2, 1, 2, 0, 1, 0));
+    assert_eq!(check(&edits), (4, 2, 1, 2, 0, 1, 0, 0));
     assert_eq!(reader.take(), ["a.txt", "e.json", "f.txt", "g.md"]);
 
     // The ACL file changed: every document's ACL may have, so the journal walks.
@@ -69,22 +59,22 @@ async fn a_watched_folder_resyncs_from_its_journal_with_exact_counts() {
         ("team/", &[("other", "GROUP", "ALLOW")]),
     ]);
     let acl = sync(&engine, &source, &options).await;
-    assert_eq!(check(&acl), (6, 0, 0, 0, 3, 3, 0));
+    assert_eq!(check(&acl), (6, 0, 0, 0, 3, 3, 0, 0));
     assert!(reader.take().is_empty());
 
     // A new folder: its files may predate its watch, so the journal walks.
     w.write("new/h.txt", "hotel in a new folder");
     let folder = sync(&engine, &source, &options).await;
-    assert_eq!(check(&folder), (7, 1, 0, 0, 0, 6, 0));
+    assert_eq!(check(&folder), (7, 1, 0, 0, 0, 6, 0, 0));
     assert_eq!(reader.take(), ["h.txt"]);
 
     // A removed folder: the journal cannot list what lay below it; the walk's sweep can.
     std::fs::remove_dir_all(w.docs().join("team")).expect("rm team");
     let removed = sync(&engine, &source, &options).await;
-    assert_eq!(check(&removed), (4, 0, 0, 3, 0, 4, 0));
+    assert_eq!(check(&removed), (4, 0, 0, 3, 0, 4, 0, 0));
 
     let quiet = sync(&engine, &source, &options).await;
-    assert_eq!(check(&quiet), (0, 0, 0, 0, 0, 0, 0));
+    assert_eq!(check(&quiet), (0, 0, 0, 0, 0, 0, 0, 0));
 
     // The index equals a clean sync of the same folder without a journal.
     let ids = Identities::parse(IDENTITIES.as_bytes()).expect("ids");
@@ -102,12 +92,6 @@ async fn a_watched_folder_resyncs_from_its_journal_with_exact_counts() {
         visible(&engine, &ids, "ann@example.com"),
         set(&["a.txt", "f.txt", "g.md", "new/h.txt"])
     );
-    let search = |q: &str| {
-        engine
-            .index()
-            .search(q, &ids.principals("ann@example.com"), 10)
-            .expect("search")
-            .len()
-    };
-    assert_eq!((search("edited"), search("original")), (1, 0));
+    let ann = |q: &str| hits(&engine, &ids, "ann@example.com", q);
+    assert_eq!((ann("edited"), ann("original")), (1, 0));
 }

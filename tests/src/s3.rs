@@ -11,9 +11,9 @@ use connector_s3::{S3Config, S3Connector};
 use connector_sdk::{Change, Connector, ErrorKind, SyncContext};
 use fault_proxy::{Fault, FaultProxy, s3};
 use futures::StreamExt;
-use sync_core::{Engine, Identities, RunMode, RunReport, RunState, Source, SyncOptions};
+use sync_core::{Engine, Identities, RunMode, RunState, Source, SyncOptions};
 
-use crate::support::{AclEntry, set, sync, visible};
+use crate::support::{AclEntry, counts, set, sync, visible};
 
 /// The moto server's URL, from `scripts/test.sh`. Never skipped silently.
 fn endpoint() -> String {
@@ -142,21 +142,6 @@ fn identities() -> Identities {
             "groups": {"engineering": ["all-staff"]}}"#,
     )
     .expect("identities")
-}
-
-/// `(scanned, added, modified, deleted, acl_updated, unchanged, skipped, failed)`.
-fn counts(r: &RunReport) -> (u64, u64, u64, u64, u64, u64, u64, u64) {
-    let c = &r.counts;
-    (
-        c.scanned,
-        c.added,
-        c.modified,
-        c.deleted,
-        c.acl_updated,
-        c.unchanged,
-        c.skipped,
-        c.failed,
-    )
 }
 
 /// The keys GetObject was called for since the last reset, sorted.

@@ -121,6 +121,30 @@ pub async fn sync(engine: &Engine, source: &Source, options: &SyncOptions) -> Ru
         .expect("run starts")
 }
 
+/// `(scanned, added, modified, deleted, acl_updated, unchanged, skipped, failed)`.
+pub fn counts(r: &RunReport) -> (u64, u64, u64, u64, u64, u64, u64, u64) {
+    let c = &r.counts;
+    (
+        c.scanned,
+        c.added,
+        c.modified,
+        c.deleted,
+        c.acl_updated,
+        c.unchanged,
+        c.skipped,
+        c.failed,
+    )
+}
+
+/// How many hits `user` gets for `query`.
+pub fn hits(engine: &Engine, identities: &Identities, user: &str, query: &str) -> usize {
+    engine
+        .index()
+        .search(query, &identities.principals(user), 10)
+        .expect("search")
+        .len()
+}
+
 /// The doc ids `user` can see (via `search --all`).
 pub fn visible(engine: &Engine, identities: &Identities, user: &str) -> BTreeSet<String> {
     engine
