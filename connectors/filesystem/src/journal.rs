@@ -204,7 +204,8 @@ impl Journal {
     }
 
     /// Starts a walk of the whole tree: drains the queue and returns the cursor position the
-    /// walk covers. Watches the ACL file's folder when the file lies outside the root.
+    /// walk covers. Watches the ACL file's folder when the file (a canonical path) lies
+    /// outside the root.
     pub(crate) fn begin_walk(&mut self, acl_outside_root: Option<&Path>) -> u64 {
         self.drain();
         self.walking.clear();
@@ -213,11 +214,6 @@ impl Journal {
         if let Some(path) = acl_outside_root
             && let (Some(folder), Some(name)) = (path.parent(), path.file_name())
         {
-            let folder = if folder.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                folder
-            };
             match self.inotify.watches().add(folder, folder_mask()) {
                 Ok(wd) => self.acl = Some((wd, name.to_owned())),
                 Err(e) => self.watch_failed(folder, &e),
