@@ -23,6 +23,7 @@ macro_rules! out {
 mod commands;
 mod config;
 mod extract;
+mod reader;
 mod sources;
 
 use std::path::PathBuf;

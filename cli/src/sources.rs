@@ -11,7 +11,7 @@ use connector_s3::{S3Config, S3Connector};
 use connector_sdk::{ConfigProblem, Connector};
 use toml::Table;
 
-use crate::config::{Problem, Reader, resolve};
+use crate::reader::{Problem, Reader, resolve};
 
 /// Source types, by their `type = "..."` name.
 const TYPES: &[(&str, Parser)] = &[("filesystem", parse_filesystem), ("s3", parse_s3)];

@@ -13,14 +13,13 @@
 //! - a document with an empty ACL is invisible.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), sync_core::EngineError> {
-//! use std::sync::Arc;
-//! use connector_filesystem::{FilesystemConfig, FilesystemConnector};
+//! # async fn demo(connector: std::sync::Arc<dyn connector_sdk::Connector>) -> Result<(), sync_core::EngineError> {
 //! use sync_core::{Engine, Source, SyncOptions};
 //!
+//! // `connector` is any `connector_sdk::Connector` (`connector_filesystem::FilesystemConnector`,
+//! // say): the engine depends on no connector crate, not even in its examples.
 //! let engine = Engine::open(std::path::Path::new(".tributary"))?;
-//! let connector = FilesystemConnector::new(FilesystemConfig::new("docs")).expect("config");
-//! let source = Source::new("docs", Arc::new(connector));
+//! let source = Source::new("docs", connector);
 //! let report = engine.sync(&source, &SyncOptions::default(), Default::default()).await?;
 //! println!("{:?}", report.counts);
 //! # Ok(()) }

@@ -15,3 +15,4 @@ mod listing_failures;
 mod s3;
 mod snapshots;
 mod support;
+mod tidy;

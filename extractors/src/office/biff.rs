@@ -467,7 +467,7 @@ pub(crate) fn legacy_worksheet(
     let mut encoding = encoding_rs::WINDOWS_1252;
     let mut cells: BTreeMap<(u16, u16), String> = BTreeMap::new();
     let mut pending_string: Option<(u16, u16)> = None;
-    let number = |f: f64| crate::office::sheet::render_float(f);
+    let number = crate::office::numfmt::render_float;
     let text = |encoding: &'static encoding_rs::Encoding, bytes: &[u8]| {
         encoding
             .decode_without_bom_handling(bytes)

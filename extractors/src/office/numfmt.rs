@@ -346,6 +346,38 @@ pub(crate) fn render(value: f64, datetime: Option<NaiveDateTime>, code: &str) ->
     Some(out)
 }
 
+/// A number in the General format (a cell with no format, or one we do not understand):
+/// whole numbers print without a fraction, others with the shortest exact representation.
+/// Here rather than in `sheet` because `biff` (Excel 2–4 worksheets) renders numbers too,
+/// and `sheet` already uses `biff`.
+pub(crate) fn render_float(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else if f.is_finite() && f.abs() >= 1e15 {
+        // Excel shows 15 significant digits at most: larger numbers in E notation.
+        let s = format!("{f:.14e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
+        format!("{m}E+{:02}", e.parse::<i32>().unwrap_or(0))
+    } else {
+        let s = format!("{f}");
+        // Binary floating point noise ("0.30000000000000004") as a spreadsheet would show it.
+        if s.len() > 15 && f.is_finite() {
+            let rounded = format!("{f:.10}");
+            rounded
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        } else {
+            s
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +422,16 @@ mod tests {
         assert_eq!(date("h:mm"), "18:15");
         assert_eq!(date("m/d/yy h:mm"), "10/3/09 18:15");
         assert_eq!(date("yyyy-mm-dd"), "2009-10-03");
+    }
+
+    #[test]
+    fn numbers_render_as_people_read_them() {
+        assert_eq!(render_float(12.0), "12");
+        assert_eq!(render_float(-3.5), "-3.5");
+        assert_eq!(render_float(0.1 + 0.2), "0.3");
+        // Like Excel: 15 significant digits, E notation from 10^15 on.
+        assert_eq!(render_float(123456789012345.0), "123456789012345");
+        assert_eq!(render_float(1234567890123450.0), "1.23456789012345E+15");
+        assert_eq!(render_float(-1e20), "-1E+20");
     }
 }

@@ -6,6 +6,7 @@ use std::io::Cursor;
 
 use calamine::{Data, Reader, Sheets, open_workbook_from_rs};
 
+use crate::office::numfmt::render_float;
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
 fn map_error(e: calamine::Error) -> ExtractError {
@@ -75,35 +76,6 @@ fn serial_to_datetime(serial: f64) -> Option<chrono::NaiveDateTime> {
     let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
     let millis = (serial * 86_400_000.0).round() as i64;
     base.checked_add_signed(chrono::Duration::milliseconds(millis))
-}
-
-/// Whole numbers print without a fraction; others with the shortest exact representation.
-pub(crate) fn render_float(f: f64) -> String {
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{}", f as i64)
-    } else if f.is_finite() && f.abs() >= 1e15 {
-        // Excel shows 15 significant digits at most: larger numbers in E notation.
-        let s = format!("{f:.14e}");
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = if m.contains('.') {
-            m.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            m
-        };
-        format!("{m}E+{:02}", e.parse::<i32>().unwrap_or(0))
-    } else {
-        let s = format!("{f}");
-        // Binary floating point noise ("0.30000000000000004") as a spreadsheet would show it.
-        if s.len() > 15 && f.is_finite() {
-            let rounded = format!("{f:.10}");
-            rounded
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
-        } else {
-            s
-        }
-    }
 }
 
 /// Text outside the cells of an XLSX: comments, text boxes and shapes (drawings), and chart
@@ -520,14 +492,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_render_as_people_read_them() {
-        assert_eq!(render_float(12.0), "12");
-        assert_eq!(render_float(-3.5), "-3.5");
-        assert_eq!(render_float(0.1 + 0.2), "0.3");
-        // Like Excel: 15 significant digits, E notation from 10^15 on.
-        assert_eq!(render_float(123456789012345.0), "123456789012345");
-        assert_eq!(render_float(1234567890123450.0), "1.23456789012345E+15");
-        assert_eq!(render_float(-1e20), "-1E+20");
+    fn cells_render_as_people_read_them() {
+        assert_eq!(render(&Data::Float(12.0)).as_deref(), Some("12"));
         assert_eq!(render(&Data::String("  ".into())), None);
         assert_eq!(render(&Data::Bool(true)).as_deref(), Some("TRUE"));
     }

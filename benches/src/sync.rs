@@ -2,10 +2,10 @@
 //! into tantivy as the reference, and a no-op incremental re-sync.
 //!
 //! ```sh
-//! cargo bench -p sync-core --bench sync -- --docs 10000
-//! cargo bench -p sync-core --bench sync -- --docs 50000   # peak RSS should stay flat
-//! cargo bench -p sync-core --bench sync -- --paragraphs 48  # ~5 KB documents instead of ~0.8 KB
-//! cargo bench -p sync-core --bench sync -- --docs 50000 --skip-reference --rss-trace
+//! cargo bench -p tributary-benches --bench sync -- --docs 10000
+//! cargo bench -p tributary-benches --bench sync -- --docs 50000   # peak RSS should stay flat
+//! cargo bench -p tributary-benches --bench sync -- --paragraphs 48  # ~5 KB documents instead of ~0.8 KB
+//! cargo bench -p tributary-benches --bench sync -- --docs 50000 --skip-reference --rss-trace
 //! ```
 //!
 //! `--rss-trace` prints resident heap, mapped-file memory and the peak so far (VmHWM) against

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! moto_server -H 127.0.0.1 -p 5077 &
-//! TRIBUTARY_TEST_S3_ENDPOINT=http://127.0.0.1:5077 cargo bench -p connector-s3 --bench s3 -- --objects 10000
+//! TRIBUTARY_TEST_S3_ENDPOINT=http://127.0.0.1:5077 cargo bench -p tributary-benches --bench s3 -- --objects 10000
 //! ```
 
 use std::sync::Arc;
