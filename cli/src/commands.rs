@@ -56,6 +56,10 @@ pub struct RunsArgs {
     /// Print runs as a JSON array
     #[arg(long)]
     json: bool,
+    /// Instead of runs, list the documents waiting for a retry (id, attempts, last error,
+    /// next attempt)
+    #[arg(long)]
+    retries: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,8 +95,12 @@ fn print_report(report: &RunReport, kind: &str) {
         .finished_at
         .map(|f| (f - report.started_at).as_seconds_f64())
         .unwrap_or_default();
+    let reason = report
+        .reason
+        .map(|r| format!(" ({})", r.as_str()))
+        .unwrap_or_default();
     out!(
-        "{} ({kind}): {} — {} run {} in {secs:.2}s",
+        "{} ({kind}): {} — {}{reason} run {} in {secs:.2}s",
         report.source,
         report.state.as_str(),
         serde_json::to_value(report.mode)
@@ -132,9 +140,26 @@ fn print_report(report: &RunReport, kind: &str) {
             report.failed_documents.len() - 20
         );
     }
+    if c.retried > 0 {
+        out!("  retried {} document(s) that failed before", c.retried);
+    }
+    let paused = &report.rate_limited;
+    if paused.pauses > 0 {
+        out!(
+            "  rate limited {} time(s), paused {:.1}s in all",
+            paused.pauses,
+            paused.waited_ms as f64 / 1000.0
+        );
+    }
     for e in &report.errors {
         out!("  error: {e}");
     }
+}
+
+/// `12:34:56 UTC`, for pauses and retries.
+fn clock(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.format(&f).unwrap_or_default()
 }
 
 pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -168,8 +193,12 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             let progress = Arc::clone(&progress);
             tokio::spawn(async move {
                 loop {
+                    let paused = progress
+                        .rate_limited_until()
+                        .map(|until| format!(" · rate_limited until {}", clock(until)))
+                        .unwrap_or_default();
                     bar.set_message(format!(
-                        "{} listed, {} done, {} failed",
+                        "{} listed, {} done, {} failed{paused}",
                         progress.scanned.load(Ordering::Relaxed),
                         progress.done.load(Ordering::Relaxed),
                         progress.failed.load(Ordering::Relaxed)
@@ -283,6 +312,9 @@ pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let engine = Engine::open(&config.data_dir)?;
+    if args.retries {
+        return retries(config, &engine, &args);
+    }
     let mut runs: Vec<RunReport> = engine
         .store()
         .runs()?
@@ -311,19 +343,53 @@ pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `runs --retries`: the documents of each source waiting to be tried again.
+fn retries(config: &Config, engine: &Engine, args: &RunsArgs) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for s in selected(config, args.source.as_deref())? {
+        for (id, e) in engine.store().retries(&s.id)? {
+            rows.push(serde_json::json!({
+                "source": s.id, "doc_id": id, "attempts": e.attempts, "stage": e.stage,
+                "kind": e.kind, "message": e.message,
+                "failed_at": e.failed_at.format(&time::format_description::well_known::Rfc3339)?,
+                "next_attempt": e.next_attempt.format(&time::format_description::well_known::Rfc3339)?,
+            }));
+            if !args.json {
+                out!(
+                    "{}:{id}  attempt {} failed [{}/{}]: {}; next try after {}",
+                    s.id,
+                    e.attempts,
+                    e.stage,
+                    e.kind,
+                    e.message,
+                    clock(e.next_attempt)
+                );
+            }
+        }
+    }
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        out!("no document waits for a retry");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     // Looking must not create a data directory where nothing was ever synced.
-    let (counts, runs): (BTreeMap<String, u64>, Vec<RunReport>) = if config.data_dir.exists() {
-        let engine = Engine::open(&config.data_dir)?;
-        (engine.index().document_counts()?, engine.store().runs()?)
-    } else {
-        (BTreeMap::new(), Vec::new())
+    let engine = match config.data_dir.exists() {
+        true => Some(Engine::open(&config.data_dir)?),
+        false => None,
+    };
+    let (counts, runs): (BTreeMap<String, u64>, Vec<RunReport>) = match &engine {
+        Some(engine) => (engine.index().document_counts()?, engine.store().runs()?),
+        None => (BTreeMap::new(), Vec::new()),
     };
     out!("config: {}", config.origin);
     out!("data:   {}", config.data_dir.display());
     for s in &config.sources {
         let last = runs.iter().rev().find(|r| r.source == s.id);
-        let last = match last {
+        let last_text = match last {
             Some(r) => format!(
                 "last run {} {} at {}",
                 r.id,
@@ -334,8 +400,22 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
             ),
             None => "never synced".to_string(),
         };
+        let waiting = match &engine {
+            Some(engine) => engine.store().retries(&s.id)?.len(),
+            None => 0,
+        };
+        let waiting = match waiting {
+            0 => String::new(),
+            n => format!("; {n} document(s) wait for a retry (tributary runs --retries)"),
+        };
+        let paused = last
+            .filter(|r| r.state == RunState::Running)
+            .and_then(|r| r.rate_limited.last_until)
+            .filter(|until| *until > time::OffsetDateTime::now_utc())
+            .map(|until| format!("; rate_limited until {}", clock(until)))
+            .unwrap_or_default();
         out!(
-            "{} ({}): {} document(s); {last}",
+            "{} ({}): {} document(s); {last_text}{waiting}{paused}",
             s.id,
             s.type_name(),
             counts.get(&s.id).copied().unwrap_or(0)

@@ -40,6 +40,9 @@ pub struct SyncSettings {
     pub max_document_bytes: usize,
     pub max_output_bytes: usize,
     pub extract_timeout_secs: u64,
+    pub fetch_timeout_secs: u64,
+    pub max_pause_secs: u64,
+    pub retry_backoff_secs: u64,
     pub commit_docs: usize,
     pub commit_interval_secs: u64,
     pub mass_delete_ratio: f64,
@@ -54,6 +57,9 @@ impl Default for SyncSettings {
             max_document_bytes: limits.max_input_bytes,
             max_output_bytes: limits.max_output_bytes,
             extract_timeout_secs: limits.timeout.as_secs(),
+            fetch_timeout_secs: SyncOptions::default().fetch_timeout.as_secs(),
+            max_pause_secs: SyncOptions::default().max_pause.as_secs(),
+            retry_backoff_secs: SyncOptions::default().retry_backoff.as_secs(),
             commit_docs: CommitPolicy::default().docs,
             commit_interval_secs: CommitPolicy::default().interval.as_secs(),
             mass_delete_ratio: 0.5,
@@ -71,6 +77,9 @@ impl SyncSettings {
         o.limits.max_input_bytes = self.max_document_bytes;
         o.limits.max_output_bytes = self.max_output_bytes;
         o.limits.timeout = Duration::from_secs(self.extract_timeout_secs);
+        o.fetch_timeout = Duration::from_secs(self.fetch_timeout_secs);
+        o.max_pause = Duration::from_secs(self.max_pause_secs);
+        o.retry_backoff = Duration::from_secs(self.retry_backoff_secs);
         o.commit.docs = self.commit_docs;
         o.commit.interval = Duration::from_secs(self.commit_interval_secs);
         o.mass_delete_ratio = self.mass_delete_ratio;
@@ -144,6 +153,15 @@ impl Config {
             }
             if let Some(n) = r.integer("extract_timeout_secs", 1, 3600) {
                 s.extract_timeout_secs = n as u64;
+            }
+            if let Some(n) = r.integer("fetch_timeout_secs", 1, 86_400) {
+                s.fetch_timeout_secs = n as u64;
+            }
+            if let Some(n) = r.integer("max_rate_limit_pause_secs", 1, 86_400) {
+                s.max_pause_secs = n as u64;
+            }
+            if let Some(n) = r.integer("retry_backoff_secs", 0, 86_400) {
+                s.retry_backoff_secs = n as u64;
             }
             if let Some(n) = r.integer("commit_docs", 1, 1_000_000) {
                 s.commit_docs = n as usize;

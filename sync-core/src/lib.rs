@@ -41,7 +41,7 @@ pub use chunker::ChunkerConfig;
 pub use identities::Identities;
 pub use index::{SearchHit, TantivyIndex, VisibleDoc};
 pub use pipeline::{CommitPolicy, Progress, Source, SyncOptions};
-pub use report::{Counts, RunMode, RunReport, RunState};
+pub use report::{Counts, RateLimits, RunMode, RunReason, RunReport, RunState};
 pub use store::{LocalStore, StateStore};
 
 /// Engine failures that stop a run (per-document problems go into the run report instead).
@@ -92,6 +92,12 @@ impl Engine {
             store: Arc::new(store),
             registry: Arc::new(extractors::Registry::default()),
         })
+    }
+
+    /// The same engine extracting with `registry` instead of the built-in extractors.
+    pub fn with_registry(mut self, registry: extractors::Registry) -> Self {
+        self.registry = Arc::new(registry);
+        self
     }
 
     /// The data directory.

@@ -17,6 +17,36 @@ pub enum RunMode {
     Incremental,
 }
 
+/// Why a run listed the way it did, where the mode alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunReason {
+    /// The change feed no longer accepted the stored cursor, so the run listed everything
+    /// (and swept at the end) instead of failing on the dead cursor run after run.
+    CursorExpired,
+}
+
+impl RunReason {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunReason::CursorExpired => "cursor_expired",
+        }
+    }
+}
+
+/// How long a run waited because its source asked it to slow down.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// Times the source answered "rate limited".
+    pub pauses: u64,
+    /// Milliseconds spent waiting.
+    pub waited_ms: u64,
+    /// The end of the latest pause.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_until: Option<OffsetDateTime>,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +96,9 @@ pub struct Counts {
     pub failed: u64,
     /// Bytes fetched.
     pub bytes: u64,
+    /// Documents of the retry list this run tried again (included in the counts above).
+    #[serde(default)]
+    pub retried: u64,
 }
 
 /// One document that failed or was skipped.
@@ -93,6 +126,9 @@ pub struct RunReport {
     pub source: String,
     /// How it listed.
     pub mode: RunMode,
+    /// Why, when the mode alone does not say (`cursor_expired`).
+    #[serde(default)]
+    pub reason: Option<RunReason>,
     /// How it ended.
     pub state: RunState,
     /// When it started.
@@ -109,6 +145,9 @@ pub struct RunReport {
     pub failed_documents: Vec<DocumentFailure>,
     /// Run-level problems: listing errors, a refused mass delete.
     pub errors: Vec<String>,
+    /// Pauses the source asked for.
+    #[serde(default)]
+    pub rate_limited: RateLimits,
 }
 
 impl RunReport {
@@ -117,6 +156,7 @@ impl RunReport {
             id,
             source: source.to_string(),
             mode,
+            reason: None,
             state: RunState::Running,
             started_at: OffsetDateTime::now_utc(),
             finished_at: None,
@@ -124,6 +164,7 @@ impl RunReport {
             skipped_by_reason: BTreeMap::new(),
             failed_documents: Vec::new(),
             errors: Vec::new(),
+            rate_limited: RateLimits::default(),
         }
     }
 

@@ -14,8 +14,9 @@
 
 use std::path::Path;
 
-use connector_sdk::SourceCheckpoint;
+use connector_sdk::{RemoteDocument, SourceCheckpoint};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::report::{RunMode, RunReport};
 use crate::{EngineError, Result};
@@ -64,6 +65,28 @@ pub struct SourceState {
     pub running: bool,
 }
 
+/// A document that failed in a run and waits to be tried again: a change feed will not list
+/// it again until it changes, so the engine keeps what it needs to fetch it once more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryEntry {
+    /// The document as it was last listed.
+    pub doc: RemoteDocument,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The last failure's stage (`fetch`, `extract`, `resolve`, `index`).
+    pub stage: String,
+    /// The last failure's kind.
+    pub kind: String,
+    /// The last failure's message.
+    pub message: String,
+    /// When it last failed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub failed_at: OffsetDateTime,
+    /// Not tried again before this.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt: OffsetDateTime,
+}
+
 /// Writes applied together, atomically and durably.
 #[derive(Debug, Default)]
 pub struct StoreBatch {
@@ -71,6 +94,11 @@ pub struct StoreBatch {
     pub put: Vec<(String, String, ManifestEntry)>,
     /// Manifest rows to remove: (source, doc id).
     pub remove: Vec<(String, String)>,
+    /// Retry-list rows to write: (source, doc id, entry). Written in the manifest's
+    /// transaction.
+    pub retry_put: Vec<(String, String, RetryEntry)>,
+    /// Retry-list rows to remove: (source, doc id).
+    pub retry_remove: Vec<(String, String)>,
     /// A new state for a source.
     pub source_state: Option<(String, SourceState)>,
 }
@@ -78,7 +106,11 @@ pub struct StoreBatch {
 impl StoreBatch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.remove.is_empty() && self.source_state.is_none()
+        self.put.is_empty()
+            && self.remove.is_empty()
+            && self.retry_put.is_empty()
+            && self.retry_remove.is_empty()
+            && self.source_state.is_none()
     }
 }
 
@@ -97,6 +129,10 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Applies a batch durably: all its manifest rows atomically, then the source state.
     /// The source state must never become durable before the rows of its batch.
     fn apply(&self, batch: StoreBatch) -> Result<()>;
+    /// One source's retry list, in doc id order.
+    fn retries(&self, source: &str) -> Result<Vec<(String, RetryEntry)>>;
+    /// One retry-list row.
+    fn retry_get(&self, source: &str, doc_id: &str) -> Result<Option<RetryEntry>>;
     /// A source's state (default when never synced).
     fn source_state(&self, source: &str) -> Result<SourceState>;
     /// A fresh, strictly increasing id (run ids, listing generations).
@@ -152,6 +188,11 @@ fn store_err(e: impl std::fmt::Display) -> EngineError {
 /// The redb table holding one source's manifest (doc id → postcard-encoded entry).
 fn manifest_table(source: &str) -> String {
     format!("manifest/{source}")
+}
+
+/// The redb table holding one source's retry list (doc id → JSON-encoded [`RetryEntry`]).
+fn retry_table(source: &str) -> String {
+    format!("retry/{source}")
 }
 
 type Table<'n> = redb::TableDefinition<'n, &'static str, &'static [u8]>;
@@ -264,7 +305,11 @@ impl LocalStore {
 
     /// Writes a batch's manifest rows in one durable redb transaction (puts, then removes).
     fn write_manifest(&self, batch: &StoreBatch) -> Result<()> {
-        if batch.put.is_empty() && batch.remove.is_empty() {
+        if batch.put.is_empty()
+            && batch.remove.is_empty()
+            && batch.retry_put.is_empty()
+            && batch.retry_remove.is_empty()
+        {
             return Ok(());
         }
         let tx = self.manifest.begin_write().map_err(store_err)?;
@@ -282,16 +327,15 @@ impl LocalStore {
                 i += 1;
             }
         }
-        let mut i = 0;
-        while i < batch.remove.len() {
-            let source = &batch.remove[i].0;
-            let name = manifest_table(source);
+        remove_rows(&tx, &batch.remove, manifest_table)?;
+        for (source, id, entry) in &batch.retry_put {
+            let name = retry_table(source);
             let mut table = tx.open_table(Table::new(&name)).map_err(store_err)?;
-            while let Some((_, id)) = batch.remove.get(i).filter(|r| &r.0 == source) {
-                table.remove(id.as_str()).map_err(store_err)?;
-                i += 1;
-            }
+            table
+                .insert(id.as_str(), encode(entry)?.as_slice())
+                .map_err(store_err)?;
         }
+        remove_rows(&tx, &batch.retry_remove, retry_table)?;
         tx.commit().map_err(store_err)?;
         self.epoch
             .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -323,19 +367,39 @@ impl LocalStore {
     }
 
     /// A read-only view of a source's manifest table; `None` before its first row.
-    fn read_table(
-        &self,
-        source: &str,
-    ) -> Result<Option<redb::ReadOnlyTable<&'static str, &'static [u8]>>> {
+    fn read_table(&self, source: &str) -> Result<Option<ReadTable>> {
+        self.open_read(&manifest_table(source))
+    }
+
+    /// A read-only view of the table `name`; `None` before its first row.
+    fn open_read(&self, name: &str) -> Result<Option<ReadTable>> {
         use redb::ReadableDatabase;
         let tx = self.manifest.begin_read().map_err(store_err)?;
-        let name = manifest_table(source);
-        match tx.open_table(Table::new(&name)) {
+        match tx.open_table(Table::new(name)) {
             Ok(table) => Ok(Some(table)),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(store_err(e)),
         }
     }
+}
+
+/// Removes (source, doc id) rows from the tables `table` names.
+fn remove_rows(
+    tx: &redb::WriteTransaction,
+    rows: &[(String, String)],
+    table: fn(&str) -> String,
+) -> Result<()> {
+    let mut i = 0;
+    while i < rows.len() {
+        let source = &rows[i].0;
+        let name = table(source);
+        let mut table = tx.open_table(Table::new(&name)).map_err(store_err)?;
+        while let Some((_, id)) = rows.get(i).filter(|r| &r.0 == source) {
+            table.remove(id.as_str()).map_err(store_err)?;
+            i += 1;
+        }
+    }
+    Ok(())
 }
 
 impl StateStore for LocalStore {
@@ -389,6 +453,30 @@ impl StateStore for LocalStore {
         match self.tree.get(source_key(source)).map_err(store_err)? {
             Some(v) => decode(&v, "source state"),
             None => Ok(SourceState::default()),
+        }
+    }
+
+    fn retries(&self, source: &str) -> Result<Vec<(String, RetryEntry)>> {
+        let Some(table) = self.open_read(&retry_table(source))? else {
+            return Ok(Vec::new());
+        };
+        table
+            .range::<&str>(..)
+            .map_err(store_err)?
+            .map(|kv| {
+                let (k, v) = kv.map_err(store_err)?;
+                Ok((k.value().to_string(), decode(v.value(), "retry entry")?))
+            })
+            .collect()
+    }
+
+    fn retry_get(&self, source: &str, doc_id: &str) -> Result<Option<RetryEntry>> {
+        let Some(table) = self.open_read(&retry_table(source))? else {
+            return Ok(None);
+        };
+        match table.get(doc_id).map_err(store_err)? {
+            Some(v) => Ok(Some(decode(v.value(), "retry entry")?)),
+            None => Ok(None),
         }
     }
 
@@ -457,8 +545,7 @@ mod tests {
                         ("a".into(), "y".into(), entry("2", 1)),
                         ("ab".into(), "x".into(), entry("3", 1)),
                     ],
-                    remove: vec![],
-                    source_state: None,
+                    ..StoreBatch::default()
                 })
                 .expect("apply");
         }
@@ -508,6 +595,7 @@ mod tests {
                 ],
                 remove: vec![("a".into(), "z".into())],
                 source_state: Some(("a".into(), SourceState::default())),
+                ..StoreBatch::default()
             })
             .expect("apply");
         assert_eq!(store.manifest_count("a").expect("count"), 2);
@@ -518,6 +606,44 @@ mod tests {
             .map(|(id, e)| (id, e.version))
             .collect();
         assert_eq!(rows, [("x".into(), "1".into()), ("y".into(), "1".into())]);
+    }
+
+    #[test]
+    fn retry_rows_are_written_with_the_manifest_and_scoped_by_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::open(dir.path()).expect("open");
+        assert!(store.retries("a").expect("retries").is_empty());
+        let retry = |attempts| RetryEntry {
+            doc: RemoteDocument::new("x", "v2", connector_sdk::Acl::default()),
+            attempts,
+            stage: "fetch".into(),
+            kind: "transient".into(),
+            message: "reset".into(),
+            failed_at: OffsetDateTime::UNIX_EPOCH,
+            next_attempt: OffsetDateTime::UNIX_EPOCH,
+        };
+        store
+            .apply(StoreBatch {
+                put: vec![("a".into(), "y".into(), entry("1", 1))],
+                retry_put: vec![
+                    ("a".into(), "x".into(), retry(1)),
+                    ("b".into(), "x".into(), retry(2)),
+                ],
+                ..StoreBatch::default()
+            })
+            .expect("apply");
+        let a = store.retries("a").expect("retries");
+        assert_eq!(a, [("x".to_string(), retry(1))]);
+        assert_eq!(store.retry_get("b", "x").expect("get"), Some(retry(2)));
+        store
+            .apply(StoreBatch {
+                retry_remove: vec![("a".into(), "x".into())],
+                ..StoreBatch::default()
+            })
+            .expect("apply");
+        assert!(store.retries("a").expect("retries").is_empty());
+        assert_eq!(store.retries("b").expect("retries").len(), 1);
+        assert_eq!(store.manifest_count("a").expect("count"), 1);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! JSON contracts).
 
 mod acl_search;
+mod change_feed;
 mod cli;
 mod crash;
 mod hostile;
@@ -12,7 +13,9 @@ mod incremental;
 mod journal;
 mod legacy_snapshots;
 mod listing_failures;
+mod revocation;
 mod s3;
+mod scripted;
 mod snapshots;
 mod support;
 mod tidy;

@@ -31,13 +31,13 @@ fn credentials() -> Credentials {
 }
 
 /// A fresh bucket on the moto server, with a direct (unproxied) client to seed it.
-struct Bucket {
-    name: String,
+pub(crate) struct Bucket {
+    pub(crate) name: String,
     client: aws_sdk_s3::Client,
 }
 
 impl Bucket {
-    async fn new(test: &str) -> Self {
+    pub(crate) async fn new(test: &str) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("{test}-{}-{n}", std::process::id()).replace('_', "-");
@@ -58,7 +58,7 @@ impl Bucket {
         Bucket { name, client }
     }
 
-    async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
+    pub(crate) async fn put(&self, key: &str, body: impl Into<Vec<u8>>) {
         self.client
             .put_object()
             .bucket(&self.name)
@@ -98,7 +98,7 @@ impl Bucket {
     }
 
     /// Writes `acl.json` from (key prefix, entries); prefixes are made `s3://BUCKET/...`.
-    async fn acl(&self, rules: &[(&str, &[AclEntry<'_>])]) {
+    pub(crate) async fn acl(&self, rules: &[(&str, &[AclEntry<'_>])]) {
         let json: Vec<serde_json::Value> = rules
             .iter()
             .map(|(prefix, entries)| {
@@ -115,7 +115,7 @@ impl Bucket {
     }
 
     /// A configuration that reaches the bucket through `proxy`, with fast retries.
-    fn config(&self, proxy: &FaultProxy) -> S3Config {
+    pub(crate) fn config(&self, proxy: &FaultProxy) -> S3Config {
         let mut c = S3Config::new(&self.name);
         c.region = Some("us-east-1".into());
         c.endpoint_url = Some(proxy.url());
@@ -126,12 +126,12 @@ impl Bucket {
     }
 }
 
-fn source(config: S3Config) -> Source {
+pub(crate) fn source(config: S3Config) -> Source {
     let connector = S3Connector::with_credentials(config, credentials()).expect("valid config");
     Source::new("s3docs", Arc::new(connector) as Arc<dyn Connector>)
 }
 
-async fn proxy() -> FaultProxy {
+pub(crate) async fn proxy() -> FaultProxy {
     FaultProxy::start(&endpoint()).await.expect("start proxy")
 }
 
@@ -145,7 +145,7 @@ fn identities() -> Identities {
 }
 
 /// The keys GetObject was called for since the last reset, sorted.
-fn gets(proxy: &FaultProxy, bucket: &Bucket) -> Vec<String> {
+pub(crate) fn gets(proxy: &FaultProxy, bucket: &Bucket) -> Vec<String> {
     let prefix = format!("/{}/", bucket.name);
     let mut keys: Vec<String> = proxy
         .seen()

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     InvalidResponse,
     /// The document is larger than the configured limit.
     TooLarge,
+    /// No complete answer in time (the engine's fetch deadline, or a connector's own).
+    /// Treated like `Transient`: the document is tried again on a later run.
+    Timeout,
     /// Retrying will not help (bad configuration, permission denied on one item).
     Permanent,
 }
@@ -40,6 +43,7 @@ impl ErrorKind {
             ErrorKind::CursorExpired => "cursor_expired",
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::TooLarge => "too_large",
+            ErrorKind::Timeout => "timeout",
             ErrorKind::Permanent => "permanent",
         }
     }

@@ -1,0 +1,217 @@
+//! Listing order across the stages.
+//!
+//! The planner reads the manifest while the writer is up to a commit window behind it, so a
+//! document listed again before the writer committed its earlier change would be planned
+//! against a stale row: an `Upsert` after a `Delete` judged unchanged (and the document
+//! lost), a `Permissions` change right after a new document's `Upsert` judged "not indexed"
+//! (and the change lost). The [`Sequencer`] numbers every change; when one names a document
+//! whose earlier change may not be committed yet, it puts a barrier before it — the writer
+//! commits there — and the repeat is planned only once that commit is durable. Change feeds
+//! repeat documents rarely (an edit, then a share), so a barrier costs one early commit now
+//! and then; listings that never repeat pay a hash lookup per document.
+//!
+//! It also remembers, in a Bloom filter, every document this listing named, so the writer
+//! can tell a listing that named each document once (the sweep may trust its count) from
+//! one that may have repeated some (the sweep counts on disk instead).
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+
+use connector_sdk::{Change, ConnectorError};
+use fastbloom::BloomFilter;
+use tokio::sync::watch;
+
+/// One listed change with its place in the listing. (Not boxed: a barrier is rare and
+/// short-lived, a change is the common case.)
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Listed {
+    Change {
+        seq: u64,
+        item: std::result::Result<Change, ConnectorError>,
+        /// Plan it only once every change up to this one is durable (it repeats one).
+        after: Option<u64>,
+        /// The listing may have named this document before (a Bloom filter says so: false
+        /// positives happen, false negatives do not).
+        maybe_repeat: bool,
+    },
+    /// The writer commits here.
+    Barrier { seq: u64 },
+}
+
+/// Numbers changes, puts barriers before repeats, remembers what was listed.
+pub(super) struct Sequencer {
+    next: u64,
+    hasher: RandomState,
+    /// Document key → sequence number of its latest change not known to be durable.
+    recent: HashMap<u64, u64>,
+    /// The same, in listing order, to forget what became durable.
+    order: VecDeque<(u64, u64)>,
+    /// The highest sequence number the writer has made durable.
+    durable: watch::Receiver<u64>,
+    listed: BloomFilter,
+}
+
+/// At this false-positive rate a listing of a million documents expects one spurious
+/// "maybe repeated" in a hundred runs (each one costs a slower sweep, nothing else); the
+/// filter takes ~34 bits a document (4 MB for a million).
+const FALSE_POSITIVES: f64 = 1e-8;
+
+impl Sequencer {
+    /// A sequencer for a listing expected to name about `expected` documents (more only
+    /// raises the false-positive rate).
+    pub(super) fn new(durable: watch::Receiver<u64>, expected: u64) -> Self {
+        Sequencer {
+            next: 1,
+            hasher: RandomState::new(),
+            recent: HashMap::new(),
+            order: VecDeque::new(),
+            durable,
+            listed: BloomFilter::with_false_pos(FALSE_POSITIVES)
+                .expected_items((expected as usize).max(1024)),
+        }
+    }
+
+    /// Whether this listing named `id` (maybe: see [`Listed::Change::maybe_repeat`]).
+    pub(super) fn maybe_listed(&self, id: &str) -> bool {
+        self.listed.contains(id)
+    }
+
+    /// The change (and a barrier before it, if it repeats an uncommitted one), numbered.
+    pub(super) fn sequence(
+        &mut self,
+        item: std::result::Result<Change, ConnectorError>,
+        out: &mut Vec<Listed>,
+    ) {
+        let id = match &item {
+            Ok(Change::Upsert(doc)) => Some(doc.id.as_str()),
+            Ok(Change::Delete(id) | Change::Permissions { id, .. }) => Some(id.as_str()),
+            _ => None,
+        };
+        let Some(id) = id else {
+            let seq = self.take_seq();
+            out.push(Listed::Change {
+                seq,
+                item,
+                after: None,
+                maybe_repeat: false,
+            });
+            return;
+        };
+        let maybe_repeat = self.listed.insert(id);
+        let key = self.hasher.hash_one(id);
+        self.forget_durable();
+        let durable = *self.durable.borrow();
+        let after = match self.recent.get(&key) {
+            Some(&earlier) if earlier > durable => {
+                let seq = self.take_seq();
+                out.push(Listed::Barrier { seq });
+                Some(seq)
+            }
+            _ => None,
+        };
+        let seq = self.take_seq();
+        self.recent.insert(key, seq);
+        self.order.push_back((seq, key));
+        out.push(Listed::Change {
+            seq,
+            item,
+            after,
+            maybe_repeat,
+        });
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next;
+        self.next += 1;
+        seq
+    }
+
+    /// Drops what the writer made durable, oldest first (amortised O(1) a change).
+    fn forget_durable(&mut self) {
+        let durable = *self.durable.borrow();
+        while let Some(&(seq, key)) = self.order.front() {
+            if seq > durable {
+                break;
+            }
+            self.order.pop_front();
+            if self.recent.get(&key) == Some(&seq) {
+                self.recent.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connector_sdk::{Acl, DocumentId, RemoteDocument};
+
+    fn upsert(id: &str) -> std::result::Result<Change, ConnectorError> {
+        Ok(Change::Upsert(RemoteDocument::new(id, "1", Acl::default())))
+    }
+
+    /// (seq, is_barrier, after, maybe_repeat) for each item.
+    fn shape(out: &[Listed]) -> Vec<(u64, bool, Option<u64>, bool)> {
+        out.iter()
+            .map(|l| match l {
+                Listed::Change {
+                    seq,
+                    after,
+                    maybe_repeat,
+                    ..
+                } => (*seq, false, *after, *maybe_repeat),
+                Listed::Barrier { seq } => (*seq, true, None, false),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_repeat_waits_behind_a_barrier_until_its_earlier_change_is_durable() {
+        let (tx, rx) = watch::channel(0);
+        let mut s = Sequencer::new(rx, 10);
+        let mut out = Vec::new();
+        s.sequence(upsert("a"), &mut out);
+        s.sequence(upsert("b"), &mut out);
+        s.sequence(Ok(Change::Delete(DocumentId::new("a"))), &mut out);
+        assert_eq!(
+            shape(&out),
+            [
+                (1, false, None, false),
+                (2, false, None, false),
+                (3, true, None, false),
+                (4, false, Some(3), true)
+            ]
+        );
+        // Once the writer made 4 durable, "a" and "b" repeat without a barrier (the filter
+        // still knows they were listed).
+        tx.send_replace(4);
+        out.clear();
+        s.sequence(upsert("a"), &mut out);
+        s.sequence(upsert("b"), &mut out);
+        s.sequence(upsert("c"), &mut out);
+        assert_eq!(
+            shape(&out),
+            [
+                (5, false, None, true),
+                (6, false, None, true),
+                (7, false, None, false)
+            ]
+        );
+        assert_eq!(s.recent.len(), 3, "only what is not durable is remembered");
+        assert!(s.maybe_listed("c") && !s.maybe_listed("d"));
+    }
+
+    #[test]
+    fn markers_are_numbered_but_never_repeat() {
+        let (_tx, rx) = watch::channel(0);
+        let mut s = Sequencer::new(rx, 10);
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            s.sequence(Ok(Change::ListingComplete), &mut out);
+        }
+        assert_eq!(
+            shape(&out),
+            [(1, false, None, false), (2, false, None, false)]
+        );
+    }
+}
