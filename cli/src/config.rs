@@ -377,6 +377,35 @@ default_access = "public"
     }
 
     #[test]
+    fn the_deadline_pause_and_retry_keys_reach_the_sync_options() {
+        let source = "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n";
+        let text = format!(
+            "[sync]\nfetch_timeout_secs = 7\nmax_rate_limit_pause_secs = 9\nretry_backoff_secs = 0\n{source}"
+        );
+        let o = Config::parse(&text, Path::new("/base"), "t.toml")
+            .expect("valid")
+            .sync
+            .options();
+        assert_eq!(
+            (o.fetch_timeout, o.max_pause, o.retry_backoff),
+            (
+                Duration::from_secs(7),
+                Duration::from_secs(9),
+                Duration::ZERO
+            )
+        );
+        let text =
+            format!("[sync]\nfetch_timeout_secs = 0\nmax_rate_limit_pause_secs = -1\n{source}");
+        let err = Config::parse(&text, Path::new("/base"), "t.toml").expect_err("invalid");
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["sync.fetch_timeout_secs", "sync.max_rate_limit_pause_secs"],
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_synced_folder_may_not_contain_the_index() {
         let source = "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \".\"\n";
         let err = Config::parse(source, Path::new("/srv"), "t.toml").expect_err("invalid");

@@ -148,6 +148,40 @@ fn sync_search_and_runs_speak_json() {
 
     let status = run(&config, &["status"]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("notes (filesystem): 2 document(s)"));
+    assert!(keys(&runs[0]).contains(&"reason".to_string()));
+    assert!(keys(&runs[0]).contains(&"rate_limited".to_string()));
+
+    // A document that fails waits for a retry; status counts it, `runs --retries` lists it.
+    w.write("notes/broken.json", b"{\"name\": \"\xff\xfe broken\"}");
+    let out = run(&config, &["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a failed document is not a failed run"
+    );
+    let waiting = stdout_json(&run(&config, &["runs", "--retries", "--json"]));
+    let waiting = waiting.as_array().expect("array");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(
+        (
+            waiting[0]["doc_id"].as_str(),
+            waiting[0]["kind"].as_str(),
+            waiting[0]["attempts"].as_u64()
+        ),
+        (Some("notes/broken.json"), Some("corrupt"), Some(1))
+    );
+    for key in ["source", "stage", "message", "failed_at", "next_attempt"] {
+        assert!(
+            keys(&waiting[0]).contains(&key.to_string()),
+            "missing {key}"
+        );
+    }
+    let status = run(&config, &["status"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("1 document(s) wait for a retry"),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
 }
 
 #[test]

@@ -39,7 +39,8 @@ pub enum Change {
 }
 
 /// A listing or change feed. An `Err` item means the listing is incomplete: the engine
-/// records it, keeps going unless the kind is fatal, and will not sweep deletions.
+/// records it, keeps going unless the kind is fatal, and will not sweep deletions — except
+/// `RateLimited`, which only pauses the run (see [`ErrorKind`]).
 pub type ChangeStream<'a> = BoxStream<'a, Result<Change, ConnectorError>>;
 
 /// A document's bytes, in chunks.
@@ -107,6 +108,13 @@ pub struct SyncContext {
 ///   the engine caps with [`read_bounded`].
 /// - A document whose permissions cannot be read gets an empty [`Acl`] (invisible), never
 ///   a public one.
+///
+/// What the engine guarantees in return: changes to one document apply in stream order
+/// (a repeat waits until the earlier change is committed); a failed document is retried on
+/// later runs even if the feed never names it again; a fetch runs under a deadline; a
+/// `RateLimited` error pauses the run instead of failing it; an expired cursor turns the
+/// run into a full listing; and whatever happens to a document's content, its last listed
+/// ACL reaches what is indexed of it. See [`ErrorKind`] for each error kind.
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// The connector's type name as written in the configuration (`"filesystem"`).
@@ -152,6 +160,10 @@ pub trait Connector: Send + Sync {
     }
 
     /// Crawls users and groups. Sources without a directory return an empty stream.
+    ///
+    /// Not called by the engine yet: searches expand groups from the identities file
+    /// (`[identities] file`). An identity sync that stores each source's memberships is
+    /// planned; implement this so your connector is ready for it.
     fn identities<'a>(&'a self, _cx: &'a SyncContext) -> MembershipStream<'a> {
         futures::stream::empty().boxed()
     }

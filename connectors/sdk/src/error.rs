@@ -4,26 +4,36 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-/// What went wrong, in terms the engine can act on.
+/// What went wrong, in terms the engine can act on. What the engine does with each kind is
+/// written on it (and in `docs/connector-spec.md`); per-document failures never fail a run,
+/// and go on the engine's retry list unless retrying cannot help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Worth retrying soon: a timeout, a reset connection, a 5xx.
+    /// Worth retrying soon: a reset connection, a 5xx. A document failing so is retried
+    /// on a later run; in a stream, the listing is incomplete (nothing is swept).
     Transient,
-    /// The source asked us to slow down; wait at least `retry_after` if given.
+    /// The source asked us to slow down. The engine pauses the whole run (listing and
+    /// fetches) for `retry_after` (5 s when `None`, capped by its configuration) and then
+    /// goes on: a stream is polled again and must continue where it was; a `fetch` or
+    /// `resolve` is called again (up to 10 times for one document). Never fails a run.
     RateLimited {
         /// How long the source asked us to wait.
         retry_after: Option<Duration>,
     },
-    /// Credentials are missing, wrong or expired. Fails the run; deletes nothing.
+    /// Credentials are missing, wrong or expired. In a stream it stops the listing and
+    /// fails the run: nothing is swept, the checkpoint does not move past it.
     Unauthorized,
     /// The document (or container) does not exist (any more).
     NotFound,
-    /// A stored change-feed cursor is no longer accepted; the engine falls back to a full sync.
+    /// A stored change-feed cursor is no longer accepted. In an incremental stream, the
+    /// engine goes on in the same run with `full(None)`, swept at its end (the run report
+    /// says `mode: full`, `reason: cursor_expired`).
     CursorExpired,
     /// The source answered something we cannot parse.
     InvalidResponse,
-    /// The document is larger than the configured limit.
+    /// The document is larger than the configured limit: skipped (not retried until it
+    /// changes), its newly listed ACL still applied to what was indexed before.
     TooLarge,
     /// No complete answer in time (the engine's fetch deadline, or a connector's own).
     /// Treated like `Transient`: the document is tried again on a later run.

@@ -471,11 +471,13 @@ async fn listen(
         let ops = feed
             .chain(retries)
             .flat_map(move |item| {
-                let mut out = Vec::with_capacity(2);
-                if let Ok(mut s) = sequencer.lock() {
-                    s.sequence(item, &mut out);
-                }
-                futures::stream::iter(out)
+                let (barrier, change) = match sequencer.lock() {
+                    Ok(mut s) => s.sequence(item),
+                    // Poisoned only by a panic inside `sequence`, which leaves no half-made
+                    // state behind (it numbers, then records): go on with it.
+                    Err(poisoned) => poisoned.into_inner().sequence(item),
+                };
+                futures::stream::iter(barrier.into_iter().chain(std::iter::once(change)))
             })
             .map(move |listed| {
                 let (seq, maybe_repeat, now, later) = match listed {

@@ -15,7 +15,7 @@
 //! one that may have repeated some (the sweep counts on disk instead).
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use connector_sdk::{Change, ConnectorError};
 use fastbloom::BloomFilter;
@@ -43,7 +43,7 @@ pub(super) struct Sequencer {
     next: u64,
     hasher: RandomState,
     /// Document key → sequence number of its latest change not known to be durable.
-    recent: HashMap<u64, u64>,
+    recent: HashMap<u64, u64, BuildHasherDefault<KeyHasher>>,
     /// The same, in listing order, to forget what became durable.
     order: VecDeque<(u64, u64)>,
     /// The highest sequence number the writer has made durable.
@@ -63,7 +63,7 @@ impl Sequencer {
         Sequencer {
             next: 1,
             hasher: RandomState::new(),
-            recent: HashMap::new(),
+            recent: HashMap::default(),
             order: VecDeque::new(),
             durable,
             listed: BloomFilter::with_false_pos(FALSE_POSITIVES)
@@ -73,15 +73,15 @@ impl Sequencer {
 
     /// Whether this listing named `id` (maybe: see [`Listed::Change::maybe_repeat`]).
     pub(super) fn maybe_listed(&self, id: &str) -> bool {
-        self.listed.contains(id)
+        self.listed.contains_hash(self.hasher.hash_one(id))
     }
 
-    /// The change (and a barrier before it, if it repeats an uncommitted one), numbered.
+    /// The change, numbered, and a barrier to put before it if it repeats one that may not
+    /// be durable yet.
     pub(super) fn sequence(
         &mut self,
         item: std::result::Result<Change, ConnectorError>,
-        out: &mut Vec<Listed>,
-    ) {
+    ) -> (Option<Listed>, Listed) {
         let id = match &item {
             Ok(Change::Upsert(doc)) => Some(doc.id.as_str()),
             Ok(Change::Delete(id) | Change::Permissions { id, .. }) => Some(id.as_str()),
@@ -89,35 +89,38 @@ impl Sequencer {
         };
         let Some(id) = id else {
             let seq = self.take_seq();
-            out.push(Listed::Change {
+            let change = Listed::Change {
                 seq,
                 item,
                 after: None,
                 maybe_repeat: false,
-            });
-            return;
+            };
+            return (None, change);
         };
-        let maybe_repeat = self.listed.insert(id);
+        // One hash a document serves the filter and the map (whose hasher passes it on).
         let key = self.hasher.hash_one(id);
+        let maybe_repeat = self.listed.insert_hash(key);
         self.forget_durable();
         let durable = *self.durable.borrow();
-        let after = match self.recent.get(&key) {
-            Some(&earlier) if earlier > durable => {
-                let seq = self.take_seq();
-                out.push(Listed::Barrier { seq });
-                Some(seq)
-            }
-            _ => None,
-        };
+        let mut barrier = None;
+        let mut after = None;
+        if let Some(&earlier) = self.recent.get(&key)
+            && earlier > durable
+        {
+            let seq = self.take_seq();
+            barrier = Some(Listed::Barrier { seq });
+            after = Some(seq);
+        }
         let seq = self.take_seq();
         self.recent.insert(key, seq);
         self.order.push_back((seq, key));
-        out.push(Listed::Change {
+        let change = Listed::Change {
             seq,
             item,
             after,
             maybe_repeat,
-        });
+        };
+        (barrier, change)
     }
 
     fn take_seq(&mut self) -> u64 {
@@ -141,6 +144,27 @@ impl Sequencer {
     }
 }
 
+/// Passes on a key that is already a hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; mix anything else in rather than ignore it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +172,16 @@ mod tests {
 
     fn upsert(id: &str) -> std::result::Result<Change, ConnectorError> {
         Ok(Change::Upsert(RemoteDocument::new(id, "1", Acl::default())))
+    }
+
+    fn push(
+        s: &mut Sequencer,
+        item: std::result::Result<Change, ConnectorError>,
+        out: &mut Vec<Listed>,
+    ) {
+        let (barrier, change) = s.sequence(item);
+        out.extend(barrier);
+        out.push(change);
     }
 
     /// (seq, is_barrier, after, maybe_repeat) for each item.
@@ -170,9 +204,9 @@ mod tests {
         let (tx, rx) = watch::channel(0);
         let mut s = Sequencer::new(rx, 10);
         let mut out = Vec::new();
-        s.sequence(upsert("a"), &mut out);
-        s.sequence(upsert("b"), &mut out);
-        s.sequence(Ok(Change::Delete(DocumentId::new("a"))), &mut out);
+        push(&mut s, upsert("a"), &mut out);
+        push(&mut s, upsert("b"), &mut out);
+        push(&mut s, Ok(Change::Delete(DocumentId::new("a"))), &mut out);
         assert_eq!(
             shape(&out),
             [
@@ -186,9 +220,9 @@ mod tests {
         // still knows they were listed).
         tx.send_replace(4);
         out.clear();
-        s.sequence(upsert("a"), &mut out);
-        s.sequence(upsert("b"), &mut out);
-        s.sequence(upsert("c"), &mut out);
+        push(&mut s, upsert("a"), &mut out);
+        push(&mut s, upsert("b"), &mut out);
+        push(&mut s, upsert("c"), &mut out);
         assert_eq!(
             shape(&out),
             [
@@ -207,7 +241,7 @@ mod tests {
         let mut s = Sequencer::new(rx, 10);
         let mut out = Vec::new();
         for _ in 0..2 {
-            s.sequence(Ok(Change::ListingComplete), &mut out);
+            push(&mut s, Ok(Change::ListingComplete), &mut out);
         }
         assert_eq!(
             shape(&out),

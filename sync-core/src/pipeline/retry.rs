@@ -46,7 +46,8 @@ pub(super) fn due(
 impl Writer {
     /// The document reached a final state in this run: it no longer waits for a retry.
     pub(super) fn settled(&mut self, id: &DocumentId) {
-        if self.retrying.remove(id.as_str()) {
+        // Nearly always empty: skip hashing the id.
+        if !self.retrying.is_empty() && self.retrying.remove(id.as_str()) {
             self.batch
                 .retry_remove
                 .push((self.source.clone(), id.as_str().to_string()));
