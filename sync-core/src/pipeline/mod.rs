@@ -439,22 +439,22 @@ async fn listen(
         let (sequencer, listed_all) = (&sequencer, &listed_all);
         // A `RateLimited` item pauses the listing (and every fetch), then the stream is
         // polled again: the connector goes on where it was.
-        let feed = stream
-            .then(move |item| async move {
-                if let Err(ConnectorError {
-                    kind: ErrorKind::RateLimited { retry_after },
-                    ..
-                }) = &item
-                {
-                    throttle.pause(*retry_after).await;
-                    return None;
-                }
-                if matches!(item, Ok(Change::ListingComplete)) {
-                    listed_all.store(true, Ordering::Relaxed);
-                }
-                Some(item)
-            })
-            .filter_map(futures::future::ready);
+        // Items travel boxed from here on: a listed document is ~300 bytes, and each stage
+        // would move it again (measured: a tenth of a no-op's user time).
+        let feed = stream.map(Box::new).filter_map(move |item| async move {
+            if let Err(ConnectorError {
+                kind: ErrorKind::RateLimited { retry_after },
+                ..
+            }) = &*item
+            {
+                throttle.pause(*retry_after).await;
+                return None;
+            }
+            if matches!(*item, Ok(Change::ListingComplete)) {
+                listed_all.store(true, Ordering::Relaxed);
+            }
+            Some(item)
+        });
         // After the feed: documents that failed before and that the feed did not name again
         // (a complete listing named everything that still exists, so it needs none).
         let retried = &retried;
@@ -466,7 +466,7 @@ async fn listen(
             if due {
                 retried.fetch_add(1, Ordering::Relaxed);
             }
-            futures::future::ready(due.then(|| Ok(Change::Upsert(doc))))
+            futures::future::ready(due.then(|| Box::new(Ok(Change::Upsert(doc)))))
         });
         let ops = feed
             .chain(retries)
@@ -488,11 +488,11 @@ async fn listen(
                         after,
                         maybe_repeat,
                     } => {
-                        if matches!(item, Ok(Change::Upsert(_))) {
+                        if matches!(*item, Ok(Change::Upsert(_))) {
                             progress.scanned.fetch_add(1, Ordering::Relaxed);
                         }
                         match after {
-                            None => (seq, maybe_repeat, Some(planner.plan(item)), None),
+                            None => (seq, maybe_repeat, Some(planner.plan(*item)), None),
                             Some(barrier) => (seq, maybe_repeat, None, Some((barrier, item))),
                         }
                     }
@@ -505,7 +505,7 @@ async fn listen(
                             // A repeat: plan it against the manifest once the writer has
                             // committed everything before it.
                             let _ = durable.wait_for(|d| *d >= barrier).await;
-                            planner.plan(item)
+                            planner.plan(*item)
                         }
                         (None, None) => unreachable!("a change is planned now or later"),
                     };

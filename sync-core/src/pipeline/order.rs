@@ -21,13 +21,14 @@ use connector_sdk::{Change, ConnectorError};
 use fastbloom::BloomFilter;
 use tokio::sync::watch;
 
-/// One listed change with its place in the listing. (Not boxed: a barrier is rare and
-/// short-lived, a change is the common case.)
-#[allow(clippy::large_enum_variant)]
+/// What a connector's stream yields.
+pub(super) type Item = std::result::Result<Change, ConnectorError>;
+
+/// One listed change with its place in the listing.
 pub(super) enum Listed {
     Change {
         seq: u64,
-        item: std::result::Result<Change, ConnectorError>,
+        item: Box<Item>,
         /// Plan it only once every change up to this one is durable (it repeats one).
         after: Option<u64>,
         /// The listing may have named this document before (a Bloom filter says so: false
@@ -78,11 +79,8 @@ impl Sequencer {
 
     /// The change, numbered, and a barrier to put before it if it repeats one that may not
     /// be durable yet.
-    pub(super) fn sequence(
-        &mut self,
-        item: std::result::Result<Change, ConnectorError>,
-    ) -> (Option<Listed>, Listed) {
-        let id = match &item {
+    pub(super) fn sequence(&mut self, item: Box<Item>) -> (Option<Listed>, Listed) {
+        let id = match &*item {
             Ok(Change::Upsert(doc)) => Some(doc.id.as_str()),
             Ok(Change::Delete(id) | Change::Permissions { id, .. }) => Some(id.as_str()),
             _ => None,
@@ -179,7 +177,7 @@ mod tests {
         item: std::result::Result<Change, ConnectorError>,
         out: &mut Vec<Listed>,
     ) {
-        let (barrier, change) = s.sequence(item);
+        let (barrier, change) = s.sequence(Box::new(item));
         out.extend(barrier);
         out.push(change);
     }
