@@ -43,6 +43,7 @@ pub struct SyncSettings {
     pub fetch_timeout_secs: u64,
     pub max_pause_secs: u64,
     pub retry_backoff_secs: u64,
+    pub keep_runs: usize,
     pub commit_docs: usize,
     pub commit_interval_secs: u64,
     pub mass_delete_ratio: f64,
@@ -60,6 +61,7 @@ impl Default for SyncSettings {
             fetch_timeout_secs: SyncOptions::default().fetch_timeout.as_secs(),
             max_pause_secs: SyncOptions::default().max_pause.as_secs(),
             retry_backoff_secs: SyncOptions::default().retry_backoff.as_secs(),
+            keep_runs: SyncOptions::default().keep_runs,
             commit_docs: CommitPolicy::default().docs,
             commit_interval_secs: CommitPolicy::default().interval.as_secs(),
             mass_delete_ratio: 0.5,
@@ -80,6 +82,7 @@ impl SyncSettings {
         o.fetch_timeout = Duration::from_secs(self.fetch_timeout_secs);
         o.max_pause = Duration::from_secs(self.max_pause_secs);
         o.retry_backoff = Duration::from_secs(self.retry_backoff_secs);
+        o.keep_runs = self.keep_runs;
         o.commit.docs = self.commit_docs;
         o.commit.interval = Duration::from_secs(self.commit_interval_secs);
         o.mass_delete_ratio = self.mass_delete_ratio;
@@ -162,6 +165,9 @@ impl Config {
             }
             if let Some(n) = r.integer("retry_backoff_secs", 0, 86_400) {
                 s.retry_backoff_secs = n as u64;
+            }
+            if let Some(n) = r.integer("keep_runs", 1, 1_000_000) {
+                s.keep_runs = n as usize;
             }
             if let Some(n) = r.integer("commit_docs", 1, 1_000_000) {
                 s.commit_docs = n as usize;
@@ -380,18 +386,19 @@ default_access = "public"
     fn the_deadline_pause_and_retry_keys_reach_the_sync_options() {
         let source = "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n";
         let text = format!(
-            "[sync]\nfetch_timeout_secs = 7\nmax_rate_limit_pause_secs = 9\nretry_backoff_secs = 0\n{source}"
+            "[sync]\nfetch_timeout_secs = 7\nmax_rate_limit_pause_secs = 9\nretry_backoff_secs = 0\nkeep_runs = 3\n{source}"
         );
         let o = Config::parse(&text, Path::new("/base"), "t.toml")
             .expect("valid")
             .sync
             .options();
         assert_eq!(
-            (o.fetch_timeout, o.max_pause, o.retry_backoff),
+            (o.fetch_timeout, o.max_pause, o.retry_backoff, o.keep_runs),
             (
                 Duration::from_secs(7),
                 Duration::from_secs(9),
-                Duration::ZERO
+                Duration::ZERO,
+                3
             )
         );
         let text =

@@ -141,6 +141,8 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn put_run(&self, report: &RunReport) -> Result<()>;
     /// All run reports, oldest first.
     fn runs(&self) -> Result<Vec<RunReport>>;
+    /// Deletes all but the newest `keep` run reports of `source`; returns how many went.
+    fn prune_runs(&self, source: &str, keep: usize) -> Result<usize>;
 }
 
 /// The embedded implementation of [`StateStore`]: sled for source states and run reports,
@@ -212,6 +214,24 @@ fn run_key(id: u64) -> Vec<u8> {
     k
 }
 
+/// The per-source index of run reports, `q\0<source>\0<id>` → nothing, so that pruning one
+/// source's history reads keys, not reports (which can hold 1,000 failures each).
+fn source_run_prefix(source: &str) -> Vec<u8> {
+    let mut k = b"q\0".to_vec();
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k
+}
+
+fn source_run_key(source: &str, id: u64) -> Vec<u8> {
+    let mut k = source_run_prefix(source);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Set once every run report has its per-source index key.
+const RUNS_INDEXED: &[u8] = b"n\0runs-indexed";
+
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| EngineError::Store(format!("corrupt {what}: {e}")))
 }
@@ -270,7 +290,30 @@ impl LocalStore {
             manifest,
         };
         store.migrate_legacy_manifest()?;
+        store.index_runs()?;
         Ok(store)
+    }
+
+    /// Gives every run report written before the per-source index its index key (once).
+    fn index_runs(&self) -> Result<()> {
+        if self.tree.contains_key(RUNS_INDEXED).map_err(store_err)? {
+            return Ok(());
+        }
+        #[derive(Deserialize)]
+        struct Head {
+            id: u64,
+            source: String,
+        }
+        let mut batch = sled::Batch::default();
+        for kv in self.tree.scan_prefix(b"r\0") {
+            let (_, v) = kv.map_err(store_err)?;
+            let head: Head = decode(&v, "run report")?;
+            batch.insert(source_run_key(&head.source, head.id), &[] as &[u8]);
+        }
+        batch.insert(RUNS_INDEXED, &[] as &[u8]);
+        self.tree.apply_batch(batch).map_err(store_err)?;
+        self.db.flush().map_err(store_err)?;
+        Ok(())
     }
 
     /// Moves manifest rows from the old sled layout into redb, 10,000 at a time; each chunk is
@@ -500,11 +543,32 @@ impl StateStore for LocalStore {
     }
 
     fn put_run(&self, report: &RunReport) -> Result<()> {
-        self.tree
-            .insert(run_key(report.id), encode(report)?)
-            .map_err(store_err)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(run_key(report.id), encode(report)?);
+        batch.insert(source_run_key(&report.source, report.id), &[] as &[u8]);
+        self.tree.apply_batch(batch).map_err(store_err)?;
         self.db.flush().map_err(store_err)?;
         Ok(())
+    }
+
+    fn prune_runs(&self, source: &str, keep: usize) -> Result<usize> {
+        let prefix = source_run_prefix(source);
+        let mut batch = sled::Batch::default();
+        let mut pruned = 0;
+        for kv in self.tree.scan_prefix(&prefix).rev().skip(keep) {
+            let (key, _) = kv.map_err(store_err)?;
+            let id = <[u8; 8]>::try_from(&key[prefix.len()..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| EngineError::Store("corrupt run index key".into()))?;
+            batch.remove(key);
+            batch.remove(run_key(id));
+            pruned += 1;
+        }
+        if pruned > 0 {
+            self.tree.apply_batch(batch).map_err(store_err)?;
+            self.db.flush().map_err(store_err)?;
+        }
+        Ok(pruned)
     }
 
     fn runs(&self) -> Result<Vec<RunReport>> {
@@ -606,6 +670,30 @@ mod tests {
             .map(|(id, e)| (id, e.version))
             .collect();
         assert_eq!(rows, [("x".into(), "1".into()), ("y".into(), "1".into())]);
+    }
+
+    #[test]
+    fn run_history_is_pruned_per_source_and_old_reports_are_indexed_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = LocalStore::open(dir.path()).expect("open");
+            for id in 1..=6 {
+                let source = if id % 2 == 0 { "even" } else { "odd" };
+                store
+                    .put_run(&RunReport::new(id, source, RunMode::Full))
+                    .expect("put");
+            }
+            // As a store of the previous layout would be: reports without index keys.
+            store.tree.remove(RUNS_INDEXED).expect("unmark");
+            for (k, _) in store.tree.scan_prefix(b"q\0").map(|kv| kv.expect("kv")) {
+                store.tree.remove(k).expect("drop index key");
+            }
+        }
+        let store = LocalStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.prune_runs("even", 1).expect("prune"), 2);
+        assert_eq!(store.prune_runs("odd", 5).expect("prune"), 0);
+        let ids: Vec<u64> = store.runs().expect("runs").iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 3, 5, 6]);
     }
 
     #[test]

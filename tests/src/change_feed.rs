@@ -360,3 +360,25 @@ async fn a_hung_fetch_and_a_stuck_extractor_fail_alone_as_timeouts() {
     assert_eq!(f.sees("ann@example.com"), set(&["fine"]));
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_history_keeps_the_newest_reports_of_each_source() {
+    let mut f = Feed::new();
+    f.options.keep_runs = 2;
+    f.connector.text("a", "text of a");
+    f.run(vec![upsert("a", "1", "a"), cursor("1"), complete()])
+        .await;
+    let mut last = Vec::new();
+    for c in ["2", "3"] {
+        last.push(f.run(vec![cursor(c)]).await.id);
+    }
+    let kept: Vec<u64> = f
+        .engine
+        .store()
+        .runs()
+        .expect("runs")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(kept, last);
+}

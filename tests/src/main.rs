@@ -7,6 +7,7 @@
 mod acl_search;
 mod change_feed;
 mod cli;
+mod compat;
 mod crash;
 mod hostile;
 mod incremental;

@@ -121,6 +121,8 @@ pub struct SyncOptions {
     /// How long a failed document waits before its first retry; each further failure
     /// doubles it (at most 6 h). See `retry.rs`.
     pub retry_backoff: Duration,
+    /// Run reports kept per source; older ones are deleted after each run.
+    pub keep_runs: usize,
 }
 
 impl Default for SyncOptions {
@@ -137,6 +139,7 @@ impl Default for SyncOptions {
             fetch_timeout: Duration::from_secs(300),
             max_pause: Duration::from_secs(300),
             retry_backoff: Duration::from_secs(60),
+            keep_runs: 1000,
         }
     }
 }
@@ -366,6 +369,7 @@ pub(crate) async fn run(
         .map_err(|e| EngineError::Index(format!("index writer thread failed: {e}")))?;
     report.counts.scanned = progress.scanned.load(Ordering::Relaxed);
     store.put_run(&report)?;
+    store.prune_runs(&source.id, options.keep_runs.max(1))?;
     tracing::info!(source = %source.id, run = run_id, state = report.state.as_str(), counts = ?report.counts, "sync finished");
     Ok(report)
 }
