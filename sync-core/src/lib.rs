@@ -29,6 +29,7 @@ pub mod allocator;
 pub mod chunker;
 pub mod identities;
 pub mod index;
+mod memory_store;
 pub mod pipeline;
 pub mod report;
 mod seen;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 pub use chunker::ChunkerConfig;
 pub use identities::Identities;
 pub use index::{SearchHit, TantivyIndex, VisibleDoc};
+pub use memory_store::MemoryStore;
 pub use pipeline::{CommitPolicy, Progress, Source, SyncOptions};
 pub use report::{Counts, RateLimits, RunMode, RunReason, RunReport, RunState};
 pub use store::{LocalStore, StateStore};
@@ -85,11 +87,19 @@ impl Engine {
             }
             other => other,
         })?;
+        Engine::with_store(dir, Arc::new(store))
+    }
+
+    /// Opens the index in `dir` (created if need be) with another state store: the engine
+    /// reaches its state only through [`StateStore`] (see [`MemoryStore`]).
+    pub fn with_store(dir: &Path, store: Arc<dyn StateStore>) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::Config(format!("create data dir {}: {e}", dir.display())))?;
         let index = TantivyIndex::open(&dir.join("index"))?;
         Ok(Engine {
             dir: dir.to_path_buf(),
             index,
-            store: Arc::new(store),
+            store,
             registry: Arc::new(extractors::Registry::default()),
         })
     }

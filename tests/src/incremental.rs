@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sync_core::{ChunkerConfig, Identities, RunMode, RunState, SyncOptions};
+use sync_core::{ChunkerConfig, Engine, Identities, MemoryStore, RunMode, RunState, SyncOptions};
 
 use crate::support::{CountingReader, World, counts, fs_source, hits, set, sync, visible};
 
@@ -43,8 +43,24 @@ async fn synced() -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_deletes_adds_and_acl_changes_are_counted_exactly() {
+    check(World::engine).await;
+}
+
+/// The same runs with the state in memory: the engine reaches its state only through the
+/// `StateStore` seam, and nothing of it reaches the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_runs_with_an_in_memory_store_count_the_same() {
+    let w = check(|w| Engine::with_store(&w.data(), Arc::new(MemoryStore::new())).expect("engine"))
+        .await;
+    assert!(!w.data().join("manifest.redb").exists());
+    assert!(!w.data().join("state").exists());
+}
+
+/// A first sync, an incremental one after an edit, a delete, an add, a touch and an ACL
+/// change, and a no-op, with exact counts and reads; returns the world.
+async fn check(engine: fn(&World) -> Engine) -> World {
     let w = world();
-    let engine = w.engine();
+    let engine = engine(&w);
     let reader = Arc::new(CountingReader::default());
     let source = fs_source(w.config(), Some(Arc::clone(&reader)));
     let options = SyncOptions::default();
@@ -105,6 +121,8 @@ async fn edits_deletes_adds_and_acl_changes_are_counted_exactly() {
     assert_eq!(third.counts.unchanged, 6, "{:?}", third.counts);
     assert_eq!(third.counts.scanned, 6);
     assert!(reader.take().is_empty());
+    drop(engine);
+    w
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
