@@ -311,7 +311,7 @@ pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = Engine::open(&config.data_dir)?;
+    let engine = Engine::open_read_only(&config.data_dir)?;
     if args.retries {
         return retries(config, &engine, &args);
     }
@@ -378,7 +378,7 @@ fn retries(config: &Config, engine: &Engine, args: &RunsArgs) -> anyhow::Result<
 pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     // Looking must not create a data directory where nothing was ever synced.
     let engine = match config.data_dir.exists() {
-        true => Some(Engine::open(&config.data_dir)?),
+        true => Some(Engine::open_read_only(&config.data_dir)?),
         false => None,
     };
     let (counts, runs): (BTreeMap<String, u64>, Vec<RunReport>) = match &engine {

@@ -1,11 +1,22 @@
 //! The tantivy index: one tantivy document per chunk, upserts by document key, and search
 //! filtered by ACL terms.
 //!
-//! [`IndexSink`] is the write seam (an OpenSearch bulk sink can implement it);
-//! [`TantivyIndex`] opens the on-disk index and hands out its [`TantivyWriter`].
+//! [`DocumentIndex`] is the seam the engine reaches its index through (writes, the crash
+//! reconciliation, searches); [`IndexSink`] is its write half. [`TantivyIndex`] is the on-disk
+//! implementation, [`crate::MemoryIndex`] the in-memory twin for tests.
+//!
+//! tantivy allows one `IndexWriter` per index, so [`TantivyIndex::writer`] shares one among
+//! every run of the process: each run gets its own [`TantivyWriter`] handle, which hands its
+//! operations over in whole groups (a document's delete and adds are never split by another
+//! run's commit) and commits the shared writer. Another run's commit may make this run's
+//! handed-over documents durable before this run records them in the manifest: the index is
+//! then *ahead* of the manifest, which a crash already allows (the next run of a source that
+//! died removes what its manifest does not know).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use connector_sdk::{Acl, Principal};
 use tantivy::collector::{DocSetCollector, TopDocs};
@@ -131,12 +142,47 @@ pub trait IndexSink: Send {
     fn commit(&mut self) -> Result<()>;
 }
 
+/// Everything the engine needs of an index: a writer for a run, the crash reconciliation,
+/// and the searches that the CLI and embedders make. Implementations must be safe to share
+/// between runs of several sources at once: [`DocumentIndex::writer`] may be called again
+/// while earlier writers live, and each writer's `commit` makes at least its own writes
+/// durable.
+pub trait DocumentIndex: Send + Sync + std::fmt::Debug {
+    /// A writer for one run.
+    fn writer(&self) -> Result<Box<dyn IndexSink>>;
+    /// Full-text search over chunks the principals may read; no principals, no hits.
+    fn search(&self, query: &str, principals: &[Principal], limit: usize)
+    -> Result<Vec<SearchHit>>;
+    /// Every document the principals may read, sorted.
+    fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>>;
+    /// Every stored chunk, sorted (tests, audits).
+    fn all_chunks(&self) -> Result<Vec<StoredChunk>>;
+    /// Ids of `source`'s indexed documents for which `known` says no.
+    fn unknown_documents(
+        &self,
+        source: &str,
+        known: &mut dyn FnMut(&str) -> Result<bool>,
+    ) -> Result<Vec<String>>;
+    /// Number of documents (not chunks) per source.
+    fn document_counts(&self) -> Result<BTreeMap<String, u64>>;
+}
+
 /// The on-disk tantivy index.
 #[derive(Clone)]
 pub struct TantivyIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    /// The writer every run of this process shares, while one lives (see the module docs).
+    shared: Arc<Mutex<Weak<SharedWriter>>>,
+}
+
+/// tantivy's one writer, shared by the [`TantivyWriter`] handles of concurrent runs: they
+/// hand operations over under the read lock and commit under the write lock.
+struct SharedWriter {
+    writer: RwLock<IndexWriter>,
+    /// Commits made through any handle, so each knows when its reader is stale.
+    commits: AtomicU64,
 }
 
 impl std::fmt::Debug for TantivyIndex {
@@ -247,23 +293,42 @@ impl TantivyIndex {
             index,
             reader,
             fields,
+            shared: Arc::default(),
         })
     }
 
-    /// The single writer. tantivy's lock makes a second one (another process) fail.
+    /// A writer handle for one run. Handles share the process's one tantivy writer, which
+    /// is opened by the first and closed (its lock released) with the last; tantivy's lock
+    /// makes a writer in another process fail.
     pub fn writer(&self) -> Result<TantivyWriter> {
-        let threads = indexing_threads(
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        );
-        let writer = self
-            .index
-            .writer_with_num_threads(threads, WRITER_MEMORY)
-            .map_err(|e| EngineError::Index(format!("open index writer: {e}")))?;
-        writer.set_merge_policy(Box::new(merge_policy(threads)));
+        let mut slot = self
+            .shared
+            .lock()
+            .map_err(|_| EngineError::Index("index writer registry poisoned".into()))?;
+        let shared = match slot.upgrade() {
+            Some(shared) => shared,
+            None => {
+                let threads = indexing_threads(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                );
+                let writer = self
+                    .index
+                    .writer_with_num_threads(threads, WRITER_MEMORY)
+                    .map_err(|e| EngineError::Index(format!("open index writer: {e}")))?;
+                writer.set_merge_policy(Box::new(merge_policy(threads)));
+                let shared = Arc::new(SharedWriter {
+                    writer: RwLock::new(writer),
+                    commits: AtomicU64::new(0),
+                });
+                *slot = Arc::downgrade(&shared);
+                shared
+            }
+        };
         Ok(TantivyWriter {
-            writer,
+            shared: Some(shared),
+            registry: Arc::clone(&self.shared),
             reader: self.reader.clone(),
-            reader_stale: true,
+            reloaded_at: None,
             fields: self.fields,
             pending: Vec::new(),
         })
@@ -468,12 +533,49 @@ impl TantivyIndex {
     }
 }
 
-/// The index writer, used by one thread of the pipeline.
+impl DocumentIndex for TantivyIndex {
+    fn writer(&self) -> Result<Box<dyn IndexSink>> {
+        Ok(Box::new(TantivyIndex::writer(self)?))
+    }
+
+    fn search(
+        &self,
+        query: &str,
+        principals: &[Principal],
+        limit: usize,
+    ) -> Result<Vec<SearchHit>> {
+        TantivyIndex::search(self, query, principals, limit)
+    }
+
+    fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>> {
+        TantivyIndex::visible_documents(self, principals)
+    }
+
+    fn all_chunks(&self) -> Result<Vec<StoredChunk>> {
+        TantivyIndex::all_chunks(self)
+    }
+
+    fn unknown_documents(
+        &self,
+        source: &str,
+        known: &mut dyn FnMut(&str) -> Result<bool>,
+    ) -> Result<Vec<String>> {
+        TantivyIndex::unknown_documents(self, source, known)
+    }
+
+    fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
+        TantivyIndex::document_counts(self)
+    }
+}
+
+/// One run's handle on the shared index writer, used by one thread of the pipeline.
 pub struct TantivyWriter {
-    writer: IndexWriter,
+    /// Always `Some` until dropped (see `Drop`).
+    shared: Option<Arc<SharedWriter>>,
+    registry: Arc<Mutex<Weak<SharedWriter>>>,
     reader: IndexReader,
-    /// Whether commits happened since `reader` last reloaded.
-    reader_stale: bool,
+    /// The shared commit count when `reader` last reloaded; `None` before the first reload.
+    reloaded_at: Option<u64>,
     fields: Fields,
     /// Operations not yet handed to tantivy. Handing them over in groups (one `run` call)
     /// instead of one by one saves a thread wake-up per document; order is preserved.
@@ -489,7 +591,25 @@ impl std::fmt::Debug for TantivyWriter {
     }
 }
 
+impl Drop for TantivyWriter {
+    fn drop(&mut self) {
+        // Dropped under the registry's lock: when this is the last handle, tantivy's writer
+        // closes (its threads joined, its lock released) before another run can ask for a
+        // new one, which would otherwise find the lock still held.
+        let _slot = self.registry.lock();
+        drop(self.shared.take());
+    }
+}
+
+fn writer_poisoned<T>(_: T) -> EngineError {
+    EngineError::Index("index writer lock poisoned (a thread panicked while writing)".into())
+}
+
 impl TantivyWriter {
+    fn shared(&self) -> &SharedWriter {
+        self.shared.as_deref().expect("only taken in drop")
+    }
+
     fn push(&mut self, op: UserOperation) -> Result<()> {
         self.pending.push(op);
         if self.pending.len() >= OPS_PER_RUN {
@@ -501,7 +621,8 @@ impl TantivyWriter {
     fn hand_over(&mut self) -> Result<()> {
         if !self.pending.is_empty() {
             let ops = std::mem::take(&mut self.pending);
-            self.writer.run(ops).map_err(index_err)?;
+            let writer = self.shared().writer.read().map_err(writer_poisoned)?;
+            writer.run(ops).map_err(index_err)?;
         }
         Ok(())
     }
@@ -567,9 +688,10 @@ impl IndexSink for TantivyWriter {
 
     fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
         let f = self.fields;
-        if self.reader_stale {
+        let commits = self.shared().commits.load(Ordering::Acquire);
+        if self.reloaded_at != Some(commits) {
             self.reader.reload().map_err(index_err)?;
-            self.reader_stale = false;
+            self.reloaded_at = Some(commits);
         }
         let searcher = self.reader.searcher();
         let term = self.key_term(source, doc_id);
@@ -616,11 +738,17 @@ impl IndexSink for TantivyWriter {
 
     fn commit(&mut self) -> Result<()> {
         self.hand_over()?;
-        self.writer.commit().map_err(index_err)?;
+        let shared = self.shared();
+        shared
+            .writer
+            .write()
+            .map_err(writer_poisoned)?
+            .commit()
+            .map_err(index_err)?;
         // The reader catches up only when an ACL rewrite needs it: reloading opens every new
         // segment (term dictionaries, fast fields, store caches), memory a sync that only
         // adds documents never uses.
-        self.reader_stale = true;
+        shared.commits.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }

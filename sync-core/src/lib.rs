@@ -1,7 +1,8 @@
 //! Tributary's sync engine: from a connector's change stream to a permission-aware index.
 //!
-//! [`Engine`] owns the [`index::TantivyIndex`] and a [`store::StateStore`] and runs one
-//! source at a time through the pipeline in [`pipeline`]: manifest diff → fetch (N
+//! [`Engine`] reaches its index through [`DocumentIndex`] ([`TantivyIndex`] on disk) and its
+//! state through [`StateStore`], and runs sources (several at once if asked, never one
+//! source twice at once) through the pipeline in [`pipeline`]: manifest diff → fetch (N
 //! concurrent) → extract and chunk (blocking pool) → index writer (one thread) → commit →
 //! manifest and checkpoint. [`RunReport`]s record what each run did; [`Identities`] turns a
 //! user into the principals a search filters on.
@@ -29,6 +30,7 @@ pub mod allocator;
 pub mod chunker;
 pub mod identities;
 pub mod index;
+mod memory_index;
 mod memory_store;
 pub mod pipeline;
 pub mod report;
@@ -40,7 +42,8 @@ use std::sync::Arc;
 
 pub use chunker::ChunkerConfig;
 pub use identities::Identities;
-pub use index::{SearchHit, TantivyIndex, VisibleDoc};
+pub use index::{DocumentIndex, IndexSink, SearchHit, StoredChunk, TantivyIndex, VisibleDoc};
+pub use memory_index::MemoryIndex;
 pub use memory_store::MemoryStore;
 pub use pipeline::{CommitPolicy, Progress, Source, SyncOptions};
 pub use report::{Counts, RateLimits, RunMode, RunReason, RunReport, RunState};
@@ -62,18 +65,33 @@ pub enum EngineError {
     /// Another process holds the index.
     #[error("the index at {0} is in use by another tributary process")]
     Busy(PathBuf),
+    /// A run of this source is already in progress in this process.
+    #[error("source {0} is already syncing")]
+    SourceBusy(String),
+}
+
+/// The state store's "another process holds it" as [`EngineError::Busy`].
+fn busy(e: EngineError, dir: &Path) -> EngineError {
+    match e {
+        EngineError::Store(m) if m.contains("lock") => EngineError::Busy(dir.to_path_buf()),
+        other => other,
+    }
 }
 
 /// Engine result.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-/// The sync engine over one data directory (`index/` and `state/` inside it).
+/// The sync engine over one data directory (`index/` and `state/` inside it). Clones share
+/// everything, so one engine can run several sources at once (`sync` on each, concurrently).
 #[derive(Debug, Clone)]
 pub struct Engine {
     dir: PathBuf,
-    index: TantivyIndex,
+    index: Arc<dyn DocumentIndex>,
     store: Arc<dyn StateStore>,
     registry: Arc<extractors::Registry>,
+    /// Sources with a run in progress: a second run of one source would race the first on
+    /// its manifest and checkpoint.
+    running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Engine {
@@ -81,13 +99,20 @@ impl Engine {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::Config(format!("create data dir {}: {e}", dir.display())))?;
-        let store = LocalStore::open(dir).map_err(|e| match e {
-            EngineError::Store(m) if m.contains("WouldBlock") || m.contains("lock") => {
-                EngineError::Busy(dir.to_path_buf())
-            }
-            other => other,
-        })?;
+        let store = LocalStore::open(dir).map_err(|e| busy(e, dir))?;
         Engine::with_store(dir, Arc::new(store))
+    }
+
+    /// Opens the data directory to look at it (`status`, `runs`), also while a sync in
+    /// another process writes it: the state store is opened read-only and sees each of that
+    /// sync's commits. A look never writes, so it can never keep a sync from starting: a
+    /// directory without a store yet looks empty, and a store of an older layout is an
+    /// error until a sync upgrades it.
+    pub fn open_read_only(dir: &Path) -> Result<Self> {
+        if !dir.join(store::STORE_FILE).exists() {
+            return Engine::with_store(dir, Arc::new(MemoryStore::new()));
+        }
+        Engine::with_store(dir, Arc::new(LocalStore::open_read_only(dir)?))
     }
 
     /// Opens the index in `dir` (created if need be) with another state store: the engine
@@ -96,11 +121,24 @@ impl Engine {
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::Config(format!("create data dir {}: {e}", dir.display())))?;
         let index = TantivyIndex::open(&dir.join("index"))?;
+        Engine::with_parts(dir, Arc::new(index), store)
+    }
+
+    /// An engine on any index and state store ([`MemoryIndex`] and [`MemoryStore`] in
+    /// tests); `dir` holds only the run's scratch files (the seen logs).
+    pub fn with_parts(
+        dir: &Path,
+        index: Arc<dyn DocumentIndex>,
+        store: Arc<dyn StateStore>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::Config(format!("create data dir {}: {e}", dir.display())))?;
         Ok(Engine {
             dir: dir.to_path_buf(),
             index,
             store,
             registry: Arc::new(extractors::Registry::default()),
+            running: Arc::default(),
         })
     }
 
@@ -116,8 +154,8 @@ impl Engine {
     }
 
     /// The index, for searches.
-    pub fn index(&self) -> &TantivyIndex {
-        &self.index
+    pub fn index(&self) -> &dyn DocumentIndex {
+        &*self.index
     }
 
     /// The state store.
@@ -125,7 +163,9 @@ impl Engine {
         &*self.store
     }
 
-    /// Runs one sync of `source`; see [`pipeline`].
+    /// Runs one sync of `source`; see [`pipeline`]. Runs of different sources may go on at
+    /// once (their documents share the index's writer); a second run of a source already
+    /// syncing fails with [`EngineError::SourceBusy`].
     pub async fn sync(
         &self,
         source: &Source,

@@ -90,6 +90,9 @@ impl StateStore for MemoryStore {
         if let Some((source, state)) = batch.source_state {
             t.states.insert(source, state);
         }
+        if let Some(report) = batch.run {
+            t.runs.insert(report.id, report);
+        }
         Ok(())
     }
 
@@ -126,6 +129,13 @@ impl StateStore for MemoryStore {
 
     fn put_run(&self, report: &RunReport) -> Result<()> {
         self.tables()?.runs.insert(report.id, report.clone());
+        Ok(())
+    }
+
+    fn update_run(&self, id: u64, change: &mut dyn FnMut(&mut RunReport)) -> Result<()> {
+        if let Some(report) = self.tables()?.runs.get_mut(&id) {
+            change(report);
+        }
         Ok(())
     }
 

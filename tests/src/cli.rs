@@ -257,3 +257,50 @@ fn looking_before_any_sync_creates_nothing() {
         "status/runs created the data directory"
     );
 }
+
+/// `status` and `runs` answer while a sync writes the store in another process, and show the
+/// running run as of its last commit.
+#[test]
+fn status_and_runs_look_into_a_sync_in_progress() {
+    let w = World::new();
+    crate::crash::populate(&w);
+    let config = crate::crash::write_config(&w, "live.toml", "data");
+    let mut sync = Command::new(tributary_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start sync");
+    // Looks until one `runs` shows a running run with committed documents while the sync
+    // is still going (proved by `try_wait` after the look).
+    let mut seen = None;
+    while sync.try_wait().expect("poll sync").is_none() {
+        let out = run(&config, &["runs", "--json"]);
+        if !out.status.success() {
+            continue; // before the sync created the store
+        }
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let running = runs.as_array().and_then(|r| r.last()).cloned();
+        let status = run(&config, &["status"]);
+        if let Some(r) = running.filter(|r| r["state"] == "running" && r["counts"]["added"] != 0)
+            && sync.try_wait().expect("poll sync").is_none()
+        {
+            let status_text = String::from_utf8_lossy(&status.stdout).into_owned();
+            seen = Some((r, status_text));
+            break;
+        }
+    }
+    let (running, status) = seen.expect("a look while the sync ran");
+    assert!(
+        running["counts"]["added"].as_u64().expect("added") >= 150,
+        "{running}"
+    );
+    assert!(status.contains("running"), "{status}");
+    assert!(sync.wait().expect("sync exits").success());
+    let runs = stdout_json(&run(&config, &["runs", "--json"]));
+    let last = runs.as_array().and_then(|r| r.last()).expect("a run");
+    assert_eq!(last["state"], "succeeded");
+    assert_eq!(last["counts"]["added"], crate::crash::DOCS as u64);
+}

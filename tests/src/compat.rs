@@ -1,15 +1,22 @@
 //! A data directory written by an earlier Tributary opens and syncs on with this one
-//! (tantivy's `compat_tests` habit). `fixtures/compat/store-v1` is the quickstart's
-//! `.tributary` as the build before the retry list and the run index wrote it (sled
-//! source states and runs, the redb manifest, the tantivy index). Never regenerate it: add
-//! a `store-v2` next to it when the format changes, and keep both tests.
+//! (tantivy's `compat_tests` habit). Never regenerate a fixture: add the next one beside
+//! them when the format changes, and keep every test.
+//!
+//! - `fixtures/compat/store-v1`: the quickstart's `.tributary` as the build before the retry
+//!   list and the run index wrote it (sled source states and runs, the redb manifest, the
+//!   tantivy index).
+//! - `fixtures/compat/store-v2`: the last layout with sled (ADR 0013), with a retry list
+//!   (`broken.pdf`, which fails to extract) and the per-source run index: the quickstart's
+//!   folder plus `broken.pdf`, synced by the build of commit b0d1da7.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use connector_filesystem::{FilesystemConfig, FilesystemConnector};
 use connector_sdk::Connector;
-use sync_core::{Engine, Identities, RunMode, RunState, Source, SyncOptions};
+use sync_core::{
+    Engine, Identities, LocalStore, RunMode, RunReport, RunState, Source, StateStore, SyncOptions,
+};
 
 use crate::support::{counts, hits, sync};
 
@@ -30,13 +37,31 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
+/// The bytes of `broken.pdf` in the store-v2 fixture's folder.
+const BROKEN_PDF: &[u8] = b"%PDF-1.7\nnot really a pdf\n";
+
+/// Copies a fixture data directory and the sample folder (with `broken.pdf` if asked),
+/// opens it, checks what an old store must still answer, syncs on incrementally, and
+/// returns the run's report and the engine.
+async fn open_and_sync_on(fixture: &str, broken: bool) -> (RunReport, Engine, tempfile::TempDir) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (data, docs) = (tmp.path().join("data"), tmp.path().join("docs"));
-    copy_dir(&fixtures().join("compat/store-v1"), &data);
+    copy_dir(&fixtures().join("compat").join(fixture), &data);
     copy_dir(&fixtures().join("sample-docs"), &docs);
+    if broken {
+        std::fs::write(docs.join("broken.pdf"), BROKEN_PDF).expect("write broken.pdf");
+    }
+    // A reader cannot upgrade the layout: it says so, and the first open for writing does.
+    let err = LocalStore::open_read_only(&data).expect_err("old layout");
+    assert!(
+        err.to_string().contains("upgraded by the next sync"),
+        "{err}"
+    );
     let engine = Engine::open(&data).expect("an old store opens");
+    assert!(
+        !data.join("state").exists(),
+        "the sled folder went into redb"
+    );
     let ids = Identities::parse(
         &std::fs::read(fixtures().join("sample-identities.json")).expect("identities"),
     )
@@ -45,19 +70,8 @@ async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
     let old_runs = engine.store().runs().expect("old run reports read");
     assert_eq!(old_runs.len(), 1);
     assert_eq!(
-        (
-            old_runs[0].source.as_str(),
-            old_runs[0].state,
-            old_runs[0].reason
-        ),
-        ("sample", RunState::Succeeded, None)
-    );
-    assert!(
-        engine
-            .store()
-            .retries("sample")
-            .expect("no retry table yet")
-            .is_empty()
+        (old_runs[0].source.as_str(), old_runs[0].reason),
+        ("sample", None)
     );
 
     let mut config = FilesystemConfig::new(&docs);
@@ -65,6 +79,16 @@ async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
     let connector = FilesystemConnector::new(config).expect("config");
     let source = Source::new("sample", Arc::new(connector) as Arc<dyn Connector>);
     let report = sync(&engine, &source, &SyncOptions::default()).await;
+    assert!(hits(&engine, &ids, "bob@example.com", "vacation") > 0);
+    // The old report joined the per-source run index: it can be pruned like a new one.
+    assert_eq!(engine.store().prune_runs("sample", 1).expect("prune"), 1);
+    assert_eq!(engine.store().runs().expect("runs").len(), 1);
+    (report, engine, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
+    let (report, engine, _tmp) = open_and_sync_on("store-v1", false).await;
     // Incremental from the old checkpoint; the copies have new mtimes, so every file is
     // read again and found identical: nothing is re-indexed.
     assert_eq!(
@@ -76,8 +100,36 @@ async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
         ),
         "{report:?}"
     );
-    assert!(hits(&engine, &ids, "bob@example.com", "vacation") > 0);
-    // The old report joined the per-source run index: it can be pruned like a new one.
-    assert_eq!(engine.store().prune_runs("sample", 1).expect("prune"), 1);
-    assert_eq!(engine.store().runs().expect("runs").len(), 1);
+    assert!(
+        engine
+            .store()
+            .retries("sample")
+            .expect("retries")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_the_last_sled_layout_keeps_its_retry_list_and_syncs_on() {
+    let (report, engine, tmp) = open_and_sync_on("store-v2", true).await;
+    assert_eq!(
+        (report.mode, report.state, counts(&report)),
+        (
+            RunMode::Incremental,
+            RunState::Partial,
+            (32, 0, 0, 0, 0, 31, 0, 1)
+        ),
+        "{report:?}"
+    );
+    // The old retry row was read: this failure is the second attempt.
+    let retries = engine.store().retries("sample").expect("retries");
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    assert_eq!(
+        (retries[0].0.as_str(), retries[0].1.attempts),
+        ("broken.pdf", 2)
+    );
+    drop(engine);
+    // Upgraded, the directory now opens read-only too.
+    let reader = LocalStore::open_read_only(&tmp.path().join("data")).expect("reader");
+    assert_eq!(reader.retries("sample").expect("retries").len(), 1);
 }

@@ -10,10 +10,10 @@ use sync_core::index::StoredChunk;
 
 use crate::support::{World, tributary_bin};
 
-const DOCS: usize = 3_000;
+pub(crate) const DOCS: usize = 3_000;
 
 /// A few thousand small documents of every first-tier format, under four ACL prefixes.
-fn populate(w: &World) {
+pub(crate) fn populate(w: &World) {
     for i in 0..DOCS {
         let team = ["eng", "hr", "sales", "ops"][i % 4];
         let body = format!(
@@ -60,7 +60,7 @@ fn populate(w: &World) {
     ]);
 }
 
-fn write_config(w: &World, name: &str, data: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(w: &World, name: &str, data: &str) -> std::path::PathBuf {
     let path = w.dir.path().join(name);
     // Small commits, so that kills land between commits as well as inside them.
     std::fs::write(

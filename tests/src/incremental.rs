@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sync_core::{ChunkerConfig, Engine, Identities, MemoryStore, RunMode, RunState, SyncOptions};
+use sync_core::{
+    ChunkerConfig, Engine, Identities, MemoryIndex, MemoryStore, RunMode, RunState, SyncOptions,
+};
 
 use crate::support::{CountingReader, World, counts, fs_source, hits, set, sync, visible};
 
@@ -54,6 +56,23 @@ async fn the_same_runs_with_an_in_memory_store_count_the_same() {
         .await;
     assert!(!w.data().join("manifest.redb").exists());
     assert!(!w.data().join("state").exists());
+}
+
+/// And with the index in memory too: the engine writes, reconciles and searches only
+/// through the `DocumentIndex` seam.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_runs_with_an_in_memory_index_and_store_count_the_same() {
+    let w = check(|w| {
+        Engine::with_parts(
+            &w.data(),
+            Arc::new(MemoryIndex::new()),
+            Arc::new(MemoryStore::new()),
+        )
+        .expect("engine")
+    })
+    .await;
+    assert!(!w.data().join("index").exists());
+    assert!(!w.data().join("manifest.redb").exists());
 }
 
 /// A first sync, an incremental one after an edit, a delete, an add, a touch and an ACL

@@ -8,6 +8,7 @@ mod acl_search;
 mod change_feed;
 mod cli;
 mod compat;
+mod concurrent;
 mod crash;
 mod hostile;
 mod incremental;

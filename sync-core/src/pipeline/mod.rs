@@ -294,6 +294,36 @@ fn valid_source_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Marks a source as syncing in its engine for as long as it lives.
+struct RunningGuard<'a> {
+    engine: &'a Engine,
+    source: String,
+}
+
+impl<'a> RunningGuard<'a> {
+    fn claim(engine: &'a Engine, source: &str) -> Result<Self> {
+        let mut running = engine
+            .running
+            .lock()
+            .map_err(|_| EngineError::Index("run registry poisoned".into()))?;
+        if !running.insert(source.to_string()) {
+            return Err(EngineError::SourceBusy(source.to_string()));
+        }
+        Ok(RunningGuard {
+            engine,
+            source: source.to_string(),
+        })
+    }
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.engine.running.lock() {
+            running.remove(&self.source);
+        }
+    }
+}
+
 /// Runs one sync of one source. Errors before the run starts (busy index, bad source id,
 /// unreadable store) are `Err`; everything after is recorded in the returned report.
 pub(crate) async fn run(
@@ -308,6 +338,7 @@ pub(crate) async fn run(
             source.id
         )));
     }
+    let _running = RunningGuard::claim(engine, &source.id)?;
     let store = Arc::clone(&engine.store);
     let mut sink = engine.index.writer().map_err(|e| match e {
         EngineError::Index(m) if m.contains("LockBusy") || m.contains("lock") => {
@@ -318,7 +349,7 @@ pub(crate) async fn run(
     let run_id = store.next_id()?;
     let mut state = store.source_state(&source.id)?;
     if state.running {
-        remove_unrecorded(engine, &mut sink, &source.id)?;
+        remove_unrecorded(engine, &mut *sink, &source.id)?;
     }
     state.running = true;
     let (mode, generation, checkpoint) = if options.full {
@@ -347,7 +378,18 @@ pub(crate) async fn run(
         options,
     )?;
     writer.begin(mode, generation, checkpoint)?;
-    let throttle = Throttle::new(options.max_pause, Arc::clone(&progress));
+    let pauses = Arc::clone(&store);
+    let throttle = Arc::new(
+        Throttle::new(options.max_pause, Arc::clone(&progress)).recording(Box::new(
+            move |limits| {
+                let update = pauses.update_run(run_id, &mut |r| r.rate_limited = limits.clone());
+                if let Err(e) = update {
+                    tracing::warn!(error = %e, "could not record a rate-limit pause");
+                }
+            },
+        )),
+    );
+    writer.throttle = Some(Arc::clone(&throttle));
     let extractions = Extractions::default();
     let (mut writer, mut error) =
         listen(engine, source, options, &throttle, &extractions, writer).await?;

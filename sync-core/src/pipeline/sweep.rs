@@ -6,7 +6,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::writer::Writer;
-use crate::index::{IndexSink, TantivyWriter};
+use crate::index::IndexSink;
 use crate::report::{RunMode, RunReport, RunState};
 use crate::store::StoreBatch;
 use crate::{Engine, EngineError, Result};
@@ -182,11 +182,11 @@ impl Writer {
 /// find them (sweeps walk the manifest).
 pub(super) fn remove_unrecorded(
     engine: &Engine,
-    sink: &mut TantivyWriter,
+    sink: &mut dyn IndexSink,
     source: &str,
 ) -> Result<()> {
     let store = &engine.store;
-    let unknown = engine.index.unknown_documents(source, |id| {
+    let unknown = engine.index.unknown_documents(source, &mut |id| {
         store.manifest_get(source, id).map(|e| e.is_some())
     })?;
     if unknown.is_empty() {

@@ -23,11 +23,15 @@ use crate::report::RateLimits;
 /// The pause when a source says "slow down" without saying for how long.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(5);
 
+/// What a pause is told to, so that `status` in another process sees it while it lasts.
+pub(super) type Record = Box<dyn Fn(&RateLimits) + Send + Sync>;
+
 /// Pauses of one run.
 pub(super) struct Throttle {
     max_pause: Duration,
     progress: Arc<Progress>,
     state: Mutex<Paused>,
+    record: Option<Record>,
 }
 
 #[derive(Default)]
@@ -42,7 +46,14 @@ impl Throttle {
             max_pause,
             progress,
             state: Mutex::new(Paused::default()),
+            record: None,
         }
+    }
+
+    /// The same throttle, calling `record` with the run's pauses each time one starts.
+    pub(super) fn recording(mut self, record: Record) -> Self {
+        self.record = Some(record);
+        self
     }
 
     /// The source asked to slow down: everything waits until `retry_after` (capped) from now.
@@ -70,6 +81,9 @@ impl Throttle {
             wait_ms = wait.as_millis() as u64,
             "the source asked to slow down; pausing"
         );
+        if let Some(record) = &self.record {
+            record(&self.stats());
+        }
         self.sleep_until(until).await;
     }
 

@@ -12,8 +12,9 @@ use std::time::Instant;
 use connector_sdk::{Acl, DocumentId, ErrorKind, SourceCheckpoint};
 use tokio::sync::{mpsc, watch};
 
+use super::throttle::Throttle;
 use super::{CommitPolicy, Kept, Op, Progress, Step, SyncOptions, UNSETTLED_ACL};
-use crate::index::{DocFields, IndexSink, TantivyWriter};
+use crate::index::{DocFields, IndexSink};
 use crate::report::{RunMode, RunReason, RunReport};
 use crate::seen::SeenLog;
 use crate::store::{ListingState, ManifestEntry, SourceState, StateStore, StoreBatch};
@@ -33,7 +34,7 @@ pub(super) struct Writer {
     pub(super) source: String,
     pub(super) mode: RunMode,
     pub(super) generation: u64,
-    pub(super) sink: TantivyWriter,
+    pub(super) sink: Box<dyn IndexSink>,
     pub(super) store: Arc<dyn StateStore>,
     pub(super) report: RunReport,
     pub(super) progress: Arc<Progress>,
@@ -76,6 +77,8 @@ pub(super) struct Writer {
     pub(super) durable: watch::Sender<u64>,
     /// The writer hit an index or store error: the index may be ahead of the manifest.
     pub(super) writer_failed: bool,
+    /// The run's rate-limit pauses, for the report written with each commit.
+    pub(super) throttle: Option<Arc<Throttle>>,
 }
 
 impl Writer {
@@ -83,7 +86,7 @@ impl Writer {
     pub(super) fn new(
         engine: &Engine,
         source: &str,
-        sink: TantivyWriter,
+        sink: Box<dyn IndexSink>,
         report: RunReport,
         progress: Arc<Progress>,
         state: SourceState,
@@ -127,6 +130,7 @@ impl Writer {
             last_seq: 0,
             durable: watch::channel(0).0,
             writer_failed: false,
+            throttle: None,
         })
     }
 
@@ -432,6 +436,14 @@ impl Writer {
         }
         let mut batch = std::mem::take(&mut self.batch);
         batch.source_state = Some((self.source.clone(), self.state.clone()));
+        // The report as of this commit goes with it, so `status` and `runs` in another
+        // process follow a long run commit by commit.
+        let mut report = self.report.clone();
+        report.counts.scanned = self.progress.scanned.load(Ordering::Relaxed);
+        if let Some(throttle) = &self.throttle {
+            report.rate_limited = throttle.stats();
+        }
+        batch.run = Some(report);
         self.store.apply(batch)?;
         self.durable.send_replace(self.last_seq);
         // The window's indexing buffers were freed by the commit: return them to the OS now,
