@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use connector_sdk::{Connector, ErrorKind};
 use extractors::{DocBuilder, Extracted, Extractor, Format};
-use sync_core::{Engine, Identities, RunMode, RunReason, RunReport, RunState, Source, SyncOptions};
+use sync_core::{
+    Engine, Identities, RunMode, RunReason, RunReport, RunState, Source, StateStore, SyncOptions,
+};
 
 use crate::scripted::{Body, Call, Scripted, complete, cursor, delete, error, permissions, upsert};
 use crate::support::{counts, set, sync, visible};
@@ -258,6 +260,43 @@ async fn rate_limits_pause_the_run_and_never_fail_it() {
         report.rate_limited
     );
     assert!(report.rate_limited.last_until.is_some());
+}
+
+/// A pause goes into the stored report when it starts, so a reader of the store (`status`
+/// in another process) shows `rate_limited until …` while it lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_is_in_the_stored_report_while_it_lasts() {
+    let f = Feed::new();
+    f.connector.text("a", "text of a");
+    let reader = sync_core::LocalStore::open_read_only(f._dir.path()).expect("reader");
+    let look = async {
+        for _ in 0..250 {
+            let runs = reader.runs().expect("runs");
+            if let Some(r) = runs.last().filter(|r| r.rate_limited.pauses > 0) {
+                return Some(r.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    };
+    let (report, seen) = tokio::join!(
+        f.run(vec![
+            upsert("a", "1", "a"),
+            error(ErrorKind::RateLimited {
+                retry_after: Some(Duration::from_millis(1500)),
+            }),
+            complete(),
+        ]),
+        look
+    );
+    check(&report, RunState::Succeeded, (1, 1, 0, 0, 0, 0, 0, 0));
+    let seen = seen.expect("the pause was seen in the store");
+    assert_eq!(seen.state, RunState::Running);
+    let until = seen.rate_limited.last_until.expect("until");
+    assert!(
+        until > seen.started_at + Duration::from_millis(1000),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
