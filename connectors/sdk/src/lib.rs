@@ -4,7 +4,7 @@
 //! [`Change`]s: documents to upsert with their [`Acl`], deletions, ACL-only updates and
 //! in-band [`Change::Checkpoint`] markers. The engine (`sync-core`) owns everything after
 //! that — fetching with limits, extraction, chunking, indexing, the manifest, and the
-//! checkpoint store — so a connector never sees tantivy or sled.
+//! checkpoint store — so a connector never sees tantivy or redb.
 //!
 //! The main types:
 //! - [`Connector`] — the trait a connector implements: `check`, `full`, `incremental`,

@@ -167,14 +167,7 @@ mod tests {
     use crate::store::{ManifestEntry, SourceState, StateStore};
 
     fn entry(version: &str) -> ManifestEntry {
-        ManifestEntry {
-            version: version.into(),
-            acl_hash: "a".into(),
-            content_hash: "c".into(),
-            pipeline: "p".into(),
-            chunks: 1,
-            seen: 3,
-        }
+        crate::store::local::tests::entry(version, 3)
     }
 
     /// A data directory as layout 1 left it: sled with a state, two reports, the counter

@@ -499,14 +499,15 @@ impl StateStore for LocalStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use connector_sdk::RemoteDocument;
     use time::OffsetDateTime;
 
     use super::*;
     use crate::report::RunMode;
 
-    fn entry(version: &str, seen: u64) -> ManifestEntry {
+    /// A manifest entry with only its version and generation set.
+    pub(in crate::store) fn entry(version: &str, seen: u64) -> ManifestEntry {
         ManifestEntry {
             version: version.into(),
             acl_hash: "a".into(),
