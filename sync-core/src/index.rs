@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use connector_sdk::{Acl, Principal};
+use connector_sdk::Acl;
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::indexer::{LogMergePolicy, UserOperation};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
@@ -19,7 +19,12 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Tantivy
 use time::OffsetDateTime;
 
 use crate::chunker::Chunk;
+use crate::identities::acl_terms;
 use crate::{EngineError, Result};
+
+mod migration;
+
+pub use migration::INDEX_FORMAT;
 
 /// Memory the writer may use for its in-memory segments, whatever the corpus size.
 const WRITER_MEMORY: usize = 96 * 1024 * 1024;
@@ -97,6 +102,8 @@ pub fn doc_key(source: &str, doc_id: &str) -> String {
 pub struct DocFields<'a> {
     /// The source id.
     pub source: &'a str,
+    /// The namespace of the source's groups (`group:<namespace>:<id>`).
+    pub namespace: &'a str,
     /// The document id within the source.
     pub doc_id: &'a str,
     /// Title shown in results.
@@ -124,9 +131,16 @@ pub trait IndexSink: Send {
     fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk], replace: bool) -> Result<()>;
     /// Removes a document.
     fn delete(&mut self, source: &str, doc_id: &str) -> Result<()>;
-    /// Rewrites a document's ACL from its stored chunks; `Ok(None)` if it has no chunks,
-    /// `Ok(Some(0))` if they already carry exactly this ACL (nothing is written).
-    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>>;
+    /// Rewrites a document's ACL (its groups in `namespace`) from its stored chunks;
+    /// `Ok(None)` if it has no chunks, `Ok(Some(0))` if they already carry exactly this ACL
+    /// (nothing is written).
+    fn update_acl(
+        &mut self,
+        source: &str,
+        namespace: &str,
+        doc_id: &str,
+        acl: &Acl,
+    ) -> Result<Option<u32>>;
     /// Makes all writes so far durable and visible.
     fn commit(&mut self) -> Result<()>;
 }
@@ -185,6 +199,17 @@ pub struct VisibleDoc {
     pub uri: Option<String>,
 }
 
+/// A document's ACL as the index holds it (`acl explain`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredAcl {
+    /// The document title.
+    pub title: String,
+    /// Allow terms, as indexed.
+    pub allow: Vec<String>,
+    /// Deny terms, as indexed.
+    pub deny: Vec<String>,
+}
+
 /// One chunk as stored, for consistency checks and `repair`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoredChunk {
@@ -236,8 +261,17 @@ impl TantivyIndex {
             }
             index
         } else {
-            Index::create_in_dir(dir, schema).map_err(index_err)?
+            let index = Index::create_in_dir(dir, schema).map_err(index_err)?;
+            // A new index is of the current format from its first (empty) commit on: only
+            // indexes of an older build lack the format in their commit.
+            migration::commit(
+                &mut index
+                    .writer_with_num_threads(1, 15_000_000)
+                    .map_err(index_err)?,
+            )?;
+            index
         };
+        migration::migrate(&index, &fields, dir)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -275,10 +309,11 @@ impl TantivyIndex {
     }
 
     /// The ACL filter: at least one principal allowed, none denied. No principals → no hit.
-    fn acl_filter(&self, principals: &[Principal]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
-        let term = |field: Field, p: &Principal| -> Box<dyn Query> {
+    /// Principals are index terms (`Identities::principals`).
+    fn acl_filter(&self, principals: &[String]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
+        let term = |field: Field, p: &String| -> Box<dyn Query> {
             Box::new(TermQuery::new(
-                Term::from_field_text(field, &p.term()),
+                Term::from_field_text(field, p),
                 IndexRecordOption::Basic,
             ))
         };
@@ -295,7 +330,7 @@ impl TantivyIndex {
         (Box::new(allow), deny)
     }
 
-    fn restricted(&self, query: Box<dyn Query>, principals: &[Principal]) -> BooleanQuery {
+    fn restricted(&self, query: Box<dyn Query>, principals: &[String]) -> BooleanQuery {
         let (allow, deny) = self.acl_filter(principals);
         let mut clauses = vec![(Occur::Must, query), (Occur::Must, allow)];
         clauses.extend(deny.into_iter().map(|q| (Occur::MustNot, q)));
@@ -307,7 +342,7 @@ impl TantivyIndex {
     pub fn search(
         &self,
         query: &str,
-        principals: &[Principal],
+        principals: &[String],
         limit: usize,
     ) -> Result<Vec<SearchHit>> {
         if principals.is_empty() || limit == 0 {
@@ -349,7 +384,7 @@ impl TantivyIndex {
     }
 
     /// Every document the principals may read, sorted (for audits).
-    pub fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>> {
+    pub fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>> {
         if principals.is_empty() {
             return Ok(Vec::new());
         }
@@ -446,6 +481,29 @@ impl TantivyIndex {
         Ok(unknown)
     }
 
+    /// A document's allow and deny terms as indexed (from its first chunk: every chunk of a
+    /// document carries the same ACL); `None` when the index does not hold it.
+    pub fn document_acl(&self, source: &str, doc_id: &str) -> Result<Option<StoredAcl>> {
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let query = TermQuery::new(
+            Term::from_field_text(f.doc_key, &doc_key(source, doc_id)),
+            IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())
+            .map_err(index_err)?;
+        let Some((_, addr)) = top.first() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(*addr).map_err(index_err)?;
+        Ok(Some(StoredAcl {
+            title: first_str(&doc, f.title).unwrap_or_default(),
+            allow: all_str(&doc, f.acl_allow),
+            deny: all_str(&doc, f.acl_deny),
+        }))
+    }
+
     /// Number of documents (not chunks) per source.
     pub fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
         let searcher = self.searcher()?;
@@ -466,6 +524,29 @@ impl TantivyIndex {
         }
         Ok(counts)
     }
+}
+
+/// A copy of a stored chunk with other ACL terms: every stored field is copied (the text
+/// too, so nothing is extracted again), the ACL fields replaced.
+fn with_acl(
+    f: &Fields,
+    old: &TantivyDocument,
+    allow: &[String],
+    deny: &[String],
+) -> TantivyDocument {
+    let mut new = TantivyDocument::new();
+    for (field, value) in old.field_values() {
+        if field != f.acl_allow && field != f.acl_deny {
+            new.add_field_value(field, &OwnedValue::from(value));
+        }
+    }
+    for t in allow {
+        new.add_text(f.acl_allow, t);
+    }
+    for t in deny {
+        new.add_text(f.acl_deny, t);
+    }
+    new
 }
 
 /// The index writer, used by one thread of the pipeline.
@@ -520,8 +601,7 @@ impl IndexSink for TantivyWriter {
                 f.doc_key, &key,
             )))?;
         }
-        let allow = doc.acl.allow_terms();
-        let deny = doc.acl.deny_terms();
+        let (allow, deny) = acl_terms(doc.acl, doc.namespace);
         let metadata: BTreeMap<String, OwnedValue> = doc
             .metadata
             .iter()
@@ -565,7 +645,13 @@ impl IndexSink for TantivyWriter {
         self.push(UserOperation::Delete(term))
     }
 
-    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
+    fn update_acl(
+        &mut self,
+        source: &str,
+        namespace: &str,
+        doc_id: &str,
+        acl: &Acl,
+    ) -> Result<Option<u32>> {
         let f = self.fields;
         if self.reader_stale {
             self.reader.reload().map_err(index_err)?;
@@ -580,26 +666,13 @@ impl IndexSink for TantivyWriter {
         if addrs.is_empty() {
             return Ok(None);
         }
-        let (allow, deny) = (acl.allow_terms(), acl.deny_terms());
+        let (allow, deny) = acl_terms(acl, namespace);
         let mut docs = Vec::with_capacity(addrs.len());
         let mut same = true;
         for addr in addrs {
             let old: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
             same &= all_str(&old, f.acl_allow) == allow && all_str(&old, f.acl_deny) == deny;
-            // Copy every stored field except the ACL ones, then add the new ACL.
-            let mut new = TantivyDocument::new();
-            for (field, value) in old.field_values() {
-                if field != f.acl_allow && field != f.acl_deny {
-                    new.add_field_value(field, &OwnedValue::from(value));
-                }
-            }
-            for t in &allow {
-                new.add_text(f.acl_allow, t);
-            }
-            for t in &deny {
-                new.add_text(f.acl_deny, t);
-            }
-            docs.push(new);
+            docs.push(with_acl(&f, &old, &allow, &deny));
         }
         if same {
             // The effective ACL did not change (a sidecar ACL overrides the prefix ACL
@@ -616,7 +689,7 @@ impl IndexSink for TantivyWriter {
 
     fn commit(&mut self) -> Result<()> {
         self.hand_over()?;
-        self.writer.commit().map_err(index_err)?;
+        migration::commit(&mut self.writer)?;
         // The reader catches up only when an ACL rewrite needs it: reloading opens every new
         // segment (term dictionaries, fast fields, store caches), memory a sync that only
         // adds documents never uses.

@@ -39,8 +39,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use chunker::ChunkerConfig;
-pub use identities::Identities;
-pub use index::{SearchHit, TantivyIndex, VisibleDoc};
+pub use identities::{Identities, IdentitiesFile, Memberships};
+pub use index::{SearchHit, StoredAcl, TantivyIndex, VisibleDoc};
 pub use memory_store::MemoryStore;
 pub use pipeline::{CommitPolicy, Progress, Source, SyncOptions};
 pub use report::{Counts, RateLimits, RunMode, RunReason, RunReport, RunState};

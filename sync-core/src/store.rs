@@ -18,6 +18,7 @@ use connector_sdk::{RemoteDocument, SourceCheckpoint};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::identities::Memberships;
 use crate::report::{RunMode, RunReport};
 use crate::{EngineError, Result};
 
@@ -143,6 +144,12 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn runs(&self) -> Result<Vec<RunReport>>;
     /// Deletes all but the newest `keep` run reports of `source`; returns how many went.
     fn prune_runs(&self, source: &str, keep: usize) -> Result<usize>;
+    /// Replaces a namespace's memberships (one atomic, durable write).
+    fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()>;
+    /// A namespace's memberships, as the last complete identity sync stored them.
+    fn memberships(&self, namespace: &str) -> Result<Option<Memberships>>;
+    /// The namespaces with stored memberships, sorted.
+    fn membership_namespaces(&self) -> Result<Vec<String>>;
 }
 
 /// The embedded implementation of [`StateStore`]: sled for source states and run reports,
@@ -226,6 +233,15 @@ fn source_run_prefix(source: &str) -> Vec<u8> {
 fn source_run_key(source: &str, id: u64) -> Vec<u8> {
     let mut k = source_run_prefix(source);
     k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// A namespace's memberships, one JSON value: `g\0<namespace>`.
+const MEMBERSHIPS_PREFIX: &[u8] = b"g\0";
+
+fn memberships_key(namespace: &str) -> Vec<u8> {
+    let mut k = MEMBERSHIPS_PREFIX.to_vec();
+    k.extend_from_slice(namespace.as_bytes());
     k
 }
 
@@ -580,6 +596,40 @@ impl StateStore for LocalStore {
             })
             .collect()
     }
+
+    // Memberships: one JSON value per namespace, replaced by one sled insert (atomic) and
+    // flushed before the identity sync reports success.
+    fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()> {
+        self.tree
+            .insert(memberships_key(namespace), encode(memberships)?)
+            .map_err(store_err)?;
+        self.db.flush().map_err(store_err)?;
+        Ok(())
+    }
+
+    fn memberships(&self, namespace: &str) -> Result<Option<Memberships>> {
+        let Some(v) = self
+            .tree
+            .get(memberships_key(namespace))
+            .map_err(store_err)?
+        else {
+            return Ok(None);
+        };
+        let m: Memberships = decode(&v, "memberships")?;
+        m.check_format()?;
+        Ok(Some(m))
+    }
+
+    fn membership_namespaces(&self) -> Result<Vec<String>> {
+        self.tree
+            .scan_prefix(MEMBERSHIPS_PREFIX)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(store_err)?;
+                Ok(String::from_utf8_lossy(&k[MEMBERSHIPS_PREFIX.len()..]).into_owned())
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -641,6 +691,49 @@ mod tests {
         assert!(err.to_string().contains("lock"), "{err}");
         drop(first);
         LocalStore::open(dir.path()).expect("reopens once closed");
+    }
+
+    #[test]
+    fn memberships_are_replaced_per_namespace_on_both_stores_and_survive_reopen() {
+        use connector_sdk::Membership;
+        let mut m = Memberships::default();
+        m.add(Membership::UserInGroup {
+            user: "Ann@X.io".into(),
+            group: "eng".into(),
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = crate::MemoryStore::new();
+        {
+            let local = LocalStore::open(dir.path()).expect("open");
+            for store in [&local as &dyn StateStore, &memory] {
+                assert_eq!(store.memberships("wiki").expect("read"), None);
+                store
+                    .put_memberships("wiki", &Memberships::default())
+                    .expect("put");
+                store.put_memberships("wiki", &m).expect("replace");
+                store
+                    .put_memberships("drive", &Memberships::default())
+                    .expect("put");
+                assert_eq!(store.memberships("wiki").expect("read"), Some(m.clone()));
+                assert_eq!(
+                    store.membership_namespaces().expect("list"),
+                    ["drive", "wiki"]
+                );
+            }
+        }
+        let local = LocalStore::open(dir.path()).expect("reopen");
+        assert_eq!(local.memberships("wiki").expect("read"), Some(m.clone()));
+        // A newer format is refused, not misread.
+        let mut newer = serde_json::to_value(&m).expect("json");
+        newer["format"] = serde_json::json!(99);
+        local
+            .tree
+            .insert(
+                memberships_key("x"),
+                serde_json::to_vec(&newer).expect("json"),
+            )
+            .expect("insert");
+        assert!(local.memberships("x").is_err());
     }
 
     #[test]
