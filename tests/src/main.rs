@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod crash;
 mod hostile;
+mod identities;
 mod incremental;
 mod journal;
 mod legacy_snapshots;

@@ -136,12 +136,12 @@ pub(crate) async fn proxy() -> FaultProxy {
 }
 
 fn identities() -> Identities {
-    Identities::parse(
+    crate::support::file_identities(
         br#"{"users": {"alice@example.com": ["engineering"], "bob@example.com": ["all-staff"],
                        "carol@example.com": []},
             "groups": {"engineering": ["all-staff"]}}"#,
+        &["s3docs"],
     )
-    .expect("identities")
 }
 
 /// The keys GetObject was called for since the last reset, sorted.
