@@ -479,7 +479,7 @@ root = "b"
 [[sources]]
 id = "c"
 type = "s3"
-bucket = "c"
+bucket = "bucket-c"
 "#;
         let config = Config::parse(text, Path::new("/base"), "t.toml").expect("valid");
         let a = &config.sources[0];
