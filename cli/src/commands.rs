@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use connector_sdk::{Limits, SyncContext};
 use indicatif::{ProgressBar, ProgressStyle};
-use sync_core::{Engine, Identities, Progress, RunReport, RunState, Source, TantivyIndex};
+use sync_core::identities::{Identities, IdentitiesFile};
+use sync_core::{Engine, LocalStore, Progress, RunMode, RunReport, RunState, TantivyIndex};
 
 use crate::config::Config;
 
@@ -25,6 +26,9 @@ pub struct SyncArgs {
     /// Let this run delete more than the configured share (default 50%) of a source
     #[arg(long)]
     allow_mass_delete: bool,
+    /// Sync the sources' users and groups (their directories) instead of their documents
+    #[arg(long, conflicts_with_all = ["full", "allow_mass_delete"])]
+    identities: bool,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +113,20 @@ fn print_report(report: &RunReport, kind: &str) {
             .unwrap_or_default(),
         report.id
     );
+    if report.mode == RunMode::Identities {
+        out!(
+            "  users {} · groups {} · memberships {}",
+            c.users,
+            c.groups,
+            c.memberships
+        );
+    } else {
+        print_counts(c);
+    }
+    print_details(report);
+}
+
+fn print_counts(c: &sync_core::Counts) {
     out!(
         "  scanned {} · added {} · modified {} · acl updated {} · deleted {} · unchanged {} · skipped {} · failed {}",
         c.scanned,
@@ -120,6 +138,10 @@ fn print_report(report: &RunReport, kind: &str) {
         c.skipped,
         c.failed
     );
+}
+
+fn print_details(report: &RunReport) {
+    let c = &report.counts;
     for f in report.failed_documents.iter().take(20) {
         out!(
             "  {} {} [{}/{}]: {}",
@@ -172,9 +194,17 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
     options.full = args.full;
     options.allow_mass_delete = args.allow_mass_delete;
     let mut failed = false;
+    if args.identities {
+        for source_config in sources {
+            let source = source_config.source()?;
+            let report = engine.sync_identities(&source, &options).await?;
+            print_report(&report, source_config.type_name());
+            failed |= report.state == RunState::Failed;
+        }
+        return Ok(exit_code(failed));
+    }
     for source_config in sources {
-        let connector = source_config.build()?;
-        let source = Source::new(source_config.id.clone(), connector);
+        let source = source_config.source()?;
         let mut options = options.clone();
         if let Some(n) = source_config.documents_in_flight() {
             // Network sources wait on latency, not CPU: keep as many documents in flight
@@ -215,21 +245,55 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
         print_report(&report, source_config.type_name());
         failed |= report.state == RunState::Failed;
     }
-    Ok(if failed {
+    Ok(exit_code(failed))
+}
+
+fn exit_code(failed: bool) -> ExitCode {
+    if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
-fn load_identities(config: &Config) -> anyhow::Result<Identities> {
-    match &config.identities_file {
-        None => Ok(Identities::default()),
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("read identities file {}", path.display()))?;
-            Ok(Identities::parse(&bytes)?)
+/// Every provider of memberships: what identity syncs stored, the identities file for the
+/// namespaces it covers, and each source's configured aliases.
+pub(crate) fn load_identities(config: &Config) -> anyhow::Result<Identities> {
+    let mut ids = Identities::new();
+    if config.data_dir.join(sync_core::store::STORE_FILE).exists() {
+        // Read-only, so searching works while a sync writes the store. A store that cannot
+        // be read (an older layout, not yet upgraded by a sync) holds no identity syncs:
+        // searches then use the other providers (fewer groups: never more access).
+        match LocalStore::open_read_only(&config.data_dir) {
+            Ok(store) => ids.add_stored(&store)?,
+            Err(e) => eprintln!(
+                "note: the state store is unavailable ({e}); groups from identity syncs are not used"
+            ),
         }
+    }
+    if let Some(path) = &config.identities_file {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("read identities file {}", path.display()))?;
+        ids.add_file(&IdentitiesFile::parse(&bytes)?, config.file_namespaces());
+    }
+    for s in &config.sources {
+        if !s.aliases.is_empty() {
+            ids.add_aliases(s.namespace(), &s.aliases);
+        }
+    }
+    Ok(ids)
+}
+
+/// The index, opened to read it (also while a sync writes it: a look never creates,
+/// migrates or locks it).
+pub(crate) fn open_index(config: &Config) -> anyhow::Result<TantivyIndex> {
+    let index_dir = config.data_dir.join("index");
+    match TantivyIndex::open_read_only(&index_dir)? {
+        Some(index) => Ok(index),
+        None => bail!(
+            "no index at {} yet: run `tributary sync` first",
+            index_dir.display()
+        ),
     }
 }
 
@@ -237,23 +301,15 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     if args.query.is_none() && !args.all {
         bail!("give a QUERY, or --all to list every document the user may see");
     }
-    let index_dir = config.data_dir.join("index");
-    if !index_dir.join("meta.json").exists() {
-        bail!(
-            "no index at {} yet: run `tributary sync` first",
-            index_dir.display()
-        );
-    }
+    let index = open_index(config)?;
     let identities = load_identities(config)?;
-    if config.identities_file.is_some() && !identities.knows(&args.user) {
+    if identities.namespaces().next().is_some() && !identities.knows(&args.user) {
         eprintln!(
-            "note: {} is not in the identities file; searching with the user's own id and domain only",
+            "note: {} is in no directory (identity syncs, identities file); searching with the user's own id and domain only",
             args.user
         );
     }
     let principals = identities.principals(&args.user);
-    // Searching opens only the index (not the state store), so it works during a sync.
-    let index = TantivyIndex::open(&index_dir)?;
     if args.all {
         let docs = index.visible_documents(&principals)?;
         if args.json {

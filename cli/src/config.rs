@@ -98,6 +98,9 @@ pub struct Config {
     pub origin: String,
     pub data_dir: PathBuf,
     pub identities_file: Option<PathBuf>,
+    /// `[identities] sources`: the sources (or namespaces) whose groups the file defines;
+    /// `None`: every source without a directory of its own (filesystem, S3).
+    pub identities_sources: Option<Vec<String>>,
     pub sync: SyncSettings,
     pub sources: Vec<SourceConfig>,
 }
@@ -120,6 +123,7 @@ impl Config {
             origin: origin.to_string(),
             data_dir: base.join(".tributary"),
             identities_file: None,
+            identities_sources: None,
             sync: SyncSettings::default(),
             sources: Vec::new(),
         };
@@ -140,6 +144,9 @@ impl Config {
         if let Some(t) = identities {
             let mut r = Reader::new(t, "identities", &mut problems);
             config.identities_file = r.string("file").map(|p| resolve(base, &p));
+            if r.get("sources").is_some() {
+                config.identities_sources = Some(r.strings("sources"));
+            }
             r.finish();
         }
         if let Some(t) = sync {
@@ -240,11 +247,52 @@ impl Config {
                 });
             }
         }
+        for (i, name) in config.identities_sources.iter().flatten().enumerate() {
+            let known = config
+                .sources
+                .iter()
+                .any(|s| s.id == *name || s.namespace() == name);
+            if !known {
+                problems.push(Problem {
+                    key: format!("identities.sources[{i}]"),
+                    message: format!(
+                        "{name:?} is neither a source id nor a source's group_namespace"
+                    ),
+                });
+            }
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(fail(problems))
         }
+    }
+
+    /// The namespaces whose groups the identities file defines (none without a file).
+    pub fn file_namespaces(&self) -> Vec<String> {
+        if self.identities_file.is_none() {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = match &self.identities_sources {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.sources
+                        .iter()
+                        .find(|s| s.id == *n)
+                        .map_or(n.clone(), |s| s.namespace().to_string())
+                })
+                .collect(),
+            None => self
+                .sources
+                .iter()
+                .filter(|s| s.has_no_directory())
+                .map(|s| s.namespace().to_string())
+                .collect(),
+        };
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Loads `path`, or — when no path was given and `./tributary.toml` does not exist —
@@ -408,6 +456,71 @@ default_access = "public"
         assert_eq!(
             keys,
             ["sync.fetch_timeout_secs", "sync.max_rate_limit_pause_secs"],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn namespaces_aliases_and_the_files_sources_are_read_and_checked() {
+        let text = r#"
+[identities]
+file = "ids.json"
+[[sources]]
+id = "site-a"
+type = "filesystem"
+root = "a"
+group_namespace = "tenant"
+[sources.aliases]
+"U024BE7LH" = "Alice@Example.com"
+[[sources]]
+id = "b"
+type = "filesystem"
+root = "b"
+[[sources]]
+id = "c"
+type = "s3"
+bucket = "bucket-c"
+"#;
+        let config = Config::parse(text, Path::new("/base"), "t.toml").expect("valid");
+        let a = &config.sources[0];
+        assert_eq!(
+            (a.namespace(), config.sources[1].namespace()),
+            ("tenant", "b")
+        );
+        assert_eq!(
+            a.aliases.get("u024be7lh").map(String::as_str),
+            Some("alice@example.com")
+        );
+        // By default the file defines the groups of every source without a directory.
+        assert_eq!(config.file_namespaces(), ["b", "c", "tenant"]);
+        let only = text.replace(
+            "file = \"ids.json\"",
+            "file = \"ids.json\"\nsources = [\"site-a\"]",
+        );
+        let config = Config::parse(&only, Path::new("/base"), "t.toml").expect("valid");
+        assert_eq!(config.file_namespaces(), ["tenant"]);
+
+        let bad = r#"
+[identities]
+file = "ids.json"
+sources = ["nowhere"]
+[[sources]]
+id = "d"
+type = "filesystem"
+root = "d"
+group_namespace = "a:b"
+aliases = { "U1" = "not-an-email", "U2" = 7 }
+"#;
+        let err = Config::parse(bad, Path::new("/base"), "t.toml").expect_err("invalid");
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sources[0].group_namespace",
+                "sources[0].aliases.U1",
+                "sources[0].aliases.U2",
+                "identities.sources[0]",
+            ],
             "{err}"
         );
     }

@@ -20,6 +20,7 @@ macro_rules! out {
     }};
 }
 
+mod acl;
 mod commands;
 mod config;
 mod extract;
@@ -73,6 +74,9 @@ enum Command {
     Status,
     /// Check that a source is reachable and readable, without syncing.
     Check(commands::CheckArgs),
+    /// Permissions: `acl explain` says why a user can or cannot see a document.
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
     /// Extract the text of local files (no sync, no config needed).
     Extract(extract::ExtractArgs),
 }
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             Command::Runs(args) => commands::runs(&config, args),
             Command::Status => commands::status(&config),
             Command::Check(args) => commands::check(&config, args).await,
+            Command::Acl(command) => acl::run(&config, command),
             Command::Extract(_) => unreachable!("handled before the runtime starts"),
         }
     });

@@ -1,6 +1,7 @@
 //! The connector registry: every source type the binary knows, in one list you can grep.
 //! Adding a connector means one entry in [`TYPES`] and one variant in [`SourceKind`].
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,6 +24,10 @@ type Parser = fn(&mut Reader<'_, '_>, &Path) -> Option<SourceKind>;
 pub struct SourceConfig {
     pub id: String,
     pub kind: SourceKind,
+    /// `group_namespace`: the namespace of its groups, when not its id.
+    pub group_namespace: Option<String>,
+    /// `[sources.aliases]`: the source's user ids → emails (lowercased).
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// Each connector's typed configuration.
@@ -39,6 +44,24 @@ impl SourceConfig {
             SourceKind::Filesystem(_) => "filesystem",
             SourceKind::S3(_) => "s3",
         }
+    }
+
+    /// The namespace of its groups: `group_namespace`, else its id.
+    pub fn namespace(&self) -> &str {
+        self.group_namespace.as_deref().unwrap_or(&self.id)
+    }
+
+    /// Whether the source has no directory of its own (its `identities()` is empty), so that
+    /// the identities file defines its groups unless `[identities] sources` says otherwise.
+    pub fn has_no_directory(&self) -> bool {
+        matches!(self.kind, SourceKind::Filesystem(_) | SourceKind::S3(_))
+    }
+
+    /// The engine's view of it: id, connector, namespace.
+    pub fn source(&self) -> anyhow::Result<sync_core::Source> {
+        let mut source = sync_core::Source::new(self.id.clone(), self.build()?);
+        source.group_namespace = self.group_namespace.clone();
+        Ok(source)
     }
 
     /// How many documents the engine should keep in flight for this source, when the
@@ -89,6 +112,16 @@ pub fn parse(
         }
         _ => {}
     }
+    let group_namespace = r.string("group_namespace");
+    if let Some(ns) = &group_namespace
+        && !sync_core::identities::valid_namespace(ns)
+    {
+        r.problem(
+            "group_namespace",
+            format!("{ns:?} may only contain letters, digits, '-' and '_'"),
+        );
+    }
+    let aliases = aliases(&mut r);
     let type_name = r.string("type");
     let kind = match type_name.as_deref() {
         None => {
@@ -115,7 +148,54 @@ pub fn parse(
     Some(SourceConfig {
         id: id?,
         kind: kind?,
+        group_namespace,
+        aliases,
     })
+}
+
+/// `[sources.aliases]` (or `aliases = { ... }`): the source's user ids → emails.
+fn aliases(r: &mut Reader<'_, '_>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(table) = r.table("aliases") else {
+        return out;
+    };
+    for (id, email) in table {
+        let key = format!("aliases.{id}");
+        match email {
+            toml::Value::String(email) if valid_email(email) => {
+                if id.trim().is_empty() {
+                    r.problem(&key, "an empty user id");
+                } else if out
+                    .insert(id.trim().to_lowercase(), email.trim().to_lowercase())
+                    .is_some()
+                {
+                    r.problem(&key, "the same user id (ignoring case) twice");
+                }
+            }
+            toml::Value::String(email) => {
+                r.problem(&key, format!("{email:?} is not an email address"));
+            }
+            other => r.problem(
+                &key,
+                format!("expected an email (a string), found {}", other.type_str()),
+            ),
+        }
+    }
+    out
+}
+
+/// `local@domain`, one `@`, no spaces: enough to catch a value in the wrong place.
+fn valid_email(s: &str) -> bool {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
 }
 
 fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {

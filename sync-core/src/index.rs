@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use connector_sdk::{Acl, Principal};
+use connector_sdk::Acl;
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::indexer::{LogMergePolicy, UserOperation};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
@@ -30,7 +30,12 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Tantivy
 use time::OffsetDateTime;
 
 use crate::chunker::Chunk;
+use crate::identities::acl_terms;
 use crate::{EngineError, Result};
+
+mod migration;
+
+pub use migration::INDEX_FORMAT;
 
 /// Memory the writer may use for its in-memory segments, whatever the corpus size.
 const WRITER_MEMORY: usize = 96 * 1024 * 1024;
@@ -98,6 +103,21 @@ fn build_schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// Opens the index in `dir`, refusing one of another schema.
+fn open_existing(dir: &Path, schema: &Schema) -> Result<Index> {
+    let index = Index::open_in_dir(dir).map_err(index_err)?;
+    // Comparing the schema itself (not a marker file) cannot be left half-written by a crash
+    // during creation, and catches any drift.
+    if index.schema() != *schema {
+        return Err(EngineError::Index(format!(
+            "the index at {} was written by an incompatible version of tributary \
+             (schema differs); delete the folder and sync again",
+            dir.display()
+        )));
+    }
+    Ok(index)
+}
+
 /// The unique key of a document across sources (source ids never contain `:`).
 pub fn doc_key(source: &str, doc_id: &str) -> String {
     format!("{source}:{doc_id}")
@@ -108,6 +128,8 @@ pub fn doc_key(source: &str, doc_id: &str) -> String {
 pub struct DocFields<'a> {
     /// The source id.
     pub source: &'a str,
+    /// The namespace of the source's groups (`group:<namespace>:<id>`).
+    pub namespace: &'a str,
     /// The document id within the source.
     pub doc_id: &'a str,
     /// Title shown in results.
@@ -135,9 +157,16 @@ pub trait IndexSink: Send {
     fn upsert(&mut self, doc: &DocFields<'_>, chunks: &[Chunk], replace: bool) -> Result<()>;
     /// Removes a document.
     fn delete(&mut self, source: &str, doc_id: &str) -> Result<()>;
-    /// Rewrites a document's ACL from its stored chunks; `Ok(None)` if it has no chunks,
-    /// `Ok(Some(0))` if they already carry exactly this ACL (nothing is written).
-    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>>;
+    /// Rewrites a document's ACL (its groups in `namespace`) from its stored chunks;
+    /// `Ok(None)` if it has no chunks, `Ok(Some(0))` if they already carry exactly this ACL
+    /// (nothing is written).
+    fn update_acl(
+        &mut self,
+        source: &str,
+        namespace: &str,
+        doc_id: &str,
+        acl: &Acl,
+    ) -> Result<Option<u32>>;
     /// Makes all writes so far durable and visible.
     fn commit(&mut self) -> Result<()>;
 }
@@ -150,11 +179,11 @@ pub trait IndexSink: Send {
 pub trait DocumentIndex: Send + Sync + std::fmt::Debug {
     /// A writer for one run.
     fn writer(&self) -> Result<Box<dyn IndexSink>>;
-    /// Full-text search over chunks the principals may read; no principals, no hits.
-    fn search(&self, query: &str, principals: &[Principal], limit: usize)
-    -> Result<Vec<SearchHit>>;
+    /// Full-text search over chunks the principals (index terms, `Identities::principals`)
+    /// may read; no principals, no hits.
+    fn search(&self, query: &str, principals: &[String], limit: usize) -> Result<Vec<SearchHit>>;
     /// Every document the principals may read, sorted.
-    fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>>;
+    fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>>;
     /// Every stored chunk, sorted (tests, audits).
     fn all_chunks(&self) -> Result<Vec<StoredChunk>>;
     /// Ids of `source`'s indexed documents for which `known` says no.
@@ -165,6 +194,8 @@ pub trait DocumentIndex: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<String>>;
     /// Number of documents (not chunks) per source.
     fn document_counts(&self) -> Result<BTreeMap<String, u64>>;
+    /// A document's allow and deny terms as indexed; `None` when the index does not hold it.
+    fn document_acl(&self, source: &str, doc_id: &str) -> Result<Option<StoredAcl>>;
 }
 
 /// The on-disk tantivy index.
@@ -231,6 +262,17 @@ pub struct VisibleDoc {
     pub uri: Option<String>,
 }
 
+/// A document's ACL as the index holds it (`acl explain`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredAcl {
+    /// The document title.
+    pub title: String,
+    /// Allow terms, as indexed.
+    pub allow: Vec<String>,
+    /// Deny terms, as indexed.
+    pub deny: Vec<String>,
+}
+
 /// One chunk as stored, for consistency checks and `repair`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoredChunk {
@@ -270,20 +312,36 @@ impl TantivyIndex {
             .map_err(|e| EngineError::Index(format!("create {}: {e}", dir.display())))?;
         let (schema, fields) = build_schema();
         let index = if dir.join("meta.json").exists() {
-            let index = Index::open_in_dir(dir).map_err(index_err)?;
-            // Comparing the schema itself (not a marker file) cannot be left half-written by
-            // a crash during creation, and catches any drift.
-            if index.schema() != schema {
-                return Err(EngineError::Index(format!(
-                    "the index at {} was written by an incompatible version of tributary \
-                     (schema differs); delete the folder and sync again",
-                    dir.display()
-                )));
-            }
-            index
+            open_existing(dir, &schema)?
         } else {
-            Index::create_in_dir(dir, schema).map_err(index_err)?
+            let index = Index::create_in_dir(dir, schema).map_err(index_err)?;
+            // A new index is of the current format from its first (empty) commit on: only
+            // indexes of an older build lack the format in their commit.
+            migration::commit(
+                &mut index
+                    .writer_with_num_threads(1, 15_000_000)
+                    .map_err(index_err)?,
+            )?;
+            index
         };
+        migration::migrate(&index, &fields, dir)?;
+        TantivyIndex::with_reader(index, fields)
+    }
+
+    /// Opens the index in `dir` to search it, also while another process writes it: nothing
+    /// is created, migrated or locked, so a look can never keep a sync from starting (the
+    /// sync that opens an index of an older format migrates it). `None` before the first
+    /// sync created it.
+    pub fn open_read_only(dir: &Path) -> Result<Option<Self>> {
+        if !dir.join("meta.json").exists() {
+            return Ok(None);
+        }
+        let (schema, fields) = build_schema();
+        let index = open_existing(dir, &schema)?;
+        TantivyIndex::with_reader(index, fields).map(Some)
+    }
+
+    fn with_reader(index: Index, fields: Fields) -> Result<Self> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -340,10 +398,11 @@ impl TantivyIndex {
     }
 
     /// The ACL filter: at least one principal allowed, none denied. No principals → no hit.
-    fn acl_filter(&self, principals: &[Principal]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
-        let term = |field: Field, p: &Principal| -> Box<dyn Query> {
+    /// Principals are index terms (`Identities::principals`).
+    fn acl_filter(&self, principals: &[String]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
+        let term = |field: Field, p: &String| -> Box<dyn Query> {
             Box::new(TermQuery::new(
-                Term::from_field_text(field, &p.term()),
+                Term::from_field_text(field, p),
                 IndexRecordOption::Basic,
             ))
         };
@@ -360,7 +419,7 @@ impl TantivyIndex {
         (Box::new(allow), deny)
     }
 
-    fn restricted(&self, query: Box<dyn Query>, principals: &[Principal]) -> BooleanQuery {
+    fn restricted(&self, query: Box<dyn Query>, principals: &[String]) -> BooleanQuery {
         let (allow, deny) = self.acl_filter(principals);
         let mut clauses = vec![(Occur::Must, query), (Occur::Must, allow)];
         clauses.extend(deny.into_iter().map(|q| (Occur::MustNot, q)));
@@ -372,7 +431,7 @@ impl TantivyIndex {
     pub fn search(
         &self,
         query: &str,
-        principals: &[Principal],
+        principals: &[String],
         limit: usize,
     ) -> Result<Vec<SearchHit>> {
         if principals.is_empty() || limit == 0 {
@@ -414,7 +473,7 @@ impl TantivyIndex {
     }
 
     /// Every document the principals may read, sorted (for audits).
-    pub fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>> {
+    pub fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>> {
         if principals.is_empty() {
             return Ok(Vec::new());
         }
@@ -511,6 +570,29 @@ impl TantivyIndex {
         Ok(unknown)
     }
 
+    /// A document's allow and deny terms as indexed (from its first chunk: every chunk of a
+    /// document carries the same ACL); `None` when the index does not hold it.
+    pub fn document_acl(&self, source: &str, doc_id: &str) -> Result<Option<StoredAcl>> {
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let query = TermQuery::new(
+            Term::from_field_text(f.doc_key, &doc_key(source, doc_id)),
+            IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())
+            .map_err(index_err)?;
+        let Some((_, addr)) = top.first() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(*addr).map_err(index_err)?;
+        Ok(Some(StoredAcl {
+            title: first_str(&doc, f.title).unwrap_or_default(),
+            allow: all_str(&doc, f.acl_allow),
+            deny: all_str(&doc, f.acl_deny),
+        }))
+    }
+
     /// Number of documents (not chunks) per source.
     pub fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
         let searcher = self.searcher()?;
@@ -538,16 +620,11 @@ impl DocumentIndex for TantivyIndex {
         Ok(Box::new(TantivyIndex::writer(self)?))
     }
 
-    fn search(
-        &self,
-        query: &str,
-        principals: &[Principal],
-        limit: usize,
-    ) -> Result<Vec<SearchHit>> {
+    fn search(&self, query: &str, principals: &[String], limit: usize) -> Result<Vec<SearchHit>> {
         TantivyIndex::search(self, query, principals, limit)
     }
 
-    fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>> {
+    fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>> {
         TantivyIndex::visible_documents(self, principals)
     }
 
@@ -566,6 +643,33 @@ impl DocumentIndex for TantivyIndex {
     fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
         TantivyIndex::document_counts(self)
     }
+
+    fn document_acl(&self, source: &str, doc_id: &str) -> Result<Option<StoredAcl>> {
+        TantivyIndex::document_acl(self, source, doc_id)
+    }
+}
+
+/// A copy of a stored chunk with other ACL terms: every stored field is copied (the text
+/// too, so nothing is extracted again), the ACL fields replaced.
+fn with_acl(
+    f: &Fields,
+    old: &TantivyDocument,
+    allow: &[String],
+    deny: &[String],
+) -> TantivyDocument {
+    let mut new = TantivyDocument::new();
+    for (field, value) in old.field_values() {
+        if field != f.acl_allow && field != f.acl_deny {
+            new.add_field_value(field, &OwnedValue::from(value));
+        }
+    }
+    for t in allow {
+        new.add_text(f.acl_allow, t);
+    }
+    for t in deny {
+        new.add_text(f.acl_deny, t);
+    }
+    new
 }
 
 /// One run's handle on the shared index writer, used by one thread of the pipeline.
@@ -641,8 +745,7 @@ impl IndexSink for TantivyWriter {
                 f.doc_key, &key,
             )))?;
         }
-        let allow = doc.acl.allow_terms();
-        let deny = doc.acl.deny_terms();
+        let (allow, deny) = acl_terms(doc.acl, doc.namespace);
         let metadata: BTreeMap<String, OwnedValue> = doc
             .metadata
             .iter()
@@ -686,7 +789,13 @@ impl IndexSink for TantivyWriter {
         self.push(UserOperation::Delete(term))
     }
 
-    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
+    fn update_acl(
+        &mut self,
+        source: &str,
+        namespace: &str,
+        doc_id: &str,
+        acl: &Acl,
+    ) -> Result<Option<u32>> {
         let f = self.fields;
         let commits = self.shared().commits.load(Ordering::Acquire);
         if self.reloaded_at != Some(commits) {
@@ -702,26 +811,13 @@ impl IndexSink for TantivyWriter {
         if addrs.is_empty() {
             return Ok(None);
         }
-        let (allow, deny) = (acl.allow_terms(), acl.deny_terms());
+        let (allow, deny) = acl_terms(acl, namespace);
         let mut docs = Vec::with_capacity(addrs.len());
         let mut same = true;
         for addr in addrs {
             let old: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
             same &= all_str(&old, f.acl_allow) == allow && all_str(&old, f.acl_deny) == deny;
-            // Copy every stored field except the ACL ones, then add the new ACL.
-            let mut new = TantivyDocument::new();
-            for (field, value) in old.field_values() {
-                if field != f.acl_allow && field != f.acl_deny {
-                    new.add_field_value(field, &OwnedValue::from(value));
-                }
-            }
-            for t in &allow {
-                new.add_text(f.acl_allow, t);
-            }
-            for t in &deny {
-                new.add_text(f.acl_deny, t);
-            }
-            docs.push(new);
+            docs.push(with_acl(&f, &old, &allow, &deny));
         }
         if same {
             // The effective ACL did not change (a sidecar ACL overrides the prefix ACL
@@ -739,12 +835,7 @@ impl IndexSink for TantivyWriter {
     fn commit(&mut self) -> Result<()> {
         self.hand_over()?;
         let shared = self.shared();
-        shared
-            .writer
-            .write()
-            .map_err(writer_poisoned)?
-            .commit()
-            .map_err(index_err)?;
+        migration::commit(&mut *shared.writer.write().map_err(writer_poisoned)?)?;
         // The reader catches up only when an ACL rewrite needs it: reloading opens every new
         // segment (term dictionaries, fast fields, store caches), memory a sync that only
         // adds documents never uses.

@@ -41,8 +41,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use chunker::ChunkerConfig;
-pub use identities::Identities;
-pub use index::{DocumentIndex, IndexSink, SearchHit, StoredChunk, TantivyIndex, VisibleDoc};
+pub use identities::{Identities, IdentitiesFile, Memberships};
+pub use index::{
+    DocumentIndex, IndexSink, SearchHit, StoredAcl, StoredChunk, TantivyIndex, VisibleDoc,
+};
 pub use memory_index::MemoryIndex;
 pub use memory_store::MemoryStore;
 pub use pipeline::{CommitPolicy, Progress, Source, SyncOptions};
@@ -106,13 +108,19 @@ impl Engine {
     /// Opens the data directory to look at it (`status`, `runs`), also while a sync in
     /// another process writes it: the state store is opened read-only and sees each of that
     /// sync's commits. A look never writes, so it can never keep a sync from starting: a
-    /// directory without a store yet looks empty, and a store of an older layout is an
-    /// error until a sync upgrades it.
+    /// directory without a store or index yet looks empty, and a store of an older layout
+    /// is an error until a sync upgrades it.
     pub fn open_read_only(dir: &Path) -> Result<Self> {
-        if !dir.join(store::STORE_FILE).exists() {
-            return Engine::with_store(dir, Arc::new(MemoryStore::new()));
-        }
-        Engine::with_store(dir, Arc::new(LocalStore::open_read_only(dir)?))
+        let store: Arc<dyn StateStore> = match dir.join(store::STORE_FILE).exists() {
+            true => Arc::new(LocalStore::open_read_only(dir)?),
+            false => Arc::new(MemoryStore::new()),
+        };
+        let index: Arc<dyn DocumentIndex> = match TantivyIndex::open_read_only(&dir.join("index"))?
+        {
+            Some(index) => Arc::new(index),
+            None => Arc::new(MemoryIndex::new()),
+        };
+        Engine::with_parts(dir, index, store)
     }
 
     /// Opens the index in `dir` (created if need be) with another state store: the engine

@@ -11,11 +11,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use connector_sdk::{Acl, Principal};
+use connector_sdk::Acl;
 
 use crate::chunker::Chunk;
+use crate::identities::acl_terms;
 use crate::index::{
-    DocFields, DocumentIndex, IndexSink, SearchHit, StoredChunk, VisibleDoc, doc_key,
+    DocFields, DocumentIndex, IndexSink, SearchHit, StoredAcl, StoredChunk, VisibleDoc, doc_key,
 };
 use crate::{EngineError, Result};
 
@@ -56,10 +57,9 @@ fn lock(documents: &Mutex<Documents>) -> Result<MutexGuard<'_, Documents>> {
         .map_err(|_| EngineError::Index("memory index lock poisoned".into()))
 }
 
-fn visible(chunk: &StoredChunk, principals: &[Principal]) -> bool {
-    let terms: HashSet<String> = principals.iter().map(Principal::term).collect();
-    chunk.acl_allow.iter().any(|t| terms.contains(t))
-        && !chunk.acl_deny.iter().any(|t| terms.contains(t))
+fn visible(chunk: &StoredChunk, principals: &[String]) -> bool {
+    chunk.acl_allow.iter().any(|t| principals.contains(t))
+        && !chunk.acl_deny.iter().any(|t| principals.contains(t))
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -77,12 +77,7 @@ impl DocumentIndex for MemoryIndex {
         }))
     }
 
-    fn search(
-        &self,
-        query: &str,
-        principals: &[Principal],
-        limit: usize,
-    ) -> Result<Vec<SearchHit>> {
+    fn search(&self, query: &str, principals: &[String], limit: usize) -> Result<Vec<SearchHit>> {
         let wanted: HashSet<String> = words(query).into_iter().collect();
         let documents = self.documents()?;
         let mut hits: Vec<SearchHit> = documents
@@ -110,7 +105,7 @@ impl DocumentIndex for MemoryIndex {
         Ok(hits)
     }
 
-    fn visible_documents(&self, principals: &[Principal]) -> Result<Vec<VisibleDoc>> {
+    fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>> {
         let documents = self.documents()?;
         let mut docs: Vec<VisibleDoc> = documents
             .values()
@@ -159,6 +154,18 @@ impl DocumentIndex for MemoryIndex {
         Ok(unknown)
     }
 
+    fn document_acl(&self, source: &str, doc_id: &str) -> Result<Option<StoredAcl>> {
+        let documents = self.documents()?;
+        Ok(documents
+            .get(&doc_key(source, doc_id))
+            .and_then(|chunks| chunks.first())
+            .map(|c| StoredAcl {
+                title: c.title.clone(),
+                allow: c.stored.acl_allow.clone(),
+                deny: c.stored.acl_deny.clone(),
+            }))
+    }
+
     fn document_counts(&self) -> Result<BTreeMap<String, u64>> {
         let mut counts = BTreeMap::new();
         for chunks in self.documents()?.values() {
@@ -190,14 +197,15 @@ impl IndexSink for MemoryWriter {
         }
         let metadata = serde_json::to_string(doc.metadata)
             .map_err(|e| EngineError::Index(format!("metadata: {e}")))?;
+        let (allow, deny) = acl_terms(doc.acl, doc.namespace);
         for chunk in chunks {
             let stored = StoredChunk {
                 source: doc.source.to_string(),
                 doc_id: doc.doc_id.to_string(),
                 chunk_id: format!("{}#{}", doc.doc_id, chunk.ordinal),
                 version: doc.version.to_string(),
-                acl_allow: doc.acl.allow_terms(),
-                acl_deny: doc.acl.deny_terms(),
+                acl_allow: allow.clone(),
+                acl_deny: deny.clone(),
                 text: chunk.text.clone(),
                 metadata: metadata.clone(),
             };
@@ -221,12 +229,18 @@ impl IndexSink for MemoryWriter {
         Ok(())
     }
 
-    fn update_acl(&mut self, source: &str, doc_id: &str, acl: &Acl) -> Result<Option<u32>> {
+    fn update_acl(
+        &mut self,
+        source: &str,
+        namespace: &str,
+        doc_id: &str,
+        acl: &Acl,
+    ) -> Result<Option<u32>> {
         let key = doc_key(source, doc_id);
         let Some(old) = lock(&self.committed)?.get(&key).cloned() else {
             return Ok(None);
         };
-        let (allow, deny) = (acl.allow_terms(), acl.deny_terms());
+        let (allow, deny) = acl_terms(acl, namespace);
         if old
             .iter()
             .all(|c| c.stored.acl_allow == allow && c.stored.acl_deny == deny)

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::identities::Memberships;
 use crate::report::RunReport;
 use crate::store::{ManifestEntry, ManifestIter, RetryEntry, SourceState, StateStore, StoreBatch};
 use crate::{EngineError, Result};
@@ -19,6 +20,7 @@ struct Tables {
     retries: HashMap<String, BTreeMap<String, RetryEntry>>,
     states: HashMap<String, SourceState>,
     runs: BTreeMap<u64, RunReport>,
+    memberships: BTreeMap<String, Memberships>,
 }
 
 /// The in-memory state store.
@@ -157,5 +159,20 @@ impl StateStore for MemoryStore {
             t.runs.remove(id);
         }
         Ok(doomed.len())
+    }
+
+    fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()> {
+        let mut t = self.tables()?;
+        t.memberships
+            .insert(namespace.to_string(), memberships.clone());
+        Ok(())
+    }
+
+    fn memberships(&self, namespace: &str) -> Result<Option<Memberships>> {
+        Ok(self.tables()?.memberships.get(namespace).cloned())
+    }
+
+    fn membership_namespaces(&self) -> Result<Vec<String>> {
+        Ok(self.tables()?.memberships.keys().cloned().collect())
     }
 }

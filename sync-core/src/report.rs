@@ -15,6 +15,9 @@ pub enum RunMode {
     FullResumed,
     /// Changes since the last checkpoint (a complete listing for sources without a feed).
     Incremental,
+    /// An identity sync: the source's users and groups, not its documents
+    /// (`Engine::sync_identities`).
+    Identities,
 }
 
 /// Why a run listed the way it did, where the mode alone does not say.
@@ -99,6 +102,15 @@ pub struct Counts {
     /// Documents of the retry list this run tried again (included in the counts above).
     #[serde(default)]
     pub retried: u64,
+    /// Identity syncs: users the crawl named.
+    #[serde(default)]
+    pub users: u64,
+    /// Identity syncs: groups the crawl named.
+    #[serde(default)]
+    pub groups: u64,
+    /// Identity syncs: facts stored (memberships of users and groups, aliases).
+    #[serde(default)]
+    pub memberships: u64,
 }
 
 /// One document that failed or was skipped.

@@ -87,7 +87,7 @@ async fn each_user_sees_exactly_what_the_acl_allows() {
     )
     .await;
     assert_eq!(report.counts.added, 8, "{report:?}");
-    let ids = Identities::parse(IDENTITIES.as_bytes()).expect("identities");
+    let ids = crate::support::file_identities(IDENTITIES.as_bytes(), &["docs"]);
 
     // Nested groups: backend → engineering → all-staff.
     check(
@@ -143,7 +143,7 @@ async fn default_access_everyone_opens_only_uncovered_paths() {
     let mut config = w.config();
     config.default_access = connector_filesystem::DefaultAccess::Everyone;
     sync(&engine, &fs_source(config, None), &SyncOptions::default()).await;
-    let ids = Identities::parse(IDENTITIES.as_bytes()).expect("identities");
+    let ids = crate::support::file_identities(IDENTITIES.as_bytes(), &["docs"]);
     check(&engine, &ids, "nobody@example.com", &["stray.md"]);
 }
 
@@ -155,7 +155,7 @@ async fn without_an_acl_file_everything_is_invisible() {
     config.acl_file = None;
     let report = sync(&engine, &fs_source(config, None), &SyncOptions::default()).await;
     assert_eq!(report.counts.added, 8);
-    let ids = Identities::parse(IDENTITIES.as_bytes()).expect("identities");
+    let ids = crate::support::file_identities(IDENTITIES.as_bytes(), &["docs"]);
     check(&engine, &ids, "alice@example.com", &[]);
 }
 
@@ -174,7 +174,8 @@ async fn hits_carry_citation_fields() {
         &SyncOptions::default(),
     )
     .await;
-    let ids = Identities::parse(br#"{"users": {"u@x.io": ["everyone-group"]}}"#).expect("ids");
+    let ids =
+        crate::support::file_identities(br#"{"users": {"u@x.io": ["everyone-group"]}}"#, &["docs"]);
     let hits = engine
         .index()
         .search("agent", &ids.principals("u@x.io"), 5)

@@ -16,8 +16,10 @@ use crate::support::{counts, set, sync, visible};
 
 /// `ann` is in group `a`, `ben` in `b`.
 fn identities() -> Identities {
-    Identities::parse(br#"{"users": {"ann@example.com": ["a"], "ben@example.com": ["b"]}}"#)
-        .expect("identities")
+    crate::support::file_identities(
+        br#"{"users": {"ann@example.com": ["a"], "ben@example.com": ["b"]}}"#,
+        &["feed"],
+    )
 }
 
 struct Feed {

@@ -186,7 +186,7 @@ fn sync_search_and_runs_speak_json() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["sync", "search", "runs", "status", "check"] {
+    for cmd in ["sync", "search", "runs", "status", "check", "acl"] {
         let out = Command::new(tributary_bin())
             .args([cmd, "--help"])
             .output()
@@ -278,12 +278,21 @@ fn status_and_runs_look_into_a_sync_in_progress() {
     let mut seen = None;
     while sync.try_wait().expect("poll sync").is_none() {
         let out = run(&config, &["runs", "--json"]);
-        if !out.status.success() {
-            continue; // before the sync created the store
-        }
+        // A look never fails, whatever point the sync is at (creating the store or the
+        // index, committing), and never keeps the sync from going on.
+        assert!(
+            out.status.success(),
+            "runs failed during a sync: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         let running = runs.as_array().and_then(|r| r.last()).cloned();
         let status = run(&config, &["status"]);
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         if let Some(r) = running.filter(|r| r["state"] == "running" && r["counts"]["added"] != 0)
             && sync.try_wait().expect("poll sync").is_none()
         {
@@ -303,4 +312,144 @@ fn status_and_runs_look_into_a_sync_in_progress() {
     let last = runs.as_array().and_then(|r| r.last()).expect("a run");
     assert_eq!(last["state"], "succeeded");
     assert_eq!(last["counts"]["added"], crate::crash::DOCS as u64);
+}
+
+#[test]
+fn acl_explain_says_why_in_text_and_json_and_identity_syncs_are_runs() {
+    let w = World::new();
+    w.write("notes/plan.md", "# Plan\nThe rollout plan.");
+    w.write("notes/private.md", "# Private\nThe private roadmap.");
+    w.write("drafts/idea.md", "# Idea\nNobody may read this yet.");
+    w.acl(&[
+        ("notes/", &[("staff", "GROUP", "ALLOW")]),
+        (
+            "notes/private",
+            &[
+                ("staff", "GROUP", "ALLOW"),
+                ("eve@example.com", "USER", "DENY"),
+            ],
+        ),
+    ]);
+    std::fs::write(
+        w.dir.path().join("identities.json"),
+        r#"{"users": {"Eve@Example.com": ["team"]}, "groups": {"team": ["staff"]}}"#,
+    )
+    .expect("identities");
+    let config = w.dir.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        "[index]\npath = \"data\"\n[identities]\nfile = \"identities.json\"\n\
+         [[sources]]\nid = \"notes\"\ntype = \"filesystem\"\nroot = \"docs\"\nacl_file = \"acl.json\"\n",
+    )
+    .expect("config");
+    assert!(run(&config, &["sync"]).status.success());
+
+    let explain = |doc: &str| {
+        stdout_json(&run(
+            &config,
+            &[
+                "acl",
+                "explain",
+                "--as",
+                "eve@example.com",
+                "--doc",
+                doc,
+                "--json",
+            ],
+        ))
+    };
+    let denied = explain("notes:notes/private.md");
+    assert_eq!(denied["visible"], false);
+    assert_eq!(denied["decided_by"], "user:eve@example.com");
+    assert_eq!(denied["allow"], serde_json::json!(["group:notes:staff"]));
+    assert_eq!(denied["deny"], serde_json::json!(["user:eve@example.com"]));
+    let staff = denied["principals"]
+        .as_array()
+        .expect("principals")
+        .iter()
+        .find(|p| p["principal"] == "group:notes:staff")
+        .expect("staff is one of eve's principals");
+    assert_eq!(
+        staff["path"],
+        serde_json::json!([
+            "user:eve@example.com",
+            "group:notes:team",
+            "group:notes:staff"
+        ])
+    );
+    assert_eq!(staff["provider"], "identities file");
+    let allowed = explain("notes:notes/plan.md");
+    assert_eq!(
+        (&allowed["visible"], &allowed["decided_by"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!("group:notes:staff")
+        )
+    );
+    let closed = explain("notes:drafts/idea.md");
+    assert_eq!(
+        (&closed["visible"], &closed["decided_by"], &closed["allow"]),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!("no allow entry"),
+            &serde_json::json!([])
+        )
+    );
+
+    let text = run(
+        &config,
+        &[
+            "acl",
+            "explain",
+            "--as",
+            "eve@example.com",
+            "--doc",
+            "notes:notes/plan.md",
+        ],
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    for needle in [
+        "allow: group:notes:staff",
+        "deny:  (none)",
+        "group:notes:staff  via user:eve@example.com → group:notes:team → group:notes:staff  [identities file]",
+        "decision: visible: allowed by group:notes:staff",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+    let unknown = run(
+        &config,
+        &[
+            "acl",
+            "explain",
+            "--as",
+            "eve@example.com",
+            "--doc",
+            "notes:nope.md",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no document \"nope.md\""));
+
+    // A folder has no directory: its identity sync stores an empty one, as a run.
+    let out = run(&config, &["sync", "--identities"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("identities") && stdout.contains("users 0 · groups 0"),
+        "{stdout}"
+    );
+    let runs = stdout_json(&run(&config, &["runs", "--json"]));
+    let last = runs
+        .as_array()
+        .expect("array")
+        .last()
+        .cloned()
+        .expect("a run");
+    assert_eq!(
+        (last["mode"].as_str(), last["state"].as_str()),
+        (Some("identities"), Some("succeeded"))
+    );
+    assert_eq!(last["counts"]["memberships"], 0);
+    // The file still gives eve her groups.
+    assert_eq!(explain("notes:notes/plan.md")["visible"], true);
 }

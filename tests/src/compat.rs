@@ -9,16 +9,17 @@
 //!   (`broken.pdf`, which fails to extract) and the per-source run index: the quickstart's
 //!   folder plus `broken.pdf`, synced by the build of commit b0d1da7.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use connector_filesystem::{FilesystemConfig, FilesystemConnector};
 use connector_sdk::Connector;
 use sync_core::{
-    Engine, Identities, LocalStore, RunMode, RunReport, RunState, Source, StateStore, SyncOptions,
+    Engine, LocalStore, RunMode, RunReport, RunState, Source, StateStore, SyncOptions,
 };
 
-use crate::support::{counts, hits, sync};
+use crate::support::{counts, file_identities, hits, sync};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
@@ -62,11 +63,12 @@ async fn open_and_sync_on(fixture: &str, broken: bool) -> (RunReport, Engine, te
         !data.join("state").exists(),
         "the sled folder went into redb"
     );
-    let ids = Identities::parse(
+    let ids = file_identities(
         &std::fs::read(fixtures().join("sample-identities.json")).expect("identities"),
-    )
-    .expect("identities parse");
+        &["sample"],
+    );
     assert!(hits(&engine, &ids, "bob@example.com", "vacation") > 0);
+    assert_migrated(&engine);
     let old_runs = engine.store().runs().expect("old run reports read");
     assert_eq!(old_runs.len(), 1);
     assert_eq!(
@@ -132,4 +134,70 @@ async fn a_store_of_the_last_sled_layout_keeps_its_retry_list_and_syncs_on() {
     // Upgraded, the directory now opens read-only too.
     let reader = LocalStore::open_read_only(&tmp.path().join("data")).expect("reader");
     assert_eq!(reader.retries("sample").expect("retries").len(), 1);
+}
+
+/// The first format indexed groups as `group:<id>`: opening the store rewrote every chunk's
+/// ACL terms into its source's namespace, and nothing else.
+fn assert_migrated(engine: &Engine) {
+    let chunks = engine.index().all_chunks().expect("chunks");
+    let acls: BTreeMap<String, (Vec<String>, Vec<String>)> = chunks
+        .iter()
+        .map(|c| (c.doc_id.clone(), (c.acl_allow.clone(), c.acl_deny.clone())))
+        .collect();
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for (doc, allow, deny) in [
+        ("hr/vacation-policy.md", &["group:sample:hr"][..], &[][..]),
+        (
+            "engineering/security/threat-model.md",
+            &["group:sample:security"],
+            &["user:intern@example.com"],
+        ),
+        (
+            "finance/q3-budget.csv",
+            &["user:ceo@example.com", "group:sample:finance"],
+            &[],
+        ),
+        (
+            "hr/handbook/employee-handbook.md",
+            &["group:sample:all-staff"],
+            &[],
+        ),
+        ("drafts/unannounced-reorg.md", &[], &[]),
+    ] {
+        assert_eq!(acls[doc], (strings(allow), strings(deny)), "{doc}");
+    }
+    for c in &chunks {
+        for term in c.acl_allow.iter().chain(&c.acl_deny) {
+            assert!(
+                !term.starts_with("group:") || term.starts_with("group:sample:"),
+                "{term} of {} is not namespaced",
+                c.doc_id
+            );
+        }
+    }
+    assert_eq!(
+        engine.index().document_counts().expect("counts"),
+        BTreeMap::from([("sample".to_string(), 31)])
+    );
+    // The text came along: nothing was extracted again, yet everything is searchable.
+    assert!(chunks.iter().all(|c| !c.text.is_empty()));
+}
+
+#[test]
+fn a_migrated_index_reopens_as_it_is() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    copy_dir(&fixtures().join("compat/store-v1"), &data);
+    let before = {
+        let engine = Engine::open(&data).expect("migrates");
+        engine.index().all_chunks().expect("chunks")
+    };
+    let meta = std::fs::read_to_string(data.join("index/meta.json")).expect("meta");
+    assert!(
+        meta.contains(r#"tributary_index_format\":2"#),
+        "the format is in the commit: {meta}"
+    );
+    let engine = Engine::open(&data).expect("reopens");
+    assert_eq!(engine.index().all_chunks().expect("chunks"), before);
+    assert_migrated(&engine);
 }

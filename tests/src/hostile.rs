@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sync_core::{Identities, RunState, SyncOptions};
+use sync_core::{RunState, SyncOptions};
 
 use crate::support::{World, fs_source, set, sync, visible};
 
@@ -62,7 +62,7 @@ async fn hostile_files_fail_alone() {
     .collect();
     assert_eq!(kinds, expected);
 
-    let ids = Identities::parse(br#"{"users": {"u@x.io": ["all"]}}"#).expect("ids");
+    let ids = crate::support::file_identities(br#"{"users": {"u@x.io": ["all"]}}"#, &["docs"]);
     assert_eq!(
         visible(&engine, &ids, "u@x.io"),
         set(&["deep.html", "good.csv", "good.md"])
@@ -100,7 +100,7 @@ async fn symlinks_never_lead_out_of_the_root() {
     )
     .await;
     assert_eq!(report.state, RunState::Succeeded, "{report:?}");
-    let ids = Identities::parse(br#"{"users": {"u@x.io": ["all"]}}"#).expect("ids");
+    let ids = crate::support::file_identities(br#"{"users": {"u@x.io": ["all"]}}"#, &["docs"]);
     assert_eq!(
         visible(&engine, &ids, "u@x.io"),
         set(&["alias.txt", "inside.txt"])

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sync_core::{
-    ChunkerConfig, Engine, Identities, MemoryIndex, MemoryStore, RunMode, RunState, SyncOptions,
-};
+use sync_core::{ChunkerConfig, Engine, MemoryIndex, MemoryStore, RunMode, RunState, SyncOptions};
 
 use crate::support::{CountingReader, World, counts, fs_source, hits, set, sync, visible};
 
@@ -123,7 +121,7 @@ async fn check(engine: fn(&World) -> Engine) -> World {
     // Only the edited, the touched (to compare its hash) and the new file were read.
     assert_eq!(reader.take(), ["a.txt", "f.txt", "g.md"]);
 
-    let ids = Identities::parse(IDENTITIES.as_bytes()).expect("ids");
+    let ids = crate::support::file_identities(IDENTITIES.as_bytes(), &["docs"]);
     assert_eq!(
         visible(&engine, &ids, "ann@example.com"),
         set(&["a.txt", "e.json", "f.txt", "g.md"])

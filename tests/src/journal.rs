@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sync_core::{Identities, RunMode, RunReport, RunState, SyncOptions};
+use sync_core::{RunMode, RunReport, RunState, SyncOptions};
 
 use crate::incremental::{IDENTITIES, world};
 use crate::support::{CountingReader, counts, fs_source, hits, set, sync, visible};
@@ -77,7 +77,7 @@ async fn a_watched_folder_resyncs_from_its_journal_with_exact_counts() {
     assert_eq!(check(&quiet), (0, 0, 0, 0, 0, 0, 0, 0));
 
     // The index equals a clean sync of the same folder without a journal.
-    let ids = Identities::parse(IDENTITIES.as_bytes()).expect("ids");
+    let ids = crate::support::file_identities(IDENTITIES.as_bytes(), &["docs"]);
     let data = tempfile::tempdir().expect("tempdir");
     let clean = sync_core::Engine::open(data.path()).expect("engine");
     sync(&clean, &fs_source(w.config(), None), &options).await;

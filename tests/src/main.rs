@@ -11,6 +11,7 @@ mod compat;
 mod concurrent;
 mod crash;
 mod hostile;
+mod identities;
 mod incremental;
 mod journal;
 mod legacy_snapshots;

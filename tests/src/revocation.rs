@@ -60,11 +60,11 @@ fn check_revoked(
 
 /// `bob` is all-staff only; `erin` is an exec (and all-staff).
 pub(crate) fn identities() -> Identities {
-    Identities::parse(
+    crate::support::file_identities(
         br#"{"users": {"bob@example.com": ["all-staff"],
                        "erin@example.com": ["all-staff", "execs"]}}"#,
+        &["docs", "s3docs"],
     )
-    .expect("identities")
 }
 
 /// Fails every read while `failing` is set, as a flaky network share would.

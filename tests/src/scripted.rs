@@ -2,7 +2,8 @@
 //! the next scripted listing, `fetch` serves scripted bodies (or failures, or a hang). It is
 //! what a change-feed source looks like to the engine — deltas, cursors that expire,
 //! throttling, permission changes — without a network, so tests can pin the engine's exact
-//! behaviour. (The seed of the connector conformance kit.)
+//! behaviour. Its directory is scripted too: each identity sync plays the next scripted
+//! `identities()` stream. (The seed of the connector conformance kit.)
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -11,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use connector_sdk::{
-    Acl, ByteStream, Change, ChangeStream, Connector, ConnectorError, ErrorKind, Principal,
-    RemoteDocument, SourceCheckpoint, SyncContext,
+    Acl, ByteStream, Change, ChangeStream, Connector, ConnectorError, ErrorKind, Membership,
+    MembershipStream, Principal, RemoteDocument, SourceCheckpoint, SyncContext,
 };
 use futures::StreamExt;
 
@@ -43,12 +44,18 @@ pub struct Scripted {
     listings: Mutex<VecDeque<Vec<Item>>>,
     bodies: Mutex<HashMap<String, Body>>,
     calls: Mutex<Vec<Call>>,
+    directories: Mutex<VecDeque<Vec<Result<Membership, ConnectorError>>>>,
 }
 
 impl Scripted {
     /// The listing the next `full` or `incremental` call yields.
     pub fn then_list(&self, items: Vec<Item>) {
         self.listings.lock().expect("lock").push_back(items);
+    }
+
+    /// The stream the next `identities` call yields (then an empty one).
+    pub fn then_directory(&self, items: Vec<Result<Membership, ConnectorError>>) {
+        self.directories.lock().expect("lock").push_back(items);
     }
 
     pub fn body(&self, id: &str, body: Body) {
@@ -107,6 +114,11 @@ impl Connector for Scripted {
         })
     }
 
+    fn identities<'a>(&'a self, _cx: &'a SyncContext) -> MembershipStream<'a> {
+        let items = self.directories.lock().expect("lock").pop_front();
+        futures::stream::iter(items.unwrap_or_default()).boxed()
+    }
+
     async fn fetch(
         &self,
         _cx: &SyncContext,
@@ -148,6 +160,14 @@ pub fn groups(names: &[&str]) -> Acl {
     let mut acl = Acl::default();
     acl.allow.extend(names.iter().map(|n| Principal::group(*n)));
     acl
+}
+
+/// `user` is a direct member of `group` in the scripted directory.
+pub fn member(user: &str, group: &str) -> Result<Membership, ConnectorError> {
+    Ok(Membership::UserInGroup {
+        user: user.into(),
+        group: group.into(),
+    })
 }
 
 /// `Upsert` of `id` at `version`, readable by `group`.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use connector_filesystem::{FileReader, FilesystemConfig, FilesystemConnector, StdFileReader};
 use connector_sdk::{Connector, ConnectorError};
-use sync_core::{Engine, Identities, Progress, RunReport, Source, SyncOptions};
+use sync_core::{Engine, Identities, IdentitiesFile, Progress, RunReport, Source, SyncOptions};
 
 /// One ACL-file entry: (name, `USER`|`GROUP`, `ALLOW`|`DENY`).
 pub type AclEntry<'a> = (&'a str, &'a str, &'a str);
@@ -112,6 +112,12 @@ pub fn fs_source(config: FilesystemConfig, reader: Option<Arc<CountingReader>>) 
     }
     .expect("valid config");
     Source::new("docs", Arc::new(connector) as Arc<dyn Connector>)
+}
+
+/// The identities file `json` as the provider of `namespaces`' groups.
+pub fn file_identities(json: &[u8], namespaces: &[&str]) -> Identities {
+    let file = IdentitiesFile::parse(json).expect("identities file");
+    Identities::from_file(&file, namespaces.iter().copied())
 }
 
 pub async fn sync(engine: &Engine, source: &Source, options: &SyncOptions) -> RunReport {

@@ -7,16 +7,19 @@ use serde::{Deserialize, Serialize};
 
 /// Someone (or something) an [`Acl`] entry names.
 ///
-/// Principals are rendered to flat index terms (`user:alice@example.com`,
-/// `group:engineering`, `domain:example.com`, `everyone`) so that the search filter is a
-/// plain term query. User ids are compared case-insensitively, because in practice they
+/// Principals are rendered to flat terms (`user:alice@example.com`, `group:engineering`,
+/// `domain:example.com`, `everyone`) so that the search filter is a plain term query. A
+/// group id is the source's own: the engine indexes it in the source's namespace
+/// (`group:<namespace>:engineering`), so that groups of two sources never collide; users,
+/// domains and `everyone` mean the same in every source. User ids are compared case-insensitively, because in practice they
 /// are email addresses; group ids are compared exactly, because sources treat them so.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum Principal {
     /// A user, by email or source user id. Stored lowercased.
     User(String),
-    /// A group, by its id in the source (or in the identities file).
+    /// A group, by its id in the source (or in the identities file); never namespaced by
+    /// the connector.
     Group(String),
     /// Everybody whose email is in this domain. Stored lowercased.
     Domain(String),

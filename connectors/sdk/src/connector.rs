@@ -49,13 +49,15 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, ConnectorError>>;
 /// Identity crawl output.
 pub type MembershipStream<'a> = BoxStream<'a, Result<Membership, ConnectorError>>;
 
-/// One membership fact from a source's directory.
+/// One membership fact from a source's directory. Group ids are the source's own: the
+/// engine puts them in the source's namespace, as it does the groups of ACLs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Membership {
     /// `user` is a direct member of `group`.
     UserInGroup {
-        /// The user id (email), compared case-insensitively.
+        /// The user: an email, or the source's own user id when a `UserEmail` fact (or the
+        /// source's configured `aliases`) maps it to an email. Compared case-insensitively.
         user: String,
         /// The group id.
         group: String,
@@ -66,6 +68,14 @@ pub enum Membership {
         child: String,
         /// The containing group.
         parent: String,
+    },
+    /// The source names the person with this email `user` (a Slack user id, a SharePoint
+    /// login): ACL entries and memberships naming `user` are that person's.
+    UserEmail {
+        /// The source's user id, compared case-insensitively.
+        user: String,
+        /// The person's email, compared case-insensitively.
+        email: String,
     },
 }
 
@@ -159,11 +169,16 @@ pub trait Connector: Send + Sync {
         Ok(false)
     }
 
-    /// Crawls users and groups. Sources without a directory return an empty stream.
+    /// Crawls users and groups: every membership of the source's directory, and the email
+    /// of every user the source names by another id. Sources without a directory return an
+    /// empty stream (the identities file then defines their groups).
     ///
-    /// Not called by the engine yet: searches expand groups from the identities file
-    /// (`[identities] file`). An identity sync that stores each source's memberships is
-    /// planned; implement this so your connector is ready for it.
+    /// The engine calls it for an identity sync (`tributary sync --identities`,
+    /// `Engine::sync_identities`): it collects the whole stream and only when the stream
+    /// ends without an error replaces the memberships it stored for the source's namespace,
+    /// so a failed or partial crawl loses nothing. Emit group ids exactly as the ACLs name
+    /// them; the engine namespaces both. `RateLimited` pauses the crawl; any other error
+    /// fails the identity sync. A directory of more than a million facts is refused.
     fn identities<'a>(&'a self, _cx: &'a SyncContext) -> MembershipStream<'a> {
         futures::stream::empty().boxed()
     }

@@ -17,6 +17,8 @@ const INLINE_EXTRACT_BYTES: u64 = 16 * 1024;
 /// Fetches, extracts and chunks one document.
 pub(super) struct Fetcher<'a> {
     pub(super) connector: &'a dyn Connector,
+    /// See `Source::acl_salt`.
+    pub(super) acl_salt: &'a str,
     pub(super) cx: &'a SyncContext,
     pub(super) registry: Arc<Registry>,
     pub(super) options: &'a SyncOptions,
@@ -117,7 +119,7 @@ impl Fetcher<'_> {
         });
         // The manifest keeps the hash of the ACL as *listed*, so that an unchanged listing
         // is recognised without asking the connector to resolve anything.
-        let acl_h = acl_hash(&doc.acl);
+        let acl_h = acl_hash(&doc.acl, self.acl_salt);
         let listed_acl = doc.acl.clone();
         // Resolve first, even for a document that is then refused for its size: its
         // effective ACL must reach its old chunks whatever happens to the content.

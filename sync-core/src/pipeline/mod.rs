@@ -45,13 +45,16 @@ use crate::store::ManifestEntry;
 use crate::{Engine, EngineError, Result};
 use sweep::remove_unrecorded;
 
-/// A configured source: its id and its connector.
+/// A configured source: its id, its connector, and the namespace of its groups.
 #[derive(Clone)]
 pub struct Source {
     /// The source id from the configuration (letters, digits, `-`, `_`).
     pub id: String,
     /// The connector.
     pub connector: Arc<dyn Connector>,
+    /// The namespace its groups are indexed in (`group:<namespace>:<id>`), when not its id:
+    /// sources that share a directory (two sites of one tenant) share a namespace.
+    pub group_namespace: Option<String>,
 }
 
 impl std::fmt::Debug for Source {
@@ -59,6 +62,7 @@ impl std::fmt::Debug for Source {
         f.debug_struct("Source")
             .field("id", &self.id)
             .field("kind", &self.connector.kind())
+            .field("namespace", &self.namespace())
             .finish()
     }
 }
@@ -69,6 +73,29 @@ impl Source {
         Source {
             id: id.into(),
             connector,
+            group_namespace: None,
+        }
+    }
+
+    /// The same source with its groups in `namespace` instead of its own.
+    pub fn with_group_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.group_namespace = Some(namespace.into());
+        self
+    }
+
+    /// The namespace of its groups: `group_namespace`, else its id.
+    pub fn namespace(&self) -> &str {
+        self.group_namespace.as_deref().unwrap_or(&self.id)
+    }
+
+    /// What the manifest's ACL hashes mix in: nothing for a source whose groups live in its
+    /// own namespace (so hashes written before namespaces existed still match), the
+    /// namespace otherwise, so that moving a source to another namespace rewrites its
+    /// documents' ACLs on the next run (an ACL-only update, no fetch).
+    fn acl_salt(&self) -> String {
+        match &self.group_namespace {
+            Some(ns) if *ns != self.id => format!("\nnamespace {ns}"),
+            _ => String::new(),
         }
     }
 }
@@ -123,6 +150,9 @@ pub struct SyncOptions {
     pub retry_backoff: Duration,
     /// Run reports kept per source; older ones are deleted after each run.
     pub keep_runs: usize,
+    /// The most facts (memberships, aliases) an identity sync holds for one source; a
+    /// larger directory fails the identity sync (the stored memberships stay).
+    pub max_memberships: usize,
 }
 
 impl Default for SyncOptions {
@@ -140,6 +170,7 @@ impl Default for SyncOptions {
             max_pause: Duration::from_secs(300),
             retry_backoff: Duration::from_secs(60),
             keep_runs: 1000,
+            max_memberships: 1_000_000,
         }
     }
 }
@@ -182,8 +213,13 @@ fn hash(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex()[..32].to_string()
 }
 
-fn acl_hash(acl: &Acl) -> String {
-    hash(acl.canonical().as_bytes())
+/// The hash of a listed ACL, with the source's salt (see [`Source::acl_salt`]).
+fn acl_hash(acl: &Acl, salt: &str) -> String {
+    if salt.is_empty() {
+        hash(acl.canonical().as_bytes())
+    } else {
+        hash(format!("{}{salt}", acl.canonical()).as_bytes())
+    }
 }
 
 /// A failed document that was indexed before. Its old text stays searchable, but never with
@@ -287,6 +323,19 @@ struct Step {
     op: Op,
 }
 
+/// Refuses a group namespace that would make `group:<namespace>:<id>` ambiguous.
+pub(crate) fn check_namespace(source: &Source) -> Result<()> {
+    if crate::identities::valid_namespace(source.namespace()) {
+        Ok(())
+    } else {
+        Err(EngineError::Config(format!(
+            "group namespace {:?} of source {} may only contain letters, digits, '-' and '_'",
+            source.namespace(),
+            source.id
+        )))
+    }
+}
+
 fn valid_source_id(id: &str) -> bool {
     !id.is_empty()
         && id
@@ -338,6 +387,7 @@ pub(crate) async fn run(
             source.id
         )));
     }
+    check_namespace(source)?;
     let _running = RunningGuard::claim(engine, &source.id)?;
     let store = Arc::clone(&engine.store);
     let mut sink = engine.index.writer().map_err(|e| match e {
@@ -370,7 +420,7 @@ pub(crate) async fn run(
     tracing::info!(source = %source.id, run = run_id, ?mode, "sync started");
     let mut writer = Writer::new(
         engine,
-        &source.id,
+        source,
         sink,
         report,
         Arc::clone(&progress),
@@ -435,6 +485,11 @@ async fn listen(
     let retries = match mode {
         RunMode::Incremental => retry::due(&*store, &source.id, OffsetDateTime::now_utc())?,
         RunMode::Full | RunMode::FullResumed => Vec::new(),
+        RunMode::Identities => {
+            return Err(EngineError::Config(
+                "an identity sync lists no documents".into(),
+            ));
+        }
     };
     let (durable_tx, durable_rx) = watch::channel(0u64);
     writer.durable = durable_tx;
@@ -454,13 +509,15 @@ async fn listen(
     };
     let connector = &*source.connector;
     let stream = match mode {
-        RunMode::Full => connector.full(&cx, None),
+        RunMode::Full | RunMode::Identities => connector.full(&cx, None),
         RunMode::FullResumed => connector.full(&cx, Some(&checkpoint)),
         RunMode::Incremental => connector.incremental(&cx, &checkpoint),
     };
     let pipeline = options.pipeline_version();
+    let salt = source.acl_salt();
     let planner = Planner {
         source: &source.id,
+        acl_salt: &salt,
         store: &*store,
         generation,
         pipeline: pipeline.clone(),
@@ -468,6 +525,7 @@ async fn listen(
     };
     let fetcher = Fetcher {
         connector,
+        acl_salt: &salt,
         cx: &cx,
         registry: Arc::clone(&engine.registry),
         options,

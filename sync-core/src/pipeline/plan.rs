@@ -9,6 +9,8 @@ use crate::store::{ManifestEntry, StateStore};
 
 pub(super) struct Planner<'a> {
     pub(super) source: &'a str,
+    /// See `Source::acl_salt`.
+    pub(super) acl_salt: &'a str,
     pub(super) store: &'a dyn StateStore,
     pub(super) generation: u64,
     pub(super) pipeline: String,
@@ -35,12 +37,12 @@ pub(super) enum Plan {
 impl Planner<'_> {
     fn acl_hash(&self, acl: &Acl) -> String {
         let Ok(mut last) = self.last_acl.lock() else {
-            return acl_hash(acl);
+            return acl_hash(acl, self.acl_salt);
         };
         match last.as_ref() {
             Some((seen, hash)) if seen == acl => hash.clone(),
             _ => {
-                let hash = acl_hash(acl);
+                let hash = acl_hash(acl, self.acl_salt);
                 *last = Some((acl.clone(), hash.clone()));
                 hash
             }

@@ -13,7 +13,7 @@ use connector_sdk::{Acl, DocumentId, ErrorKind, SourceCheckpoint};
 use tokio::sync::{mpsc, watch};
 
 use super::throttle::Throttle;
-use super::{CommitPolicy, Kept, Op, Progress, Step, SyncOptions, UNSETTLED_ACL};
+use super::{CommitPolicy, Kept, Op, Progress, Source, Step, SyncOptions, UNSETTLED_ACL};
 use crate::index::{DocFields, IndexSink};
 use crate::report::{RunMode, RunReason, RunReport};
 use crate::seen::SeenLog;
@@ -32,6 +32,8 @@ pub(super) enum AclUpdate {
 /// The writer thread's state.
 pub(super) struct Writer {
     pub(super) source: String,
+    /// The namespace of the source's groups in the index.
+    namespace: String,
     pub(super) mode: RunMode,
     pub(super) generation: u64,
     pub(super) sink: Box<dyn IndexSink>,
@@ -85,7 +87,7 @@ impl Writer {
     /// A writer for one run; [`Writer::begin`] starts its listing.
     pub(super) fn new(
         engine: &Engine,
-        source: &str,
+        source: &Source,
         sink: Box<dyn IndexSink>,
         report: RunReport,
         progress: Arc<Progress>,
@@ -94,12 +96,13 @@ impl Writer {
     ) -> Result<Self> {
         let store = Arc::clone(&engine.store);
         let retrying = store
-            .retries(source)?
+            .retries(&source.id)?
             .into_iter()
             .map(|(id, _)| id)
             .collect();
         Ok(Writer {
-            source: source.to_string(),
+            source: source.id.clone(),
+            namespace: source.namespace().to_string(),
             mode: report.mode,
             generation: 0,
             sink,
@@ -160,7 +163,7 @@ impl Writer {
         })?;
         self.seen_log = match mode {
             RunMode::FullResumed => SeenLog::resume(&self.seen_dir, &self.source, generation)?,
-            RunMode::Full | RunMode::Incremental => {
+            RunMode::Full | RunMode::Incremental | RunMode::Identities => {
                 Some(SeenLog::create(&self.seen_dir, &self.source, generation)?)
             }
         };
@@ -227,6 +230,7 @@ impl Writer {
                 metadata.insert("format".into(), serde_json::Value::String(format.clone()));
                 let fields = DocFields {
                     source: &self.source,
+                    namespace: &self.namespace,
                     doc_id: doc.id.as_str(),
                     title: &title,
                     uri: doc.uri.as_deref(),
@@ -401,7 +405,10 @@ impl Writer {
     /// Rewrites the ACL of a document's stored chunks. (A document is never rewritten in
     /// the commit window that wrote it: a repeat waits behind a commit, see `order.rs`.)
     fn update_acl(&mut self, id: &DocumentId, acl: &Acl) -> Result<AclUpdate> {
-        match self.sink.update_acl(&self.source, id.as_str(), acl)? {
+        match self
+            .sink
+            .update_acl(&self.source, &self.namespace, id.as_str(), acl)?
+        {
             Some(0) => Ok(AclUpdate::Same),
             Some(_) => {
                 self.index_dirty = true;

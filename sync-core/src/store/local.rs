@@ -20,6 +20,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefiniti
 use serde::{Deserialize, Serialize};
 
 use super::{ManifestEntry, ManifestIter, RetryEntry, SourceState, StateStore, StoreBatch};
+use crate::identities::Memberships;
 use crate::report::RunReport;
 use crate::{EngineError, Result};
 
@@ -46,6 +47,9 @@ pub(super) const RUNS: TableDefinition<'static, u64, &'static [u8]> = TableDefin
 /// failures each).
 pub(super) const RUNS_BY_SOURCE: TableDefinition<'static, (&'static str, u64), ()> =
     TableDefinition::new("runs-by-source");
+
+/// Group namespace → its memberships (the last complete identity sync's).
+pub(super) const MEMBERSHIPS: Rows<'static> = Rows::new("memberships");
 
 /// The table of one source's manifest (doc id → entry). Source ids never contain `:`.
 pub(super) fn manifest_table(source: &str) -> String {
@@ -165,7 +169,14 @@ impl LocalStore {
             .open_read_only(&path)
             .map_err(|e| EngineError::Store(format!("open {}: {e}", path.display())))?;
         let store = LocalStore::new(Db::Read(db));
-        if store.format()? != Some(STORE_FORMAT) || dir.join("state").exists() {
+        // No format yet: a new store whose writer has not finished opening it, or one of
+        // layout 1, which has its sled folder or its unformatted tables.
+        let old_layout = match store.format()? {
+            Some(STORE_FORMAT) => false,
+            Some(_) => true,
+            None => dir.join("state").exists() || store.has_unformatted_tables()?,
+        };
+        if old_layout || dir.join("state").exists() {
             return Err(EngineError::Store(format!(
                 "the store at {} is in an older layout: it is upgraded by the next sync",
                 dir.display()
@@ -180,6 +191,15 @@ impl LocalStore {
             epoch: AtomicU64::new(0),
             db,
         }
+    }
+
+    /// Whether tables of layout 1 (`manifest/<source>`, `retry/<source>`) are left.
+    pub(super) fn has_unformatted_tables(&self) -> Result<bool> {
+        Ok(self
+            .read()?
+            .list_tables()
+            .map_err(store_err)?
+            .any(|t| t.name().contains('/')))
     }
 
     /// Whether this handle may write.
@@ -481,6 +501,39 @@ impl StateStore for LocalStore {
         })
     }
 
+    fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()> {
+        self.write(|tx| {
+            tx.open_table(MEMBERSHIPS)
+                .map_err(store_err)?
+                .insert(namespace, encode(memberships)?.as_slice())
+                .map_err(store_err)?;
+            Ok(())
+        })
+    }
+
+    fn memberships(&self, namespace: &str) -> Result<Option<Memberships>> {
+        let Some(table) = self.open_rows(MEMBERSHIPS.name())? else {
+            return Ok(None);
+        };
+        let Some(row) = table.get(namespace).map_err(store_err)? else {
+            return Ok(None);
+        };
+        let m: Memberships = decode(row.value(), "memberships")?;
+        m.check_format()?;
+        Ok(Some(m))
+    }
+
+    fn membership_namespaces(&self) -> Result<Vec<String>> {
+        let Some(table) = self.open_rows(MEMBERSHIPS.name())? else {
+            return Ok(Vec::new());
+        };
+        table
+            .range::<&str>(..)
+            .map_err(store_err)?
+            .map(|kv| kv.map(|(k, _)| k.value().to_string()).map_err(store_err))
+            .collect()
+    }
+
     fn runs(&self) -> Result<Vec<RunReport>> {
         let tx = self.read()?;
         let runs = match tx.open_table(RUNS) {
@@ -586,6 +639,51 @@ pub(super) mod tests {
         assert!(err.to_string().contains("read-only"), "{err}");
         drop(writer);
         LocalStore::open(dir.path()).expect("reopens once closed");
+    }
+
+    #[test]
+    fn memberships_are_replaced_per_namespace_on_both_stores_and_survive_reopen() {
+        use connector_sdk::Membership;
+        let mut m = Memberships::default();
+        m.add(Membership::UserInGroup {
+            user: "Ann@X.io".into(),
+            group: "eng".into(),
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = crate::MemoryStore::new();
+        {
+            let local = LocalStore::open(dir.path()).expect("open");
+            for store in [&local as &dyn StateStore, &memory] {
+                assert_eq!(store.memberships("wiki").expect("read"), None);
+                store
+                    .put_memberships("wiki", &Memberships::default())
+                    .expect("put");
+                store.put_memberships("wiki", &m).expect("replace");
+                store
+                    .put_memberships("drive", &Memberships::default())
+                    .expect("put");
+                assert_eq!(store.memberships("wiki").expect("read"), Some(m.clone()));
+                assert_eq!(
+                    store.membership_namespaces().expect("list"),
+                    ["drive", "wiki"]
+                );
+            }
+        }
+        let local = LocalStore::open(dir.path()).expect("reopen");
+        assert_eq!(local.memberships("wiki").expect("read"), Some(m.clone()));
+        // A newer format of the memberships themselves is refused, not misread.
+        let mut newer = serde_json::to_value(&m).expect("json");
+        newer["format"] = serde_json::json!(99);
+        local
+            .write(|tx| {
+                tx.open_table(MEMBERSHIPS)
+                    .map_err(store_err)?
+                    .insert("x", encode(&newer)?.as_slice())
+                    .map_err(store_err)?;
+                Ok(())
+            })
+            .expect("insert");
+        assert!(local.memberships("x").is_err());
     }
 
     #[test]

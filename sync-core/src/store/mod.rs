@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::Result;
+use crate::identities::Memberships;
 use crate::report::{RunMode, RunReport};
 
 mod legacy;
@@ -146,4 +147,10 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn runs(&self) -> Result<Vec<RunReport>>;
     /// Deletes all but the newest `keep` run reports of `source`; returns how many went.
     fn prune_runs(&self, source: &str, keep: usize) -> Result<usize>;
+    /// Replaces a namespace's memberships (one atomic, durable write).
+    fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()>;
+    /// A namespace's memberships, as the last complete identity sync stored them.
+    fn memberships(&self, namespace: &str) -> Result<Option<Memberships>>;
+    /// The namespaces with stored memberships, sorted.
+    fn membership_namespaces(&self) -> Result<Vec<String>>;
 }
