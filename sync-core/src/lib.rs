@@ -111,9 +111,18 @@ impl Engine {
     /// directory without a store or index yet looks empty, and a store of an older layout
     /// is an error until a sync upgrades it.
     pub fn open_read_only(dir: &Path) -> Result<Self> {
-        let store: Arc<dyn StateStore> = match dir.join(store::STORE_FILE).exists() {
-            true => Arc::new(LocalStore::open_read_only(dir)?),
-            false => Arc::new(MemoryStore::new()),
+        // A file that is not there, or that a starting sync has created but not yet
+        // initialised, holds nothing yet.
+        let file = dir.join(store::STORE_FILE);
+        let store: Arc<dyn StateStore> = match std::fs::metadata(&file).map(|m| m.len()) {
+            Ok(0) | Err(_) => Arc::new(MemoryStore::new()),
+            Ok(_) => match LocalStore::open_read_only(dir) {
+                Ok(store) => Arc::new(store),
+                Err(EngineError::Store(m)) if m.contains("is empty") => {
+                    Arc::new(MemoryStore::new())
+                }
+                Err(e) => return Err(e),
+            },
         };
         let index: Arc<dyn DocumentIndex> = match TantivyIndex::open_read_only(&dir.join("index"))?
         {

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use tantivy::{Index, IndexWriter, TantivyDocument, Term};
 
-use super::{Fields, all_str, first_str, index_err, with_acl};
+use super::writer::with_acl;
+use super::{Fields, all_str, first_str, index_err};
 use crate::identities::group_term;
 use crate::{EngineError, Result};
 

@@ -416,7 +416,6 @@ pub(crate) async fn run(
         (RunMode::Full, run_id, SourceCheckpoint::default())
     };
     let report = RunReport::new(run_id, &source.id, mode);
-    store.put_run(&report)?;
     tracing::info!(source = %source.id, run = run_id, ?mode, "sync started");
     let mut writer = Writer::new(
         engine,
@@ -456,11 +455,12 @@ pub(crate) async fn run(
         }
     }
     writer.report.rate_limited = throttle.stats();
-    let mut report = tokio::task::spawn_blocking(move || writer.finish(error))
+    let (report, written) = tokio::task::spawn_blocking(move || writer.finish(error))
         .await
         .map_err(|e| EngineError::Index(format!("index writer thread failed: {e}")))?;
-    report.counts.scanned = progress.scanned.load(Ordering::Relaxed);
-    store.put_run(&report)?;
+    if !written {
+        store.put_run(&report)?;
+    }
     store.prune_runs(&source.id, options.keep_runs.max(1))?;
     tracing::info!(source = %source.id, run = run_id, state = report.state.as_str(), counts = ?report.counts, "sync finished");
     Ok(report)

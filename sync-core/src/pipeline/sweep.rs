@@ -2,6 +2,7 @@
 //! the reconciliation of the index after a run that died.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use time::OffsetDateTime;
 
@@ -105,8 +106,8 @@ impl Writer {
     }
 
     /// Sweeps if the listing completed cleanly, settles the source state and the run's
-    /// final state.
-    pub(super) fn finish(mut self, error: Option<EngineError>) -> RunReport {
+    /// final state; says whether the final report is stored already (with the state).
+    pub(super) fn finish(mut self, error: Option<EngineError>) -> (RunReport, bool) {
         let mut failed = false;
         self.writer_failed = error.is_some();
         if let Some(e) = error {
@@ -138,15 +139,9 @@ impl Writer {
                 {
                     tracing::warn!(error = %e, "could not remove the seen log");
                 }
+                // Written below, with `running = false` and the final report.
                 self.state.listing = None;
                 self.state.checkpoint = Some(self.checkpoint.clone());
-                if let Err(e) = self.store.apply(StoreBatch {
-                    source_state: Some((self.source.clone(), self.state.clone())),
-                    ..StoreBatch::default()
-                }) {
-                    self.report.errors.push(e.to_string());
-                    failed = true;
-                }
             }
         } else if self.mode != RunMode::Incremental {
             self.report
@@ -154,26 +149,38 @@ impl Writer {
                 .push("the listing ended without completing; nothing was deleted".into());
             failed = true;
         }
+        self.report.counts.scanned = self.progress.scanned.load(Ordering::Relaxed);
+        self.report.finished_at = Some(OffsetDateTime::now_utc());
+        self.report.state = final_state(failed, &self.report);
+        let mut written = false;
         if !self.writer_failed {
-            // Every index write of this run is now described by the manifest.
+            // Every index write of this run is now described by the manifest: the settled
+            // state and the final report, in one transaction.
             self.state.running = false;
-            if let Err(e) = self.store.apply(StoreBatch {
+            match self.store.apply(StoreBatch {
                 source_state: Some((self.source.clone(), self.state.clone())),
+                run: Some(self.report.clone()),
                 ..StoreBatch::default()
             }) {
-                self.report.errors.push(e.to_string());
-                failed = true;
+                Ok(()) => written = true,
+                Err(e) => {
+                    self.report.errors.push(e.to_string());
+                    self.report.state = RunState::Failed;
+                }
             }
         }
-        self.report.state = if failed {
-            RunState::Failed
-        } else if self.report.counts.failed > 0 || self.report.counts.skipped > 0 {
-            RunState::Partial
-        } else {
-            RunState::Succeeded
-        };
-        self.report.finished_at = Some(OffsetDateTime::now_utc());
-        self.report
+        (self.report, written)
+    }
+}
+
+/// A finished run's state: failed, partial (documents failed or were skipped) or succeeded.
+fn final_state(failed: bool, report: &RunReport) -> RunState {
+    if failed {
+        RunState::Failed
+    } else if report.counts.failed > 0 || report.counts.skipped > 0 {
+        RunState::Partial
+    } else {
+        RunState::Succeeded
     }
 }
 

@@ -157,8 +157,12 @@ impl Writer {
                 present: resumed.unwrap_or(0),
             });
         }
+        // The run's first report goes with the state that marks it running: one durable
+        // transaction, not two.
+        self.report.mode = mode;
         self.store.apply(StoreBatch {
             source_state: Some((self.source.clone(), self.state.clone())),
+            run: Some(self.report.clone()),
             ..StoreBatch::default()
         })?;
         self.seen_log = match mode {
