@@ -286,15 +286,10 @@ impl TantivyIndex {
         let index = if dir.join("meta.json").exists() {
             open_existing(dir, &schema)?
         } else {
-            let index = Index::create_in_dir(dir, schema).map_err(index_err)?;
-            // A new index is of the current format from its first (empty) commit on: only
-            // indexes of an older build lack the format in their commit.
-            migration::commit(
-                &mut index
-                    .writer_with_num_threads(1, 15_000_000)
-                    .map_err(index_err)?,
-            )?;
-            index
+            // Its first commit records the format (every commit does); until then it holds
+            // nothing a migration would rewrite. (An empty first commit to record it cost a
+            // second writer's memory and a commit's fsyncs on every new index.)
+            Index::create_in_dir(dir, schema).map_err(index_err)?
         };
         migration::migrate(&index, &fields, dir)?;
         TantivyIndex::with_reader(index, fields)

@@ -72,6 +72,15 @@ pub(super) fn migrate(index: &Index, f: &Fields, dir: &Path) -> Result<()> {
             dir.display()
         )));
     }
+    if index
+        .searchable_segment_metas()
+        .map_err(index_err)?
+        .is_empty()
+    {
+        // Nothing indexed yet (a new index before its first commit): nothing to rewrite,
+        // and its first commit records the format.
+        return Ok(());
+    }
     let mut writer = index
         .writer_with_num_threads(1, MIGRATION_MEMORY)
         .map_err(|e| match e {

@@ -430,6 +430,19 @@ impl Writer {
     /// Commits the index, then writes the manifest rows, retry list and checkpoint that
     /// describe it (one store batch), and tells the planner what is durable.
     pub(super) fn flush(&mut self) -> Result<()> {
+        self.flush_unless_idle(false)
+    }
+
+    /// `flush`; with `idle_skips`, a window that changed neither the index nor a row writes
+    /// nothing: its checkpoint is in `self.state`, which the run's next write (its final one,
+    /// or a restart's) stores. A no-op run then costs one store commit fewer (a commit is
+    /// two fdatasyncs); a crash before that write only replays the unchanged window.
+    fn flush_unless_idle(&mut self, idle_skips: bool) -> Result<()> {
+        let idle = !self.index_dirty
+            && self.batch.put.is_empty()
+            && self.batch.remove.is_empty()
+            && self.batch.retry_put.is_empty()
+            && self.batch.retry_remove.is_empty();
         if self.index_dirty {
             self.sink.commit()?;
             self.index_dirty = false;
@@ -444,6 +457,10 @@ impl Writer {
                 listing.present = self.present_at_checkpoint;
             }
             None => self.state.checkpoint = Some(self.checkpoint.clone()),
+        }
+        if idle && idle_skips {
+            self.durable.send_replace(self.last_seq);
+            return Ok(());
         }
         let mut batch = std::mem::take(&mut self.batch);
         batch.source_state = Some((self.source.clone(), self.state.clone()));
@@ -485,7 +502,7 @@ impl Writer {
         // waiting for a commit that will not come.
         drop(rx);
         if result.is_ok() {
-            result = self.flush();
+            result = self.flush_unless_idle(true);
         }
         self.durable.send_replace(u64::MAX);
         (self, result.err())
