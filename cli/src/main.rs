@@ -2,8 +2,12 @@
 
 // mimalloc, with large zeroed blocks from the OS (why: sync_core::allocator; the benches use
 // the same).
+#[cfg(not(feature = "plain-mimalloc"))]
 #[global_allocator]
 static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
+#[cfg(feature = "plain-mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `println!` that ends the process quietly when stdout is closed (`tributary ... | head`),
 /// instead of panicking on the broken pipe.
