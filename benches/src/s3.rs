@@ -18,7 +18,7 @@ use sync_core::{Engine, Progress, Source, SyncOptions};
 
 // The same allocator as the `tributary` binary.
 #[global_allocator]
-static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
+static ALLOC: tributary_allocator::Allocator = tributary_allocator::Allocator;
 
 /// User + system CPU seconds of this process (from /proc/self/stat, 1/100 s ticks): the
 /// local server is usually the bottleneck, so our own CPU per object is the telling number.

@@ -25,8 +25,15 @@ use tantivy::schema::{STORED, STRING, Schema, TEXT};
 use tantivy::{Index, TantivyDocument};
 
 // The same allocator as the `tributary` binary, so the numbers match what users run.
+#[cfg(not(feature = "plain-mimalloc"))]
 #[global_allocator]
-static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
+static ALLOC: tributary_allocator::Allocator = tributary_allocator::Allocator;
+
+// `--features plain-mimalloc`: mimalloc alone, tuned only through its `MIMALLOC_*` environment
+// variables, to measure against the allocator above (ADR 0015).
+#[cfg(feature = "plain-mimalloc")]
+#[global_allocator]
+static ALLOC: tributary_allocator::MiMalloc = tributary_allocator::MiMalloc;
 
 /// A `/proc/self/status` memory line (`VmHWM`, `RssAnon`, `RssFile`) in MB.
 fn status_mb(key: &str) -> f64 {

@@ -1,9 +1,16 @@
 //! `tributary`: sync sources into a permission-aware search index, and search it as a user.
 
-// mimalloc, with large zeroed blocks from the OS (why: sync_core::allocator; the benches use
+// mimalloc, with large zeroed blocks from the OS (why: tributary_allocator; the benches use
 // the same).
+#[cfg(not(feature = "plain-mimalloc"))]
 #[global_allocator]
-static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
+static ALLOC: tributary_allocator::Allocator = tributary_allocator::Allocator;
+
+// `--features plain-mimalloc`: mimalloc alone, tuned only through its `MIMALLOC_*` environment
+// variables, to measure PDF extraction against the allocator above (ADR 0015).
+#[cfg(feature = "plain-mimalloc")]
+#[global_allocator]
+static ALLOC: tributary_allocator::MiMalloc = tributary_allocator::MiMalloc;
 
 /// `println!` that ends the process quietly when stdout is closed (`tributary ... | head`),
 /// instead of panicking on the broken pipe.

@@ -26,7 +26,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod allocator;
 pub mod chunker;
 pub mod identities;
 pub mod index;

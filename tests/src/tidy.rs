@@ -22,6 +22,43 @@ fn read(path: &Path) -> String {
 
 // Tracked files.
 
+/// The one folder whose code may opt out of the workspace's `unsafe_code = "deny"` (ADR 0008,
+/// ADR 0015): the global allocator, reviewed against an exactly pinned mimalloc.
+const UNSAFE_ALLOWED_IN: &str = "allocator/";
+
+/// Problems in (path, contents) of tracked Rust files: an `allow`/`expect` of `unsafe_code`
+/// outside [`UNSAFE_ALLOWED_IN`]. The lint is `deny`, not `forbid`, so that the allocator can
+/// allow it; this keeps every other crate as if it were `forbid`.
+fn unsafe_code_problems<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (path, text) in files {
+        if path.starts_with(UNSAFE_ALLOWED_IN) {
+            continue;
+        }
+        for (n, line) in text.lines().enumerate() {
+            // Attributes only (rustfmt starts each on its own line), not strings or comments
+            // that mention the lint, as this file's own test does.
+            let squeezed: String = line.split_whitespace().collect();
+            let is_attribute = squeezed.starts_with("#[") || squeezed.starts_with("#![");
+            if is_attribute
+                && ["allow(", "expect("].iter().any(|attr| {
+                    squeezed.split(attr).skip(1).any(|args| {
+                        args.split(')')
+                            .next()
+                            .is_some_and(|a| a.contains("unsafe_code"))
+                    })
+                })
+            {
+                problems.push(format!(
+                    "{path}:{}: allows `unsafe_code`, which only {UNSAFE_ALLOWED_IN} may",
+                    n + 1
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Folders that only builds and runs create: the cargo target dir (also a file or symlink of
 /// that name, as `target` once was) and the CLI's default index folder.
 const BUILD_DIRS: &[&str] = &["target", ".tributary", "__pycache__"];
@@ -86,6 +123,57 @@ fn tree_tracks_no_symlink_and_no_build_output() {
 }
 
 #[test]
+fn unsafe_code_only_in_the_allocator() {
+    let root = repo_root();
+    let out = Command::new("git")
+        .args(["ls-files", "-z", "--", "*.rs"])
+        .current_dir(&root)
+        .output()
+        .expect("run git (tidy reads the index of the checkout)");
+    assert!(out.status.success(), "git ls-files failed");
+    let listing = String::from_utf8(out.stdout).expect("utf-8 paths");
+    let files: Vec<(String, String)> = listing
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        // A file deleted but not yet staged is still listed.
+        .filter_map(|p| Some((p.to_owned(), std::fs::read_to_string(root.join(p)).ok()?)))
+        .collect();
+    assert!(files.iter().any(|(p, _)| p.starts_with(UNSAFE_ALLOWED_IN)));
+    let problems = unsafe_code_problems(files.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+    assert!(
+        problems.is_empty(),
+        "move unsafe code into {UNSAFE_ALLOWED_IN} (reviewed, ADR 0008) or do without:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn unsafe_code_check_finds_allows_outside_the_allocator() {
+    let files = [
+        (
+            "allocator/src/lib.rs",
+            "#[allow(unsafe_code)]\nunsafe { f() }",
+        ),
+        (
+            "sync-core/src/index.rs",
+            "#[allow(dead_code, unsafe_code)]\nfn f() {}",
+        ),
+        ("cli/src/main.rs", "fn f() {}\n  #![expect( unsafe_code )]"),
+        (
+            "extractors/src/pdf.rs",
+            "#[allow(dead_code)] // not unsafe_code\nfn f() {}",
+        ),
+    ];
+    assert_eq!(
+        unsafe_code_problems(files),
+        [
+            "sync-core/src/index.rs:1: allows `unsafe_code`, which only allocator/ may",
+            "cli/src/main.rs:2: allows `unsafe_code`, which only allocator/ may",
+        ]
+    );
+}
+
+#[test]
 fn tracked_file_check_finds_symlinks_and_build_output() {
     let listing = [
         "100644 8c2a0760000000000000000000000000000000ab 0\tCargo.toml",
@@ -134,10 +222,12 @@ const CONNECTORS: &str = "<connectors>";
 /// ARCHITECTURE.md: connectors see the SDK only (and `fault-proxy`, a test fixture), never
 /// the engine or each other; extractors see no connector and no engine; the SDK, a public API,
 /// sees no workspace crate; the engine sees no connector, not even in tests or benches (the
-/// end-to-end benches live in `benches/`).
+/// end-to-end benches live in `benches/`); the allocator, the workspace's unsafe code, sees no
+/// workspace crate.
 const RULES: &[(&str, May)] = &[
     (CONNECTORS, May::Only(&["connector-sdk", "fault-proxy"])),
     ("connector-sdk", May::Only(&[])),
+    ("tributary-allocator", May::Only(&[])),
     ("extractors", May::Not(&[CONNECTORS, "sync-core"])),
     ("sync-core", May::Not(&[CONNECTORS])),
 ];

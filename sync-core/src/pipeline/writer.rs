@@ -476,7 +476,7 @@ impl Writer {
         self.durable.send_replace(self.last_seq);
         // The window's indexing buffers were freed by the commit: return them to the OS now,
         // so the next window starts from fresh pages instead of a second set (ADR 0008).
-        crate::allocator::release_freed();
+        tributary_allocator::release_freed();
         self.fresh.clear();
         self.pending = 0;
         self.pending_bytes = 0;

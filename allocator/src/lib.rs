@@ -1,8 +1,10 @@
-//! The process allocator Tributary's binaries install (ADR 0008).
+//! The process allocator Tributary's binaries install (ADR 0008): [`Allocator`], and
+//! [`release_freed`], which the engine calls after each commit. The workspace's only `unsafe`
+//! code lives here, in a crate of its own, against an exactly pinned mimalloc.
 //!
 //! ```
 //! #[global_allocator]
-//! static ALLOC: sync_core::allocator::Allocator = sync_core::allocator::Allocator;
+//! static ALLOC: tributary_allocator::Allocator = tributary_allocator::Allocator;
 //! # fn main() {}
 //! ```
 //!
@@ -21,13 +23,23 @@
 //! from the OS keeps every window as cheap as the first. [`release_freed`] does the same for
 //! the rest of a window's buffers once it is committed.
 //!
-//! Not done instead (measured): mimalloc's `purge_delay = 0` and
-//! `arena_max_object_size = 256 KiB` options flatten the sync as well, but purging every
-//! freed page at once made PDF extraction 65% slower (a page fault on each reuse).
+//! Not done instead (measured, ADR 0015): mimalloc's own options. Those that keep resident
+//! memory as flat (`arena_max_object_size` of 1 MiB or less, with any `purge_delay`) send
+//! *every* large page to the OS, not only zeroed ones, so PDF extraction refaults lopdf's
+//! buffers: 3.5–10× the page faults and about 15–50% slower. The others (a shorter purge
+//! delay alone, larger thresholds) leave 50k documents at 61–68 MB instead of 48–51. [`MiMalloc`] (plain mimalloc) is re-exported for
+//! the binaries' `plain-mimalloc` feature, to measure that again.
+//!
+//! The unsafe code relies on mimalloc's C library (every block it hands out is in its page
+//! map), so the library is pinned to an exact version; a test fails when it changes.
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use mimalloc::MiMalloc;
+pub use mimalloc::MiMalloc;
+
+/// The version of mimalloc's C library (`mi_version()`: major × 10000 + minor × 100 + patch)
+/// this crate's unsafe code was reviewed against: 3.3.2, bundled by libmimalloc-sys 0.1.49.
+pub const REVIEWED_MIMALLOC_VERSION: i32 = 30302;
 
 /// Zeroed blocks at least this large are mapped from the OS. tantivy's arena pages (1 MB)
 /// and term tables are; an ordinary `vec![0; n]` of a few KB is not.
@@ -247,6 +259,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_c_library_is_the_reviewed_version() {
+        #[allow(unsafe_code)]
+        // SAFETY: no arguments; returns a constant compiled into the library.
+        let version = unsafe { libmimalloc_sys::mi_version() };
+        assert_eq!(
+            version, REVIEWED_MIMALLOC_VERSION,
+            "mimalloc's C library changed (mi_version {version}, reviewed: \
+             {REVIEWED_MIMALLOC_VERSION}). Before updating the constant and the `=` pins in the \
+             workspace Cargo.toml, re-check in its source: that `mi_is_in_heap_region` is still \
+             true for every block mimalloc hands out (small, large, huge and OS-fallback ones) \
+             and false for our own `mmap`s; that `mi_collect(true)` may still be called from any \
+             thread; then run this crate's tests and the sync bench with and without \
+             `--features plain-mimalloc` (ADR 0008, ADR 0015), since new options may make this \
+             allocator unnecessary"
+        );
     }
 
     #[test]
