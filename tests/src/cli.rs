@@ -48,8 +48,9 @@ fn invalid_config_lists_every_problem_and_exits_non_zero() {
     }
 }
 
-#[test]
-fn sync_search_and_runs_speak_json() {
+/// A source `notes` of two documents readable by group `staff`, the private one denied to
+/// eve, with `identities` as the identities file; returns the world and its config.
+fn notes_world(identities: &str) -> (World, std::path::PathBuf) {
     let w = World::new();
     w.write(
         "notes/plan.md",
@@ -69,11 +70,7 @@ fn sync_search_and_runs_speak_json() {
             ],
         ),
     ]);
-    std::fs::write(
-        w.dir.path().join("identities.json"),
-        r#"{"users": {"eve@example.com": ["staff"], "sam@example.com": ["staff"]}}"#,
-    )
-    .expect("identities");
+    std::fs::write(w.dir.path().join("identities.json"), identities).expect("identities");
     let config = w.dir.path().join("tributary.toml");
     std::fs::write(
         &config,
@@ -81,6 +78,13 @@ fn sync_search_and_runs_speak_json() {
          [[sources]]\nid = \"notes\"\ntype = \"filesystem\"\nroot = \"docs\"\nacl_file = \"acl.json\"\n",
     )
     .expect("config");
+    (w, config)
+}
+
+#[test]
+fn sync_search_and_runs_speak_json() {
+    let (w, config) =
+        notes_world(r#"{"users": {"eve@example.com": ["staff"], "sam@example.com": ["staff"]}}"#);
 
     let out = run(&config, &["sync"]);
     assert!(
@@ -316,32 +320,9 @@ fn status_and_runs_look_into_a_sync_in_progress() {
 
 #[test]
 fn acl_explain_says_why_in_text_and_json_and_identity_syncs_are_runs() {
-    let w = World::new();
-    w.write("notes/plan.md", "# Plan\nThe rollout plan.");
-    w.write("notes/private.md", "# Private\nThe private roadmap.");
+    let (w, config) =
+        notes_world(r#"{"users": {"Eve@Example.com": ["team"]}, "groups": {"team": ["staff"]}}"#);
     w.write("drafts/idea.md", "# Idea\nNobody may read this yet.");
-    w.acl(&[
-        ("notes/", &[("staff", "GROUP", "ALLOW")]),
-        (
-            "notes/private",
-            &[
-                ("staff", "GROUP", "ALLOW"),
-                ("eve@example.com", "USER", "DENY"),
-            ],
-        ),
-    ]);
-    std::fs::write(
-        w.dir.path().join("identities.json"),
-        r#"{"users": {"Eve@Example.com": ["team"]}, "groups": {"team": ["staff"]}}"#,
-    )
-    .expect("identities");
-    let config = w.dir.path().join("tributary.toml");
-    std::fs::write(
-        &config,
-        "[index]\npath = \"data\"\n[identities]\nfile = \"identities.json\"\n\
-         [[sources]]\nid = \"notes\"\ntype = \"filesystem\"\nroot = \"docs\"\nacl_file = \"acl.json\"\n",
-    )
-    .expect("config");
     assert!(run(&config, &["sync"]).status.success());
 
     let explain = |doc: &str| {

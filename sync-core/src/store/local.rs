@@ -64,6 +64,10 @@ pub(super) fn retry_table(source: &str) -> String {
     format!("retry:{source}")
 }
 
+fn open_err(path: &Path, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Store(format!("open {}: {e}", path.display()))
+}
+
 pub(super) fn store_err(e: impl std::fmt::Display) -> EngineError {
     EngineError::Store(e.to_string())
 }
@@ -157,9 +161,7 @@ impl LocalStore {
     /// layout first. Fails with a message naming the lock while another writer holds it.
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join(super::STORE_FILE);
-        let db = builder()
-            .create(&path)
-            .map_err(|e| EngineError::Store(format!("open {}: {e}", path.display())))?;
+        let db = builder().create(&path).map_err(|e| open_err(&path, e))?;
         let store = LocalStore::new(Db::Write(db));
         super::legacy::upgrade(&store, dir)?;
         Ok(store)
@@ -172,16 +174,22 @@ impl LocalStore {
         let path = dir.join(super::STORE_FILE);
         let db = builder()
             .open_read_only(&path)
-            .map_err(|e| EngineError::Store(format!("open {}: {e}", path.display())))?;
+            .map_err(|e| open_err(&path, e))?;
         let store = LocalStore::new(Db::Read(db));
         // No format yet: a new store whose writer has not finished opening it, or one of
         // layout 1, which has its sled folder or its unformatted tables.
         let old_layout = match store.format()? {
-            Some(STORE_FORMAT) => false,
-            Some(_) => true,
+            Some(format) if format > STORE_FORMAT => {
+                return Err(EngineError::Store(format!(
+                    "the store at {} has layout {format}, written by a newer tributary (this \
+                     one reads {STORE_FORMAT})",
+                    dir.display()
+                )));
+            }
+            Some(format) => format < STORE_FORMAT || dir.join("state").exists(),
             None => dir.join("state").exists() || store.has_unformatted_tables()?,
         };
-        if old_layout || dir.join("state").exists() {
+        if old_layout {
             return Err(EngineError::Store(format!(
                 "the store at {} is in an older layout: it is upgraded by the next sync",
                 dir.display()
