@@ -93,7 +93,11 @@ impl StateStore for MemoryStore {
             t.states.insert(source, state);
         }
         if let Some(report) = batch.run {
+            let source = report.source.clone();
             t.runs.insert(report.id, report);
+            if let Some(keep) = batch.keep_runs {
+                prune(&mut t.runs, &source, keep);
+            }
         }
         Ok(())
     }
@@ -146,19 +150,7 @@ impl StateStore for MemoryStore {
     }
 
     fn prune_runs(&self, source: &str, keep: usize) -> Result<usize> {
-        let mut t = self.tables()?;
-        let doomed: Vec<u64> = t
-            .runs
-            .values()
-            .rev()
-            .filter(|r| r.source == source)
-            .skip(keep)
-            .map(|r| r.id)
-            .collect();
-        for id in &doomed {
-            t.runs.remove(id);
-        }
-        Ok(doomed.len())
+        Ok(prune(&mut self.tables()?.runs, source, keep))
     }
 
     fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()> {
@@ -175,4 +167,19 @@ impl StateStore for MemoryStore {
     fn membership_namespaces(&self) -> Result<Vec<String>> {
         Ok(self.tables()?.memberships.keys().cloned().collect())
     }
+}
+
+/// Deletes all but the newest `keep` run reports of `source`; returns how many went.
+fn prune(runs: &mut BTreeMap<u64, RunReport>, source: &str, keep: usize) -> usize {
+    let doomed: Vec<u64> = runs
+        .values()
+        .rev()
+        .filter(|r| r.source == source)
+        .skip(keep)
+        .map(|r| r.id)
+        .collect();
+    for id in &doomed {
+        runs.remove(id);
+    }
+    doomed.len()
 }

@@ -20,5 +20,6 @@ mod revocation;
 mod s3;
 mod scripted;
 mod snapshots;
+mod store_writes;
 mod support;
 mod tidy;

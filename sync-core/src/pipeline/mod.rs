@@ -14,6 +14,7 @@
 //! document key, so the replay changes nothing.
 
 mod fetch;
+mod opening;
 mod order;
 mod plan;
 mod retry;
@@ -427,17 +428,29 @@ pub(crate) async fn run(
         options,
     )?;
     writer.begin(mode, generation, checkpoint)?;
-    let pauses = Arc::clone(&store);
+    let (pauses, opening) = (Arc::clone(&store), Arc::clone(&writer.opening));
     let throttle = Arc::new(
         Throttle::new(options.max_pause, Arc::clone(&progress)).recording(Box::new(
             move |limits| {
-                let update = pauses.update_run(run_id, &mut |r| r.rate_limited = limits.clone());
+                // A pause is shown in `status` at once: the run's report must be stored.
+                let update = opening.write().and_then(|()| {
+                    pauses.update_run(run_id, &mut |r| r.rate_limited = limits.clone())
+                });
                 if let Err(e) = update {
                     tracing::warn!(error = %e, "could not record a rate-limit pause");
                 }
             },
         )),
     );
+    // A run that has written nothing yet shows in `status` after a moment all the same.
+    let opening = Arc::clone(&writer.opening);
+    let show = tokio::spawn(async move {
+        tokio::time::sleep(opening::OPENING_DELAY).await;
+        let write = tokio::task::spawn_blocking(move || opening.write()).await;
+        if let Ok(Err(e)) = write {
+            tracing::warn!(error = %e, "could not record the run's start");
+        }
+    });
     writer.throttle = Some(Arc::clone(&throttle));
     let extractions = Extractions::default();
     let (mut writer, mut error) =
@@ -455,13 +468,14 @@ pub(crate) async fn run(
         }
     }
     writer.report.rate_limited = throttle.stats();
+    show.abort();
     let (report, written) = tokio::task::spawn_blocking(move || writer.finish(error))
         .await
         .map_err(|e| EngineError::Index(format!("index writer thread failed: {e}")))?;
     if !written {
         store.put_run(&report)?;
+        store.prune_runs(&source.id, options.keep_runs.max(1))?;
     }
-    store.prune_runs(&source.id, options.keep_runs.max(1))?;
     tracing::info!(source = %source.id, run = run_id, state = report.state.as_str(), counts = ?report.counts, "sync finished");
     Ok(report)
 }

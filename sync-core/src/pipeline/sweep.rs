@@ -157,11 +157,17 @@ impl Writer {
             // Every index write of this run is now described by the manifest: the settled
             // state and the final report, in one transaction.
             self.state.running = false;
-            match self.store.apply(StoreBatch {
-                source_state: Some((self.source.clone(), self.state.clone())),
-                run: Some(self.report.clone()),
-                ..StoreBatch::default()
-            }) {
+            // An unsettled listing's checkpoint (stored below) covers its seen log.
+            let stored = self.sync_seen_log().and_then(|()| {
+                self.opening.supersede()?;
+                self.store.apply(StoreBatch {
+                    source_state: Some((self.source.clone(), self.state.clone())),
+                    run: Some(self.report.clone()),
+                    keep_runs: Some(self.keep_runs),
+                    ..StoreBatch::default()
+                })
+            });
+            match stored {
                 Ok(()) => written = true,
                 Err(e) => {
                     self.report.errors.push(e.to_string());

@@ -12,6 +12,7 @@ use std::time::Instant;
 use connector_sdk::{Acl, DocumentId, ErrorKind, SourceCheckpoint};
 use tokio::sync::{mpsc, watch};
 
+use super::opening::{OpenedSink, Opening};
 use super::throttle::Throttle;
 use super::{CommitPolicy, Kept, Op, Progress, Source, Step, SyncOptions, UNSETTLED_ACL};
 use crate::index::{DocFields, IndexSink};
@@ -81,6 +82,10 @@ pub(super) struct Writer {
     pub(super) writer_failed: bool,
     /// The run's rate-limit pauses, for the report written with each commit.
     pub(super) throttle: Option<Arc<Throttle>>,
+    /// The run's opening write, until something writes it (see `opening.rs`).
+    pub(super) opening: Arc<Opening>,
+    /// Run reports of this source kept in the store (pruned with the final write).
+    pub(super) keep_runs: usize,
 }
 
 impl Writer {
@@ -100,6 +105,11 @@ impl Writer {
             .into_iter()
             .map(|(id, _)| id)
             .collect();
+        let opening = Opening::new(Arc::clone(&store), &source.id);
+        let sink = Box::new(OpenedSink {
+            inner: sink,
+            opening: Arc::clone(&opening),
+        });
         Ok(Writer {
             source: source.id.clone(),
             namespace: source.namespace().to_string(),
@@ -134,6 +144,8 @@ impl Writer {
             durable: watch::channel(0).0,
             writer_failed: false,
             throttle: None,
+            opening,
+            keep_runs: options.keep_runs.max(1),
         })
     }
 
@@ -157,14 +169,10 @@ impl Writer {
                 present: resumed.unwrap_or(0),
             });
         }
-        // The run's first report goes with the state that marks it running: one durable
-        // transaction, not two.
+        // The run's first report goes with the state that marks it running, and only when
+        // the run is about to write (`opening.rs`): a run that changes nothing commits once.
         self.report.mode = mode;
-        self.store.apply(StoreBatch {
-            source_state: Some((self.source.clone(), self.state.clone())),
-            run: Some(self.report.clone()),
-            ..StoreBatch::default()
-        })?;
+        self.opening.hold(self.state.clone(), self.report.clone())?;
         self.seen_log = match mode {
             RunMode::FullResumed => SeenLog::resume(&self.seen_dir, &self.source, generation)?,
             RunMode::Full | RunMode::Incremental | RunMode::Identities => {
@@ -448,9 +456,6 @@ impl Writer {
             self.index_dirty = false;
         }
         // The seen log must be durable before the checkpoint that covers its entries.
-        if let Some(log) = self.seen_log.as_mut() {
-            log.sync()?;
-        }
         match self.state.listing.as_mut() {
             Some(listing) => {
                 listing.checkpoint = self.checkpoint.clone();
@@ -462,6 +467,8 @@ impl Writer {
             self.durable.send_replace(self.last_seq);
             return Ok(());
         }
+        // The seen log must be durable before the checkpoint that covers its entries.
+        self.sync_seen_log()?;
         let mut batch = std::mem::take(&mut self.batch);
         batch.source_state = Some((self.source.clone(), self.state.clone()));
         // The report as of this commit goes with it, so `status` and `runs` in another
@@ -472,6 +479,7 @@ impl Writer {
             report.rate_limited = throttle.stats();
         }
         batch.run = Some(report);
+        self.opening.supersede()?;
         self.store.apply(batch)?;
         self.durable.send_replace(self.last_seq);
         // The window's indexing buffers were freed by the commit: return them to the OS now,
@@ -482,6 +490,14 @@ impl Writer {
         self.pending_bytes = 0;
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    /// Makes the seen log durable (before a stored checkpoint covers its entries).
+    pub(super) fn sync_seen_log(&mut self) -> Result<()> {
+        match self.seen_log.as_mut() {
+            Some(log) => log.sync(),
+            None => Ok(()),
+        }
     }
 
     /// Applies every op until the channel closes, then commits what is pending.

@@ -359,6 +359,24 @@ pub(super) fn insert_run(tx: &redb::WriteTransaction, report: &RunReport) -> Res
     Ok(())
 }
 
+/// Deletes all but the newest `keep` run reports of `source`; returns how many went.
+fn prune_runs_in(tx: &redb::WriteTransaction, source: &str, keep: usize) -> Result<usize> {
+    let mut runs = tx.open_table(RUNS).map_err(store_err)?;
+    let mut index = tx.open_table(RUNS_BY_SOURCE).map_err(store_err)?;
+    let old: Vec<u64> = index
+        .range((source, 0)..=(source, u64::MAX))
+        .map_err(store_err)?
+        .rev()
+        .skip(keep)
+        .map(|kv| kv.map(|(k, _)| k.value().1).map_err(store_err))
+        .collect::<Result<_>>()?;
+    for id in &old {
+        runs.remove(id).map_err(store_err)?;
+        index.remove((source, *id)).map_err(store_err)?;
+    }
+    Ok(old.len())
+}
+
 impl StateStore for LocalStore {
     fn manifest_get(&self, source: &str, doc_id: &str) -> Result<Option<ManifestEntry>> {
         self.with_snapshot(source, |table| {
@@ -411,6 +429,9 @@ impl StateStore for LocalStore {
             }
             if let Some(report) = &batch.run {
                 insert_run(tx, report)?;
+                if let Some(keep) = batch.keep_runs {
+                    prune_runs_in(tx, &report.source, keep)?;
+                }
             }
             Ok(())
         })
@@ -501,30 +522,22 @@ impl StateStore for LocalStore {
 
     fn prune_runs(&self, source: &str, keep: usize) -> Result<usize> {
         let tx = self.read()?;
-        let old: Vec<u64> = match tx.open_table(RUNS_BY_SOURCE) {
+        let excess = match tx.open_table(RUNS_BY_SOURCE) {
             Ok(index) => index
                 .range((source, 0)..=(source, u64::MAX))
                 .map_err(store_err)?
                 .rev()
-                .skip(keep)
-                .map(|kv| kv.map(|(k, _)| k.value().1).map_err(store_err))
-                .collect::<Result<_>>()?,
-            Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+                .nth(keep)
+                .is_some(),
+            Err(redb::TableError::TableDoesNotExist(_)) => false,
             Err(e) => return Err(store_err(e)),
         };
         drop(tx);
-        if old.is_empty() {
+        // Looked at first: a run that has nothing to prune costs no commit.
+        if !excess {
             return Ok(0);
         }
-        self.write(|tx| {
-            let mut runs = tx.open_table(RUNS).map_err(store_err)?;
-            let mut index = tx.open_table(RUNS_BY_SOURCE).map_err(store_err)?;
-            for id in &old {
-                runs.remove(id).map_err(store_err)?;
-                index.remove((source, *id)).map_err(store_err)?;
-            }
-            Ok(old.len())
-        })
+        self.write(|tx| prune_runs_in(tx, source, keep))
     }
 
     fn put_memberships(&self, namespace: &str, memberships: &Memberships) -> Result<()> {

@@ -103,6 +103,9 @@ pub struct StoreBatch {
     pub source_state: Option<(String, SourceState)>,
     /// The run's report as of this commit (or a new one).
     pub run: Option<RunReport>,
+    /// With `run`: keep only the newest this many reports of its source (run history's
+    /// retention), in the same transaction.
+    pub keep_runs: Option<usize>,
 }
 
 impl StoreBatch {

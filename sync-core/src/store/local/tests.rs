@@ -176,6 +176,17 @@ fn run_history_is_pruned_per_source() {
     assert_eq!(store.prune_runs("odd", 5).expect("prune"), 0);
     let ids: Vec<u64> = store.runs().expect("runs").iter().map(|r| r.id).collect();
     assert_eq!(ids, [1, 3, 5, 6]);
+
+    // A run's final batch prunes its source's history in the same transaction.
+    store
+        .apply(StoreBatch {
+            run: Some(RunReport::new(7, "odd", RunMode::Incremental)),
+            keep_runs: Some(2),
+            ..StoreBatch::default()
+        })
+        .expect("apply");
+    let ids: Vec<u64> = store.runs().expect("runs").iter().map(|r| r.id).collect();
+    assert_eq!(ids, [5, 6, 7]);
 }
 
 #[test]
