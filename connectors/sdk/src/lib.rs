@@ -13,6 +13,7 @@
 //! - [`SourceCheckpoint`] — a versioned, opaque partition → cursor map.
 //! - [`Membership`] — identity crawl output (users ↔ groups, group nesting).
 //! - [`ConnectorError`] with an [`ErrorKind`] the engine acts on (retry, pause, fail).
+//! - [`Secret`] — a string whose `Debug` and `Display` print `**redacted**`.
 //!
 //! ```
 //! use connector_sdk::{Acl, Principal};
@@ -30,6 +31,7 @@ mod checkpoint;
 mod connector;
 mod document;
 mod error;
+mod secret;
 
 pub use acl::{Acl, Principal};
 pub use checkpoint::SourceCheckpoint;
@@ -39,5 +41,6 @@ pub use connector::{
 };
 pub use document::{Content, DocumentId, RemoteDocument};
 pub use error::{ConfigProblem, ConnectorError, ErrorKind};
+pub use secret::Secret;
 
 pub mod acl_file;
