@@ -301,8 +301,8 @@ impl Politeness {
             };
             drop(permit);
             match verdict {
-                // Only a `Failure` the classifiers accept gets here: the caller could not
-                // use what they call a success.
+                // Cannot happen (an accepted success has returned, an accepted failure is
+                // a `Fail` above); answered like the latter rather than with a panic.
                 Verdict::Accept => {
                     return Err(fail(
                         ErrorKind::InvalidResponse,
