@@ -13,6 +13,14 @@
 //! - [`SourceCheckpoint`] — a versioned, opaque partition → cursor map.
 //! - [`Membership`] — identity crawl output (users ↔ groups, group nesting).
 //! - [`ConnectorError`] with an [`ErrorKind`] the engine acts on (retry, pause, fail).
+//! - [`Secret`] — a string whose `Debug` and `Display` print `**redacted**`.
+//!
+//! With the `saas` feature, the toolkit SaaS connectors stand on: `http` (a generic
+//! politeness policy — retries with full jitter, `Retry-After`, vendor throttling signals,
+//! request-rate and concurrency limits, one token refresh on 401 — around any HTTP client's
+//! calls, and `HttpClient`, a reqwest client built on it with capped bodies) and `auth`
+//! (`TokenSource`: OAuth2 client credentials, Google service accounts, static bearer
+//! tokens, HTTP Basic).
 //!
 //! ```
 //! use connector_sdk::{Acl, Principal};
@@ -30,6 +38,7 @@ mod checkpoint;
 mod connector;
 mod document;
 mod error;
+mod secret;
 
 pub use acl::{Acl, Principal};
 pub use checkpoint::SourceCheckpoint;
@@ -39,5 +48,10 @@ pub use connector::{
 };
 pub use document::{Content, DocumentId, RemoteDocument};
 pub use error::{ConfigProblem, ConnectorError, ErrorKind};
+pub use secret::Secret;
 
 pub mod acl_file;
+#[cfg(feature = "saas")]
+pub mod auth;
+#[cfg(feature = "saas")]
+pub mod http;
