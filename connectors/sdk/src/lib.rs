@@ -13,6 +13,9 @@
 //! - [`SourceCheckpoint`] — a versioned, opaque partition → cursor map.
 //! - [`Membership`] — identity crawl output (users ↔ groups, group nesting).
 //! - [`ConnectorError`] with an [`ErrorKind`] the engine acts on (retry, pause, fail).
+//! - [`SourceType`] — a connector's typed configuration: read from its `[[sources]]` table
+//!   with every problem at once, validated purely, then built; [`ErasedSourceType`] is how
+//!   a host keeps it in its list of source types, [`Secret`] a value that never prints.
 //!
 //! ```
 //! use connector_sdk::{Acl, Principal};
@@ -27,12 +30,16 @@
 
 mod acl;
 mod checkpoint;
+mod config;
 mod connector;
 mod document;
 mod error;
 
 pub use acl::{Acl, Principal};
 pub use checkpoint::SourceCheckpoint;
+pub use config::{
+    ConfigContext, ConfiguredSource, ErasedSourceType, Secret, SourceProfile, SourceType,
+};
 pub use connector::{
     ByteStream, Change, ChangeStream, Connector, Limits, Membership, MembershipStream, SyncContext,
     read_bounded,
