@@ -147,7 +147,7 @@ fn every_problem_of_shape_and_of_validation_is_reported_at_once() {
             "include[1]: expected a string, found integer",
             "include[3]: expected a string, found table",
             "concurrency: expected an integer, found string",
-            "page_size: -1 is out of range (0..=4294967295)",
+            "page_size: -1 is out of range (it may not be negative)",
             "default_access: \"public\" is not \"none\" or \"everyone\"",
             "watch: expected true or false, found string",
             "colour: unknown key (known keys: id, type, endpoint_url, api_token, auth, include, \

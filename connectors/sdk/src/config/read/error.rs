@@ -80,6 +80,7 @@ impl de::Error for Error {
             }
         };
         Error::problem(match integer_range(&exp.to_string()) {
+            Some((0, _)) if n < 0 => format!("{n} is out of range (it may not be negative)"),
             Some((lo, hi)) => format!("{n} is out of range ({lo}..={hi})"),
             None => format!("{n} is not {}", expected(exp)),
         })
