@@ -34,17 +34,17 @@ mod config;
 mod connector;
 mod document;
 mod error;
+mod secret;
 
 pub use acl::{Acl, Principal};
 pub use checkpoint::SourceCheckpoint;
-pub use config::{
-    ConfigContext, ConfiguredSource, ErasedSourceType, Secret, SourceProfile, SourceType,
-};
+pub use config::{ConfigContext, ConfiguredSource, ErasedSourceType, SourceProfile, SourceType};
 pub use connector::{
     ByteStream, Change, ChangeStream, Connector, Limits, Membership, MembershipStream, SyncContext,
     read_bounded,
 };
 pub use document::{Content, DocumentId, RemoteDocument};
 pub use error::{ConfigProblem, ConnectorError, ErrorKind};
+pub use secret::Secret;
 
 pub mod acl_file;

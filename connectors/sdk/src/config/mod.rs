@@ -9,7 +9,7 @@
 //!
 //! Reading reports every problem at once: keys of the wrong type, unknown keys (typos),
 //! missing keys, bad array elements, then whatever `validate` finds on the rest. Messages
-//! never quote a value of the wrong type, and [`Secret`] never prints.
+//! never quote a value of the wrong type, and [`Secret`](crate::Secret) never prints.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -80,7 +80,6 @@
 //! ```
 
 mod read;
-mod secret;
 
 use std::any::Any;
 use std::fmt;
@@ -90,8 +89,6 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::{ConfigProblem, Connector, ConnectorError};
-
-pub use secret::Secret;
 
 /// What a connector's configuration is read with, besides its table.
 #[derive(Debug, Clone, Default)]
@@ -179,7 +176,7 @@ pub trait SourceType: Clone + Send + Sync + 'static {
 
     /// The keys of the source table (the host's own keys aside), for serde's derive. Name
     /// keys in snake_case; give optional keys a `#[serde(default)]`; keep secrets in
-    /// [`Secret`]. `#[serde(flatten)]` hides unknown keys from the reader: avoid it.
+    /// [`Secret`](crate::Secret). `#[serde(flatten)]` hides unknown keys from the reader: avoid it.
     type Config: DeserializeOwned + fmt::Debug + Send + Sync + 'static;
 
     /// A few words on what a required key is for, said when it is missing
@@ -194,7 +191,7 @@ pub trait SourceType: Clone + Send + Sync + 'static {
 
     /// Every problem of the config, each with its key relative to the source table
     /// (`include[2]`). Pure: no I/O, no network, no environment; a value of a
-    /// [`Secret`] never goes into a message.
+    /// [`Secret`](crate::Secret) never goes into a message.
     fn validate(&self, config: &Self::Config) -> Vec<ConfigProblem>;
 
     /// What the engine needs to know about a source so configured.

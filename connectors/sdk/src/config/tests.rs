@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::*;
+use crate::Secret;
 use crate::acl_file::DefaultAccess as Access;
 
 #[derive(Debug, Deserialize)]
