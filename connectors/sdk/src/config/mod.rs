@@ -244,14 +244,8 @@ impl<T: SourceType> ErasedSourceType for T {
         table: &serde_json::Value,
         cx: &ConfigContext,
     ) -> Result<Arc<dyn ConfiguredSource>, Vec<ConfigProblem>> {
-        let (config, mut problems) = read::read::<T::Config>(table, &cx.host_keys);
-        for p in &mut problems {
-            if p.message == "missing"
-                && let Some(what) = self.describe_key(&p.key)
-            {
-                p.message = format!("missing ({what})");
-            }
-        }
+        let describe = |key: &str| self.describe_key(key);
+        let (config, mut problems) = read::read::<T::Config>(table, &cx.host_keys, &describe);
         let Some(mut config) = config else {
             return Err(problems);
         };

@@ -212,6 +212,7 @@ fn deny_unknown_fields_gives_the_same_unknown_key_problems() {
     let (value, problems) = read::read::<Strict>(
         &json!({ "roots": "a", "watch": 1, "wtach": true }),
         &["id".to_string()],
+        &|_| None,
     );
     let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -235,12 +236,39 @@ fn keys_that_are_not_bare_are_quoted_in_paths() {
     let (_, problems) = read::read::<std::collections::BTreeMap<String, u8>>(
         &json!({ "a b": 1, "c": 300, "d": 2 }),
         &[],
+        &|_| None,
     );
     let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert_eq!(problems, ["c: 300 is out of range (0..=255)"]);
     let (_, problems) =
-        read::read::<std::collections::BTreeMap<String, bool>>(&json!({ "a b": 1 }), &[]);
+        read::read::<std::collections::BTreeMap<String, bool>>(&json!({ "a b": 1 }), &[], &|_| {
+            None
+        });
     assert_eq!(problems[0].key, "\"a b\"");
+}
+
+#[test]
+fn keys_in_a_missing_or_bad_table_are_not_reported_again() {
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        #[serde(rename = "auth")]
+        _auth: Auth,
+    }
+    for table in [json!({}), json!({ "auth": 7 })] {
+        let (value, problems) = read::read::<Outer>(&table, &[], &|_| None);
+        assert!(value.is_some());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "auth");
+    }
+    // A type that requires itself cannot be filled in: the read gives up, and says why.
+    #[derive(Debug, Deserialize)]
+    struct Endless {
+        #[serde(rename = "next")]
+        _next: Box<Endless>,
+    }
+    let (value, problems) = read::read::<Endless>(&json!({}), &[], &|_| None);
+    assert!(value.is_none());
+    assert_eq!(problems, [ConfigProblem::new("next", "missing")]);
 }
 
 #[test]

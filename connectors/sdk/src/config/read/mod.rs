@@ -79,19 +79,28 @@ struct Ctx<'c> {
     ignored: RefCell<Vec<(Path, &'static [&'static str])>>,
 }
 
+/// More rounds than any sane table needs (one per problem, roughly).
+const MAX_ROUNDS: usize = 1000;
+
+/// Deeper than any config table nests. A missing key deeper than this is not filled in:
+/// only a type that requires itself (`struct A { a: Box<A> }`) gets there, one missing
+/// level at a time.
+const MAX_DEPTH: usize = 16;
+
 /// Reads `T` from `table`, leaving out `host_keys` (the host reads those itself). Returns
 /// every problem, keys relative to the table, and the value when the problems left one
-/// (with placeholders where the problems were).
+/// (with placeholders where the problems were). `describe` says what a missing key is for.
 pub(crate) fn read<T: DeserializeOwned>(
     table: &Value,
     host_keys: &[String],
+    describe: &dyn Fn(&str) -> Option<&'static str>,
 ) -> (Option<T>, Vec<ConfigProblem>) {
     let mut skip = BTreeSet::new();
     let mut placeholders = BTreeSet::new();
     let mut reported = BTreeSet::new();
     let mut problems = Vec::new();
-    // Each round leaves out or replaces one more path, or stops: this bounds the rounds.
-    loop {
+    // Each round leaves out or replaces one more path, or stops.
+    for _ in 0..MAX_ROUNDS {
         let cx = Ctx {
             skip: &skip,
             placeholders: &placeholders,
@@ -121,10 +130,17 @@ pub(crate) fn read<T: DeserializeOwned>(
         match err.what {
             What::Missing(field) => {
                 let path = child(&path, Seg::Key(field.into()));
-                if reported.insert(path.clone()) {
-                    problems.push(ConfigProblem::new(display(&path), "missing"));
+                // Not when the key is in a table that was itself missing or bad.
+                if !covered(&reported, &path) {
+                    reported.insert(path.clone());
+                    let key = display(&path);
+                    let message = match describe(&key) {
+                        Some(what) => format!("missing ({what})"),
+                        None => "missing".to_string(),
+                    };
+                    problems.push(ConfigProblem::new(key, message));
                 }
-                if !placeholders.insert(path) {
+                if path.len() > MAX_DEPTH || !placeholders.insert(path) {
                     return (None, problems);
                 }
             }
@@ -151,6 +167,12 @@ pub(crate) fn read<T: DeserializeOwned>(
             }
         }
     }
+    (None, problems)
+}
+
+/// Whether `path` or a table it is in was reported.
+fn covered(reported: &BTreeSet<Path>, path: &[Seg]) -> bool {
+    (1..=path.len()).any(|n| reported.contains(&path[..n]))
 }
 
 fn unknown_key(path: &[Seg], known: &[&str], host_keys: &[String]) -> ConfigProblem {
