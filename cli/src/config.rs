@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use connector_sdk::ErasedSourceType;
 use sync_core::{ChunkerConfig, CommitPolicy, SyncOptions};
 use toml::{Table, Value};
 
@@ -108,6 +109,16 @@ pub struct Config {
 impl Config {
     /// Parses and validates TOML text; `base` is the folder relative paths start from.
     pub fn parse(text: &str, base: &Path, origin: &str) -> Result<Config, Problems> {
+        Config::parse_with(text, base, origin, sources::SOURCE_TYPES)
+    }
+
+    /// [`Config::parse`] with the source types `types` (tests add fakes).
+    pub fn parse_with(
+        text: &str,
+        base: &Path,
+        origin: &str,
+        types: &[&dyn ErasedSourceType],
+    ) -> Result<Config, Problems> {
         let fail = |problems| Problems {
             file: origin.to_string(),
             problems,
@@ -115,7 +126,7 @@ impl Config {
         let root: Table = text.parse().map_err(|e: toml::de::Error| {
             fail(vec![Problem {
                 key: "(syntax)".into(),
-                message: e.to_string().trim().to_string(),
+                message: syntax_error(text, &e),
             }])
         })?;
         let mut problems = Vec::new();
@@ -206,7 +217,9 @@ impl Config {
                     let key = format!("sources[{i}]");
                     match item {
                         Value::Table(t) => {
-                            if let Some(source) = sources::parse(t, &key, base, &mut problems) {
+                            if let Some(source) =
+                                sources::parse(t, &key, base, types, &mut problems)
+                            {
                                 if config.sources.iter().any(|s| s.id == source.id) {
                                     problems.push(Problem {
                                         key: format!("{key}.id"),
@@ -232,19 +245,19 @@ impl Config {
             }),
         }
         for (i, source) in config.sources.iter().enumerate() {
-            if let sources::SourceKind::Filesystem(fs) = &source.kind
-                && config.data_dir.starts_with(&fs.root)
-            {
-                // The sync would index the index's own files (and, with `watch`, every
-                // commit would queue changes for the next run).
-                problems.push(Problem {
-                    key: format!("sources[{i}].root"),
-                    message: format!(
-                        "{} contains the index folder {} (index.path): move the index out of the synced folder",
-                        fs.root.display(),
-                        config.data_dir.display()
-                    ),
-                });
+            for (name, folder) in source.local_paths() {
+                if config.data_dir.starts_with(folder) {
+                    // The sync would index the index's own files (and, with `watch`, every
+                    // commit would queue changes for the next run).
+                    problems.push(Problem {
+                        key: format!("sources[{i}].{name}"),
+                        message: format!(
+                            "{} contains the index folder {} (index.path): move the index out of the synced folder",
+                            folder.display(),
+                            config.data_dir.display()
+                        ),
+                    });
+                }
             }
         }
         for (i, name) in config.identities_sources.iter().flatten().enumerate() {
@@ -355,6 +368,21 @@ acl_file = "{fx}/sample-acl.json"
     }
 }
 
+/// A TOML syntax error as `line L, column C: message`, without toml's excerpt of the line:
+/// the line may hold a secret (`api_token = "...` with its closing quote missing).
+fn syntax_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,12 +438,12 @@ default_access = "public"
             "t.toml",
         )
         .expect("valid");
-        match &config.sources[0].kind {
-            crate::sources::SourceKind::Filesystem(fs) => {
-                assert_eq!((fs.watch, fs.rescan_minutes), (true, 5));
-            }
-            other => panic!("not a filesystem source: {other:?}"),
-        }
+        let fs = config.sources[0]
+            .connector
+            .config()
+            .downcast_ref::<connector_filesystem::FilesystemConfig>()
+            .expect("a filesystem source");
+        assert_eq!((fs.watch, fs.rescan_minutes), (true, 5));
         let err = Config::parse(
             &format!("{source}watch = \"yes\"\nrescan_minutes = 0\n"),
             Path::new("/base"),
@@ -537,9 +565,21 @@ aliases = { "U1" = "not-an-email", "U2" = 7 }
 
     #[test]
     fn relative_paths_resolve_against_the_config_folder() {
-        let text = "[index]\npath = \"data\"\n[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n";
+        let text = "[index]\npath = \"data\"\n[[sources]]\nid = \"d\"\ntype = \"filesystem\"\n\
+                    root = \"docs\"\nacl_file = \"acl/docs.json\"\n";
         let config = Config::parse(text, Path::new("/etc/trib"), "t.toml").expect("valid");
         assert_eq!(config.data_dir, Path::new("/etc/trib/data"));
         assert_eq!(config.sources[0].id, "d");
+        // The connector's own paths too: its source type gets the folder in its context.
+        let fs = config.sources[0]
+            .connector
+            .config()
+            .downcast_ref::<connector_filesystem::FilesystemConfig>()
+            .expect("a filesystem source");
+        assert_eq!(fs.root, Path::new("/etc/trib/docs"));
+        assert_eq!(
+            fs.acl_file.as_deref(),
+            Some(Path::new("/etc/trib/acl/docs.json"))
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Reading `tributary.toml` tables: typed getters that report every problem with its key
-//! path, and unknown keys. Shared by `config` (the top-level tables) and `sources` (each
-//! connector's table), which is why it is a module of its own: `config` calls into
-//! `sources`, and both call into this one.
+//! path, and unknown keys. Shared by `config` (the top-level tables) and `sources` (the
+//! keys every source has; a connector reads its own keys with `connector_sdk`), which is
+//! why it is a module of its own: `config` calls into `sources`, and both call into this
+//! one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -119,19 +120,6 @@ impl<'t, 'p> Reader<'t, 'p> {
                 self.problem(
                     name,
                     format!("expected an integer, found {}", other.type_str()),
-                );
-                None
-            }
-        }
-    }
-
-    pub(crate) fn boolean(&mut self, name: &'static str) -> Option<bool> {
-        match self.get(name)? {
-            Value::Boolean(b) => Some(*b),
-            other => {
-                self.problem(
-                    name,
-                    format!("expected true or false, found {}", other.type_str()),
                 );
                 None
             }

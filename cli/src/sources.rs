@@ -1,49 +1,42 @@
-//! The connector registry: every source type the binary knows, in one list you can grep.
-//! Adding a connector means one entry in [`TYPES`] and one variant in [`SourceKind`].
+//! The connector registry: every source type the binary knows, in one list you can grep
+//! ([`SOURCE_TYPES`]), and the keys every `[[sources]]` table has. The rest of a table is
+//! its connector's: each connector crate reads, validates and builds its own keys
+//! (`connector_sdk::SourceType`). Adding a connector is one entry in the list.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use std::time::Duration;
+use connector_filesystem::FilesystemType;
+use connector_s3::S3Type;
+use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
+use toml::{Table, Value};
 
-use connector_filesystem::{DefaultAccess, FilesystemConfig, FilesystemConnector};
-use connector_s3::{S3Config, S3Connector};
-use connector_sdk::{ConfigProblem, Connector};
-use toml::Table;
+use crate::reader::{Problem, Reader};
 
-use crate::reader::{Problem, Reader, resolve};
+/// Every source type the binary knows, by its `type = "..."` name.
+pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[&FilesystemType, &S3Type];
 
-/// Source types, by their `type = "..."` name.
-const TYPES: &[(&str, Parser)] = &[("filesystem", parse_filesystem), ("s3", parse_s3)];
-
-type Parser = fn(&mut Reader<'_, '_>, &Path) -> Option<SourceKind>;
+/// The keys of a `[[sources]]` table the binary reads itself; the others are the
+/// connector's, and it reports those it does not know.
+const HOST_KEYS: &[&str] = &["id", "type", "group_namespace", "aliases"];
 
 /// A validated `[[sources]]` entry.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub id: String,
-    pub kind: SourceKind,
     /// `group_namespace`: the namespace of its groups, when not its id.
     pub group_namespace: Option<String>,
     /// `[sources.aliases]`: the source's user ids → emails (lowercased).
     pub aliases: BTreeMap<String, String>,
-}
-
-/// Each connector's typed configuration.
-#[derive(Debug, Clone)]
-pub enum SourceKind {
-    Filesystem(FilesystemConfig),
-    S3(S3Config),
+    /// The connector's own keys, read and validated by its source type.
+    pub connector: Arc<dyn ConfiguredSource>,
 }
 
 impl SourceConfig {
     /// The `type` name.
     pub fn type_name(&self) -> &'static str {
-        match self.kind {
-            SourceKind::Filesystem(_) => "filesystem",
-            SourceKind::S3(_) => "s3",
-        }
+        self.connector.kind()
     }
 
     /// The namespace of its groups: `group_namespace`, else its id.
@@ -54,7 +47,7 @@ impl SourceConfig {
     /// Whether the source has no directory of its own (its `identities()` is empty), so that
     /// the identities file defines its groups unless `[identities] sources` says otherwise.
     pub fn has_no_directory(&self) -> bool {
-        matches!(self.kind, SourceKind::Filesystem(_) | SourceKind::S3(_))
+        !self.connector.profile().has_directory
     }
 
     /// The engine's view of it: id, connector, namespace.
@@ -67,32 +60,29 @@ impl SourceConfig {
     /// How many documents the engine should keep in flight for this source, when the
     /// source says (an S3 source's `concurrency`).
     pub fn documents_in_flight(&self) -> Option<usize> {
-        match &self.kind {
-            SourceKind::Filesystem(_) => None,
-            SourceKind::S3(c) => Some(c.concurrency),
-        }
+        self.connector.profile().documents_in_flight
+    }
+
+    /// The local folders the source reads, each with its key.
+    pub fn local_paths(&self) -> &[(String, PathBuf)] {
+        &self.connector.profile().local_paths
     }
 
     /// Builds the connector (may touch the environment, never the network here).
     pub fn build(&self) -> anyhow::Result<Arc<dyn Connector>> {
-        let invalid = |problems: Vec<ConfigProblem>| {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            anyhow::anyhow!("source {}: {}", self.id, list.join("; "))
-        };
-        Ok(match &self.kind {
-            SourceKind::Filesystem(c) => {
-                Arc::new(FilesystemConnector::new(c.clone()).map_err(invalid)?)
-            }
-            SourceKind::S3(c) => Arc::new(S3Connector::new(c.clone()).map_err(invalid)?),
-        })
+        self.connector
+            .build()
+            .map_err(|e| anyhow::anyhow!("source {}: {e}", self.id))
     }
 }
 
-/// Parses one `[[sources]]` table, pushing every problem found.
+/// Parses one `[[sources]]` table, pushing every problem found: the common keys here,
+/// the others by the source type `types` names.
 pub fn parse(
     table: &Table,
     key: &str,
     base: &Path,
+    types: &[&dyn ErasedSourceType],
     problems: &mut Vec<Problem>,
 ) -> Option<SourceConfig> {
     let mut r = Reader::new(table, key, problems);
@@ -122,35 +112,76 @@ pub fn parse(
         );
     }
     let aliases = aliases(&mut r);
-    let type_name = r.string("type");
-    let kind = match type_name.as_deref() {
+    let known = || {
+        let names: Vec<&str> = types.iter().map(|t| t.kind()).collect();
+        names.join(", ")
+    };
+    let source_type = match r.string("type") {
         None => {
             if !table.contains_key("type") {
-                let known: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
-                r.problem("type", format!("missing (one of: {})", known.join(", ")));
+                r.problem("type", format!("missing (one of: {})", known()));
             }
             None
         }
-        Some(t) => match TYPES.iter().find(|(name, _)| *name == t) {
-            Some((_, parser)) => parser(&mut r, base),
-            None => {
-                let known: Vec<&str> = TYPES.iter().map(|(n, _)| *n).collect();
+        Some(t) => {
+            let found = types.iter().find(|st| st.kind() == t);
+            if found.is_none() {
+                // The connector's keys go unread: the type is the problem.
                 r.problem(
                     "type",
-                    format!("unknown source type {t:?} (one of: {})", known.join(", ")),
+                    format!("unknown source type {t:?} (one of: {})", known()),
                 );
-                // Don't report this type's keys as unknown: the type is the problem.
-                return None;
             }
-        },
+            found
+        }
     };
-    r.finish();
+    // No `r.finish()`: every other key is the connector's, and it reports unknown ones.
+    let connector = source_type.and_then(|source_type| {
+        let cx = ConfigContext::new(base).with_host_keys(HOST_KEYS);
+        let table =
+            serde_json::Value::Object(table.iter().map(|(k, v)| (k.clone(), json(v))).collect());
+        match source_type.parse(&table, &cx) {
+            Ok(connector) => Some(connector),
+            Err(found) => {
+                for p in found {
+                    r.problems.push(Problem {
+                        key: if p.key.is_empty() {
+                            key.to_string()
+                        } else {
+                            format!("{key}.{}", p.key)
+                        },
+                        message: p.message,
+                    });
+                }
+                None
+            }
+        }
+    });
     Some(SourceConfig {
         id: id?,
-        kind: kind?,
         group_namespace,
         aliases,
+        connector: connector?,
     })
+}
+
+/// A TOML value as the JSON a source type reads. A date becomes its RFC 3339 text (a
+/// connector that takes one parses it); a float JSON cannot hold (nan, inf) becomes
+/// nothing, which no key accepts.
+fn json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::String(s) => s.clone().into(),
+        Value::Integer(n) => (*n).into(),
+        Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+        }
+        Value::Boolean(b) => (*b).into(),
+        Value::Datetime(d) => d.to_string().into(),
+        Value::Array(items) => items.iter().map(json).collect(),
+        Value::Table(t) => {
+            serde_json::Value::Object(t.iter().map(|(k, v)| (k.clone(), json(v))).collect())
+        }
+    }
 }
 
 /// `[sources.aliases]` (or `aliases = { ... }`): the source's user ids → emails.
@@ -198,94 +229,5 @@ fn valid_email(s: &str) -> bool {
     }
 }
 
-fn parse_filesystem(r: &mut Reader<'_, '_>, base: &Path) -> Option<SourceKind> {
-    let before = r.problems.len();
-    let root = r.string("root");
-    if root.is_none() {
-        r.problem("root", "missing (the folder to sync)");
-    }
-    let acl_file = r.string("acl_file").map(|p| resolve(base, &p));
-    let default_access = default_access(r);
-    let include = r.strings("include");
-    let exclude = r.strings("exclude");
-    let mut config = FilesystemConfig::new(resolve(base, &root.unwrap_or_default()));
-    config.acl_file = acl_file;
-    config.default_access = default_access;
-    config.include = include;
-    config.exclude = exclude;
-    config.watch = r.boolean("watch").unwrap_or(false);
-    if let Some(minutes) = r.integer("rescan_minutes", 1, 10_000_000) {
-        config.rescan_minutes = minutes as u64;
-    }
-    for p in config.validate() {
-        if p.key != "root" {
-            r.problem(&p.key, p.message); // a missing root is already reported
-        }
-    }
-    (r.problems.len() == before).then_some(SourceKind::Filesystem(config))
-}
-
-fn default_access(r: &mut Reader<'_, '_>) -> DefaultAccess {
-    let value = r.string("default_access");
-    match value.as_deref().map(|v| (v, DefaultAccess::parse(v))) {
-        None => DefaultAccess::None,
-        Some((_, Some(access))) => access,
-        Some((other, None)) => {
-            r.problem(
-                "default_access",
-                format!("{other:?} is not \"none\" or \"everyone\""),
-            );
-            DefaultAccess::None
-        }
-    }
-}
-
-fn parse_s3(r: &mut Reader<'_, '_>, _base: &Path) -> Option<SourceKind> {
-    let before = r.problems.len();
-    let bucket = r.string("bucket");
-    let bucket_missing = bucket.is_none();
-    if bucket_missing {
-        r.problem("bucket", "missing (the bucket to sync)");
-    }
-    let mut config = S3Config::new(bucket.unwrap_or_default());
-    let prefix = r.string("prefix");
-    let prefixes = r.strings("prefixes");
-    if prefix.is_some() && !prefixes.is_empty() {
-        r.problem("prefixes", "set either `prefix` or `prefixes`, not both");
-    }
-    config.prefixes = prefix.into_iter().chain(prefixes).collect();
-    config.region = r.string("region");
-    config.endpoint_url = r.string("endpoint_url");
-    config.force_path_style = r.boolean("force_path_style").unwrap_or(false);
-    config.include = r.strings("include");
-    config.exclude = r.strings("exclude");
-    if let Some(n) = r.integer("max_object_bytes", 1, i64::MAX) {
-        config.max_object_bytes = n as u64;
-    }
-    config.acl_file_key = r.string("acl_file_key");
-    if let Some(s) = r.string("metadata_suffix") {
-        config.metadata_suffix = s;
-    }
-    config.default_access = default_access(r);
-    if let Some(n) = r.integer("concurrency", 1, 1024) {
-        config.concurrency = n as usize;
-    }
-    if let Some(n) = r.integer("max_attempts", 1, 100) {
-        config.max_attempts = n as u32;
-    }
-    if let Some(ms) = r.integer("initial_backoff_ms", 1, 600_000) {
-        config.initial_backoff = Duration::from_millis(ms as u64);
-    }
-    if let Some(ms) = r.integer("attempt_timeout_ms", 1, 3_600_000) {
-        config.attempt_timeout = Duration::from_millis(ms as u64);
-    }
-    if let Some(n) = r.integer("page_size", 1, 1000) {
-        config.page_size = n as i32;
-    }
-    for p in config.validate() {
-        if !(p.key == "bucket" && bucket_missing) {
-            r.problem(&p.key, p.message);
-        }
-    }
-    (r.problems.len() == before).then_some(SourceKind::S3(config))
-}
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,21 @@
-//! Configuration of a filesystem source.
+//! Configuration of a filesystem source (`type = "filesystem"`), and [`FilesystemType`],
+//! the entry the binary registers.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use connector_sdk::{
+    ConfigContext, Connector, ConnectorError, ErrorKind, SourceProfile, SourceType,
+};
 use serde::Deserialize;
 
 pub use connector_sdk::ConfigProblem;
 pub use connector_sdk::acl_file::DefaultAccess;
+
+use crate::FilesystemConnector;
+
+/// The longest `rescan_minutes` (about 19 years: never, in practice).
+const MAX_RESCAN_MINUTES: u64 = 10_000_000;
 
 /// `[[sources]]` keys of `type = "filesystem"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -72,6 +82,11 @@ impl FilesystemConfig {
                 message: "must be at least 1 (to walk on every run, set watch = false)".into(),
             });
         }
+        problems.extend(ConfigProblem::out_of_range(
+            "rescan_minutes",
+            self.rescan_minutes,
+            0..=MAX_RESCAN_MINUTES,
+        ));
         if self.watch && !cfg!(target_os = "linux") {
             problems.push(ConfigProblem {
                 key: "watch".into(),
@@ -92,6 +107,46 @@ impl FilesystemConfig {
     }
 }
 
+/// The `filesystem` source type: [`FilesystemConfig`] read from a `[[sources]]` table,
+/// `root` and `acl_file` relative to the config file's folder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FilesystemType;
+
+impl SourceType for FilesystemType {
+    const KIND: &'static str = "filesystem";
+    type Config = FilesystemConfig;
+
+    fn describe_key(&self, key: &str) -> Option<&'static str> {
+        (key == "root").then_some("the folder to sync")
+    }
+
+    fn resolve(&self, config: &mut FilesystemConfig, cx: &ConfigContext) {
+        config.root = cx.resolve_path(&config.root);
+        config.acl_file = config.acl_file.as_deref().map(|p| cx.resolve_path(p));
+    }
+
+    fn validate(&self, config: &FilesystemConfig) -> Vec<ConfigProblem> {
+        config.validate()
+    }
+
+    fn profile(&self, config: &FilesystemConfig) -> SourceProfile {
+        SourceProfile::default().with_local_path("root", &config.root)
+    }
+
+    fn build(&self, config: &FilesystemConfig) -> Result<Arc<dyn Connector>, ConnectorError> {
+        match FilesystemConnector::new(config.clone()) {
+            Ok(connector) => Ok(Arc::new(connector)),
+            Err(problems) => Err(invalid(&problems)),
+        }
+    }
+}
+
+/// What a connector constructor's problems become when a valid config still fails to build.
+fn invalid(problems: &[ConfigProblem]) -> ConnectorError {
+    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    ConnectorError::new(ErrorKind::Permanent, list.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +159,50 @@ mod tests {
         config.rescan_minutes = 0;
         let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
         assert_eq!(keys, ["root", "rescan_minutes", "include[1]", "exclude[0]"]);
+    }
+
+    #[test]
+    fn a_table_is_read_with_paths_relative_to_the_config_folder() {
+        use connector_sdk::ErasedSourceType;
+        let cx = ConfigContext::new("/etc/trib").with_host_keys(&["id", "type"]);
+        let table = serde_json::json!({
+            "id": "d", "type": "filesystem", "root": "docs", "acl_file": "/srv/acl.json",
+            "default_access": "everyone", "watch": true,
+        });
+        let source = FilesystemType.parse(&table, &cx).expect("valid");
+        let config = source
+            .config()
+            .downcast_ref::<FilesystemConfig>()
+            .expect("typed");
+        assert_eq!(config.root, std::path::Path::new("/etc/trib/docs"));
+        assert_eq!(
+            config.acl_file.as_deref(),
+            Some(std::path::Path::new("/srv/acl.json"))
+        );
+        assert_eq!(
+            (config.default_access, config.watch),
+            (DefaultAccess::Everyone, true)
+        );
+        assert_eq!(
+            source.profile().local_paths,
+            [("root".to_string(), PathBuf::from("/etc/trib/docs"))]
+        );
+
+        let table = serde_json::json!({ "root": "", "rescan_minutes": -5, "roots": "x" });
+        let problems: Vec<String> = FilesystemType
+            .parse(&table, &cx)
+            .expect_err("invalid")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "rescan_minutes: -5 is out of range (it may not be negative)",
+                "roots: unknown key (known keys: id, type, root, acl_file, default_access, \
+                 include, exclude, watch, rescan_minutes)",
+                "root: must not be empty",
+            ]
+        );
     }
 }

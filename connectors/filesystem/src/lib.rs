@@ -13,6 +13,9 @@
 //! journal and lists only the paths that changed, walking whenever the journal cannot be
 //! sure (ADR 0009).
 //!
+//! [`FilesystemType`] is the `type = "filesystem"` entry a host registers: it reads a
+//! [`FilesystemConfig`] from a `[[sources]]` table ([`connector_sdk::SourceType`]).
+//!
 //! ```no_run
 //! use connector_filesystem::{FilesystemConfig, FilesystemConnector};
 //!
@@ -40,7 +43,7 @@ use connector_sdk::{
 };
 use futures::StreamExt;
 
-pub use config::{ConfigProblem, DefaultAccess, FilesystemConfig};
+pub use config::{ConfigProblem, DefaultAccess, FilesystemConfig, FilesystemType};
 
 /// Files up to this size are read on the calling task (see `fetch`).
 const INLINE_READ_BYTES: u64 = 64 * 1024;

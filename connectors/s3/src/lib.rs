@@ -10,6 +10,8 @@
 //! - **ACLs** come from an Amazon Q style ACL file in the bucket (`keyPrefix` =
 //!   `s3://BUCKET/prefix/`), or from a sidecar's `AccessControlList`, which wins for its
 //!   document. Keys nothing covers get `default_access` (nobody, unless configured).
+//! - **Configuration**: [`S3Type`] is the `type = "s3"` entry a host registers; it reads an
+//!   [`S3Config`] from a `[[sources]]` table ([`connector_sdk::SourceType`]).
 //!
 //! ```no_run
 //! use connector_s3::{S3Config, S3Connector};
@@ -42,7 +44,7 @@ use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 pub use aws_sdk_s3::config::Credentials;
-pub use config::{ConfigProblem, DefaultAccess, S3Config};
+pub use config::{ConfigProblem, DefaultAccess, S3Config, S3Type};
 
 use listing::{KeyKind, Listed, Paired, Pairing};
 

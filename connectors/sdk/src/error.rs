@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 /// What went wrong, in terms the engine can act on. What the engine does with each kind is
@@ -133,5 +134,33 @@ pub struct ConfigProblem {
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl ConfigProblem {
+    /// A problem with `key` (relative to the source table).
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigProblem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// `value` outside `range`: `0 is out of range (1..=1024)`; `None` inside it.
+    pub fn out_of_range<N: PartialOrd + fmt::Display>(
+        key: &str,
+        value: N,
+        range: RangeInclusive<N>,
+    ) -> Option<Self> {
+        (!range.contains(&value)).then(|| {
+            ConfigProblem::new(
+                key,
+                format!(
+                    "{value} is out of range ({}..={})",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
     }
 }

@@ -13,7 +13,9 @@
 //! - [`SourceCheckpoint`] — a versioned, opaque partition → cursor map.
 //! - [`Membership`] — identity crawl output (users ↔ groups, group nesting).
 //! - [`ConnectorError`] with an [`ErrorKind`] the engine acts on (retry, pause, fail).
-//! - [`Secret`] — a string whose `Debug` and `Display` print `**redacted**`.
+//! - [`SourceType`] — a connector's typed configuration: read from its `[[sources]]` table
+//!   with every problem at once, validated purely, then built; [`ErasedSourceType`] is how
+//!   a host keeps it in its list of source types, [`Secret`] a value that never prints.
 //!
 //! With the `saas` feature, the toolkit SaaS connectors stand on: `http` (a generic
 //! politeness policy — retries with full jitter, `Retry-After`, vendor throttling signals,
@@ -35,6 +37,7 @@
 
 mod acl;
 mod checkpoint;
+mod config;
 mod connector;
 mod document;
 mod error;
@@ -42,6 +45,7 @@ mod secret;
 
 pub use acl::{Acl, Principal};
 pub use checkpoint::SourceCheckpoint;
+pub use config::{ConfigContext, ConfiguredSource, ErasedSourceType, SourceProfile, SourceType};
 pub use connector::{
     ByteStream, Change, ChangeStream, Connector, Limits, Membership, MembershipStream, SyncContext,
     read_bounded,
