@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use connector_filesystem::FilesystemType;
+use connector_google_drive::DriveType;
 use connector_s3::S3Type;
 use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
 use toml::{Table, Value};
@@ -15,7 +16,7 @@ use toml::{Table, Value};
 use crate::reader::{Problem, Reader};
 
 /// Every source type the binary knows, by its `type = "..."` name.
-pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[&FilesystemType, &S3Type];
+pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[&FilesystemType, &S3Type, &DriveType];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the
 /// connector's, and it reports those it does not know.

@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod concurrent;
 mod crash;
+mod drive;
 mod hostile;
 mod identities;
 mod incremental;

@@ -159,12 +159,16 @@ impl Fetcher<'_> {
             },
         };
         let size = bytes.len() as u64;
-        let content_hash = if resolved {
-            // What resolving added (a sidecar's title, attributes, ACL) is part of what
-            // gets indexed, so a change to it alone must not look like "same content".
+        // What is indexed besides the bytes — the title, the content type, the metadata
+        // (and what resolving added: a sidecar's ACL) — is part of "the same content": a
+        // document renamed at a source whose ids do not change (Drive, SharePoint) must be
+        // indexed again under its new title, not kept as "touched, not changed".
+        let content_hash = {
             let mut h = blake3::Hasher::new();
             h.update(&bytes);
-            h.update(doc.acl.canonical().as_bytes());
+            if resolved {
+                h.update(doc.acl.canonical().as_bytes());
+            }
             h.update(doc.title.as_deref().unwrap_or_default().as_bytes());
             h.update(doc.content_type.as_deref().unwrap_or_default().as_bytes());
             h.update(
@@ -173,8 +177,6 @@ impl Fetcher<'_> {
                     .as_bytes(),
             );
             h.finalize().to_hex()[..32].to_string()
-        } else {
-            hash(&bytes)
         };
         if let Some(p) = &prev
             && p.content_hash == content_hash

@@ -1,0 +1,607 @@
+//! Full listings and change feeds.
+//!
+//! The corpus is split into **feeds**: each user's My Drive (the files that user owns, read
+//! as that user through domain-wide delegation) and each shared drive (read as one of its
+//! members). Every file belongs to exactly one feed — its owner's, or its drive's — so a
+//! file shared with a hundred people is listed, fetched and indexed once, and a document id
+//! names its feed: `my/<owner>/<fileId>`, `shared/<driveId>/<fileId>`. That also makes the
+//! feeds' deletions safe in any order: a user's feed reports `removed` for files the user
+//! merely lost access to, and deleting `my/<that user>/<fileId>` removes nothing when the
+//! user never owned it.
+//!
+//! A full listing first takes every feed's `changes.getStartPageToken` (so that nothing
+//! changed during the listing is missed; manage-changes guide), emits them as checkpoint
+//! partitions `user:<email>` / `drive:<id>`, then lists feed after feed, page after page;
+//! the `listing` partition says where to resume. An incremental run reads each feed's
+//! `changes.list` from its token, and lists in full the feeds that are new (a new user, a
+//! new shared drive). A feed that disappeared (a user gone from the directory, a shared
+//! drive removed) cannot say which documents it had: the run goes on as a full listing,
+//! whose sweep deletes them behind the mass-delete guard.
+
+use std::collections::HashSet;
+
+use connector_sdk::{Change, ConnectorError, ErrorKind, SourceCheckpoint};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::Inner;
+use crate::wire::{self, File};
+
+/// The partition of the full listing's resume position.
+const LISTING: &str = "listing";
+
+pub(crate) type Item = Result<Change, ConnectorError>;
+
+/// One feed of the corpus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Feed {
+    /// The My Drive of this user (their owned files).
+    User(String),
+    /// A shared drive, read as `reader`.
+    Drive {
+        id: String,
+        name: String,
+        reader: String,
+    },
+}
+
+impl Feed {
+    /// Its checkpoint partition.
+    pub(crate) fn partition(&self) -> String {
+        match self {
+            Feed::User(email) => format!("user:{email}"),
+            Feed::Drive { id, .. } => format!("drive:{id}"),
+        }
+    }
+
+    /// The user the API is called as.
+    pub(crate) fn reader(&self) -> &str {
+        match self {
+            Feed::User(email) => email,
+            Feed::Drive { reader, .. } => reader,
+        }
+    }
+
+    /// The shared drive, for drive feeds.
+    pub(crate) fn drive_id(&self) -> Option<&str> {
+        match self {
+            Feed::User(_) => None,
+            Feed::Drive { id, .. } => Some(id),
+        }
+    }
+
+    /// The document id of `file_id` in this feed.
+    pub(crate) fn doc_id(&self, file_id: &str) -> String {
+        match self {
+            Feed::User(email) => format!("my/{email}/{file_id}"),
+            Feed::Drive { id, .. } => format!("shared/{id}/{file_id}"),
+        }
+    }
+
+    /// The first segment of a path in this feed (`My Drive of ann@…`, the drive's name).
+    pub(crate) fn root_name(&self) -> String {
+        match self {
+            Feed::User(email) => format!("My Drive of {email}"),
+            Feed::Drive { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// The listing's sender; `send` is false once the engine stopped listening.
+pub(crate) struct Out(pub(crate) mpsc::Sender<Item>);
+
+impl Out {
+    pub(crate) async fn send(&self, item: Item) -> bool {
+        self.0.send(item).await.is_ok()
+    }
+
+    async fn checkpoint(&self, partition: &str, cursor: Option<String>) -> bool {
+        self.send(Ok(Change::Checkpoint {
+            partition: partition.to_string(),
+            cursor,
+        }))
+        .await
+    }
+}
+
+/// Where a listing tells the engine of a rate-limit pause (the engine pauses the whole run
+/// and shows it): false once the engine stopped listening.
+pub(crate) trait Pauses: Sync {
+    fn pause(&self, e: ConnectorError) -> impl std::future::Future<Output = bool> + Send;
+}
+
+impl Pauses for Out {
+    fn pause(&self, e: ConnectorError) -> impl std::future::Future<Output = bool> + Send {
+        self.send(Err(e))
+    }
+}
+
+impl Pauses for mpsc::Sender<Result<connector_sdk::Membership, ConnectorError>> {
+    fn pause(&self, e: ConnectorError) -> impl std::future::Future<Output = bool> + Send {
+        async move { self.send(Err(e)).await.is_ok() }
+    }
+}
+
+/// Where a full listing resumes: the feed and the page token of its next page (`None`
+/// when the feed is done).
+fn parse_listing(cursor: &str) -> Option<(&str, Option<&str>)> {
+    let (feed, page) = cursor.split_once('\t')?;
+    Some((feed, (page != "done").then_some(page)))
+}
+
+fn listing_cursor(feed: &Feed, page: Option<&str>) -> String {
+    format!("{}\t{}", feed.partition(), page.unwrap_or("done"))
+}
+
+/// A drive feed's cursor carries the member it is read as: `<reader>\t<pageToken>`.
+fn feed_cursor(feed: &Feed, token: &str) -> String {
+    match feed {
+        Feed::User(_) => token.to_string(),
+        Feed::Drive { reader, .. } => format!("{reader}\t{token}"),
+    }
+}
+
+impl Inner {
+    /// The feeds as the directory and `drives.list` give them now, in a fixed order.
+    /// A shared drive nobody of the domain can read is a listing error (sent, not fatal).
+    async fn feeds(&self, out: &Out) -> Result<Vec<Feed>, ConnectorError> {
+        let mut feeds = Vec::new();
+        if self.config.my_drives {
+            for email in self.retrying(out, || self.api.users()).await? {
+                if self.wants_user(&email) {
+                    feeds.push(Feed::User(email));
+                }
+            }
+        }
+        if self.config.shared_drives {
+            for drive in self.retrying(out, || self.api.drives()).await? {
+                if !self.wants_drive(&drive) {
+                    continue;
+                }
+                match self
+                    .retrying(out, || self.api.drive_reader(&drive.id))
+                    .await?
+                {
+                    Some(reader) => feeds.push(Feed::Drive {
+                        id: drive.id,
+                        name: drive.name,
+                        reader,
+                    }),
+                    None => {
+                        let e = ConnectorError::new(
+                            ErrorKind::Permanent,
+                            format!(
+                                "shared drive {:?} ({}) has no member in the directory to read it as",
+                                drive.name, drive.id
+                            ),
+                        );
+                        if !out.send(Err(e)).await {
+                            return Ok(feeds);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(feeds)
+    }
+
+    /// Calls `f` until it is not rate limited, telling the engine of each pause (it pauses
+    /// the whole run) and waiting it out here too.
+    pub(crate) async fn retrying<T, F, Fut, P: Pauses>(
+        &self,
+        out: &P,
+        f: F,
+    ) -> Result<T, ConnectorError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
+    {
+        loop {
+            match f().await {
+                Err(ConnectorError {
+                    kind: ErrorKind::RateLimited { retry_after },
+                    message,
+                    ..
+                }) => {
+                    let wait = retry_after.unwrap_or(std::time::Duration::from_secs(5));
+                    let pause =
+                        ConnectorError::new(ErrorKind::RateLimited { retry_after }, message);
+                    if !out.pause(pause).await {
+                        return Err(ConnectorError::new(ErrorKind::Permanent, "listing stopped"));
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A full listing, resumed from `resume` if given.
+    pub(crate) async fn full(
+        &self,
+        resume: Option<SourceCheckpoint>,
+        out: &Out,
+    ) -> Result<(), ConnectorError> {
+        let resume = resume.unwrap_or_default();
+        let feeds = self.feeds(out).await?;
+        // Every feed's start token before any file is listed.
+        for feed in &feeds {
+            let partition = feed.partition();
+            if resume.partitions().contains_key(&partition) {
+                continue;
+            }
+            let token = self
+                .retrying(out, || self.api.start_token(feed.reader(), feed.drive_id()))
+                .await?;
+            if !out
+                .checkpoint(&partition, Some(feed_cursor(feed, &token)))
+                .await
+            {
+                return Ok(());
+            }
+        }
+        let position = resume
+            .partitions()
+            .get(LISTING)
+            .and_then(|c| parse_listing(c));
+        let mut started = position.is_none();
+        for feed in &feeds {
+            let mut page = None;
+            if !started {
+                let Some((at, next)) = position else { break };
+                if at != feed.partition() {
+                    continue; // listed before the resume point
+                }
+                started = true;
+                match next {
+                    None => continue, // this feed was done
+                    Some(token) => page = Some(token.to_string()),
+                }
+            }
+            if !self.list_feed(feed, page, out).await? {
+                return Ok(());
+            }
+        }
+        if !started {
+            // The feed the listing stopped in is gone: list everything again.
+            return Err(ConnectorError::new(
+                ErrorKind::CursorExpired,
+                "the feed a resumed listing stopped in is gone",
+            ));
+        }
+        if out.checkpoint(LISTING, None).await {
+            out.send(Ok(Change::ListingComplete)).await;
+        }
+        Ok(())
+    }
+
+    /// Lists one feed from `page` (its first page when `None`); false if the engine stopped
+    /// listening.
+    async fn list_feed(
+        &self,
+        feed: &Feed,
+        mut page: Option<String>,
+        out: &Out,
+    ) -> Result<bool, ConnectorError> {
+        let mut paths = crate::paths::Paths::new(feed);
+        loop {
+            let list = self
+                .retrying(out, || self.api.files_page(feed, page.as_deref()))
+                .await?;
+            if list.incomplete_search {
+                let e = ConnectorError::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "drive answered an incomplete search for {}",
+                        feed.partition()
+                    ),
+                );
+                if !out.send(Err(e)).await {
+                    return Ok(false);
+                }
+            }
+            let files: Vec<File> = list
+                .files
+                .into_iter()
+                .filter(|f| f.mime_type != wire::FOLDER)
+                .collect();
+            if !self.emit_files(feed, files, &mut paths, out).await? {
+                return Ok(false);
+            }
+            let next = list.next_page_token.filter(|t| !t.is_empty());
+            if next.is_some() && next == page {
+                return Err(ConnectorError::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "files.list of {} returned the same page token again",
+                        feed.partition()
+                    ),
+                ));
+            }
+            if !out
+                .checkpoint(LISTING, Some(listing_cursor(feed, next.as_deref())))
+                .await
+            {
+                return Ok(false);
+            }
+            match next {
+                Some(next) => page = Some(next),
+                None => return Ok(true),
+            }
+        }
+    }
+
+    /// Turns listed files into upserts, fetching permissions where the listing lacks them
+    /// (shared-drive items), several at once, in order.
+    async fn emit_files(
+        &self,
+        feed: &Feed,
+        files: Vec<File>,
+        paths: &mut crate::paths::Paths,
+        out: &Out,
+    ) -> Result<bool, ConnectorError> {
+        let mut wanted = Vec::with_capacity(files.len());
+        for file in files {
+            let path = if self.needs_paths() {
+                Some(paths.path_of(self, &file, out).await?)
+            } else {
+                None
+            };
+            if self.wants_file(&file, path.as_deref()) {
+                wanted.push((file, path));
+            }
+        }
+        let docs = futures::stream::iter(wanted)
+            .map(|(file, path)| async move {
+                let permissions = match &file.permissions {
+                    Some(p) => p.clone(),
+                    None => {
+                        self.retrying(out, || self.api.permissions(feed.reader(), &file.id))
+                            .await?
+                    }
+                };
+                Ok::<_, ConnectorError>(self.document(feed, &file, &permissions, path))
+            })
+            .buffered(self.config.concurrency.max(1));
+        let mut docs = std::pin::pin!(docs);
+        while let Some(doc) = docs.next().await {
+            let item = doc.map(Change::Upsert);
+            if !out.send(item).await {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// An incremental run from `since`.
+    pub(crate) async fn incremental(
+        &self,
+        since: SourceCheckpoint,
+        out: &Out,
+    ) -> Result<(), ConnectorError> {
+        let feeds = self.feeds(out).await?;
+        let now: HashSet<String> = feeds.iter().map(Feed::partition).collect();
+        if let Some(gone) = since
+            .partitions()
+            .keys()
+            .find(|p| *p != LISTING && !now.contains(*p))
+        {
+            return Err(ConnectorError::new(
+                ErrorKind::CursorExpired,
+                format!(
+                    "{gone} is no longer in the corpus: listing everything to delete its documents"
+                ),
+            ));
+        }
+        for feed in &feeds {
+            let partition = feed.partition();
+            let Some(cursor) = since.partitions().get(&partition) else {
+                // A new feed: its start token, then all of its files.
+                let token = self
+                    .retrying(out, || self.api.start_token(feed.reader(), feed.drive_id()))
+                    .await?;
+                if !self.list_feed(feed, None, out).await?
+                    || !out
+                        .checkpoint(&partition, Some(feed_cursor(feed, &token)))
+                        .await
+                {
+                    return Ok(());
+                }
+                continue;
+            };
+            let token = match feed {
+                Feed::User(_) => cursor.as_str(),
+                Feed::Drive { .. } => cursor.split_once('\t').map_or(cursor.as_str(), |(_, t)| t),
+            };
+            if !self.follow_changes(feed, token.to_string(), out).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one feed's changes from `token` to its new start token.
+    async fn follow_changes(
+        &self,
+        feed: &Feed,
+        mut token: String,
+        out: &Out,
+    ) -> Result<bool, ConnectorError> {
+        let partition = feed.partition();
+        loop {
+            let page = self
+                .retrying(out, || self.api.changes_page(feed, &token))
+                .await?;
+            for change in page.changes {
+                if !self.apply_change(feed, change, out).await? {
+                    return Ok(false);
+                }
+            }
+            let next = match (page.next_page_token, page.new_start_page_token) {
+                (Some(next), _) if !next.is_empty() => next,
+                (_, Some(new_start)) => {
+                    return Ok(out
+                        .checkpoint(&partition, Some(feed_cursor(feed, &new_start)))
+                        .await);
+                }
+                _ => {
+                    return Err(ConnectorError::new(
+                        ErrorKind::InvalidResponse,
+                        format!("changes.list of {partition} ended without a new start page token"),
+                    ));
+                }
+            };
+            if next == token {
+                return Err(ConnectorError::new(
+                    ErrorKind::InvalidResponse,
+                    format!("changes.list of {partition} returned the same page token again"),
+                ));
+            }
+            if !out
+                .checkpoint(&partition, Some(feed_cursor(feed, &next)))
+                .await
+            {
+                return Ok(false);
+            }
+            token = next;
+        }
+    }
+
+    /// One change of a feed: a deletion, an upsert, or a folder whose files are listed
+    /// again (a folder's permissions, name or place reach every file under it).
+    async fn apply_change(
+        &self,
+        feed: &Feed,
+        change: wire::Change,
+        out: &Out,
+    ) -> Result<bool, ConnectorError> {
+        if change.change_type == "drive" {
+            return Ok(true); // shared drives come and go through `drives.list`
+        }
+        let file = match change.file {
+            Some(file) if !change.removed => file,
+            _ => {
+                let Some(id) = change.file_id else {
+                    return Ok(true);
+                };
+                return Ok(out.send(Ok(Change::Delete(feed.doc_id(&id).into()))).await);
+            }
+        };
+        if file.mime_type == wire::FOLDER {
+            return self.relist_folder(feed, &file, out).await;
+        }
+        if !self.belongs(feed, &file) {
+            return Ok(out
+                .send(Ok(Change::Delete(feed.doc_id(&file.id).into())))
+                .await);
+        }
+        let mut paths = crate::paths::Paths::new(feed);
+        self.emit_files(feed, vec![file], &mut paths, out).await
+    }
+
+    /// Whether a listed file is this feed's: not trashed, and owned by the feed's user or
+    /// in the feed's drive.
+    fn belongs(&self, feed: &Feed, file: &File) -> bool {
+        !file.trashed
+            && match feed {
+                Feed::User(_) => file.drive_id.is_none() && file.owned_by_me(),
+                Feed::Drive { id, .. } => file.drive_id.as_deref() == Some(id.as_str()),
+            }
+    }
+
+    /// Lists everything under a changed folder again, as changes of its feed.
+    async fn relist_folder(
+        &self,
+        feed: &Feed,
+        folder: &File,
+        out: &Out,
+    ) -> Result<bool, ConnectorError> {
+        let mut pending = vec![folder.id.clone()];
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut paths = crate::paths::Paths::new(feed);
+        while let Some(parent) = pending.pop() {
+            if !seen.insert(parent.clone()) {
+                continue;
+            }
+            let mut page: Option<String> = None;
+            loop {
+                let list = self
+                    .retrying(out, || {
+                        self.api.children_page(feed, &parent, page.as_deref())
+                    })
+                    .await?;
+                let mut files = Vec::new();
+                for child in list.files {
+                    if child.mime_type == wire::FOLDER {
+                        pending.push(child.id);
+                    } else if self.belongs(feed, &child) {
+                        files.push(child);
+                    } else if !out
+                        .send(Ok(Change::Delete(feed.doc_id(&child.id).into())))
+                        .await
+                    {
+                        return Ok(false);
+                    }
+                }
+                if !self.emit_files(feed, files, &mut paths, out).await? {
+                    return Ok(false);
+                }
+                match list.next_page_token.filter(|t| !t.is_empty()) {
+                    Some(next) if Some(&next) != page.as_ref() => page = Some(next),
+                    Some(_) => {
+                        return Err(ConnectorError::new(
+                            ErrorKind::InvalidResponse,
+                            "files.list of a folder returned the same page token again",
+                        ));
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Runs a listing on its own task, its items through a bounded channel (pages are read
+/// ahead while the engine works through the previous one).
+pub(crate) fn spawn<F, Fut>(run: F) -> connector_sdk::ChangeStream<'static>
+where
+    F: FnOnce(Out) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (tx, rx) = mpsc::channel::<Item>(1024);
+    tokio::spawn(async move { run(Out(tx)).await });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_cursors_round_trip() {
+        let feed = Feed::User("ann@example.com".into());
+        let c = listing_cursor(&feed, Some("tok=+/"));
+        assert_eq!(
+            parse_listing(&c),
+            Some(("user:ann@example.com", Some("tok=+/")))
+        );
+        let done = listing_cursor(&feed, None);
+        assert_eq!(parse_listing(&done), Some(("user:ann@example.com", None)));
+        assert_eq!(parse_listing("garbage"), None);
+    }
+
+    #[test]
+    fn documents_are_named_by_their_feed() {
+        let user = Feed::User("ann@example.com".into());
+        let drive = Feed::Drive {
+            id: "0AD".into(),
+            name: "Legal".into(),
+            reader: "bob@example.com".into(),
+        };
+        assert_eq!(user.doc_id("f1"), "my/ann@example.com/f1");
+        assert_eq!(drive.doc_id("f1"), "shared/0AD/f1");
+        assert_eq!(feed_cursor(&drive, "42"), "bob@example.com\t42");
+        assert_eq!(feed_cursor(&user, "42"), "42");
+    }
+}
