@@ -212,6 +212,9 @@ fn tracked_file_check_finds_symlinks_and_build_output() {
 enum May {
     /// Only these workspace crates.
     Only(&'static [&'static str]),
+    /// Only the first workspace crates, and in `[dev-dependencies]` (also under `[target.…]`)
+    /// the second too.
+    OnlyAndInTests(&'static [&'static str], &'static [&'static str]),
     /// Any workspace crate but these.
     Not(&'static [&'static str]),
 }
@@ -219,13 +222,19 @@ enum May {
 /// Stands for every connector crate: those under `connectors/` except the SDK.
 const CONNECTORS: &str = "<connectors>";
 
-/// ARCHITECTURE.md: connectors see the SDK only (and `fault-proxy`, a test fixture), never
-/// the engine or each other; extractors see no connector and no engine; the SDK, a public API,
-/// sees no workspace crate; the engine sees no connector, not even in tests or benches (the
-/// end-to-end benches live in `benches/`); the allocator, the workspace's unsafe code, sees no
-/// workspace crate.
+/// Stands for every test fixture crate: those under `fixtures/` (`fault-proxy`, `fake-drive`).
+const FIXTURES: &str = "<fixtures>";
+
+/// ARCHITECTURE.md: connectors see the SDK only (and, in their tests, the test fixtures under
+/// `fixtures/`), never the engine or each other; extractors see no connector and no engine;
+/// the SDK, a public API, sees no workspace crate; the engine sees no connector, not even in
+/// tests or benches (the end-to-end benches live in `benches/`); the allocator, the
+/// workspace's unsafe code, sees no workspace crate.
 const RULES: &[(&str, May)] = &[
-    (CONNECTORS, May::Only(&["connector-sdk", "fault-proxy"])),
+    (
+        CONNECTORS,
+        May::OnlyAndInTests(&["connector-sdk"], &[FIXTURES]),
+    ),
     ("connector-sdk", May::Only(&[])),
     ("tributary-allocator", May::Only(&[])),
     ("extractors", May::Not(&[CONNECTORS, "sync-core"])),
@@ -248,12 +257,12 @@ impl Crate {
         self.dir.starts_with("connectors/") && self.name != "connector-sdk"
     }
 
-    /// Whether `pattern` (a crate name or `CONNECTORS`) names this crate.
+    /// Whether `pattern` (a crate name, `CONNECTORS` or `FIXTURES`) names this crate.
     fn is(&self, pattern: &str) -> bool {
-        if pattern == CONNECTORS {
-            self.is_connector()
-        } else {
-            self.name == pattern
+        match pattern {
+            CONNECTORS => self.is_connector(),
+            FIXTURES => self.dir.starts_with("fixtures/"),
+            name => self.name == name,
         }
     }
 }
@@ -324,8 +333,13 @@ fn dependency_problems(crates: &[Crate]) -> Vec<String> {
                 let Some(target) = crates.iter().find(|c| &c.name == dep) else {
                     continue; // not a workspace crate
                 };
+                let in_tests = table.ends_with("dev-dependencies]");
                 let allowed = match may {
                     May::Only(ok) => ok.iter().any(|p| target.is(p)),
+                    May::OnlyAndInTests(ok, tests) => {
+                        ok.iter().any(|p| target.is(p))
+                            || (in_tests && tests.iter().any(|p| target.is(p)))
+                    }
                     May::Not(bad) => !bad.iter().any(|p| target.is(p)),
                 };
                 if !allowed {
@@ -334,6 +348,12 @@ fn dependency_problems(crates: &[Crate]) -> Vec<String> {
                         May::Only(ok) => {
                             format!("may depend on no workspace crate but {}", describe(ok))
                         }
+                        May::OnlyAndInTests(ok, tests) => format!(
+                            "may depend on no workspace crate but {} (and, in \
+                             [dev-dependencies], {})",
+                            describe(ok),
+                            describe(tests)
+                        ),
                         May::Not(bad) => format!("must not depend on {}", describe(bad)),
                     };
                     problems.push(format!(
@@ -351,12 +371,10 @@ fn dependency_problems(crates: &[Crate]) -> Vec<String> {
 fn describe(names: &[&str]) -> String {
     let names: Vec<&str> = names
         .iter()
-        .map(|&n| {
-            if n == CONNECTORS {
-                "connector crates"
-            } else {
-                n
-            }
+        .map(|&n| match n {
+            CONNECTORS => "connector crates",
+            FIXTURES => "the test fixtures under fixtures/",
+            n => n,
         })
         .collect();
     names.join(", ")
@@ -387,8 +405,11 @@ fn manifests_keep_the_dependency_rules() {
     let crates = workspace_crates();
     // A renamed crate must not make a rule silently match nothing.
     for (who, may) in RULES {
-        let named = match may {
-            May::Only(names) | May::Not(names) => names.iter().chain([who]),
+        let named: Vec<&&str> = match may {
+            May::Only(names) | May::Not(names) => names.iter().chain([who]).collect(),
+            May::OnlyAndInTests(names, tests) => {
+                names.iter().chain(tests.iter()).chain([who]).collect()
+            }
         };
         for name in named {
             assert!(
@@ -424,10 +445,12 @@ fn dependency_check_names_crate_table_and_dependency() {
             manifest(
                 "connector-s3",
                 "[dependencies]\nconnector-sdk.workspace = true\ntokio = \"1\"\n\
+                 fault-proxy = \"*\"\n\
                  [dev-dependencies]\nfault-proxy = { path = \"../../fixtures/fault-proxy\" }\n\
-                 engine.workspace = true\n\
-                 [target.'cfg(unix)'.build-dependencies]\n\
-                 fs = { package = \"connector-filesystem\", path = \"../filesystem\" }\n",
+                 engine.workspace = true\nfake-drive = \"*\"\n\
+                 [target.'cfg(unix)'.build-dependencies]\nfake-drive = \"*\"\n\
+                 fs = { package = \"connector-filesystem\", path = \"../filesystem\" }\n\
+                 [target.'cfg(unix)'.dev-dependencies]\nfake-drive = \"*\"\n",
             ),
         ),
         (
@@ -435,6 +458,7 @@ fn dependency_check_names_crate_table_and_dependency() {
             manifest("connector-filesystem", ""),
         ),
         ("fixtures/fault-proxy", manifest("fault-proxy", "")),
+        ("fixtures/fake-drive", manifest("fake-drive", "")),
         (
             "extractors",
             manifest("extractors", "[dependencies]\nsync-core = \"*\"\n"),
@@ -461,11 +485,18 @@ fn dependency_check_names_crate_table_and_dependency() {
         [
             "connector-sdk: [dependencies] has `extractors`, but connector-sdk may depend on \
              no workspace crate (ARCHITECTURE.md)",
+            "connector-s3: [dependencies] has `fault-proxy`, but connector crates may depend \
+             on no workspace crate but connector-sdk (and, in [dev-dependencies], the test \
+             fixtures under fixtures/) (ARCHITECTURE.md)",
             "connector-s3: [dev-dependencies] has `sync-core`, but connector crates may depend \
-             on no workspace crate but connector-sdk, fault-proxy (ARCHITECTURE.md)",
+             on no workspace crate but connector-sdk (and, in [dev-dependencies], the test \
+             fixtures under fixtures/) (ARCHITECTURE.md)",
+            "connector-s3: [target.'cfg(unix)'.build-dependencies] has `fake-drive`, but \
+             connector crates may depend on no workspace crate but connector-sdk (and, in \
+             [dev-dependencies], the test fixtures under fixtures/) (ARCHITECTURE.md)",
             "connector-s3: [target.'cfg(unix)'.build-dependencies] has `connector-filesystem`, \
-             but connector crates may depend on no workspace crate but connector-sdk, \
-             fault-proxy (ARCHITECTURE.md)",
+             but connector crates may depend on no workspace crate but connector-sdk (and, in \
+             [dev-dependencies], the test fixtures under fixtures/) (ARCHITECTURE.md)",
             "extractors: [dependencies] has `sync-core`, but extractors must not depend on \
              connector crates, sync-core (ARCHITECTURE.md)",
             "sync-core: [dev-dependencies] has `connector-filesystem`, but sync-core must not \
@@ -483,10 +514,12 @@ fn dependency_check_names_crate_table_and_dependency() {
             "connectors/s3",
             manifest(
                 "connector-s3",
-                "[dependencies]\nconnector-sdk = \"*\"\n[dev-dependencies]\nfault-proxy = \"*\"\n",
+                "[dependencies]\nconnector-sdk = \"*\"\n[dev-dependencies]\nfault-proxy = \"*\"\n\
+                 fake-drive = \"*\"\n[target.'cfg(unix)'.dev-dependencies]\nfake-drive = \"*\"\n",
             ),
         ),
         ("fixtures/fault-proxy", manifest("fault-proxy", "")),
+        ("fixtures/fake-drive", manifest("fake-drive", "")),
         (
             "sync-core",
             manifest("sync-core", "[dependencies]\nconnector-sdk = \"*\"\n"),
