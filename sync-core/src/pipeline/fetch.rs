@@ -8,7 +8,7 @@ use connector_sdk::{
 use extractors::{Hints, Registry};
 
 use super::throttle::{Abandoned, Extractions, Throttle, extraction_deadline};
-use super::{Kept, KeptAcl, Op, SyncOptions, acl_hash, hash};
+use super::{Kept, KeptAcl, Op, SyncOptions, acl_hash};
 use crate::chunker::{self, Chunk};
 use crate::store::ManifestEntry;
 

@@ -308,3 +308,58 @@ async fn a_removed_shared_drive_and_a_dead_page_token_end_in_a_full_listing() {
     assert_eq!(d.downloads(), 1);
     assert_eq!(d.titles("bob@example.com"), set(&["notes.txt", "plan.txt"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_formats_are_exported_whole_and_oversized_exports_are_skipped_with_their_acl() {
+    let d = Drive::new().await;
+    d.sync_identities().await;
+    let roadmap = {
+        let mut w = d.fake.world();
+        let root = w.root_of("ann@example.com");
+        let doc = w.add_file(
+            &root,
+            "Roadmap",
+            fake_drive::mime::DOCUMENT,
+            b"# Roadmap\nship the sextant in spring",
+        );
+        w.share(&doc, Permission::user("cat@example.com", Role::Reader));
+        let sheet = w.add_spreadsheet(&root, "Budget", &["item,cost\nbarometer,12", "total,99\nquokka,1"]);
+        w.share(&sheet, Permission::user("cat@example.com", Role::Reader));
+        let slides = w.add_presentation(
+            &root,
+            "Pitch",
+            &[("Why now", "mention the albatross"), ("Plan", "")],
+        );
+        w.share(&slides, Permission::user("cat@example.com", Role::Reader));
+        doc
+    };
+    let first = d.sync().await;
+    check(&first, (6, 6, 0, 0, 0, 0, 0, 0));
+    let mut ids = Identities::new();
+    ids.add_stored(d.engine.store()).expect("ids");
+    for word in ["sextant", "barometer", "quokka", "albatross"] {
+        assert_eq!(
+            crate::support::hits(&d.engine, &ids, "cat@example.com", word),
+            1,
+            "{word}: headings, every sheet and speaker notes are indexed"
+        );
+    }
+
+    // Drive exports at most 10 MB: above it, the document is skipped and a narrowed
+    // share still lands on what was indexed.
+    {
+        let mut w = d.fake.world();
+        w.set_export_limit(8);
+        w.edit(&roadmap, b"# Roadmap\nship the sextant in summer");
+        w.unshare(&roadmap, "cat@example.com");
+    }
+    let skipped = d.sync().await;
+    assert_eq!(skipped.counts.skipped, 1, "{skipped:?}");
+    assert_eq!(
+        skipped.skipped_by_reason.get("too_large"),
+        Some(&1),
+        "{skipped:?}"
+    );
+    assert!(!d.titles("cat@example.com").contains("Roadmap"));
+    assert!(d.titles("ann@example.com").contains("Roadmap"));
+}
