@@ -41,3 +41,5 @@ pub use document::{Content, DocumentId, RemoteDocument};
 pub use error::{ConfigProblem, ConnectorError, ErrorKind};
 
 pub mod acl_file;
+#[cfg(feature = "testkit")]
+pub mod testkit;
