@@ -307,7 +307,9 @@ impl Inner {
             .send()
             .await
             .map_err(|e| {
-                let mut err = client::classify(&what, e);
+                // Without the ACL file no document can be synced: a refused HeadObject
+                // (expired credentials come as a bare 400) stops the listing.
+                let mut err = client::classify_listing(&what, e);
                 if err.kind == ErrorKind::NotFound {
                     // Fail closed: without the file, no document's ACL is known.
                     err.message = format!("{what} does not exist");
