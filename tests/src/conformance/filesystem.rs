@@ -22,12 +22,14 @@ use super::{NO_DOMAINS, acl_file, kit};
 struct StormyReader {
     storm: AtomicBool,
     reads: AtomicU64,
+    failed: AtomicU64,
 }
 
 impl FileReader for StormyReader {
     fn read(&self, path: &Path, max: u64) -> Result<Vec<u8>, ConnectorError> {
         let n = self.reads.fetch_add(1, Ordering::Relaxed);
         if self.storm.load(Ordering::Relaxed) && n.is_multiple_of(2) {
+            self.failed.fetch_add(1, Ordering::Relaxed);
             return Err(ConnectorError::from_io(
                 format!("read {}", path.display()),
                 std::io::Error::other("injected i/o error"),
@@ -177,6 +179,10 @@ impl SourceHandle for FsHandle {
 
     async fn fault_storm(&self, on: bool) -> HandleResult<String> {
         self.reader.storm.store(on, Ordering::Relaxed);
+        if !on {
+            let failed = self.reader.failed.load(Ordering::Relaxed);
+            return Ok(format!("{failed} file reads failed"));
+        }
         Ok(
             "every other file read fails with an i/o error (a folder has no server: no \
             throttling, resets, bodies or tokens)"

@@ -176,7 +176,14 @@ impl SourceHandle for S3Handle {
     async fn fault_storm(&self, on: bool) -> HandleResult<String> {
         let p = &self.proxy;
         p.clear();
-        if on {
+        if !on {
+            return Ok(format!(
+                "{} of {} requests faulted",
+                p.faulted(),
+                p.seen().len()
+            ));
+        }
+        {
             // Throttling with and without Retry-After, bursts of server errors, resets and
             // bodies that break off, on listings and downloads alike.
             let too_many = Fault::respond(

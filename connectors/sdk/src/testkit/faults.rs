@@ -215,6 +215,16 @@ fn nothing_wrong(ctx: &mut Ctx, when: &str) {
 /// once it is over, one more sync ends exact without fetching again what was indexed well.
 pub(crate) async fn fault_storm(ctx: &mut Ctx) -> Step {
     ctx.base().await?;
+    // Enough documents for several list pages and many downloads.
+    let more: Vec<(String, Vec<Reader>)> = (0..12)
+        .map(|i| {
+            (
+                ctx.path("storm", &format!("doc-{i:02}")),
+                vec![Reader::group("eng")],
+            )
+        })
+        .collect();
+    ctx.add_all(more).await?;
     let storm = ctx.act("fault_storm", ctx.handle.fault_storm(true)).await?;
     ctx.note(format!("storm: {storm}"));
     for what in [
@@ -232,10 +242,17 @@ pub(crate) async fn fault_storm(ctx: &mut Ctx) -> Step {
         ));
         if run.clean() {
             ctx.check_state(&format!("after {what}, which reported no failure"));
+        } else {
+            ctx.note(format!(
+                "should: {what} did not ride the storm out (documents failed or the listing \
+                 was incomplete); the next sync catches up"
+            ));
         }
     }
-    ctx.act("fault_storm", ctx.handle.fault_storm(false))
+    let over = ctx
+        .act("fault_storm", ctx.handle.fault_storm(false))
         .await?;
+    ctx.note(format!("the storm ended: {over}"));
     let good: BTreeSet<DocumentId> = ctx
         .model
         .documents()

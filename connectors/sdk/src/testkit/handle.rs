@@ -253,8 +253,8 @@ pub trait SourceHandle: Send + Sync {
 
     /// Starts (`true`) or ends (`false`) a storm of transient faults: throttling (429 with
     /// `Retry-After`, 503), bursts of 500s, connection resets, bodies that break off or are
-    /// cut short, and an access token that expires mid-run. Returns what it injects, for
-    /// the report. While it lasts, the connector must index nothing wrong; once it is over,
+    /// cut short, and an access token that expires mid-run. Returns what it injects (when
+    /// started) or what it did (when ended: how many requests it faulted), for the report. While it lasts, the connector must index nothing wrong; once it is over,
     /// the next sync must end exact.
     async fn fault_storm(&self, on: bool) -> HandleResult<String> {
         let _ = on;
