@@ -303,7 +303,7 @@ pub(crate) struct Base {
     pub(crate) roadmap: String,
     pub(crate) budget: String,
     pub(crate) pipeline: String,
-    #[allow(dead_code)]
+    /// Read by the partner domain; no scenario changes it.
     pub(crate) brief: String,
     pub(crate) nobody: String,
 }
