@@ -9,6 +9,7 @@ mod change_feed;
 mod cli;
 mod compat;
 mod concurrent;
+mod conformance;
 mod crash;
 mod drive;
 mod hostile;

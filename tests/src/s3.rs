@@ -87,7 +87,7 @@ impl Bucket {
         .await;
     }
 
-    async fn delete(&self, key: &str) {
+    pub(crate) async fn delete(&self, key: &str) {
         self.client
             .delete_object()
             .bucket(&self.name)

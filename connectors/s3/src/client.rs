@@ -90,6 +90,8 @@ where
         (Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _)
         | (_, Some(429 | 503)) => ErrorKind::RateLimited { retry_after: None },
         (_, Some(s)) if s >= 500 => ErrorKind::Transient,
+        // A success the SDK could not read: the answer, not the request, is wrong.
+        (_, Some(200..=299)) => ErrorKind::InvalidResponse,
         _ => match &err {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
                 if text.contains("credentials") {

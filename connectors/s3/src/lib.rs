@@ -27,6 +27,7 @@ mod config;
 mod listing;
 mod sidecar;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -308,7 +309,9 @@ impl Inner {
             .send()
             .await
             .map_err(|e| {
-                let mut err = client::classify(&what, e);
+                // Without the ACL file no document can be synced: a refused HeadObject
+                // (expired credentials come as a bare 400) stops the listing.
+                let mut err = client::classify_listing(&what, e);
                 if err.kind == ErrorKind::NotFound {
                     // Fail closed: without the file, no document's ACL is known.
                     err.message = format!("{what} does not exist");
@@ -364,15 +367,45 @@ impl Inner {
         doc
     }
 
+    /// A request of the listing was throttled beyond the SDK's retries: the error goes to
+    /// the engine (which pauses the run), the listing backs off and asks again. Returns
+    /// `false` once the engine stopped listening.
+    async fn throttled(&self, out: &Out, e: ConnectorError, attempts: &mut u32) -> bool {
+        let wait = match e.kind {
+            ErrorKind::RateLimited {
+                retry_after: Some(wait),
+            } => wait,
+            _ => (self.config.initial_backoff * 2u32.pow((*attempts).min(6)))
+                .min(std::time::Duration::from_secs(20)),
+        };
+        *attempts += 1;
+        if !out.send(Err(e)).await {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        true
+    }
+
     async fn list(&self, mode: Mode, run_id: &str, out: &Out) -> Result<(), ConnectorError> {
         let (checkpoint, resumed) = match &mode {
             Mode::Full(Some(cp)) => (Some(cp), true),
             Mode::Full(None) => (None, false),
             Mode::Relist(cp) => (Some(cp), false),
         };
-        let (acl_file, acl_cursor) = self
-            .load_acl(checkpoint.and_then(|cp| cp.cursor(ACL_PARTITION)))
-            .await?;
+        let mut throttled = 0;
+        let (acl_file, acl_cursor) = loop {
+            match self
+                .load_acl(checkpoint.and_then(|cp| cp.cursor(ACL_PARTITION)))
+                .await
+            {
+                Err(e) if matches!(e.kind, ErrorKind::RateLimited { .. }) => {
+                    if !self.throttled(out, e, &mut throttled).await {
+                        return Ok(());
+                    }
+                }
+                loaded => break loaded?,
+            }
+        };
         if acl_cursor.is_some() && !out.checkpoint(ACL_PARTITION, acl_cursor).await {
             return Ok(());
         }
@@ -404,21 +437,41 @@ impl Inner {
             let mut pairing = Pairing::new(&self.config.metadata_suffix, start_after.clone());
             let mut last_cursor = start_after.clone();
             let mut token: Option<String> = None;
+            // Every continuation token this prefix's listing followed: a server that hands
+            // one out again would be followed forever.
+            let mut followed: HashSet<String> = HashSet::new();
             loop {
-                let mut request = client
-                    .list_objects_v2()
-                    .bucket(&self.config.bucket)
-                    .prefix(prefix)
-                    .max_keys(self.config.page_size);
-                if let Some(t) = &token {
-                    request = request.continuation_token(t);
-                } else if let Some(after) = &start_after {
-                    request = request.start_after(after);
-                }
-                let page = request
-                    .send()
-                    .await
-                    .map_err(|e| client::classify_listing(&what, e))?;
+                let page = loop {
+                    let mut request = client
+                        .list_objects_v2()
+                        .bucket(&self.config.bucket)
+                        .prefix(prefix)
+                        .max_keys(self.config.page_size);
+                    if let Some(t) = &token {
+                        request = request.continuation_token(t);
+                    } else if let Some(after) = &start_after {
+                        request = request.start_after(after);
+                    }
+                    match request
+                        .send()
+                        .await
+                        .map_err(|e| client::classify_listing(&what, e))
+                    {
+                        Ok(page) => break page,
+                        Err(e) if matches!(e.kind, ErrorKind::RateLimited { .. }) => {
+                            if !self.throttled(out, e, &mut throttled).await {
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                };
+                listing::check_page(
+                    &what,
+                    page.is_truncated(),
+                    page.key_count(),
+                    page.contents().len() + page.common_prefixes().len(),
+                )?;
                 let mut released = Vec::new();
                 for object in page.contents() {
                     let Some(key) = object.key() else { continue };
@@ -461,6 +514,14 @@ impl Inner {
                     last_cursor = cursor;
                 }
                 token = match page.next_continuation_token() {
+                    Some(t) if !followed.insert(t.to_string()) => {
+                        return Err(ConnectorError::new(
+                            ErrorKind::InvalidResponse,
+                            format!(
+                                "{what}: the server handed out the continuation token {t:?} again"
+                            ),
+                        ));
+                    }
                     Some(t) if !t.is_empty() => Some(t.to_string()),
                     _ => {
                         return Err(ConnectorError::new(

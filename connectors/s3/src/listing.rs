@@ -9,7 +9,34 @@
 
 use std::collections::BTreeMap;
 
+use connector_sdk::{ConnectorError, ErrorKind};
 use time::OffsetDateTime;
+
+/// Refuses a ListObjectsV2 page that cannot be whole: the SDK's XML reader accepts a body
+/// cut short, and a cut-off last page would look like the end of the listing (and have its
+/// missing keys swept). S3 always says `IsTruncated`; `KeyCount`, when given, counts the
+/// keys and common prefixes of the page.
+pub(crate) fn check_page(
+    what: &str,
+    is_truncated: Option<bool>,
+    key_count: Option<i32>,
+    held: usize,
+) -> Result<(), ConnectorError> {
+    let problem = match (is_truncated, key_count) {
+        (None, _) => Some("a page without IsTruncated (a cut-off answer?)".to_string()),
+        (_, Some(n)) if usize::try_from(n).ok() != Some(held) => Some(format!(
+            "a page that says KeyCount {n} but holds {held} keys (a cut-off answer?)"
+        )),
+        _ => None,
+    };
+    match problem {
+        Some(p) => Err(ConnectorError::new(
+            ErrorKind::InvalidResponse,
+            format!("{what}: {p}"),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// One entry of a ListObjectsV2 page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,5 +271,20 @@ mod tests {
         assert_eq!(version(&bare, None), "1 lm:1700000000");
         assert_eq!(if_match(&version(&bare, None)), None);
         assert_eq!(if_match(&version(&o, None)), Some("\"e-k\""));
+    }
+
+    #[test]
+    fn pages_that_cannot_be_whole_are_refused() {
+        assert!(check_page("list", Some(false), Some(2), 2).is_ok());
+        assert!(check_page("list", Some(true), None, 5).is_ok());
+        for (truncated, count, held) in [(None, Some(0), 0), (Some(false), Some(1000), 412)] {
+            let err = check_page("list s3://b/", truncated, count, held).expect_err("refused");
+            assert_eq!(err.kind, ErrorKind::InvalidResponse);
+            assert!(
+                err.message.starts_with("list s3://b/: a page"),
+                "{}",
+                err.message
+            );
+        }
     }
 }

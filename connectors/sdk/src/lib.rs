@@ -59,3 +59,5 @@ pub mod acl_file;
 pub mod auth;
 #[cfg(feature = "saas")]
 pub mod http;
+#[cfg(feature = "testkit")]
+pub mod testkit;

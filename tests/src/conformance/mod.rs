@@ -1,0 +1,65 @@
+//! The connector conformance kit (`connector_sdk::testkit`) run against the first-party
+//! connectors: each module implements the kit's `SourceHandle` for one source and asserts
+//! the report. What a source cannot do is skipped with its reason, in the report.
+
+mod filesystem;
+mod s3;
+
+use std::time::Duration;
+
+use connector_sdk::testkit::{HandleError, Kit, KitOptions, ModelOptions, Reader};
+
+/// The kit with [`options`]; `TRIBUTARY_CONFORMANCE_ONLY=fault_storm,kill` runs only the
+/// scenarios whose names start so (when chasing one failure).
+fn kit() -> Kit {
+    let kit = Kit::with_options(options());
+    match std::env::var("TRIBUTARY_CONFORMANCE_ONLY") {
+        Ok(only) => kit.only(&only.split(',').map(str::trim).collect::<Vec<_>>()),
+        Err(_) => kit,
+    }
+}
+
+/// Deadlines for real sources on a loaded machine.
+fn options() -> KitOptions {
+    KitOptions {
+        step_timeout: Duration::from_secs(180),
+        give_up_timeout: Duration::from_secs(30),
+        model: ModelOptions {
+            max_pause: Duration::from_millis(200),
+            ..ModelOptions::default()
+        },
+    }
+}
+
+/// An Amazon Q ACL file giving each document (by exact key prefix: `prefix(path)`) its
+/// readers; a document without readers gets no rule (the default: nobody). The format has
+/// USER and GROUP entries only, so a domain reader is refused.
+fn acl_file<'a>(
+    docs: impl IntoIterator<Item = (&'a String, &'a Vec<Reader>)>,
+    prefix: impl Fn(&str) -> String,
+) -> Result<Vec<u8>, HandleError> {
+    let mut rules = Vec::new();
+    for (path, readers) in docs {
+        if readers.is_empty() {
+            continue;
+        }
+        let mut entries = Vec::new();
+        for reader in readers {
+            let (name, kind) = match reader {
+                Reader::User(email) => (email.as_str(), "USER"),
+                Reader::Group(group) => (group.as_str(), "GROUP"),
+                Reader::Domain(d) => {
+                    return Err(HandleError::failed(format!(
+                        "an ACL file cannot name the domain {d}"
+                    )));
+                }
+            };
+            entries.push(serde_json::json!({"Name": name, "Type": kind, "Access": "ALLOW"}));
+        }
+        rules.push(serde_json::json!({"keyPrefix": prefix(path), "aclEntries": entries}));
+    }
+    serde_json::to_vec_pretty(&rules).map_err(HandleError::failed)
+}
+
+/// Why the Amazon Q ACL-file sources cannot share with a domain.
+const NO_DOMAINS: &str = "the Amazon Q ACL file has USER and GROUP entries, no domains";
