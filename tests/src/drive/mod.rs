@@ -323,7 +323,11 @@ async fn google_formats_are_exported_whole_and_oversized_exports_are_skipped_wit
             b"# Roadmap\nship the sextant in spring",
         );
         w.share(&doc, Permission::user("cat@example.com", Role::Reader));
-        let sheet = w.add_spreadsheet(&root, "Budget", &["item,cost\nbarometer,12", "total,99\nquokka,1"]);
+        let sheet = w.add_spreadsheet(
+            &root,
+            "Budget",
+            &["item,cost\nbarometer,12", "total,99\nquokka,1"],
+        );
         w.share(&sheet, Permission::user("cat@example.com", Role::Reader));
         let slides = w.add_presentation(
             &root,
