@@ -74,13 +74,13 @@ fn message<'p>(problems: &'p Problems, key: &str) -> &'p str {
 }
 
 #[test]
-fn the_registry_names_each_type_once_in_snake_case() {
+fn the_registry_names_each_type_once_in_lowercase() {
     let kinds: Vec<&str> = SOURCE_TYPES.iter().map(|t| t.kind()).collect();
-    assert_eq!(kinds, ["filesystem", "s3"]);
+    assert_eq!(kinds, ["filesystem", "s3", "google-drive"]);
     for kind in kinds {
         assert!(
             kind.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'),
             "{kind}"
         );
     }

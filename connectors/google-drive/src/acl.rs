@@ -104,10 +104,10 @@ mod tests {
             ],
             false,
             &[
+                "user:ann@example.com",
+                "group:eng@example.com",
                 "domain:example.com",
                 "everyone",
-                "group:eng@example.com",
-                "user:ann@example.com",
             ],
         );
     }
@@ -124,7 +124,7 @@ mod tests {
         check(
             &both,
             true,
-            &["domain:example.com", "everyone", "user:ann@example.com"],
+            &["user:ann@example.com", "domain:example.com", "everyone"],
         );
     }
 

@@ -355,7 +355,7 @@ impl Api {
         max: u64,
     ) -> Result<ByteStream, ConnectorError> {
         let client = self.as_user(user);
-        let result = match export {
+        match export {
             Some(mime) => {
                 let url = self.url(&format!("/drive/v3/files/{}/export", encode(id)));
                 client
@@ -374,8 +374,7 @@ impl Api {
                     )
                     .await
             }
-        };
-        result
+        }
     }
 
     /// Every group of the domain.

@@ -117,8 +117,8 @@ impl Pauses for Out {
 }
 
 impl Pauses for mpsc::Sender<Result<connector_sdk::Membership, ConnectorError>> {
-    fn pause(&self, e: ConnectorError) -> impl std::future::Future<Output = bool> + Send {
-        async move { self.send(Err(e)).await.is_ok() }
+    async fn pause(&self, e: ConnectorError) -> bool {
+        self.send(Err(e)).await.is_ok()
     }
 }
 

@@ -8,7 +8,7 @@ use connector_sdk::{
 use extractors::{Hints, Registry};
 
 use super::throttle::{Abandoned, Extractions, Throttle, extraction_deadline};
-use super::{Kept, KeptAcl, Op, SyncOptions, acl_hash};
+use super::{Kept, KeptAcl, Op, SyncOptions, acl_hash, hash};
 use crate::chunker::{self, Chunk};
 use crate::store::ManifestEntry;
 
@@ -178,12 +178,17 @@ impl Fetcher<'_> {
             );
             h.finalize().to_hex()[..32].to_string()
         };
+        // Entries written before the hash covered the title and metadata hold the hash of
+        // the bytes alone; for them (whose ids carry their names: paths, keys) equal bytes
+        // are still the same content, and the entry moves to the new hash.
+        let legacy = || !resolved && p_hash_is(&prev, &hash(&bytes));
         if let Some(p) = &prev
-            && p.content_hash == content_hash
+            && (p.content_hash == content_hash || legacy())
             && p.pipeline == self.pipeline
         {
             // Touched, not changed (a new mtime, a re-uploaded object): no re-extraction.
             let mut entry = p.clone();
+            entry.content_hash = content_hash.clone();
             entry.version = doc.version.clone();
             entry.seen = self.generation;
             // A resolved document's effective ACL is in its content hash: equal hashes,
@@ -341,4 +346,9 @@ impl Fetcher<'_> {
             _ => false,
         }
     }
+}
+
+/// Whether `prev`'s stored content hash is `h`.
+fn p_hash_is(prev: &Option<crate::store::ManifestEntry>, h: &str) -> bool {
+    prev.as_ref().is_some_and(|p| p.content_hash == h)
 }

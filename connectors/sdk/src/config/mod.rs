@@ -171,7 +171,8 @@ impl SourceProfile {
 /// [`validate`](Self::validate) checks it, purely; and only for a configuration without
 /// problems, [`build`](Self::build) makes the connector when a command needs it.
 pub trait SourceType: Clone + Send + Sync + 'static {
-    /// The `type = "..."` name: snake_case, unique among the host's source types.
+    /// The `type = "..."` name: lowercase letters, digits, `-` and `_` (`google-drive`),
+    /// unique among the host's source types.
     const KIND: &'static str;
 
     /// The keys of the source table (the host's own keys aside), for serde's derive. Name
