@@ -30,7 +30,6 @@ use connector_sdk::{
     ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, Membership, MembershipStream,
     RemoteDocument, Secret, SourceCheckpoint, SyncContext,
 };
-use futures::StreamExt;
 use globset::{GlobSet, GlobSetBuilder};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -342,14 +341,11 @@ impl Connector for DriveConnector {
 
     fn identities<'a>(&'a self, _cx: &'a SyncContext) -> MembershipStream<'a> {
         let inner = Arc::clone(&self.inner);
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Membership, ConnectorError>>(1024);
-        tokio::spawn(async move {
+        listing::produce(move |tx| async move {
             if let Err(e) = inner.crawl_directory(&tx).await {
                 let _ = tx.send(Err(e)).await;
             }
-        });
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
-            .boxed()
+        })
     }
 }
 

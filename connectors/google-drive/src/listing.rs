@@ -569,8 +569,19 @@ where
     F: FnOnce(Out) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let (tx, rx) = mpsc::channel::<Item>(1024);
-    tokio::spawn(async move { run(Out(tx)).await });
+    produce(move |tx| run(Out(tx)))
+}
+
+/// A stream fed by `run` on its own task through a bounded channel (1,024 items): the
+/// listings' and the identity crawl's way of reading ahead while the engine works.
+pub(crate) fn produce<T, F, Fut>(run: F) -> futures::stream::BoxStream<'static, T>
+where
+    T: Send + 'static,
+    F: FnOnce(mpsc::Sender<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (tx, rx) = mpsc::channel::<T>(1024);
+    tokio::spawn(async move { run(tx).await });
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }).boxed()
 }
 
