@@ -278,14 +278,15 @@ impl Api {
         }
         let url = self.url("/drive/v3/changes");
         let client = self.as_user(feed.reader());
-        let reply = client.send(|c| c.get(&url).query(&query)).await;
-        match reply {
-            Ok(reply) => serde_json::from_slice(&reply.body).map_err(|e| {
-                ConnectorError::new(
-                    ErrorKind::InvalidResponse,
-                    format!("changes.list of {}: {e}", feed.partition()),
-                )
-            }),
+        // `send_json`: a page cut short is retried, and a decoding error names the field,
+        // never a value (a file name in a log line).
+        let page = client.send_json(|c| c.get(&url).query(&query)).await;
+        match page {
+            Ok(page) => Ok(page),
+            Err(e) if e.kind == ErrorKind::InvalidResponse => Err(ConnectorError::new(
+                ErrorKind::InvalidResponse,
+                format!("changes.list of {}: {}", feed.partition(), e.message),
+            )),
             Err(e) if is_rejected_token(&e) => Err(ConnectorError::new(
                 ErrorKind::CursorExpired,
                 format!(

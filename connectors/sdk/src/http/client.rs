@@ -137,7 +137,7 @@ impl HttpClient {
     {
         let label = self.label(&build)?;
         let reply = self
-            .send_labelled(&label, &build, self.max_json_bytes)
+            .send_labelled(&label, &build, self.max_json_bytes, true)
             .await?;
         decode_json(&label, &reply.body)
     }
@@ -149,7 +149,7 @@ impl HttpClient {
         B: Fn(&Client) -> RequestBuilder,
     {
         let label = self.label(&build)?;
-        self.send_labelled(&label, &build, self.max_json_bytes)
+        self.send_labelled(&label, &build, self.max_json_bytes, false)
             .await
     }
 
@@ -195,11 +195,15 @@ impl HttpClient {
         Ok(body_stream(response, permit, max_bytes, label))
     }
 
+    /// Sends with the policy's retries; with `json`, a body that ends in the middle of its
+    /// JSON counts as a connection that broke (a proxy or server cut it short) and is
+    /// retried, while JSON that is wrong in any other way fails the call.
     async fn send_labelled<B>(
         &self,
         label: &str,
         build: &B,
         max_bytes: u64,
+        json: bool,
     ) -> Result<Reply, ConnectorError>
     where
         B: Fn(&Client) -> RequestBuilder,
@@ -219,6 +223,12 @@ impl HttpClient {
                         return failure(response).await;
                     }
                     match read_capped(response, max_bytes).await {
+                        Ok(Some(body)) if json && cut_short(&body) => {
+                            Outcome::Transport(TransportError::new(
+                                TransportKind::Reset,
+                                "the body ended in the middle of its JSON".to_string(),
+                            ))
+                        }
                         Ok(Some(body)) => {
                             let reply = Reply::new(status, headers, body);
                             Outcome::Success {
@@ -402,6 +412,13 @@ fn chain(err: reqwest::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+/// Whether `body` is JSON that stops before its end (checked by a parse that keeps
+/// nothing: a list page is parsed twice, which costs far less than its round trip).
+fn cut_short(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
 }
 
 /// Decodes a JSON body; the error names the call and where decoding failed, never a value.

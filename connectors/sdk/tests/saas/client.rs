@@ -211,6 +211,25 @@ async fn json_bodies_are_read_under_a_cap() {
 }
 
 #[tokio::test]
+async fn json_cut_short_is_retried_and_json_that_is_wrong_is_not() {
+    let http = client(fast());
+    let cut = vec![
+        Step::json(r#"{"files":[{"id":"a"},{"#),
+        Step::json(r#"{"n":1}"#),
+    ];
+    assert_eq!(check(&http, cut).await, (r#"ok {"n":1}"#.into(), 2));
+    // Cut short on every attempt: the call gives up as a transient failure.
+    let always: Vec<Step> = (0..5).map(|_| Step::json(r#"{"files":["#)).collect();
+    assert_eq!(check(&http, always).await, ("transient".into(), 5));
+    // Malformed, not cut short: retrying cannot cure it.
+    let malformed = vec![Step::json(r#"{"files":]}"#), Step::json(r#"{"n":1}"#)];
+    assert_eq!(
+        check(&http, malformed).await,
+        ("invalid_response".into(), 1)
+    );
+}
+
+#[tokio::test]
 async fn decode_errors_name_the_call_and_the_field() {
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)] // Read only through `Debug`.
