@@ -131,6 +131,38 @@ async fn a_failure_the_cursor_moved_past_is_retried_until_it_succeeds_or_goes() 
     assert_eq!(fetches, ["a", "b", "b", "b", "c"]);
 }
 
+/// Found by the conformance kit's fault storm against Drive: a document that failed
+/// before the checkpoint a full listing resumes from is not named again by the rest of
+/// the listing, and the sweep keeps it (it was seen): the resumed run must fetch it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_before_a_resumed_listings_checkpoint_is_fetched_when_it_resumes() {
+    let f = Feed::new();
+    for id in ["b", "c"] {
+        f.connector.text(id, &format!("text of {id}"));
+    }
+    f.connector.body("a", Body::Fail(ErrorKind::Transient));
+    let broken = f
+        .run(vec![
+            upsert("a", "1", "a"),
+            cursor("1"),
+            upsert("b", "1", "a"),
+            error(ErrorKind::Transient),
+        ])
+        .await;
+    assert_eq!(broken.state, RunState::Failed, "{broken:?}");
+    assert_eq!(broken.counts.failed, 1, "{broken:?}");
+
+    f.connector.text("a", "text of a, at last");
+    let resumed = f
+        .run(vec![upsert("c", "1", "a"), cursor("2"), complete()])
+        .await;
+    assert_eq!(resumed.mode, RunMode::FullResumed, "{resumed:?}");
+    check(&resumed, RunState::Succeeded, (2, 2, 0, 0, 0, 0, 0, 0));
+    assert_eq!(resumed.counts.retried, 1, "{resumed:?}");
+    assert!(f.waiting().is_empty());
+    assert_eq!(f.sees("ann@example.com"), set(&["a", "b", "c"]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_to_one_document_in_one_window_apply_in_listing_order() {
     let f = Feed::new();

@@ -32,6 +32,9 @@ pub(super) struct Fetcher<'a> {
 /// pauses.
 const MAX_THROTTLED_ATTEMPTS: u32 = 10;
 
+/// How many times one run fetches a document whose body keeps breaking off.
+const MAX_BROKEN_BODIES: u32 = 3;
+
 /// A failed document; one indexed before keeps its chunks under `acl`. `listed` is the
 /// document as listed (before `resolve`), kept for the retry list.
 fn failed(
@@ -308,17 +311,32 @@ impl Fetcher<'_> {
     }
 
     /// Fetches the bytes under the fetch deadline, pausing while the source rate-limits.
+    /// A body that breaks off after it began (`Transient` while reading) is fetched again,
+    /// up to [`MAX_BROKEN_BODIES`] times: the connector's own retries end once it hands
+    /// the stream over, and a connection that drops mid-download is the commonest
+    /// transient fault of all.
     async fn fetch(&self, doc: &RemoteDocument, max: u64) -> Result<Vec<u8>, ConnectorError> {
         let deadline = self.options.fetch_timeout;
         let mut attempt = 0;
+        let mut broken = 0;
         loop {
             self.throttle.wait().await;
+            // The error, and whether it came while reading the body.
             let fetch = async {
-                let stream = self.connector.fetch(self.cx, doc).await?;
-                read_bounded(stream, max).await
+                let stream = self.connector.fetch(self.cx, doc).await;
+                let stream = stream.map_err(|e| (e, false))?;
+                read_bounded(stream, max).await.map_err(|e| (e, true))
             };
             let result = match tokio::time::timeout(deadline, fetch).await {
-                Ok(result) => result,
+                Ok(Ok(bytes)) => Ok(bytes),
+                Ok(Err((e, reading))) => {
+                    if reading && e.kind == ErrorKind::Transient && broken + 1 < MAX_BROKEN_BODIES {
+                        broken += 1;
+                        tracing::debug!(doc = %doc.id, error = %e, "the body broke off; fetching it again");
+                        continue;
+                    }
+                    Err(e)
+                }
                 Err(_) => Err(ConnectorError::new(
                     ErrorKind::Timeout,
                     format!("no complete answer within {} ms", deadline.as_millis()),

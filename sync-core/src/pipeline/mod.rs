@@ -496,9 +496,13 @@ async fn listen(
     let checkpoint = writer.checkpoint.clone();
     let progress = Arc::clone(&writer.progress);
     let expected = store.manifest_count(&source.id)?;
+    // A fresh full listing names every document that still exists, so it needs no retries;
+    // a resumed one does not name again what came before its checkpoint.
     let retries = match mode {
-        RunMode::Incremental => retry::due(&*store, &source.id, OffsetDateTime::now_utc())?,
-        RunMode::Full | RunMode::FullResumed => Vec::new(),
+        RunMode::Incremental | RunMode::FullResumed => {
+            retry::due(&*store, &source.id, OffsetDateTime::now_utc())?
+        }
+        RunMode::Full => Vec::new(),
         RunMode::Identities => {
             return Err(EngineError::Config(
                 "an identity sync lists no documents".into(),
@@ -574,10 +578,12 @@ async fn listen(
             Some(item)
         });
         // After the feed: documents that failed before and that the feed did not name again
-        // (a complete listing named everything that still exists, so it needs none).
+        // (a complete listing from the start named everything that still exists, so it
+        // needs none; a resumed one skipped what its checkpoint covered, failures included).
         let retried = &retried;
+        let resumed = mode == RunMode::FullResumed;
         let retries = futures::stream::iter(retries).filter_map(move |doc| {
-            let due = !listed_all.load(Ordering::Relaxed)
+            let due = (resumed || !listed_all.load(Ordering::Relaxed))
                 && sequencer
                     .lock()
                     .is_ok_and(|s| !s.maybe_listed(doc.id.as_str()));

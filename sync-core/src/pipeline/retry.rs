@@ -6,8 +6,9 @@
 //! So every failure that retrying may cure goes on a per-source list in the store (with
 //! the document as listed, the attempt count, the last error and a backoff), written in
 //! the same transaction as the manifest rows of its commit window. An incremental run
-//! that did not list everything (no `ListingComplete`) fetches the due ones after its
-//! feed; a document leaves the list when it is indexed, deleted, refused by a rule, or
+//! that did not list everything (no `ListingComplete`), and a full listing resumed from a
+//! checkpoint (which does not name again what came before it), fetch the due ones they
+//! did not name after their feed; a document leaves the list when it is indexed, deleted, refused by a rule, or
 //! swept.
 
 use std::time::Duration;

@@ -48,13 +48,25 @@ async fn a_fault_storm_ends_in_the_clean_result() {
     assert!(d.fake.count(Route::Token) >= 5, "{:?}", d.fake.counts());
 
     // A download that breaks off mid-body cannot be retried inside the call (its bytes
-    // were already streaming to the engine): the document fails for this run, waits on
-    // the retry list, and the next run fetches it.
+    // were already streaming to the engine): the engine fetches it again, once or twice.
+    d.fake
+        .world()
+        .edit(&d.file("notes.txt"), b"bob's notes, v2");
+    d.fake.reset_counts();
+    d.fake
+        .inject(Route::FilesDownload, When::Next(2), Fault::BreakBody);
+    let rode = d.sync().await;
+    check(&rode, (1, 0, 1, 0, 0, 0, 0, 0));
+    assert_eq!(d.fake.count(Route::FilesDownload), 3);
+
+    // Broken three times, the document fails for this run, waits on the retry list, and
+    // the next run fetches it.
+    d.fake.clear_faults();
     d.fake
         .world()
         .edit(&d.file("notes.txt"), b"bob's notes, edited");
     d.fake
-        .inject(Route::FilesDownload, When::Nth(1), Fault::BreakBody);
+        .inject(Route::FilesDownload, When::Next(3), Fault::BreakBody);
     let broken = d.sync().await;
     assert_eq!(broken.state, RunState::Partial, "{broken:?}");
     assert_eq!(

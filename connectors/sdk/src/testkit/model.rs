@@ -29,6 +29,10 @@ use crate::{
 /// engine does.
 const RATE_LIMITED_CALLS: u32 = 10;
 
+/// How many times a `fetch` whose body breaks off while being read is called, as the
+/// engine does (a connector's HTTP retries end once it hands the stream over).
+const BROKEN_BODY_CALLS: u32 = 3;
+
 /// Limits of the reference sync.
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
@@ -368,7 +372,7 @@ impl ReferenceSync {
         }
         if complete && !failed {
             let seen = match mode {
-                Mode::Incremental => seen_now,
+                Mode::Incremental => seen_now.clone(),
                 Mode::Full | Mode::FullResumed => {
                     self.listing.take().map(|l| l.seen).unwrap_or_default()
                 }
@@ -386,18 +390,15 @@ impl ReferenceSync {
             }
             self.retry.retain(|id, _| seen.contains(id));
             self.checkpoint = Some(checkpoint);
+            if mode == Mode::FullResumed {
+                // What failed before the checkpoint this listing resumed from is not named
+                // again: it is fetched now, as after a change feed.
+                self.fetch_retries(&seen_now, run).await;
+            }
         } else if mode == Mode::Incremental && !complete && !stopped {
             // A change feed: what failed before and was not named again is fetched now (not
             // after an error that stopped the listing).
-            let due: Vec<RemoteDocument> = self
-                .retry
-                .values()
-                .filter(|d| !seen_now.contains(&d.id))
-                .cloned()
-                .collect();
-            for doc in due {
-                self.upsert(doc, run).await;
-            }
+            self.fetch_retries(&seen_now, run).await;
         } else if !complete && !failed && mode != Mode::Incremental {
             run.violations.push(
                 "a full listing ended without ListingComplete and without an error: an \
@@ -406,6 +407,19 @@ impl ReferenceSync {
             );
         }
         End::Finished
+    }
+
+    /// Fetches the documents on the retry list that this run did not name.
+    async fn fetch_retries(&mut self, seen_now: &BTreeSet<DocumentId>, run: &mut Run) {
+        let due: Vec<RemoteDocument> = self
+            .retry
+            .values()
+            .filter(|d| !seen_now.contains(&d.id))
+            .cloned()
+            .collect();
+        for doc in due {
+            self.upsert(doc, run).await;
+        }
     }
 
     /// Applies one listed document: unchanged, an ACL rewrite, or resolve + fetch.
@@ -498,17 +512,31 @@ impl ReferenceSync {
         }
     }
 
+    /// Fetches as the engine does: again after `RateLimited` (with a pause), and again
+    /// when the body breaks off while being read (`Transient`), up to
+    /// [`BROKEN_BODY_CALLS`] calls.
     async fn fetch(&self, doc: &RemoteDocument, run: &mut Run) -> Result<String, ConnectorError> {
         let mut calls = 0;
+        let mut broken = 0;
         loop {
             calls += 1;
             run.fetched.push(doc.id.clone());
             let read = async {
-                let stream = self.connector.fetch(&self.cx, doc).await?;
-                read_bounded(stream, self.options.max_document_bytes).await
+                let stream = self.connector.fetch(&self.cx, doc).await;
+                let stream = stream.map_err(|e| (e, false))?;
+                read_bounded(stream, self.options.max_document_bytes)
+                    .await
+                    .map_err(|e| (e, true))
             };
             let result = match tokio::time::timeout(self.options.fetch_timeout, read).await {
-                Ok(result) => result,
+                Ok(Ok(bytes)) => Ok(bytes),
+                Ok(Err((e, true)))
+                    if e.kind == ErrorKind::Transient && broken + 1 < BROKEN_BODY_CALLS =>
+                {
+                    broken += 1;
+                    continue;
+                }
+                Ok(Err((e, _))) => Err(e),
                 Err(_) => Err(ConnectorError::new(
                     ErrorKind::Timeout,
                     format!(
