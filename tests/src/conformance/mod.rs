@@ -2,6 +2,7 @@
 //! connectors: each module implements the kit's `SourceHandle` for one source and asserts
 //! the report. What a source cannot do is skipped with its reason, in the report.
 
+mod drive;
 mod filesystem;
 mod s3;
 
