@@ -64,6 +64,9 @@ pub enum RunState {
     /// The run could not complete (listing error, refused mass delete, store or index
     /// error). Nothing it did not prove deleted was deleted.
     Failed,
+    /// Told to stop before the end (a shutdown): what it finished is committed, nothing
+    /// was deleted, and the next run resumes from its last checkpoint.
+    Stopped,
 }
 
 impl RunState {
@@ -74,6 +77,7 @@ impl RunState {
             RunState::Succeeded => "succeeded",
             RunState::Partial => "partial",
             RunState::Failed => "failed",
+            RunState::Stopped => "stopped",
         }
     }
 }

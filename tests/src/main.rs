@@ -21,6 +21,7 @@ mod listing_failures;
 mod revocation;
 mod s3;
 mod scripted;
+mod shutdown;
 mod snapshots;
 mod store_writes;
 mod support;

@@ -29,6 +29,8 @@ pub enum Body {
     Throttled(u32, Duration, String),
     /// Never answers.
     Hang,
+    /// Cancels the token (a shutdown arriving mid-run), then serves the text.
+    Cancel(tokio_util::sync::CancellationToken, String),
 }
 
 /// What the connector was asked, in order.
@@ -149,6 +151,10 @@ impl Connector for Scripted {
                 }
             }
             Some(Body::Hang) => futures::future::pending().await,
+            Some(Body::Cancel(token, text)) => {
+                token.cancel();
+                text
+            }
             None => return Err(ConnectorError::new(ErrorKind::NotFound, id.to_string())),
         };
         Ok(futures::stream::once(async move { Ok(Bytes::from(text)) }).boxed())

@@ -45,6 +45,7 @@ use crate::report::{RunMode, RunReport};
 use crate::store::ManifestEntry;
 use crate::{Engine, EngineError, Result};
 use sweep::remove_unrecorded;
+use tokio_util::sync::CancellationToken;
 
 /// A configured source: its id, its connector, and the namespace of its groups.
 #[derive(Clone)]
@@ -154,6 +155,10 @@ pub struct SyncOptions {
     /// The most facts (memberships, aliases) an identity sync holds for one source; a
     /// larger directory fails the identity sync (the stored memberships stay).
     pub max_memberships: usize,
+    /// Cancelled to stop the run gracefully (a daemon shutting down): the listing stops
+    /// being read, documents already in flight finish, the writer commits, and the run
+    /// ends `Stopped`, to be resumed from its last checkpoint. Never cancelled by default.
+    pub stop: CancellationToken,
 }
 
 impl Default for SyncOptions {
@@ -172,6 +177,7 @@ impl Default for SyncOptions {
             retry_backoff: Duration::from_secs(60),
             keep_runs: 1000,
             max_memberships: 1_000_000,
+            stop: CancellationToken::new(),
         }
     }
 }
@@ -455,7 +461,7 @@ pub(crate) async fn run(
     let extractions = Extractions::default();
     let (mut writer, mut error) =
         listen(engine, source, options, &throttle, &extractions, writer).await?;
-    if error.is_none() && writer.cursor_expired {
+    if error.is_none() && writer.cursor_expired && !options.stop.is_cancelled() {
         // The feed no longer knows our cursor: list everything, as a full run would, and
         // sweep at the end. (Failing instead would fail every later run on the same cursor.)
         let generation = store.next_id()?;
@@ -467,6 +473,7 @@ pub(crate) async fn run(
             Err(e) => error = Some(e),
         }
     }
+    writer.stopped = options.stop.is_cancelled();
     writer.report.rate_limited = throttle.stats();
     show.abort();
     let (report, written) = tokio::task::spawn_blocking(move || writer.finish(error))
@@ -563,20 +570,25 @@ async fn listen(
         // polled again: the connector goes on where it was.
         // Items travel boxed from here on: a listed document is ~300 bytes, and each stage
         // would move it again (measured: a tenth of a no-op's user time).
-        let feed = stream.map(Box::new).filter_map(move |item| async move {
-            if let Err(ConnectorError {
-                kind: ErrorKind::RateLimited { retry_after },
-                ..
-            }) = &*item
-            {
-                throttle.pause(*retry_after).await;
-                return None;
-            }
-            if matches!(*item, Ok(Change::ListingComplete)) {
-                listed_all.store(true, Ordering::Relaxed);
-            }
-            Some(item)
-        });
+        // Told to stop, the listing is read no further (documents in flight finish).
+        let stop = options.stop.clone().cancelled_owned();
+        let feed = stream
+            .take_until(stop)
+            .map(Box::new)
+            .filter_map(move |item| async move {
+                if let Err(ConnectorError {
+                    kind: ErrorKind::RateLimited { retry_after },
+                    ..
+                }) = &*item
+                {
+                    throttle.pause(*retry_after).await;
+                    return None;
+                }
+                if matches!(*item, Ok(Change::ListingComplete)) {
+                    listed_all.store(true, Ordering::Relaxed);
+                }
+                Some(item)
+            });
         // After the feed: documents that failed before and that the feed did not name again
         // (a complete listing from the start named everything that still exists, so it
         // needs none; a resumed one skipped what its checkpoint covered, failures included).
@@ -584,6 +596,7 @@ async fn listen(
         let resumed = mode == RunMode::FullResumed;
         let retries = futures::stream::iter(retries).filter_map(move |doc| {
             let due = (resumed || !listed_all.load(Ordering::Relaxed))
+                && !options.stop.is_cancelled()
                 && sequencer
                     .lock()
                     .is_ok_and(|s| !s.maybe_listed(doc.id.as_str()));

@@ -109,6 +109,7 @@ impl Writer {
     /// final state; says whether the final report is stored already (with the state).
     pub(super) fn finish(mut self, error: Option<EngineError>) -> (RunReport, bool) {
         let mut failed = false;
+        let mut stopped = false;
         self.writer_failed = error.is_some();
         if let Some(e) = error {
             self.report.errors.push(e.to_string());
@@ -119,6 +120,13 @@ impl Writer {
                     .into(),
             );
             failed = true;
+        } else if self.stopped && !self.listing_complete {
+            self.report.errors.push(
+                "stopped before the listing ended (shutdown); nothing was deleted, and the \
+                 next run resumes from the last checkpoint"
+                    .into(),
+            );
+            stopped = true;
         } else if self.listing_complete {
             // A refused or impossible sweep still settles the listing: the next run lists
             // again from the new checkpoint. Only an error leaves it to be resumed.
@@ -151,7 +159,11 @@ impl Writer {
         }
         self.report.counts.scanned = self.progress.scanned.load(Ordering::Relaxed);
         self.report.finished_at = Some(OffsetDateTime::now_utc());
-        self.report.state = final_state(failed, &self.report);
+        self.report.state = if stopped && !failed {
+            RunState::Stopped
+        } else {
+            final_state(failed, &self.report)
+        };
         let mut written = false;
         if !self.writer_failed {
             // Every index write of this run is now described by the manifest: the settled

@@ -51,6 +51,8 @@ pub(super) struct Writer {
     policy: CommitPolicy,
     pub(super) listing_complete: bool,
     pub(super) listing_failed: bool,
+    /// The run was told to stop (`SyncOptions::stop`) and its listing was cut short.
+    pub(super) stopped: bool,
     /// An incremental listing's cursor expired: the run goes on with a full listing.
     pub(super) cursor_expired: bool,
     pub(super) allow_mass_delete: bool,
@@ -129,6 +131,7 @@ impl Writer {
             policy: options.commit,
             listing_complete: false,
             listing_failed: false,
+            stopped: false,
             cursor_expired: false,
             allow_mass_delete: options.allow_mass_delete,
             mass_delete_ratio: options.mass_delete_ratio,
