@@ -237,6 +237,8 @@ const RULES: &[(&str, May)] = &[
     ),
     ("connector-sdk", May::Only(&[])),
     ("tributary-allocator", May::Only(&[])),
+    // The scheduler is generic over what a run is: the daemon in the CLI wires it to the engine.
+    ("schedules", May::Only(&[])),
     ("extractors", May::Not(&[CONNECTORS, "sync-core"])),
     ("sync-core", May::Not(&[CONNECTORS])),
 ];
