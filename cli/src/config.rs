@@ -103,6 +103,8 @@ pub struct Config {
     /// `None`: every source without a directory of its own (filesystem, S3).
     pub identities_sources: Option<Vec<String>>,
     pub sync: SyncSettings,
+    /// `[daemon]`: read by every command, used by `tributary daemon`.
+    pub daemon: crate::daemon::DaemonSettings,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -136,14 +138,17 @@ impl Config {
             identities_file: None,
             identities_sources: None,
             sync: SyncSettings::default(),
+            daemon: crate::daemon::DaemonSettings::default(),
             sources: Vec::new(),
         };
         let mut top = Reader::new(&root, "", &mut problems);
         let index = top.table("index");
         let identities = top.table("identities");
         let sync = top.table("sync");
+        let daemon = top.table("daemon");
         let sources = top.get("sources");
         top.finish();
+        config.daemon = crate::daemon::DaemonSettings::parse(daemon, &mut problems);
 
         if let Some(t) = index {
             let mut r = Reader::new(t, "index", &mut problems);
@@ -311,6 +316,13 @@ impl Config {
     /// Loads `path`, or — when no path was given and `./tributary.toml` does not exist —
     /// the bundled sample configuration.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        Config::load_with(path, false)
+    }
+
+    /// [`Config::load`]; with `watch_by_default`, a filesystem source without a `watch`
+    /// key watches its folder (what `tributary daemon` wants: a long-lived process keeps
+    /// the change journal alive between runs).
+    pub fn load_with(path: Option<&Path>, watch_by_default: bool) -> anyhow::Result<Config> {
         let (path, explicit) = match path {
             Some(p) => (p.to_path_buf(), true),
             None => (PathBuf::from(DEFAULT_CONFIG), false),
@@ -319,7 +331,7 @@ impl Config {
             if explicit {
                 anyhow::bail!("config file {} does not exist", path.display());
             }
-            return Self::sample();
+            return Self::sample(watch_by_default);
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))?;
@@ -327,11 +339,15 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        let text = match watch_by_default {
+            true => watching(&text),
+            false => text,
+        };
         Ok(Config::parse(&text, base, &path.display().to_string())?)
     }
 
     /// The zero-config quickstart: the bundled sample folder into `./.tributary`.
-    fn sample() -> anyhow::Result<Config> {
+    fn sample(watch_by_default: bool) -> anyhow::Result<Config> {
         let fixtures = [
             PathBuf::from("fixtures"),
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"),
@@ -359,6 +375,10 @@ acl_file = "{fx}/sample-acl.json"
             data = ".tributary",
             fx = fixtures.display()
         );
+        let text = match watch_by_default {
+            true => watching(&text),
+            false => text,
+        };
         let mut config = Config::parse(&text, Path::new("."), "the bundled sample configuration")?;
         config.origin = format!(
             "the bundled sample ({}; no {DEFAULT_CONFIG} in this folder)",
@@ -366,6 +386,29 @@ acl_file = "{fx}/sample-acl.json"
         );
         Ok(config)
     }
+}
+
+/// The config text with `watch = true` in every filesystem source that does not say
+/// (on Linux, where the change journal works). Text that does not parse is left as it is,
+/// for [`Config::parse`] to report.
+fn watching(text: &str) -> String {
+    let Ok(mut root) = text.parse::<Table>() else {
+        return text.to_string();
+    };
+    if !cfg!(target_os = "linux") {
+        return text.to_string();
+    }
+    if let Some(Value::Array(sources)) = root.get_mut("sources") {
+        for source in sources {
+            if let Value::Table(t) = source
+                && t.get("type").and_then(Value::as_str) == Some("filesystem")
+                && !t.contains_key("watch")
+            {
+                t.insert("watch".into(), Value::Boolean(true));
+            }
+        }
+    }
+    toml::to_string(&root).unwrap_or_else(|_| text.to_string())
 }
 
 /// A TOML syntax error as `line L, column C: message`, without toml's excerpt of the line:

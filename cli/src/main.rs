@@ -30,6 +30,7 @@ macro_rules! out {
 mod acl;
 mod commands;
 mod config;
+mod daemon;
 mod extract;
 mod reader;
 mod sources;
@@ -86,6 +87,9 @@ enum Command {
     Acl(acl::AclCommand),
     /// Extract the text of local files (no sync, no config needed).
     Extract(extract::ExtractArgs),
+    /// Keep every source fresh on its schedules and serve the HTTP API, until SIGTERM
+    /// (one daemon per data folder; SIGHUP reloads the config).
+    Daemon,
 }
 
 fn init_logging(verbose: u8) {
@@ -128,6 +132,16 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Daemon = cli.command {
+        let result = runtime.block_on(daemon::run(cli.global.config.as_deref()));
+        return match result {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime.block_on(async {
         let config = config::Config::load(cli.global.config.as_deref())?;
         match cli.command {
@@ -137,7 +151,9 @@ fn main() -> ExitCode {
             Command::Status => commands::status(&config),
             Command::Check(args) => commands::check(&config, args).await,
             Command::Acl(command) => acl::run(&config, command),
-            Command::Extract(_) => unreachable!("handled before the runtime starts"),
+            Command::Extract(_) | Command::Daemon => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

@@ -20,7 +20,7 @@ pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[&FilesystemType, &S3Type, &
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the
 /// connector's, and it reports those it does not know.
-const HOST_KEYS: &[&str] = &["id", "type", "group_namespace", "aliases"];
+const HOST_KEYS: &[&str] = &["id", "type", "group_namespace", "aliases", "schedule"];
 
 /// A validated `[[sources]]` entry.
 #[derive(Debug, Clone)]
@@ -32,6 +32,9 @@ pub struct SourceConfig {
     pub aliases: BTreeMap<String, String>,
     /// The connector's own keys, read and validated by its source type.
     pub connector: Arc<dyn ConfiguredSource>,
+    /// `[sources.schedule]` over the defaults of its type: when `tributary daemon` runs
+    /// each kind of sync. Kinds the source cannot do are off.
+    pub schedule: schedules::SourceSchedule,
 }
 
 impl SourceConfig {
@@ -113,6 +116,7 @@ pub fn parse(
         );
     }
     let aliases = aliases(&mut r);
+    let schedule_table = r.table("schedule").cloned();
     let known = || {
         let names: Vec<&str> = types.iter().map(|t| t.kind()).collect();
         names.join(", ")
@@ -158,12 +162,83 @@ pub fn parse(
             }
         }
     });
+    let connector = connector?;
+    let schedule = schedule(
+        schedule_table.as_ref(),
+        &*connector,
+        &format!("{key}.schedule"),
+        problems,
+    )?;
     Some(SourceConfig {
         id: id?,
         group_namespace,
         aliases,
-        connector: connector?,
+        connector,
+        schedule,
     })
+}
+
+/// The source's `schedule` table over its type's defaults; `None` after pushing every
+/// problem. A kind the source cannot do (identities without a directory of its own; a
+/// permission sync, which no connector has apart from its listing) is off by default and
+/// a problem when the table turns it on.
+fn schedule(
+    table: Option<&Table>,
+    connector: &dyn ConfiguredSource,
+    key: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<schedules::SourceSchedule> {
+    use serde::Deserialize;
+    let written = match table {
+        None => schedules::ScheduleConfig::default(),
+        Some(t) => match schedules::ScheduleConfig::deserialize(Value::Table(t.clone())) {
+            Ok(written) => written,
+            Err(e) => {
+                problems.push(Problem {
+                    key: key.to_string(),
+                    message: e.message().to_string(),
+                });
+                return None;
+            }
+        },
+    };
+    let mut schedule = match written.resolve(connector.kind(), key) {
+        Ok(schedule) => schedule,
+        Err(found) => {
+            problems.extend(found.into_iter().map(|p| Problem {
+                key: p.key,
+                message: p.message,
+            }));
+            return None;
+        }
+    };
+    let on = |v: &Option<String>| v.as_deref().is_some_and(|v| v != schedules::OFF);
+    let mut refuse = |kind: &str, why: &str| {
+        problems.push(Problem {
+            key: format!("{key}.{kind}"),
+            message: format!("{why}; remove the key or set it to \"off\""),
+        })
+    };
+    let mut ok = true;
+    if !connector.profile().has_directory {
+        if on(&written.identities) {
+            refuse(
+                "identities",
+                "this source has no directory to sync (its groups come from the identities file)",
+            );
+            ok = false;
+        }
+        schedule.identities = None;
+    }
+    if on(&written.permissions) {
+        refuse(
+            "permissions",
+            "this source has no separate permission sync (its listing carries permission changes)",
+        );
+        ok = false;
+    }
+    schedule.permissions = None;
+    ok.then_some(schedule)
 }
 
 /// A TOML value as the JSON a source type reads. A date becomes its RFC 3339 text (a

@@ -1,0 +1,173 @@
+//! `tributary daemon`: one long-lived process that keeps every source fresh on its
+//! schedules (the `schedules` crate), serves the HTTP API, and shuts down cleanly.
+//!
+//! - One daemon per data folder: an exclusive lock on `<data>/daemon.lock`.
+//! - Filesystem sources watch their folder (the change journal) unless they say
+//!   `watch = false`: a long-lived process is what a journal is for.
+//! - SIGTERM or SIGINT: no new run starts, runs in flight are told to stop (the engine
+//!   reads their listing no further, commits what is in flight and checkpoints), and the
+//!   daemon exits 0 once they have, or when `shutdown_grace_secs` is over; the next start
+//!   resumes. A second signal exits at once: the crash guarantees still hold.
+//! - SIGHUP reloads the config; a config with problems is refused, every problem logged,
+//!   and the old one stays in force.
+//! - Under systemd (`Type=notify`), readiness, reloads and the stop are notified, and the
+//!   watchdog is fed while the scheduler loop is alive.
+
+mod lock;
+mod runner;
+mod settings;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use schedules::{Scheduler, SchedulerOptions, SourceSchedule};
+use sync_core::Engine;
+use tokio::signal::unix::{SignalKind, signal};
+
+pub use runner::{EngineRunner, Observer};
+pub use settings::DaemonSettings;
+
+use crate::config::Config;
+
+/// Loads the config as the daemon reads it: filesystem sources watch by default.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Config::load_with(path, true)
+}
+
+/// The scheduler's table: each source's id and its schedule.
+pub fn schedules_of(config: &Config) -> Vec<(String, SourceSchedule)> {
+    config
+        .sources
+        .iter()
+        .map(|s| (s.id.clone(), s.schedule.clone()))
+        .collect()
+}
+
+/// The scheduler's options from `[daemon]`.
+pub fn scheduler_options(settings: &DaemonSettings) -> SchedulerOptions {
+    SchedulerOptions {
+        max_concurrent_runs: settings.max_concurrent_runs,
+        unhealthy_after: settings.unhealthy_after,
+        stall_after: settings.stall_after,
+        ..SchedulerOptions::default()
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = Arc::new(load_config(config_path)?);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("create the data folder {}", config.data_dir.display()))?;
+    let _lock = lock::DaemonLock::acquire(&config.data_dir)?;
+    let engine = Arc::new(Engine::open(&config.data_dir)?);
+    let observer: Observer = Arc::new(|_report, _kind| {});
+    let runner = Arc::new(EngineRunner::new(
+        Arc::clone(&engine),
+        Arc::clone(&config),
+        observer,
+    ));
+    let scheduler = Scheduler::new(
+        SharedRunner(Arc::clone(&runner)),
+        scheduler_options(&config.daemon),
+        schedules_of(&config),
+    );
+    let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
+    let mut driver = tokio::spawn({
+        let scheduler = scheduler.clone();
+        async move { scheduler.run().await }
+    });
+    tracing::info!(
+        sources = config.sources.len(),
+        data = %config.data_dir.display(),
+        "daemon started"
+    );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let watchdog = watchdog_interval();
+    let mut current = config;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                match reload(config_path, &current) {
+                    Ok(next) => {
+                        runner.reload(Arc::clone(&next));
+                        scheduler.set_max_concurrent_runs(next.daemon.max_concurrent_runs);
+                        scheduler.reload(schedules_of(&next));
+                        tracing::info!(sources = next.sources.len(), "config reloaded");
+                        current = next;
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "config not reloaded; the old one stays in force"),
+                }
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            }
+            ended = &mut driver => {
+                // The scheduler only returns after a shutdown: this is a bug, said loudly.
+                anyhow::bail!("the scheduler stopped on its own: {ended:?}");
+            }
+            _ = tokio::time::sleep(watchdog.unwrap_or(Duration::from_secs(3600))), if watchdog.is_some() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            }
+        }
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let grace = current.daemon.shutdown_grace;
+    tracing::info!(
+        running = scheduler.running_count(),
+        grace_secs = grace.as_secs(),
+        "stopping: no new runs; runs in flight commit and checkpoint"
+    );
+    scheduler.shutdown();
+    tokio::select! {
+        _ = &mut driver => tracing::info!("stopped cleanly"),
+        _ = tokio::time::sleep(grace) => tracing::warn!(
+            "the grace period ended with runs in flight; exiting (the next start resumes them)"
+        ),
+        _ = terminate.recv() => tracing::warn!("second signal: exiting at once"),
+        _ = interrupt.recv() => tracing::warn!("second signal: exiting at once"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The config anew, unless it has problems or moves the data folder (which needs a
+/// restart: the lock and the open index are the old folder's).
+fn reload(path: Option<&Path>, current: &Config) -> anyhow::Result<Arc<Config>> {
+    let next = load_config(path)?;
+    if next.data_dir != current.data_dir {
+        anyhow::bail!(
+            "index.path changed ({} → {}): restart the daemon to move it",
+            current.data_dir.display(),
+            next.data_dir.display()
+        );
+    }
+    if next.daemon.listen != current.daemon.listen {
+        tracing::warn!("[daemon] listen changed: it applies at the next start");
+    }
+    Ok(Arc::new(next))
+}
+
+/// Half the systemd watchdog interval, when systemd asks for one.
+fn watchdog_interval() -> Option<Duration> {
+    let mut usec = 0;
+    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2))
+}
+
+/// The runner shared between the scheduler and the reload path.
+struct SharedRunner(Arc<EngineRunner>);
+
+impl schedules::Runner for SharedRunner {
+    async fn run(
+        &self,
+        source: &str,
+        kind: schedules::SyncKind,
+        ctx: schedules::RunContext,
+    ) -> schedules::RunOutcome {
+        self.0.run(source, kind, ctx).await
+    }
+}
