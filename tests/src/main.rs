@@ -11,6 +11,7 @@ mod compat;
 mod concurrent;
 mod conformance;
 mod crash;
+mod daemon;
 mod drive;
 mod hostile;
 mod identities;
