@@ -16,6 +16,8 @@
 mod lock;
 mod runner;
 mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::process::ExitCode;
