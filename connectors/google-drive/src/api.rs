@@ -152,13 +152,10 @@ impl Api {
         Ok(out)
     }
 
-    /// A user of the directory who is a member of the shared drive, to read it as: the
-    /// first by role (organizers first) then email.
-    pub(crate) async fn drive_reader(
-        &self,
-        drive_id: &str,
-    ) -> Result<Option<String>, ConnectorError> {
+    /// Who a shared drive is read as, and a fingerprint of its membership.
+    pub(crate) async fn drive_access(&self, drive_id: &str) -> Result<DriveAccess, ConnectorError> {
         let members = self.permissions_as(&self.admin, drive_id, true).await?;
+        let fingerprint = members_fingerprint(&members);
         let rank = |role: &str| match role {
             "organizer" => 0,
             "fileOrganizer" => 1,
@@ -172,7 +169,10 @@ impl Api {
             .filter_map(|p| p.email_address.map(|e| (rank(&p.role), e.to_lowercase())))
             .collect();
         users.sort();
-        Ok(users.into_iter().map(|(_, email)| email).next())
+        Ok(DriveAccess {
+            reader: users.into_iter().map(|(_, email)| email).next(),
+            members: fingerprint,
+        })
     }
 
     /// `changes.getStartPageToken` as `user`, for a shared drive or (without) the user's
@@ -487,6 +487,44 @@ impl Classifier for DriveErrors {
         };
         Some(Verdict::Fail { kind, message })
     }
+}
+
+/// What [`Api::drive_access`] finds out about a shared drive.
+pub(crate) struct DriveAccess {
+    /// A user of the directory who is a member, to read the drive as: the first by role
+    /// (organizers first, who also pass folders with limited access) then email.
+    pub reader: Option<String>,
+    /// A fingerprint of the whole membership. Every item's ACL holds the members, and a
+    /// membership change is no change of the drive's items in Drive's change log (a new
+    /// member gets one `drive` change in their own log: guides/about-changes), so the
+    /// connector compares it between runs to know when to list the drive again.
+    pub members: String,
+}
+
+/// FNV-1a over the sorted grants: kept in checkpoints, so it must not change between
+/// releases, which std's `DefaultHasher` does not promise.
+fn members_fingerprint(members: &[Permission]) -> String {
+    let mut lines: Vec<String> = members
+        .iter()
+        .map(|p| {
+            format!(
+                "{}|{}|{}|{}|{}|{}",
+                p.kind,
+                p.role,
+                p.email_address.as_deref().unwrap_or("").to_lowercase(),
+                p.domain.as_deref().unwrap_or("").to_lowercase(),
+                p.deleted,
+                p.expiration_time.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    lines.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in lines.join("\n").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 #[cfg(test)]

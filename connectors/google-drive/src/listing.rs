@@ -14,9 +14,13 @@
 //! partitions `user:<email>` / `drive:<id>`, then lists feed after feed, page after page;
 //! the `listing` partition says where to resume. An incremental run reads each feed's
 //! `changes.list` from its token, and lists in full the feeds that are new (a new user, a
-//! new shared drive). A feed that disappeared (a user gone from the directory, a shared
-//! drive removed) cannot say which documents it had: the run goes on as a full listing,
-//! whose sweep deletes them behind the mass-delete guard.
+//! new shared drive). A shared drive's cursor also holds a fingerprint of its members: when
+//! they changed, the drive is listed again before its changes are read, since every item's
+//! ACL holds them and the drive's change log says nothing of it. A feed that disappeared
+//! (a user gone from the directory, a shared drive removed) cannot say which documents it
+//! had: the run goes on as a full listing, whose sweep deletes them behind the mass-delete
+//! guard. Files the path or MIME filters leave out are skipped by a listing (its sweep
+//! deletes them) and deleted by a change (a move or a folder's rename took them out).
 
 use std::collections::HashSet;
 
@@ -26,6 +30,16 @@ use tokio::sync::mpsc;
 
 use crate::Inner;
 use crate::wire::{self, File};
+
+/// What `emit_files` does with a file the filters (paths, MIME types) leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeftOut {
+    /// Nothing: a full listing's sweep deletes what it did not list.
+    Skip,
+    /// Deletes it: a change may have taken an indexed file out of the filters (moved it,
+    /// renamed a folder above it), and no sweep follows a change feed.
+    Delete,
+}
 
 /// The partition of the full listing's resume position.
 const LISTING: &str = "listing";
@@ -37,11 +51,12 @@ pub(crate) type Item = Result<Change, ConnectorError>;
 pub(crate) enum Feed {
     /// The My Drive of this user (their owned files).
     User(String),
-    /// A shared drive, read as `reader`.
+    /// A shared drive, read as `reader`; `members` fingerprints its membership.
     Drive {
         id: String,
         name: String,
         reader: String,
+        members: String,
     },
 }
 
@@ -133,11 +148,27 @@ fn listing_cursor(feed: &Feed, page: Option<&str>) -> String {
     format!("{}\t{}", feed.partition(), page.unwrap_or("done"))
 }
 
-/// A drive feed's cursor carries the member it is read as: `<reader>\t<pageToken>`.
+/// A drive feed's cursor carries the member it is read as and the fingerprint of its
+/// membership: `<reader>\t<pageToken>\t<members>`.
 fn feed_cursor(feed: &Feed, token: &str) -> String {
     match feed {
         Feed::User(_) => token.to_string(),
-        Feed::Drive { reader, .. } => format!("{reader}\t{token}"),
+        Feed::Drive {
+            reader, members, ..
+        } => format!("{reader}\t{token}\t{members}"),
+    }
+}
+
+/// A feed cursor's page token, and for a drive the membership fingerprint it was taken
+/// with (`None` in cursors written before the fingerprint was).
+fn parse_feed_cursor<'a>(feed: &Feed, cursor: &'a str) -> (&'a str, Option<&'a str>) {
+    match feed {
+        Feed::User(_) => (cursor, None),
+        Feed::Drive { .. } => {
+            let mut parts = cursor.splitn(3, '\t');
+            let (_reader, token, members) = (parts.next(), parts.next(), parts.next());
+            (token.unwrap_or(cursor), members)
+        }
     }
 }
 
@@ -158,14 +189,15 @@ impl Inner {
                 if !self.wants_drive(&drive) {
                     continue;
                 }
-                match self
-                    .retrying(out, || self.api.drive_reader(&drive.id))
-                    .await?
-                {
+                let access = self
+                    .retrying(out, || self.api.drive_access(&drive.id))
+                    .await?;
+                match access.reader {
                     Some(reader) => feeds.push(Feed::Drive {
                         id: drive.id,
                         name: drive.name,
                         reader,
+                        members: access.members,
                     }),
                     None => {
                         let e = ConnectorError::new(
@@ -305,7 +337,10 @@ impl Inner {
                 .into_iter()
                 .filter(|f| f.mime_type != wire::FOLDER)
                 .collect();
-            if !self.emit_files(feed, files, &mut paths, out).await? {
+            if !self
+                .emit_files(feed, files, &mut paths, LeftOut::Skip, out)
+                .await?
+            {
                 return Ok(false);
             }
             let next = list.next_page_token.filter(|t| !t.is_empty());
@@ -338,6 +373,7 @@ impl Inner {
         feed: &Feed,
         files: Vec<File>,
         paths: &mut crate::paths::Paths,
+        left_out: LeftOut,
         out: &Out,
     ) -> Result<bool, ConnectorError> {
         let mut wanted = Vec::with_capacity(files.len());
@@ -349,6 +385,12 @@ impl Inner {
             };
             if self.wants_file(&file, path.as_deref()) {
                 wanted.push((file, path));
+            } else if left_out == LeftOut::Delete
+                && !out
+                    .send(Ok(Change::Delete(feed.doc_id(&file.id).into())))
+                    .await
+            {
+                return Ok(false);
             }
         }
         let docs = futures::stream::iter(wanted)
@@ -409,10 +451,18 @@ impl Inner {
                 }
                 continue;
             };
-            let token = match feed {
-                Feed::User(_) => cursor.as_str(),
-                Feed::Drive { .. } => cursor.split_once('\t').map_or(cursor.as_str(), |(_, t)| t),
-            };
+            let (token, members) = parse_feed_cursor(feed, cursor);
+            if let Feed::Drive { members: now, .. } = feed
+                && members != Some(now.as_str())
+                && !self.list_feed(feed, None, out).await?
+            {
+                // The drive's membership changed (or is not known from the last run):
+                // every item's ACL holds it, and the drive's change log says nothing of
+                // it, so every item is listed again. Unchanged content is not downloaded
+                // again: the engine sees an ACL-only update. The cursor with the new
+                // fingerprint is only written after this, by `follow_changes`.
+                return Ok(());
+            }
             if !self.follow_changes(feed, token.to_string(), out).await? {
                 return Ok(());
             }
@@ -496,7 +546,8 @@ impl Inner {
                 .await);
         }
         let mut paths = crate::paths::Paths::new(feed);
-        self.emit_files(feed, vec![file], &mut paths, out).await
+        self.emit_files(feed, vec![file], &mut paths, LeftOut::Delete, out)
+            .await
     }
 
     /// Whether a listed file is this feed's: not trashed, and owned by the feed's user or
@@ -543,7 +594,10 @@ impl Inner {
                         return Ok(false);
                     }
                 }
-                if !self.emit_files(feed, files, &mut paths, out).await? {
+                if !self
+                    .emit_files(feed, files, &mut paths, LeftOut::Delete, out)
+                    .await?
+                {
                     return Ok(false);
                 }
                 match list.next_page_token.filter(|t| !t.is_empty()) {
@@ -609,10 +663,21 @@ mod tests {
             id: "0AD".into(),
             name: "Legal".into(),
             reader: "bob@example.com".into(),
+            members: "f00d".into(),
         };
         assert_eq!(user.doc_id("f1"), "my/ann@example.com/f1");
         assert_eq!(drive.doc_id("f1"), "shared/0AD/f1");
-        assert_eq!(feed_cursor(&drive, "42"), "bob@example.com\t42");
+        assert_eq!(feed_cursor(&drive, "42"), "bob@example.com\t42\tf00d");
         assert_eq!(feed_cursor(&user, "42"), "42");
+        assert_eq!(
+            parse_feed_cursor(&drive, &feed_cursor(&drive, "42")),
+            ("42", Some("f00d"))
+        );
+        // Cursors written before the fingerprint was: the membership is not known.
+        assert_eq!(
+            parse_feed_cursor(&drive, "bob@example.com\t42"),
+            ("42", None)
+        );
+        assert_eq!(parse_feed_cursor(&user, "42"), ("42", None));
     }
 }

@@ -25,10 +25,16 @@ pub(crate) struct Paths {
 
 impl Paths {
     pub(crate) fn new(feed: &Feed) -> Self {
+        let mut folders = HashMap::new();
+        // A shared drive's id is its top folder's id ("also the ID of the top level
+        // folder", Drive resource): known without asking.
+        if let Some(drive) = feed.drive_id() {
+            folders.insert(drive.to_string(), String::new());
+        }
         Paths {
             root: feed.root_name(),
             reader: feed.reader().to_string(),
-            folders: HashMap::new(),
+            folders,
         }
     }
 

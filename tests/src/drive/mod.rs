@@ -3,8 +3,14 @@
 //! feed (edits, renames, moves, trash, deletions, lost access, folder shares), ACL-only
 //! updates without a download, identity sync with nested groups, and request counts.
 //! `faults.rs`: throttling, 5xx, resets, expired tokens and misbehaving answers.
+//! `random_acl.rs`: random worlds and random changes, checked against the model of Google's
+//! sharing semantics in `acl_model.rs`. `filters.rs`: path, MIME type and shared drive
+//! filters in full and incremental runs.
 
+mod acl_model;
 mod faults;
+mod filters;
+mod random_acl;
 mod secrets;
 
 use std::collections::BTreeSet;
@@ -42,11 +48,9 @@ impl Drive {
     }
 
     pub async fn with_config(change: impl FnOnce(&mut DriveConfig)) -> Self {
-        let fake = FakeDrive::start_with_test_key().await.expect("fake drive");
-        let mut ids = BTreeMap::new();
+        let mut d = Self::empty(change).await;
         {
-            let mut w = fake.world();
-            w.add_admin("admin@example.com", "Admin");
+            let mut w = d.fake.world();
             for (email, name) in [
                 ("ann@example.com", "Ann"),
                 ("bob@example.com", "Bob"),
@@ -74,18 +78,20 @@ impl Drive {
                 ("Legal", legal),
                 ("lease.txt", lease),
             ] {
-                ids.insert(name, id);
+                d.ids.insert(name, id);
             }
         }
-        let mut config = DriveConfig::new("admin@example.com");
-        config.api_url = fake.url();
-        config.credentials_env = Some("UNUSED".into());
-        change(&mut config);
-        let key = Secret::new(fake.service_account_json());
-        let connector = DriveConnector::new(config, &key).expect("connector");
+        d
+    }
+
+    /// A domain with only the admin the connector impersonates, for tests that build a
+    /// world of their own (`random_acl.rs`, `filters.rs`); the engine has not run yet.
+    pub async fn empty(change: impl FnOnce(&mut DriveConfig)) -> Self {
+        let fake = FakeDrive::start_with_test_key().await.expect("fake drive");
+        fake.world().add_admin("admin@example.com", "Admin");
+        let source = source_for(&fake, change);
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = Engine::open(dir.path()).expect("engine");
-        let source = Source::new("drive", Arc::new(connector) as Arc<dyn Connector>);
         let options = SyncOptions {
             retry_backoff: Duration::ZERO,
             ..SyncOptions::default()
@@ -95,9 +101,16 @@ impl Drive {
             engine,
             source,
             options,
-            ids,
+            ids: BTreeMap::new(),
             _dir: dir,
         }
+    }
+
+    /// Replaces the source with one configured by `change` (same name, so the engine
+    /// keeps its checkpoint and documents): for a configuration that names what the test
+    /// made in the world, or that changes between runs.
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut DriveConfig)) {
+        self.source = source_for(&self.fake, change);
     }
 
     pub async fn sync(&self) -> RunReport {
@@ -133,6 +146,17 @@ impl Drive {
     pub fn downloads(&self) -> usize {
         self.fake.count(Route::FilesDownload) + self.fake.count(Route::FilesExport)
     }
+}
+
+/// The Drive source on `fake`, impersonating its admin, configured by `change`.
+fn source_for(fake: &FakeDrive, change: impl FnOnce(&mut DriveConfig)) -> Source {
+    let mut config = DriveConfig::new("admin@example.com");
+    config.api_url = fake.url();
+    config.credentials_env = Some("UNUSED".into());
+    change(&mut config);
+    let key = Secret::new(fake.service_account_json());
+    let connector = DriveConnector::new(config, &key).expect("connector");
+    Source::new("drive", Arc::new(connector) as Arc<dyn Connector>)
 }
 
 /// The run succeeded with these `(scanned, added, modified, deleted, acl_updated,
