@@ -20,7 +20,7 @@ fn write_config(w: &World, name: &str, data: &str, extra: &str) -> PathBuf {
         &path,
         format!(
             "[index]\npath = \"{data}\"\n[sync]\ncommit_docs = 150\nconcurrency = 1\n\
-             [daemon]\nshutdown_grace_secs = 20\n\
+             [daemon]\nshutdown_grace_secs = 20\nlisten = \"127.0.0.1:0\"\n\
              [[sources]]\nid = \"docs\"\ntype = \"filesystem\"\nroot = \"docs\"\n\
              acl_file = \"acl.json\"\nschedule = {{ content = \"1h\", jitter = \"off\" }}\n{extra}"
         ),
@@ -94,6 +94,37 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Daemon {
+    /// The API's address, from the start line of the log.
+    fn api(&self) -> String {
+        let log = self.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains("daemon started"))
+            .expect("started");
+        let at = line.find("api=").expect("api address") + 4;
+        line[at..]
+            .split_whitespace()
+            .next()
+            .expect("address")
+            .to_string()
+    }
+
+    /// The status line of `GET path` on the API.
+    fn get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.api()).expect("connect to the API");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer.lines().next().unwrap_or_default().to_string()
     }
 }
 
@@ -233,6 +264,7 @@ fn sighup_with_a_broken_config_keeps_the_old_one_and_a_good_one_takes_effect() {
     assert!(log.contains("daemon.max_concurrent_runs"), "{log}");
     assert!(log.contains("sources[0].type"), "{log}");
     assert!(daemon.child.try_wait().expect("try_wait").is_none());
+    assert_eq!(daemon.get("/readyz"), "HTTP/1.1 200 OK", "still serving");
 
     // Good again, with a second source: it is scheduled and runs at once.
     let extra = "[[sources]]\nid = \"more\"\ntype = \"filesystem\"\nroot = \"docs/more\"\n\

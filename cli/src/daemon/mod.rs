@@ -21,7 +21,8 @@ mod tests;
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,6 +33,7 @@ use tokio::signal::unix::{SignalKind, signal};
 pub use runner::{EngineRunner, Observer};
 pub use settings::DaemonSettings;
 
+use crate::api;
 use crate::config::Config;
 
 /// Loads the config as the daemon reads it: filesystem sources watch by default.
@@ -64,8 +66,13 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create the data folder {}", config.data_dir.display()))?;
     let _lock = lock::DaemonLock::acquire(&config.data_dir)?;
+    let listener = bind(&config.daemon).await?;
     let engine = Arc::new(Engine::open(&config.data_dir)?);
-    let observer: Observer = Arc::new(|_report, _kind| {});
+    let metrics = Arc::new(api::Metrics::new());
+    let observer: Observer = {
+        let metrics = Arc::clone(&metrics);
+        Arc::new(move |report, kind| metrics.record_run(report, kind.name()))
+    };
     let runner = Arc::new(EngineRunner::new(
         Arc::clone(&engine),
         Arc::clone(&config),
@@ -76,6 +83,22 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         scheduler_options(&config.daemon),
         schedules_of(&config),
     );
+    let control = Arc::new(DaemonControl {
+        config: RwLock::new(Arc::clone(&config)),
+        scheduler: scheduler.clone(),
+        ready: AtomicBool::new(false),
+    });
+    let state = api::ApiState::new(
+        Arc::clone(&control) as Arc<dyn api::Control>,
+        Arc::clone(&metrics),
+        api::Auth::from_token(config.daemon.api_token.clone()),
+    );
+    let address = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, api::router(state)).await {
+            tracing::error!(error = %e, "the HTTP API stopped");
+        }
+    });
     let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("listen for SIGHUP")?;
@@ -83,9 +106,11 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         let scheduler = scheduler.clone();
         async move { scheduler.run().await }
     });
+    control.ready.store(true, Ordering::Release);
     tracing::info!(
         sources = config.sources.len(),
         data = %config.data_dir.display(),
+        api = %address,
         "daemon started"
     );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
@@ -100,6 +125,9 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
                 match reload(config_path, &current) {
                     Ok(next) => {
                         runner.reload(Arc::clone(&next));
+                        if let Ok(mut c) = control.config.write() {
+                            *c = Arc::clone(&next);
+                        }
                         scheduler.set_max_concurrent_runs(next.daemon.max_concurrent_runs);
                         scheduler.reload(schedules_of(&next));
                         tracing::info!(sources = next.sources.len(), "config reloaded");
@@ -119,6 +147,7 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    control.ready.store(false, Ordering::Release);
     let grace = current.daemon.shutdown_grace;
     tracing::info!(
         running = scheduler.running_count(),
@@ -134,7 +163,52 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         _ = terminate.recv() => tracing::warn!("second signal: exiting at once"),
         _ = interrupt.recv() => tracing::warn!("second signal: exiting at once"),
     }
+    server.abort();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the API's address. Without a token the API answers anyone who can connect, so
+/// it is only served on a loopback address.
+async fn bind(settings: &DaemonSettings) -> anyhow::Result<tokio::net::TcpListener> {
+    if settings.api_token.is_none() && !settings.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "[daemon] listen = {} is not a loopback address, and no api_token is set \
+             (nor {}): set one, or listen on 127.0.0.1",
+            settings.listen,
+            settings::TOKEN_ENV
+        );
+    }
+    tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen on {} ([daemon] listen)", settings.listen))
+}
+
+/// What the API sees of the running daemon.
+struct DaemonControl {
+    config: RwLock<Arc<Config>>,
+    scheduler: Scheduler<SharedRunner>,
+    ready: AtomicBool,
+}
+
+impl api::Control for DaemonControl {
+    fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn statuses(&self) -> Vec<schedules::SourceStatus> {
+        self.scheduler.status()
+    }
+
+    fn trigger(&self, source: &str, kind: schedules::SyncKind) -> schedules::TriggerOutcome {
+        self.scheduler.trigger(source, kind)
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
 }
 
 /// The config anew, unless it has problems or moves the data folder (which needs a
