@@ -28,10 +28,14 @@ macro_rules! out {
 }
 
 mod acl;
+// Served by `tributary daemon` (cli/src/daemon), which is not wired in yet.
+#[allow(dead_code)]
+mod api;
 mod commands;
 mod config;
 mod extract;
 mod reader;
+mod rows;
 mod sources;
 
 use std::path::PathBuf;
