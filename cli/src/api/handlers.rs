@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schedules::{SourceStatus, SyncKind, TriggerOutcome};
@@ -23,6 +24,9 @@ use crate::rows::{self, SourceRow};
 /// Most hits one search returns: tantivy sizes its top-k heap by the limit, so an unbounded
 /// one is a way to make the daemon allocate at will.
 pub(super) const MAX_LIMIT: usize = 1000;
+
+/// The largest request body read: a trigger's `{"mode": "full"}` is all any route takes.
+pub(super) const MAX_BODY: usize = 16 * 1024;
 
 /// Runs `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(
@@ -246,8 +250,10 @@ pub(super) async fn trigger(
     State(state): State<ApiState>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ModeQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Too large (over `MAX_BODY`) or cut off: axum's answer would be plain text.
+    let body = body.map_err(|e| ApiError::bad_request(format!("body: {}", e.body_text())))?;
     let kind = trigger_mode(q.mode, &body)?;
     let outcome = state.control().trigger(&id, kind);
     let as_json = || serde_json::to_value(outcome).ok();

@@ -29,6 +29,7 @@ mod tests;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
@@ -205,5 +206,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(private)
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(handlers::MAX_BODY))
         .with_state(state)
 }

@@ -334,6 +334,20 @@ async fn trigger_takes_the_mode_from_the_query_or_the_body() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri} {body}: {json}");
         assert_eq!(json["error"]["code"], "bad_request");
     }
+    // Valid JSON, but over the body limit: a trigger body is a few bytes.
+    let huge = format!(
+        r#"{{"mode": "full"{}}}"#,
+        " ".repeat(crate::api::handlers::MAX_BODY)
+    );
+    let (status, json) = f
+        .send(
+            request("POST", "/v1/sources/sample/sync")
+                .body(Body::from(huge))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(json["error"]["code"], "bad_request");
     // Refused requests reach the daemon not at all.
     assert_eq!(f.control.triggered.lock().expect("lock").len(), ok.len());
 }
