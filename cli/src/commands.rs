@@ -14,6 +14,7 @@ use sync_core::identities::{Identities, IdentitiesFile};
 use sync_core::{Engine, LocalStore, Progress, RunMode, RunReport, RunState, TantivyIndex};
 
 use crate::config::Config;
+use crate::rows;
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -259,6 +260,15 @@ fn exit_code(failed: bool) -> ExitCode {
 /// Every provider of memberships: what identity syncs stored, the identities file for the
 /// namespaces it covers, and each source's configured aliases.
 pub(crate) fn load_identities(config: &Config) -> anyhow::Result<Identities> {
+    load_identities_noting(config, |note| eprintln!("note: {note}"))
+}
+
+/// [`load_identities`], telling `note` what it had to do without (the CLI prints it, the API
+/// logs it).
+pub(crate) fn load_identities_noting(
+    config: &Config,
+    note: impl FnOnce(String),
+) -> anyhow::Result<Identities> {
     let mut ids = Identities::new();
     if config.data_dir.join(sync_core::store::STORE_FILE).exists() {
         // Read-only, so searching works while a sync writes the store. A store that cannot
@@ -266,9 +276,9 @@ pub(crate) fn load_identities(config: &Config) -> anyhow::Result<Identities> {
         // searches then use the other providers (fewer groups: never more access).
         match LocalStore::open_read_only(&config.data_dir) {
             Ok(store) => ids.add_stored(&store)?,
-            Err(e) => eprintln!(
-                "note: the state store is unavailable ({e}); groups from identity syncs are not used"
-            ),
+            Err(e) => note(format!(
+                "the state store is unavailable ({e}); groups from identity syncs are not used"
+            )),
         }
     }
     if let Some(path) = &config.identities_file {
@@ -309,9 +319,8 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
             args.user
         );
     }
-    let principals = identities.principals(&args.user);
     if args.all {
-        let docs = index.visible_documents(&principals)?;
+        let docs = rows::visible_rows(&index, &identities, &args.user)?;
         if args.json {
             out!("{}", serde_json::to_string_pretty(&docs)?);
         } else {
@@ -323,19 +332,9 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let query = args.query.unwrap_or_default();
-    let hits = index.search(&query, &principals, args.limit)?;
+    let hits = rows::search_rows(&index, &identities, &args.user, &query, args.limit)?;
     if args.json {
-        let rows: Vec<serde_json::Value> = hits
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "source": h.source, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
-                    "title": h.title, "uri": h.uri, "score": h.score, "snippet": h.snippet,
-                    "page": h.page, "section": h.section,
-                })
-            })
-            .collect();
-        out!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", serde_json::to_string_pretty(&hits)?);
     } else if hits.is_empty() {
         out!("no results for {query:?} visible to {}", args.user);
     } else {
@@ -358,7 +357,6 @@ pub fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
-    // Looking must not create a data directory where nothing was ever synced.
     if !config.data_dir.exists() {
         if args.json {
             out!("[]");
@@ -367,20 +365,11 @@ pub fn runs(config: &Config, args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let engine = Engine::open_read_only(&config.data_dir)?;
     if args.retries {
+        let engine = Engine::open_read_only(&config.data_dir)?;
         return retries(config, &engine, &args);
     }
-    let mut runs: Vec<RunReport> = engine
-        .store()
-        .runs()?
-        .into_iter()
-        .filter(|r| args.source.as_deref().is_none_or(|s| r.source == s))
-        .collect();
-    if let Some(n) = args.last {
-        let skip = runs.len().saturating_sub(n);
-        runs.drain(..skip);
-    }
+    let runs = rows::run_rows(config, args.source.as_deref(), args.last)?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(ExitCode::SUCCESS);
@@ -437,15 +426,15 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
         true => Some(Engine::open_read_only(&config.data_dir)?),
         false => None,
     };
-    let (counts, runs): (BTreeMap<String, u64>, Vec<RunReport>) = match &engine {
-        Some(engine) => (engine.index().document_counts()?, engine.store().runs()?),
-        None => (BTreeMap::new(), Vec::new()),
+    let counts = match &engine {
+        Some(engine) => engine.index().document_counts()?,
+        None => BTreeMap::new(),
     };
+    let rows = rows::source_rows(config, &counts, engine.as_ref().map(Engine::store))?;
     out!("config: {}", config.origin);
     out!("data:   {}", config.data_dir.display());
-    for s in &config.sources {
-        let last = runs.iter().rev().find(|r| r.source == s.id);
-        let last_text = match last {
+    for row in rows {
+        let last_text = match &row.last_run {
             Some(r) => format!(
                 "last run {} {} at {}",
                 r.id,
@@ -456,25 +445,19 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
             ),
             None => "never synced".to_string(),
         };
-        let waiting = match &engine {
-            Some(engine) => engine.store().retries(&s.id)?.len(),
-            None => 0,
-        };
-        let waiting = match waiting {
+        let waiting = match row.pending_retries {
             0 => String::new(),
             n => format!("; {n} document(s) wait for a retry (tributary runs --retries)"),
         };
-        let paused = last
-            .filter(|r| r.state == RunState::Running)
-            .and_then(|r| r.rate_limited.last_until)
-            .filter(|until| *until > time::OffsetDateTime::now_utc())
+        let paused = row
+            .rate_limited_until
             .map(|until| format!("; rate_limited until {}", clock(until)))
             .unwrap_or_default();
         out!(
             "{} ({}): {} document(s); {last_text}{waiting}{paused}",
-            s.id,
-            s.type_name(),
-            counts.get(&s.id).copied().unwrap_or(0)
+            row.id,
+            row.type_name,
+            row.documents
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -28,11 +28,13 @@ macro_rules! out {
 }
 
 mod acl;
+mod api;
 mod commands;
 mod config;
 mod daemon;
 mod extract;
 mod reader;
+mod rows;
 mod sources;
 
 use std::path::PathBuf;

@@ -94,6 +94,9 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         api::Auth::from_token(config.daemon.api_token.clone()),
     );
     let address = listener.local_addr()?;
+    if !state.requires_token() {
+        tracing::warn!(%address, "the API has no token: any local process may call it (set [daemon] api_token)");
+    }
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, api::router(state)).await {
             tracing::error!(error = %e, "the HTTP API stopped");

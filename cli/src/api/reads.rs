@@ -1,0 +1,209 @@
+//! What the API reads from the data folder, read-only (so it works while syncs write), with
+//! the caches that keep a search from costing more than the search.
+//!
+//! - **The index** is opened once per data folder: `TantivyIndex` reloads its reader before
+//!   each search, so it sees every commit without being reopened.
+//! - **The identities** (stored identity syncs, the identities file, the config's aliases)
+//!   are loaded again only when one of their inputs changed: the key is the config in force
+//!   (a reload replaces the `Arc`), and the modification time and length of the state store
+//!   and of the identities file. The store's time changes with every commit of every run, not
+//!   only identity syncs, so a busy daemon reloads the identities at most once per commit: a
+//!   cheaper key (the newest identity run) would need every run report decoded per request,
+//!   and a stale key is a security bug (a revoked membership that still grants access).
+//! - **Document counts** (a scan of every document's first chunk) are cached on the index's
+//!   `meta.json`, which tantivy rewrites on every commit.
+//!
+//! A key is trusted only once its files are older than [`RACY`] at load time (git's "racily
+//! clean" rule): on a filesystem with coarse timestamps, a write in the same tick as the load
+//! would leave the time unchanged, so a load that close to a write is used once and not
+//! cached.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use sync_core::{Identities, TantivyIndex};
+
+use super::error::ApiError;
+use crate::commands::load_identities_noting;
+use crate::config::Config;
+
+/// How old a file's modification time must be for a load to be cached on it: longer than the
+/// coarsest timestamp granularity of the filesystems a data folder lives on (ext4 and XFS
+/// record nanoseconds, but update them on a clock tick; some record seconds).
+pub(super) const RACY: Duration = Duration::from_secs(1);
+
+/// A file's modification time and length, or nothing when it does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp(Option<(SystemTime, u64)>);
+
+impl Stamp {
+    pub(super) fn of(path: &Path) -> Self {
+        Stamp(
+            std::fs::metadata(path)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len()))),
+        )
+    }
+
+    /// Whether a later write is sure to change the stamp: the file was last written more
+    /// than [`RACY`] before `now` (or does not exist).
+    fn settled(&self, now: SystemTime) -> bool {
+        self.0.is_none_or(|(modified, _)| {
+            modified
+                .checked_add(RACY)
+                .is_some_and(|settled_at| settled_at <= now)
+        })
+    }
+}
+
+struct CachedIdentities {
+    /// Held, not only compared by address, so that a new config cannot reuse the address.
+    config: Arc<Config>,
+    stamps: [Stamp; 2],
+    identities: Arc<Identities>,
+}
+
+/// Documents per source, as of the index's `meta.json` stamp.
+struct CachedCounts {
+    index_dir: PathBuf,
+    stamp: Stamp,
+    counts: Arc<BTreeMap<String, u64>>,
+}
+
+/// The API's caches over one daemon's data folder.
+#[derive(Default)]
+pub(super) struct Reads {
+    index: Mutex<Option<(PathBuf, TantivyIndex)>>,
+    identities: Mutex<Option<CachedIdentities>>,
+    counts: Mutex<Option<CachedCounts>>,
+    /// Identity loads so far, for the tests that show the cache works.
+    identity_loads: AtomicU64,
+}
+
+impl std::fmt::Debug for Reads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reads")
+            .field("identity_loads", &self.identity_loads)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while loading leaves at worst a stale or empty cache entry, which the keys
+    // below catch: never a reason to fail every later request.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Reads {
+    /// The index of `config`'s data folder; `unavailable` before the first sync created it.
+    pub(super) fn index(&self, config: &Config) -> Result<TantivyIndex, ApiError> {
+        let dir = config.data_dir.join("index");
+        let mut cached = lock(&self.index);
+        if let Some((path, index)) = cached.as_ref()
+            && *path == dir
+        {
+            return Ok(index.clone());
+        }
+        match TantivyIndex::open_read_only(&dir) {
+            Ok(Some(index)) => {
+                *cached = Some((dir, index.clone()));
+                Ok(index)
+            }
+            Ok(None) => Err(ApiError::unavailable(format!(
+                "no index at {} yet: no sync has committed",
+                dir.display()
+            ))),
+            Err(e) => Err(ApiError::internal(&e.into())),
+        }
+    }
+
+    /// The identities searches and explanations use, loaded again only when an input changed.
+    pub(super) fn identities(&self, config: &Arc<Config>) -> Result<Arc<Identities>, ApiError> {
+        // Stamped before reading: a write between the two leaves a key older than the data,
+        // which the next request sees as changed (a reload too many, never a stale answer).
+        let stamps = [
+            Stamp::of(&config.data_dir.join(sync_core::store::STORE_FILE)),
+            config
+                .identities_file
+                .as_deref()
+                .map_or(Stamp(None), Stamp::of),
+        ];
+        let now = SystemTime::now();
+        let mut cached = lock(&self.identities);
+        if let Some(c) = cached.as_ref()
+            && Arc::ptr_eq(&c.config, config)
+            && c.stamps == stamps
+        {
+            return Ok(Arc::clone(&c.identities));
+        }
+        self.identity_loads.fetch_add(1, Ordering::Relaxed);
+        let identities = load_identities_noting(config, |note| tracing::warn!("api: {note}"))
+            .map(Arc::new)
+            .map_err(|e| ApiError::internal(&e))?;
+        *cached = stamps
+            .iter()
+            .all(|s| s.settled(now))
+            .then(|| CachedIdentities {
+                config: Arc::clone(config),
+                stamps,
+                identities: Arc::clone(&identities),
+            });
+        Ok(identities)
+    }
+
+    /// How many times the identities were loaded.
+    #[cfg(test)]
+    pub(super) fn identity_loads(&self) -> u64 {
+        self.identity_loads.load(Ordering::Relaxed)
+    }
+
+    /// Documents per source in the index (empty before the first sync).
+    pub(super) fn document_counts(
+        &self,
+        config: &Config,
+    ) -> Result<Arc<BTreeMap<String, u64>>, ApiError> {
+        let dir = config.data_dir.join("index");
+        let stamp = Stamp::of(&dir.join("meta.json"));
+        if stamp.0.is_none() {
+            return Ok(Arc::default());
+        }
+        let now = SystemTime::now();
+        let mut cached = lock(&self.counts);
+        if let Some(c) = cached.as_ref()
+            && c.index_dir == dir
+            && c.stamp == stamp
+        {
+            return Ok(Arc::clone(&c.counts));
+        }
+        let index = self.index(config)?;
+        let counts = Arc::new(
+            index
+                .document_counts()
+                .map_err(|e| ApiError::internal(&e.into()))?,
+        );
+        *cached = stamp.settled(now).then(|| CachedCounts {
+            index_dir: dir,
+            stamp,
+            counts: Arc::clone(&counts),
+        });
+        Ok(counts)
+    }
+}
+
+/// The bytes of the files under `dir` (the index's size on disk); 0 when it does not exist.
+pub(super) fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
