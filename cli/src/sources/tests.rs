@@ -158,9 +158,42 @@ fn an_unknown_key_in_a_connector_table_is_an_error_with_its_path() {
     assert_eq!(keys(&err), ["sources[0].watcher"], "{err}");
     assert_eq!(
         message(&err, "sources[0].watcher"),
-        "unknown key (known keys: id, type, group_namespace, aliases, root, acl_file, \
-         default_access, include, exclude, watch, rescan_minutes)"
+        "unknown key (known keys: id, type, group_namespace, aliases, schedule, root, \
+         acl_file, default_access, include, exclude, watch, rescan_minutes)"
     );
+}
+
+#[test]
+fn schedule_problems_are_reported_with_their_paths_and_kinds_a_source_cannot_do_are_refused() {
+    let err = problems(
+        "[daemon]\nlisten = \"nowhere\"\n[[sources]]\nid = \"d\"\ntype = \"filesystem\"\n\
+         root = \"docs\"\nschedule = { content = \"every day\", identities = \"1h\", \
+         permissions = \"off\", time_zone = \"Mars/Olympus\" }\n",
+    );
+    assert_eq!(
+        keys(&err),
+        [
+            "daemon.listen",
+            "sources[0].schedule.time_zone",
+            "sources[0].schedule.content"
+        ],
+        "{err}"
+    );
+    // Once the spec is right, the kind the source cannot do is the problem.
+    let err = problems(
+        "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n\
+         schedule = { content = \"5m\", identities = \"1h\" }\n",
+    );
+    assert_eq!(keys(&err), ["sources[0].schedule.identities"], "{err}");
+    assert!(
+        message(&err, "sources[0].schedule.identities").contains("no directory"),
+        "{err}"
+    );
+    let err = problems(
+        "[[sources]]\nid = \"d\"\ntype = \"filesystem\"\nroot = \"docs\"\n\
+         schedule = { colour = \"blue\" }\n",
+    );
+    assert_eq!(keys(&err), ["sources[0].schedule"], "{err}");
 }
 
 #[test]
