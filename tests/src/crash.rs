@@ -74,7 +74,8 @@ pub(crate) fn write_config(w: &World, name: &str, data: &str) -> std::path::Path
     path
 }
 
-fn dump(data: &Path) -> Vec<StoredChunk> {
+/// Every chunk of the index in `data`, sorted.
+pub(crate) fn dump(data: &Path) -> Vec<StoredChunk> {
     TantivyIndex::open(&data.join("index"))
         .expect("open index")
         .all_chunks()

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use sync_core::{Engine, RunMode, RunReport, RunState, TantivyIndex};
+use sync_core::{Engine, RunMode, RunReport, RunState};
 
-use crate::crash::populate;
+use crate::crash::{dump, populate};
 use crate::support::{World, tributary_bin};
 
 /// A config for `docs/` into `data`, with `extra` appended; one document at a time and
@@ -141,13 +141,6 @@ fn runs(data: &Path) -> Vec<RunReport> {
         .store()
         .runs()
         .expect("runs")
-}
-
-fn dump(data: &Path) -> Vec<sync_core::index::StoredChunk> {
-    TantivyIndex::open(&data.join("index"))
-        .expect("open index")
-        .all_chunks()
-        .expect("chunks")
 }
 
 #[test]

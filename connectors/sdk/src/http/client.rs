@@ -177,9 +177,6 @@ impl HttpClient {
                     };
                     let status = response.status();
                     let headers = response.headers().clone();
-                    if !status.is_success() {
-                        return failure(response).await;
-                    }
                     if let Some(length) = response.content_length()
                         && length > max_bytes
                     {
@@ -219,9 +216,6 @@ impl HttpClient {
                     };
                     let status = response.status();
                     let headers = response.headers().clone();
-                    if !status.is_success() {
-                        return failure(response).await;
-                    }
                     match read_capped(response, max_bytes).await {
                         Ok(Some(body)) if json && cut_short(&body) => {
                             Outcome::Transport(TransportError::new(
@@ -288,13 +282,18 @@ impl HttpClient {
     }
 }
 
-/// Sends a prepared request; the error is the attempt's outcome.
+/// Sends a prepared request and keeps a successful response; anything else (no response,
+/// or a status that is not a success) is the attempt's outcome.
 async fn send<T>(request: Result<RequestBuilder, ConnectorError>) -> Result<Response, Outcome<T>> {
     let request = request.map_err(Outcome::Fatal)?;
-    request
+    let response = request
         .send()
         .await
-        .map_err(|err| Outcome::Transport(transport_error(err)))
+        .map_err(|err| Outcome::Transport(transport_error(err)))?;
+    if !response.status().is_success() {
+        return Err(failure(response).await);
+    }
+    Ok(response)
 }
 
 /// A reply the caller cannot use, with a prefix of its body for the classifiers.
