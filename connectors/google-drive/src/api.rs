@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use connector_sdk::auth::ServiceAccount;
+use connector_sdk::feed::{encode_segment as encode, next_page};
 use connector_sdk::http::{Classifier, HttpClient, Reply, Verdict};
 use connector_sdk::{ByteStream, ConnectorError, ErrorKind};
 use serde::de::DeserializeOwned;
@@ -423,22 +424,6 @@ impl Api {
     }
 }
 
-/// The next page token of a paged call: `None` at the end; the same token twice is a
-/// misbehaving server, not a reason to loop forever.
-fn next_page(
-    current: Option<String>,
-    next: Option<String>,
-    call: &str,
-) -> Result<Option<String>, ConnectorError> {
-    match next.filter(|t| !t.is_empty()) {
-        Some(next) if Some(&next) == current.as_ref() => Err(ConnectorError::new(
-            ErrorKind::InvalidResponse,
-            format!("{call} returned the same page token again"),
-        )),
-        next => Ok(next),
-    }
-}
-
 /// Whether an error is Drive refusing a change page token: a 400, 404 or 410 of
 /// `changes.list` (the message carries the status, see [`DriveErrors`]).
 fn is_rejected_token(e: &ConnectorError) -> bool {
@@ -446,19 +431,6 @@ fn is_rejected_token(e: &ConnectorError) -> bool {
         && ["status 400", "status 404", "status 410"]
             .iter()
             .any(|s| e.message.contains(s))
-}
-
-/// A path segment, percent-encoded.
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Drive's refusals, read from Google's error body: an export above Drive's 10 MB limit is
@@ -541,16 +513,6 @@ mod tests {
         assert!(
             ADMIN_SCOPES
                 .contains(&"https://www.googleapis.com/auth/admin.directory.group.readonly")
-        );
-    }
-
-    #[test]
-    fn path_segments_are_encoded_and_page_loops_refused() {
-        assert_eq!(encode("a b/c"), "a%20b%2Fc");
-        assert!(next_page(Some("x".into()), Some("x".into()), "files.list").is_err());
-        assert_eq!(
-            next_page(None, Some(String::new()), "files.list").expect("end"),
-            None
         );
     }
 }

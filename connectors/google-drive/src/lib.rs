@@ -37,7 +37,8 @@ use time::format_description::well_known::Rfc3339;
 pub use api::{ADMIN_SCOPES, USER_SCOPES};
 pub use config::{DEFAULT_API_URL, DriveConfig, DriveType};
 
-use listing::{Feed, Out};
+use connector_sdk::feed::{self, Out, retrying};
+use listing::Feed;
 use wire::File;
 
 /// The Google Drive connector.
@@ -304,7 +305,7 @@ impl Connector for DriveConnector {
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
         let resume = resume.cloned();
-        listing::spawn(move |out: Out| async move {
+        feed::spawn(move |out: Out| async move {
             if let Err(e) = inner.full(resume, &out).await {
                 out.send(Err(e)).await;
             }
@@ -318,7 +319,7 @@ impl Connector for DriveConnector {
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
         let since = since.clone();
-        listing::spawn(move |out: Out| async move {
+        feed::spawn(move |out: Out| async move {
             if let Err(e) = inner.incremental(since, &out).await {
                 out.send(Err(e)).await;
             }
@@ -341,7 +342,7 @@ impl Connector for DriveConnector {
 
     fn identities<'a>(&'a self, _cx: &'a SyncContext) -> MembershipStream<'a> {
         let inner = Arc::clone(&self.inner);
-        listing::produce(move |tx| async move {
+        feed::produce(move |tx| async move {
             if let Err(e) = inner.crawl_directory(&tx).await {
                 let _ = tx.send(Err(e)).await;
             }
@@ -358,9 +359,9 @@ impl Inner {
         tx: &tokio::sync::mpsc::Sender<Result<Membership, ConnectorError>>,
     ) -> Result<(), ConnectorError> {
         let mut everyone: Option<Vec<String>> = None;
-        for group in self.retrying(tx, || self.api.groups()).await? {
+        for group in retrying(tx, || self.api.groups()).await? {
             let parent = group.email.trim().to_lowercase();
-            for member in self.retrying(tx, || self.api.members(&group.email)).await? {
+            for member in retrying(tx, || self.api.members(&group.email)).await? {
                 if member.status.as_deref().is_some_and(|s| s != "ACTIVE") {
                     continue;
                 }
@@ -376,7 +377,7 @@ impl Inner {
                     }],
                     ("CUSTOMER", _) => {
                         if everyone.is_none() {
-                            everyone = Some(self.retrying(tx, || self.api.users()).await?);
+                            everyone = Some(retrying(tx, || self.api.users()).await?);
                         }
                         everyone
                             .iter()

@@ -24,9 +24,9 @@
 
 use std::collections::HashSet;
 
+use connector_sdk::feed::{Out, retrying};
 use connector_sdk::{Change, ConnectorError, ErrorKind, SourceCheckpoint};
 use futures::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::Inner;
 use crate::wire::{self, File};
@@ -43,8 +43,6 @@ enum LeftOut {
 
 /// The partition of the full listing's resume position.
 const LISTING: &str = "listing";
-
-pub(crate) type Item = Result<Change, ConnectorError>;
 
 /// One feed of the corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,41 +100,6 @@ impl Feed {
     }
 }
 
-/// The listing's sender; `send` is false once the engine stopped listening.
-pub(crate) struct Out(pub(crate) mpsc::Sender<Item>);
-
-impl Out {
-    pub(crate) async fn send(&self, item: Item) -> bool {
-        self.0.send(item).await.is_ok()
-    }
-
-    async fn checkpoint(&self, partition: &str, cursor: Option<String>) -> bool {
-        self.send(Ok(Change::Checkpoint {
-            partition: partition.to_string(),
-            cursor,
-        }))
-        .await
-    }
-}
-
-/// Where a listing tells the engine of a rate-limit pause (the engine pauses the whole run
-/// and shows it): false once the engine stopped listening.
-pub(crate) trait Pauses: Sync {
-    fn pause(&self, e: ConnectorError) -> impl std::future::Future<Output = bool> + Send;
-}
-
-impl Pauses for Out {
-    fn pause(&self, e: ConnectorError) -> impl std::future::Future<Output = bool> + Send {
-        self.send(Err(e))
-    }
-}
-
-impl Pauses for mpsc::Sender<Result<connector_sdk::Membership, ConnectorError>> {
-    async fn pause(&self, e: ConnectorError) -> bool {
-        self.send(Err(e)).await.is_ok()
-    }
-}
-
 /// Where a full listing resumes: the feed and the page token of its next page (`None`
 /// when the feed is done).
 fn parse_listing(cursor: &str) -> Option<(&str, Option<&str>)> {
@@ -178,20 +141,18 @@ impl Inner {
     async fn feeds(&self, out: &Out) -> Result<Vec<Feed>, ConnectorError> {
         let mut feeds = Vec::new();
         if self.config.my_drives {
-            for email in self.retrying(out, || self.api.users()).await? {
+            for email in retrying(out, || self.api.users()).await? {
                 if self.wants_user(&email) {
                     feeds.push(Feed::User(email));
                 }
             }
         }
         if self.config.shared_drives {
-            for drive in self.retrying(out, || self.api.drives()).await? {
+            for drive in retrying(out, || self.api.drives()).await? {
                 if !self.wants_drive(&drive) {
                     continue;
                 }
-                let access = self
-                    .retrying(out, || self.api.drive_access(&drive.id))
-                    .await?;
+                let access = retrying(out, || self.api.drive_access(&drive.id)).await?;
                 match access.reader {
                     Some(reader) => feeds.push(Feed::Drive {
                         id: drive.id,
@@ -217,37 +178,6 @@ impl Inner {
         Ok(feeds)
     }
 
-    /// Calls `f` until it is not rate limited, telling the engine of each pause (it pauses
-    /// the whole run) and waiting it out here too.
-    pub(crate) async fn retrying<T, F, Fut, P: Pauses>(
-        &self,
-        out: &P,
-        f: F,
-    ) -> Result<T, ConnectorError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ConnectorError>>,
-    {
-        loop {
-            match f().await {
-                Err(ConnectorError {
-                    kind: ErrorKind::RateLimited { retry_after },
-                    message,
-                    ..
-                }) => {
-                    let wait = retry_after.unwrap_or(std::time::Duration::from_secs(5));
-                    let pause =
-                        ConnectorError::new(ErrorKind::RateLimited { retry_after }, message);
-                    if !out.pause(pause).await {
-                        return Err(ConnectorError::new(ErrorKind::Permanent, "listing stopped"));
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// A full listing, resumed from `resume` if given.
     pub(crate) async fn full(
         &self,
@@ -262,9 +192,8 @@ impl Inner {
             if resume.partitions().contains_key(&partition) {
                 continue;
             }
-            let token = self
-                .retrying(out, || self.api.start_token(feed.reader(), feed.drive_id()))
-                .await?;
+            let token =
+                retrying(out, || self.api.start_token(feed.reader(), feed.drive_id())).await?;
             if !out
                 .checkpoint(&partition, Some(feed_cursor(feed, &token)))
                 .await
@@ -317,9 +246,7 @@ impl Inner {
     ) -> Result<bool, ConnectorError> {
         let mut paths = crate::paths::Paths::new(feed);
         loop {
-            let list = self
-                .retrying(out, || self.api.files_page(feed, page.as_deref()))
-                .await?;
+            let list = retrying(out, || self.api.files_page(feed, page.as_deref())).await?;
             if list.incomplete_search {
                 let e = ConnectorError::new(
                     ErrorKind::Transient,
@@ -397,10 +324,7 @@ impl Inner {
             .map(|(file, path)| async move {
                 let permissions = match &file.permissions {
                     Some(p) => p.clone(),
-                    None => {
-                        self.retrying(out, || self.api.permissions(feed.reader(), &file.id))
-                            .await?
-                    }
+                    None => retrying(out, || self.api.permissions(feed.reader(), &file.id)).await?,
                 };
                 Ok::<_, ConnectorError>(self.document(feed, &file, &permissions, path))
             })
@@ -439,9 +363,8 @@ impl Inner {
             let partition = feed.partition();
             let Some(cursor) = since.partitions().get(&partition) else {
                 // A new feed: its start token, then all of its files.
-                let token = self
-                    .retrying(out, || self.api.start_token(feed.reader(), feed.drive_id()))
-                    .await?;
+                let token =
+                    retrying(out, || self.api.start_token(feed.reader(), feed.drive_id())).await?;
                 if !self.list_feed(feed, None, out).await?
                     || !out
                         .checkpoint(&partition, Some(feed_cursor(feed, &token)))
@@ -479,9 +402,7 @@ impl Inner {
     ) -> Result<bool, ConnectorError> {
         let partition = feed.partition();
         loop {
-            let page = self
-                .retrying(out, || self.api.changes_page(feed, &token))
-                .await?;
+            let page = retrying(out, || self.api.changes_page(feed, &token)).await?;
             for change in page.changes {
                 if !self.apply_change(feed, change, out).await? {
                     return Ok(false);
@@ -576,11 +497,10 @@ impl Inner {
             }
             let mut page: Option<String> = None;
             loop {
-                let list = self
-                    .retrying(out, || {
-                        self.api.children_page(feed, &parent, page.as_deref())
-                    })
-                    .await?;
+                let list = retrying(out, || {
+                    self.api.children_page(feed, &parent, page.as_deref())
+                })
+                .await?;
                 let mut files = Vec::new();
                 for child in list.files {
                     if child.mime_type == wire::FOLDER {
@@ -614,29 +534,6 @@ impl Inner {
         }
         Ok(true)
     }
-}
-
-/// Runs a listing on its own task, its items through a bounded channel (pages are read
-/// ahead while the engine works through the previous one).
-pub(crate) fn spawn<F, Fut>(run: F) -> connector_sdk::ChangeStream<'static>
-where
-    F: FnOnce(Out) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    produce(move |tx| run(Out(tx)))
-}
-
-/// A stream fed by `run` on its own task through a bounded channel (1,024 items): the
-/// listings' and the identity crawl's way of reading ahead while the engine works.
-pub(crate) fn produce<T, F, Fut>(run: F) -> futures::stream::BoxStream<'static, T>
-where
-    T: Send + 'static,
-    F: FnOnce(mpsc::Sender<T>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let (tx, rx) = mpsc::channel::<T>(1024);
-    tokio::spawn(async move { run(tx).await });
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }).boxed()
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use connector_sdk::ConnectorError;
 
 use crate::Inner;
-use crate::listing::{Feed, Out};
+use connector_sdk::feed::{Out, retrying};
+
+use crate::listing::Feed;
 use crate::wire::File;
 
 /// Folder paths are at most this deep; a deeper (or cyclic) chain is cut there.
@@ -75,9 +77,7 @@ impl Paths {
                 base = known.clone();
                 break;
             }
-            let folder = inner
-                .retrying(out, || inner.api.folder(&self.reader, &at))
-                .await?;
+            let folder = retrying(out, || inner.api.folder(&self.reader, &at)).await?;
             match folder.parents.first() {
                 Some(parent) => {
                     chain.push((at.clone(), folder.name.clone()));

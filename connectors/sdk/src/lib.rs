@@ -22,7 +22,8 @@
 //! request-rate and concurrency limits, one token refresh on 401 — around any HTTP client's
 //! calls, and `HttpClient`, a reqwest client built on it with capped bodies) and `auth`
 //! (`TokenSource`: OAuth2 client credentials, Google service accounts, static bearer
-//! tokens, HTTP Basic).
+//! tokens, HTTP Basic) and `feed` (a listing on a task of its own, read ahead through a bounded
+//! channel, with the throttling pauses it reports to the engine).
 //!
 //! ```
 //! use connector_sdk::{Acl, Principal};
@@ -57,6 +58,8 @@ pub use secret::Secret;
 pub mod acl_file;
 #[cfg(feature = "saas")]
 pub mod auth;
+#[cfg(feature = "saas")]
+pub mod feed;
 #[cfg(feature = "saas")]
 pub mod http;
 #[cfg(feature = "testkit")]

@@ -246,7 +246,7 @@ impl TokenSource for ServiceAccount {
 /// when exactly one backend feature is on; another crate of the binary turning on
 /// `rust_crypto` would leave none. Installing aws-lc-rs's when there is none keeps signing
 /// working either way (a provider someone installed first stays).
-fn install_crypto_provider() {
+pub(super) fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {

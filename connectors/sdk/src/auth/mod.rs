@@ -8,7 +8,8 @@
 //! its result, so a burst of requests never becomes a burst at the token endpoint.
 //!
 //! - [`ClientCredentials`]: OAuth2 client credentials (RFC 6749 §4.4; Microsoft Graph,
-//!   ServiceNow, Atlassian service accounts).
+//!   ServiceNow, Atlassian service accounts), with a client secret or a certificate (a
+//!   signed client assertion, RFC 7523 §2.2).
 //! - [`ServiceAccount`]: Google service accounts, an RS256 JWT assertion exchanged for a
 //!   token (RFC 7523), optionally impersonating a user through domain-wide delegation.
 //! - [`StaticToken`] (a bearer token from configuration) and [`BasicAuth`].
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::{ConnectorError, Secret};
 
+mod certificate;
 mod google;
 mod oauth;
 

@@ -1,12 +1,13 @@
 //! OAuth2 client credentials, and the token-endpoint exchange every fetching source shares.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
+use super::certificate::Certificate;
 use super::{DEFAULT_REFRESH_MARGIN, IssuedToken, TokenCache, TokenSource};
 use crate::http::{HttpClient, Outcome, Reply, TransportError, TransportKind, redact_url};
 use crate::{ConnectorError, ErrorKind, Secret};
@@ -34,6 +35,9 @@ pub struct ClientCredentials {
     scopes: Vec<String>,
     params: Vec<(String, String)>,
     client_auth: ClientAuth,
+    /// With a certificate, the client proves itself with a signed assertion instead of
+    /// its secret (`client_secret` is then empty and never sent).
+    certificate: Option<Certificate>,
     cache: TokenCache,
 }
 
@@ -49,6 +53,7 @@ impl fmt::Debug for ClientCredentials {
                 &self.params.iter().map(|(name, _)| name).collect::<Vec<_>>(),
             )
             .field("client_auth", &self.client_auth)
+            .field("certificate", &self.certificate)
             .field("cache", &self.cache)
             .field("http", &self.http)
             .finish()
@@ -72,8 +77,25 @@ impl ClientCredentials {
             scopes: Vec::new(),
             params: Vec::new(),
             client_auth: ClientAuth::default(),
+            certificate: None,
             cache: TokenCache::new(DEFAULT_REFRESH_MARGIN),
         }
+    }
+
+    /// Tokens for `client_id` from `token_url`, the client proving itself with a
+    /// certificate (`pem`: the certificate and its RSA private key) through a signed client
+    /// assertion (RFC 7523 §2.2; Microsoft Entra ID's certificate credentials). A PEM that
+    /// cannot be read is a `Permanent` error that never quotes it.
+    pub fn with_certificate(
+        http: HttpClient,
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        pem: &Secret,
+    ) -> Result<Self, ConnectorError> {
+        let certificate = Certificate::from_pem(pem)?;
+        let mut credentials = Self::new(http, token_url, client_id, Secret::new(""));
+        credentials.certificate = Some(certificate);
+        Ok(credentials)
     }
 
     /// The scopes to request.
@@ -108,6 +130,18 @@ impl ClientCredentials {
         }
         for (name, value) in &self.params {
             form.push((name, value));
+        }
+        if let Some(certificate) = &self.certificate {
+            let assertion =
+                certificate.assertion(&self.client_id, &self.token_url, SystemTime::now())?;
+            form.push(("client_id", &self.client_id));
+            form.push((
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+            form.push(("client_assertion", assertion.expose()));
+            let secrets = [assertion.expose()];
+            return request_token(&self.http, &self.token_url, &form, None, &secrets).await;
         }
         let basic = match self.client_auth {
             ClientAuth::RequestBody => {

@@ -224,6 +224,66 @@ async fn service_accounts_exchange_a_signed_jwt() {
     assert_eq!(claims["sub"], "alice@example.com");
 }
 
+const CERTIFICATE: &str = include_str!("../data/test-only-app-certificate.pem");
+
+#[tokio::test]
+async fn a_certificate_proves_the_client_with_a_signed_assertion() {
+    let server = Server::start().await;
+    server.script("/token", [issued()]);
+    let token_uri = server.url("/token");
+    let credentials = ClientCredentials::with_certificate(
+        http(),
+        &token_uri,
+        "client-1",
+        &Secret::new(CERTIFICATE),
+    )
+    .expect("certificate")
+    .with_scopes(["https://graph.microsoft.com/.default"]);
+    assert!(!format!("{credentials:?}").contains("PRIVATE"));
+    assert_eq!(credentials.token().await.expect("token").expose(), "tok-1");
+    let form = &server.seen("/token")[0].body;
+    let field = |name| form_field(form, name);
+    assert_eq!(field("grant_type").as_deref(), Some("client_credentials"));
+    assert_eq!(field("client_id").as_deref(), Some("client-1"));
+    assert_eq!(field("client_secret"), None);
+    assert_eq!(
+        field("client_assertion_type").as_deref(),
+        Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    );
+    let assertion = field("client_assertion").expect("an assertion");
+    let header = jsonwebtoken::decode_header(&assertion).expect("header");
+    // base64url of the SHA-1 fingerprint in tests/data/README.md.
+    assert_eq!(header.x5t.as_deref(), Some("1scdNLXEM-HILlvnBmzygVnp_mM"));
+    let public = DecodingKey::from_rsa_pem(
+        include_str!("../data/test-only-app-certificate.pub.pem").as_bytes(),
+    )
+    .expect("public key");
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[token_uri.as_str()]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&assertion, &public, &validation)
+        .expect("signed by the certificate's key")
+        .claims;
+    assert_eq!(
+        (&claims["iss"], &claims["sub"]),
+        (&"client-1".into(), &"client-1".into())
+    );
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() == 32));
+
+    let refused = ClientCredentials::with_certificate(
+        http(),
+        &token_uri,
+        "client-1",
+        &Secret::new("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----"),
+    )
+    .expect_err("not a certificate");
+    assert_eq!(refused.kind, ErrorKind::Permanent);
+    assert!(
+        refused.message.contains("client certificate"),
+        "{}",
+        refused.message
+    );
+}
+
 #[tokio::test]
 async fn invalid_grant_is_unauthorized() {
     let server = Server::start().await;

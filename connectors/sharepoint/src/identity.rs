@@ -1,0 +1,216 @@
+//! The identity crawl: who is in the groups that ACLs name.
+//!
+//! - Users (api/user-list): each user's object id and UPN map to the address they are
+//!   searched as (`UserEmail`), and every member user (not a guest) is in
+//!   [`EVERYONE_IN_TENANT`].
+//! - Entra ID groups (api/group-list, group-list-members): direct members, users and groups;
+//!   the engine expands the nesting, which gives the transitive members.
+//! - SharePoint groups of every wanted site collection (REST `web/sitegroups` and
+//!   `sitegroups/getbyid(n)/users`): users by their email, UPN or claims login; Entra
+//!   groups by their claim (`c:0t.c|tenant|<id>`, `c:0o.c|federateddirectoryclaimprovider|
+//!   <id>`); "Everyone except external users" and "Everyone" as [`EVERYONE_IN_TENANT`].
+//!   Claims this code does not know (an M365 group's owners, `…_o`) add nobody: fail closed.
+
+use std::collections::HashSet;
+
+use connector_sdk::feed::retrying;
+use connector_sdk::{ConnectorError, Membership};
+use tokio::sync::mpsc::Sender;
+
+use crate::Inner;
+use crate::acl::{EVERYONE_IN_TENANT, login_user, site_group};
+use crate::wire::SiteGroupUser;
+
+type Tx = Sender<Result<Membership, ConnectorError>>;
+
+impl Inner {
+    /// Crawls the directory and the site groups; an error ends the crawl (the engine
+    /// then keeps what it had).
+    pub(crate) async fn crawl_identities(&self, tx: &Tx) -> Result<(), ConnectorError> {
+        let mut facts = Vec::new();
+        for user in retrying(tx, || self.api.users()).await? {
+            let Some(email) = user.email() else { continue };
+            facts.push(Membership::UserEmail {
+                user: user.id.clone(),
+                email: email.clone(),
+            });
+            if let Some(upn) = user.user_principal_name.as_deref()
+                && !upn.eq_ignore_ascii_case(&email)
+            {
+                facts.push(Membership::UserEmail {
+                    user: upn.to_lowercase(),
+                    email: email.clone(),
+                });
+            }
+            if !user
+                .user_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("guest"))
+            {
+                facts.push(Membership::UserInGroup {
+                    user: email,
+                    group: EVERYONE_IN_TENANT.into(),
+                });
+            }
+        }
+        if !send(tx, &mut facts).await {
+            return Ok(());
+        }
+        for group in retrying(tx, || self.api.groups()).await? {
+            for member in retrying(tx, || self.api.members(&group.id)).await? {
+                let kind = member.odata_type.as_deref().unwrap_or("");
+                if kind.ends_with(".group") {
+                    facts.push(Membership::GroupInGroup {
+                        child: member.id,
+                        parent: group.id.clone(),
+                    });
+                } else if kind.ends_with(".user") {
+                    let user = member
+                        .mail
+                        .or(member.user_principal_name)
+                        .filter(|e| e.contains('@'))
+                        .unwrap_or(member.id);
+                    facts.push(Membership::UserInGroup {
+                        user: user.to_lowercase(),
+                        group: group.id.clone(),
+                    });
+                }
+            }
+            if !send(tx, &mut facts).await {
+                return Ok(());
+            }
+        }
+        if self.config.site_groups {
+            self.crawl_site_groups(tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn crawl_site_groups(&self, tx: &Tx) -> Result<(), ConnectorError> {
+        let mut collections = HashSet::new();
+        let mut sites = retrying(tx, || self.api.sites()).await?;
+        sites.retain(|s| self.wants_site(s));
+        for site in sites {
+            if !collections.insert(site.collection_id().to_string()) {
+                continue; // a subsite: its collection's groups are read
+            }
+            for group in retrying(tx, || self.api.site_groups(&site)).await? {
+                let parent = site_group(site.collection_id(), group.id);
+                let users = retrying(tx, || self.api.site_group_users(&site, group.id)).await?;
+                let mut facts: Vec<Membership> = users
+                    .iter()
+                    .filter_map(|u| site_group_member(u, &parent))
+                    .collect();
+                if !send(tx, &mut facts).await {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The membership a SharePoint group's member gives, if this code can read it.
+fn site_group_member(member: &SiteGroupUser, parent: &str) -> Option<Membership> {
+    let login = member.login_name.as_deref().unwrap_or("");
+    let group = |child: &str| {
+        Some(Membership::GroupInGroup {
+            child: child.to_string(),
+            parent: parent.to_string(),
+        })
+    };
+    if login.contains("spo-grid-all-users") || login == "c:0(.s|true" {
+        return group(EVERYONE_IN_TENANT);
+    }
+    for prefix in ["c:0t.c|tenant|", "c:0o.c|federateddirectoryclaimprovider|"] {
+        if let Some(id) = login.strip_prefix(prefix) {
+            // `<id>_o` is the group's owners alone: not the group.
+            if id.ends_with("_o") || id.is_empty() {
+                return None;
+            }
+            return group(id);
+        }
+    }
+    if member.principal_type.is_some_and(|t| t != 1) {
+        return None;
+    }
+    let user = member
+        .email
+        .as_deref()
+        .filter(|e| e.contains('@'))
+        .or(member
+            .user_principal_name
+            .as_deref()
+            .filter(|e| e.contains('@')))
+        .or_else(|| login_user(login))?;
+    Some(Membership::UserInGroup {
+        user: user.trim().to_lowercase(),
+        group: parent.to_string(),
+    })
+}
+
+/// Sends and clears `facts`; false once the engine stopped listening.
+async fn send(tx: &Tx, facts: &mut Vec<Membership>) -> bool {
+    for fact in facts.drain(..) {
+        if tx.send(Ok(fact)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(login: &str, email: Option<&str>, kind: i64) -> SiteGroupUser {
+        SiteGroupUser {
+            login_name: Some(login.into()),
+            email: email.map(Into::into),
+            user_principal_name: None,
+            principal_type: Some(kind),
+        }
+    }
+
+    #[test]
+    fn site_group_members_become_users_groups_or_the_tenant() {
+        let parent = "sitegroup:c:3";
+        let user = site_group_member(
+            &member("i:0#.f|membership|Al@contoso.com", Some(""), 1),
+            parent,
+        );
+        assert_eq!(
+            user,
+            Some(Membership::UserInGroup {
+                user: "al@contoso.com".into(),
+                group: parent.into()
+            })
+        );
+        let entra = site_group_member(&member("c:0t.c|tenant|b6d0-77", None, 4), parent);
+        assert_eq!(
+            entra,
+            Some(Membership::GroupInGroup {
+                child: "b6d0-77".into(),
+                parent: parent.into()
+            })
+        );
+        let everyone = site_group_member(
+            &member("c:0-.f|rolemanager|spo-grid-all-users/tid", None, 4),
+            parent,
+        );
+        assert!(
+            matches!(everyone, Some(Membership::GroupInGroup { child, .. }) if child == EVERYONE_IN_TENANT)
+        );
+        assert_eq!(
+            site_group_member(
+                &member("c:0o.c|federateddirectoryclaimprovider|g1_o", None, 4),
+                parent
+            ),
+            None
+        );
+        assert_eq!(
+            site_group_member(&member("SHAREPOINT\\system", None, 1), parent),
+            None
+        );
+    }
+}
