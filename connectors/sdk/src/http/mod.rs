@@ -13,7 +13,8 @@
 //!   (a semaphore), a deadline per attempt, retries of 5xx, timeouts and resets with
 //!   exponential backoff and *full* jitter (a wait drawn uniformly between zero and a
 //!   doubling ceiling, capped attempts and total time), `Retry-After` (seconds or an
-//!   HTTP-date) on 429/503, vendor throttling signals through [`Classifier`]s
+//!   HTTP-date) on 429/503, quota headers (`RateLimit-Remaining`/`-Reset` and the `X-`
+//!   ones: what is left of a window is spread over it, before the source throttles), vendor throttling signals through [`Classifier`]s
 //!   ([`GoogleThrottling`], [`SlackThrottling`]), and with a
 //!   [`TokenSource`](crate::auth::TokenSource), one token refresh and retry on a 401.
 //! - [`HttpClient`] is a reqwest client on that policy: JSON pages decoded from bodies read
@@ -50,6 +51,7 @@ mod attempt;
 mod classify;
 mod client;
 mod policy;
+mod quota;
 
 pub use attempt::{Attempt, Outcome, Permit, TransportError, TransportKind};
 pub use classify::{

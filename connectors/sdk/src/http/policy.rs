@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::attempt::{Attempt, Outcome, Permit, TransportError, TransportKind};
 use super::classify::{Classifier, Classifiers, Reply, Verdict, status_message};
+use super::quota::QuotaPacer;
 use crate::auth::TokenSource;
 use crate::{ConfigProblem, ConnectorError, ErrorKind};
 
@@ -123,6 +124,8 @@ struct Shared {
     clock: TokioClock,
     limiter: Option<Limiter>,
     permits: Option<Arc<Semaphore>>,
+    /// The pacing the source's quota headers ask for.
+    quota: QuotaPacer,
 }
 
 /// The politeness policy of one source: rate limit, concurrency limit, retries with full
@@ -190,6 +193,7 @@ impl Politeness {
                 clock,
                 limiter,
                 permits,
+                quota: QuotaPacer::new(),
             }),
             classifiers: Classifiers::default(),
         })
@@ -266,6 +270,10 @@ impl Politeness {
                 None => None,
             };
             self.wait_for_rate().await;
+            let paced = self.shared.quota.slot();
+            if !paced.is_zero() {
+                tokio::time::sleep(paced).await;
+            }
             let permit = match &self.shared.permits {
                 Some(permits) => Arc::clone(permits).acquire_owned().await.ok(),
                 None => None,
@@ -282,6 +290,9 @@ impl Politeness {
                     format!("no response within {:?}", config.request_timeout),
                 )),
             };
+            if let Outcome::Success { reply, .. } | Outcome::Failure(reply) = &outcome {
+                self.shared.quota.observe(&reply.headers);
+            }
             let verdict = match outcome {
                 Outcome::Success { reply, value } => match self.classify(&reply) {
                     Verdict::Accept => {

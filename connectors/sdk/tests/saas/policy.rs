@@ -224,3 +224,36 @@ async fn a_401_refreshes_the_token_once() {
     assert_eq!(sent, ["Bearer t1", "Bearer t2"]);
     assert_eq!(auth.issued.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn quota_headers_spread_what_is_left_before_the_source_throttles() {
+    let policy = Politeness::new(fast()).expect("policy");
+    let started = Instant::now();
+    let starts = Mutex::new(Vec::new());
+    // Graph's headers once 80% of the resource units are used: 4, then 3, then 0 left.
+    for remaining in ["4", "3", "0", "9"] {
+        policy
+            .call("CALL quota", None, |_| {
+                starts.lock().expect("starts").push(started.elapsed());
+                let mut headers = HeaderMap::new();
+                headers.insert("RateLimit-Remaining", remaining.parse().expect("value"));
+                headers.insert("RateLimit-Reset", "10".parse().expect("value"));
+                async move {
+                    Outcome::Success {
+                        reply: Reply::new(StatusCode::OK, headers, Bytes::new()),
+                        value: (),
+                    }
+                }
+            })
+            .await
+            .expect("ok");
+    }
+    let secs: Vec<f64> = starts
+        .into_inner()
+        .expect("starts")
+        .iter()
+        .map(Duration::as_secs_f64)
+        .collect();
+    // 4 left in 10 s: 2 s apart, then 3 left: 2.5 s apart; none left: wait for the reset.
+    assert_eq!(secs, [0.0, 0.0, 2.0, 12.0]);
+}
