@@ -25,9 +25,13 @@ use crate::wire::{
 
 /// What a delta walk asks Graph for (api/driveitem-delta, "Scanning permissions
 /// hierarchies"; scan-guidance): items whose sharing changed, marked
-/// `@microsoft.graph.sharedChanged`, and only at the root of a permission change (the
-/// connector re-reads everything under a changed folder itself).
-pub(crate) const DELTA_PREFER: &str = "deltashowsharingchanges, hierarchicalsharing, deltashowremovedasdeleted, deltatraversepermissiongaps";
+/// `@microsoft.graph.sharedChanged`, deletions shown as such, and items that permission
+/// gaps would hide. Not `hierarchicalsharing`: without it Graph lists every item whose
+/// effective permissions changed, not only the root of the change — and Graph is known to
+/// leave the annotation off folders (microsoftgraph/msgraph-sdk-java#2548), so a folder
+/// cannot be trusted to say that everything under it changed.
+pub(crate) const DELTA_PREFER: &str =
+    "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges";
 
 /// Graph's limit of requests in one `$batch` (json-batching).
 pub(crate) const BATCH_LIMIT: usize = 20;

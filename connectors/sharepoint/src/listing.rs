@@ -11,11 +11,13 @@
 //! `CursorExpired`: the engine lists everything again and diffs against its manifest.
 //!
 //! In a walk: the same item may come several times (the engine applies changes in stream
-//! order, so the last wins); `deleted` items are deletions; folders give paths. A folder
-//! marked `@microsoft.graph.sharedChanged` (its sharing changed, and with
-//! `hierarchicalsharing` Graph marks only the root of the change) has everything under it
-//! listed again with fresh permissions: unchanged content is not downloaded again, the
-//! engine sees ACL-only updates. With path globs, any changed folder is listed again too (a
+//! order, so the last wins); `deleted` items are deletions (Graph reports a deleted folder's
+//! items one by one: "only delete a folder locally if it is empty after syncing all the
+//! changes"); folders give paths. Every file a walk lists has its permissions read again,
+//! and Graph lists every file whose effective permissions changed (see
+//! [`crate::api::DELTA_PREFER`]): unchanged content is not downloaded again, the engine
+//! sees ACL-only updates. A folder marked `@microsoft.graph.sharedChanged` also has
+//! everything under it listed again, and with path globs so has any changed folder (a
 //! rename or move may take files in or out of them). Where the tenant does not surface
 //! sharing changes in delta, the full schedule (a permission sync) catches them.
 
