@@ -222,7 +222,8 @@ enum May {
 /// Stands for every connector crate: those under `connectors/` except the SDK.
 const CONNECTORS: &str = "<connectors>";
 
-/// Stands for every test fixture crate: those under `fixtures/` (`fault-proxy`, `fake-drive`).
+/// Stands for every test fixture crate: those under `fixtures/` (`fault-proxy`, `fake-kit`,
+/// `fake-drive`, `fake-graph`).
 const FIXTURES: &str = "<fixtures>";
 
 /// ARCHITECTURE.md: connectors see the SDK only (and, in their tests, the test fixtures under

@@ -183,10 +183,7 @@ mod tests {
             ]
         );
         // Anonymous links only when the source says so.
-        assert_eq!(
-            acl(json, true).last().map(String::as_str),
-            Some("everyone")
-        );
+        assert_eq!(acl(json, true).last().map(String::as_str), Some("everyone"));
         assert_eq!(acl(json, true).len(), 4);
     }
 

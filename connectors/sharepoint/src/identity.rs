@@ -94,7 +94,10 @@ impl Inner {
             if !collections.insert(site.collection_id().to_string()) {
                 continue; // a subsite: its collection's groups are read
             }
-            for group in retrying(tx, || self.api.site_groups(&site)).await? {
+            let groups = retrying(tx, || self.api.site_groups(&site))
+                .await
+                .map_err(refused_secret)?;
+            for group in groups {
                 let parent = site_group(site.collection_id(), group.id);
                 let users = retrying(tx, || self.api.site_group_users(&site, group.id)).await?;
                 let mut facts: Vec<Membership> = users
@@ -108,6 +111,21 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// SharePoint REST refuses app-only tokens made with a client secret: say what to do.
+fn refused_secret(e: ConnectorError) -> ConnectorError {
+    if e.kind != connector_sdk::ErrorKind::Unauthorized {
+        return e;
+    }
+    ConnectorError::new(
+        e.kind,
+        format!(
+            "{}: SharePoint REST refused the app's token; reading site groups needs a \
+             certificate (certificate_file), or set site_groups = false",
+            e.message
+        ),
+    )
 }
 
 /// The membership a SharePoint group's member gives, if this code can read it.

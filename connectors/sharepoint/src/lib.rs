@@ -238,17 +238,17 @@ impl Inner {
             })
             .unwrap_or_default();
         let name = file.name.clone().unwrap_or_else(|| file.id.clone());
-        // The content's version: cTag moves with the content only (eTag also with the
-        // metadata and permissions, which must be ACL-only updates). The name is part of
-        // it, so that a rename re-indexes the title.
+        // The content's version: the content hash, which a delta walk and a folder's
+        // children both carry (delta leaves out cTag in SharePoint); else cTag, which moves
+        // with the content only (not eTag, which also moves with metadata and permissions:
+        // those must be ACL-only updates). The name is part of it, so that a rename
+        // re-indexes the title.
         let content = file
-            .c_tag
-            .as_deref()
-            .or(file
-                .file
-                .as_ref()
-                .and_then(|f| f.hashes.as_ref())
-                .and_then(|h| h.quick_xor_hash.as_deref()))
+            .file
+            .as_ref()
+            .and_then(|f| f.hashes.as_ref())
+            .and_then(|h| h.quick_xor_hash.as_deref())
+            .or(file.c_tag.as_deref())
             .or(file.last_modified_date_time.as_deref())
             .unwrap_or("");
         let mut doc =

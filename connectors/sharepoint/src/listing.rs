@@ -72,6 +72,14 @@ enum Walk {
     Changes,
 }
 
+/// Where a delta page leads.
+enum Next {
+    /// More pages, from this link.
+    Page(String),
+    /// The walk is done; changes from now on come from this link.
+    Done(String),
+}
+
 /// What `emit_files` does with a file the filters leave out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LeftOut {
@@ -195,6 +203,7 @@ impl Inner {
         walk: Walk,
         out: &Out,
     ) -> Result<bool, ConnectorError> {
+        let resumed = link.is_some();
         let mut url = link.unwrap_or_else(|| self.api.delta_url(&library.drive.id));
         let mut paths = Paths::default();
         let left_out = match walk {
@@ -202,7 +211,60 @@ impl Inner {
             Walk::Changes => LeftOut::Delete,
         };
         loop {
-            let page = retrying(out, || self.api.delta_page(&url)).await?;
+            let page = match retrying(out, || self.api.delta_page(&url)).await {
+                // A stored link that leads nowhere (Graph answers an expired token with
+                // 410, but a link a misbehaving page handed out, or one of a library that
+                // was replaced, is a 404): list everything again rather than fail forever.
+                Err(e) if resumed && e.kind == ErrorKind::NotFound => {
+                    return Err(ConnectorError::new(
+                        ErrorKind::CursorExpired,
+                        format!(
+                            "the delta link of library {} no longer works ({})",
+                            library.drive.id, e.message
+                        ),
+                    ));
+                }
+                other => other?,
+            };
+            let next = match (page.next_link, page.delta_link) {
+                (Some(next), _) if next == url => {
+                    return Err(ConnectorError::new(
+                        ErrorKind::InvalidResponse,
+                        format!(
+                            "the delta of library {} returned the same link again",
+                            library.drive.id
+                        ),
+                    ));
+                }
+                (Some(next), _) => Next::Page(next),
+                (None, Some(delta)) => Next::Done(delta),
+                (None, None) => {
+                    return Err(ConnectorError::new(
+                        ErrorKind::InvalidResponse,
+                        format!(
+                            "the delta of library {} ended without a deltaLink",
+                            library.drive.id
+                        ),
+                    ));
+                }
+            };
+            // The page is sound: a resumed walk may start from it (its items come again,
+            // and the last of each wins). A link is stored only once it has answered with
+            // a sound page, so that a bad link handed out by a misbehaving page never
+            // becomes the cursor.
+            let position = match walk {
+                Walk::Listing => Some((
+                    LISTING.to_string(),
+                    listing_cursor(&library.drive.id, Some(&url)),
+                )),
+                Walk::Changes => Some((library.partition(), url.clone())),
+                Walk::New => None,
+            };
+            if let Some((partition, cursor)) = position
+                && !out.checkpoint(&partition, Some(cursor)).await
+            {
+                return Ok(false);
+            }
             let mut files = Vec::new();
             let mut relist = Vec::new();
             for item in page.value {
@@ -240,28 +302,9 @@ impl Inner {
                     return Ok(false);
                 }
             }
-            let (partition, cursor) = match (page.next_link, page.delta_link) {
-                (Some(next), _) if next == url => {
-                    return Err(ConnectorError::new(
-                        ErrorKind::InvalidResponse,
-                        format!(
-                            "the delta of library {} returned the same link again",
-                            library.drive.id
-                        ),
-                    ));
-                }
-                (Some(next), _) => {
-                    url = next;
-                    match walk {
-                        Walk::Listing => (
-                            LISTING.to_string(),
-                            listing_cursor(&library.drive.id, Some(&url)),
-                        ),
-                        Walk::Changes => (library.partition(), url.clone()),
-                        Walk::New => continue,
-                    }
-                }
-                (None, Some(delta)) => {
+            match next {
+                Next::Page(next) => url = next,
+                Next::Done(delta) => {
                     if !out.checkpoint(&library.partition(), Some(delta)).await {
                         return Ok(false);
                     }
@@ -270,18 +313,6 @@ impl Inner {
                             .checkpoint(LISTING, Some(listing_cursor(&library.drive.id, None)))
                             .await);
                 }
-                (None, None) => {
-                    return Err(ConnectorError::new(
-                        ErrorKind::InvalidResponse,
-                        format!(
-                            "the delta of library {} ended without a deltaLink",
-                            library.drive.id
-                        ),
-                    ));
-                }
-            };
-            if !out.checkpoint(&partition, Some(cursor)).await {
-                return Ok(false);
             }
         }
     }

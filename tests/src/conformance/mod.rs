@@ -5,6 +5,7 @@
 mod drive;
 mod filesystem;
 mod s3;
+mod sharepoint;
 
 use std::time::Duration;
 
