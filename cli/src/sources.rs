@@ -9,20 +9,16 @@ use std::sync::Arc;
 
 use connector_filesystem::FilesystemType;
 use connector_google_drive::DriveType;
-use connector_sharepoint::SharePointType;
 use connector_s3::S3Type;
 use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
+use connector_sharepoint::SharePointType;
 use toml::{Table, Value};
 
 use crate::reader::{Problem, Reader};
 
 /// Every source type the binary knows, by its `type = "..."` name.
-pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[
-    &FilesystemType,
-    &S3Type,
-    &DriveType,
-    &SharePointType,
-];
+pub const SOURCE_TYPES: &[&dyn ErasedSourceType] =
+    &[&FilesystemType, &S3Type, &DriveType, &SharePointType];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the
 /// connector's, and it reports those it does not know.
