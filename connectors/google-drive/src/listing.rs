@@ -347,18 +347,7 @@ impl Inner {
     ) -> Result<(), ConnectorError> {
         let feeds = self.feeds(out).await?;
         let now: HashSet<String> = feeds.iter().map(Feed::partition).collect();
-        if let Some(gone) = since
-            .partitions()
-            .keys()
-            .find(|p| *p != LISTING && !now.contains(*p))
-        {
-            return Err(ConnectorError::new(
-                ErrorKind::CursorExpired,
-                format!(
-                    "{gone} is no longer in the corpus: listing everything to delete its documents"
-                ),
-            ));
-        }
+        connector_sdk::feed::refuse_vanished(&since, |p| now.contains(p), &[LISTING])?;
         for feed in &feeds {
             let partition = feed.partition();
             let Some(cursor) = since.partitions().get(&partition) else {

@@ -3,7 +3,8 @@
 //! A SaaS listing is a loop over pages with awaits in it: [`spawn`] runs such a loop on its
 //! own task and hands the engine its items through a bounded channel, so that the next page
 //! is read while the engine works through the last one. The loop writes to an [`Out`]
-//! (`send` is false once the engine stopped listening: the loop returns). [`retrying`]
+//! (`send` is false once the engine stopped listening: the loop returns), and the error
+//! it returns, if any, goes to the engine as the listing's last item. [`retrying`]
 //! repeats a call the source throttled, telling the engine of each pause (it pauses the
 //! whole run and shows it) and waiting it out; [`next_page`] refuses a server that hands
 //! out the same page token twice, which would otherwise loop forever.
@@ -20,19 +21,15 @@
 //!     feed::spawn(|out: Out| async move {
 //!         let mut token: Option<String> = None;
 //!         loop {
-//!             let (ids, next) = match feed::retrying(&out, || page(token.as_deref())).await {
-//!                 Ok(page) => page,
-//!                 Err(e) => return drop(out.send(Err(e)).await),
-//!             };
+//!             let (ids, next) = feed::retrying(&out, || page(token.as_deref())).await?;
 //!             for id in ids {
 //!                 if !out.send(Ok(Change::Delete(DocumentId::from(id)))).await {
-//!                     return;
+//!                     return Ok(());
 //!                 }
 //!             }
-//!             match feed::next_page(token.take(), next, "items.list") {
-//!                 Ok(Some(next)) => token = Some(next),
-//!                 Ok(None) => return,
-//!                 Err(e) => return drop(out.send(Err(e)).await),
+//!             match feed::next_page(token.take(), next, "items.list")? {
+//!                 Some(next) => token = Some(next),
+//!                 None => return Ok(()),
 //!             }
 //!         }
 //!     })
@@ -127,13 +124,44 @@ where
     }
 }
 
-/// Runs a listing on its own task, its items through a bounded channel.
+/// Runs a listing on its own task, its items through a bounded channel. The error the
+/// listing returns, if any, is its last item.
 pub fn spawn<F, Fut>(run: F) -> ChangeStream<'static>
 where
     F: FnOnce(Out) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
+    Fut: Future<Output = Result<(), ConnectorError>> + Send,
 {
-    produce(move |tx| run(Out(tx)))
+    produce(move |tx| async move {
+        let out = Out(tx);
+        if let Err(e) = run(out.clone()).await {
+            out.send(Err(e)).await;
+        }
+    })
+}
+
+/// Refuses an incremental run from `since` when it holds a partition that `exists` no
+/// longer knows (a library, a shared drive, a channel that is gone), other than the
+/// connector's own bookkeeping partitions in `own`: a vanished partition cannot say which
+/// documents it had, so the run must go on as a full listing, whose sweep (behind the
+/// mass-delete guard) deletes them. The error is `CursorExpired`.
+pub fn refuse_vanished(
+    since: &crate::SourceCheckpoint,
+    exists: impl Fn(&str) -> bool,
+    own: &[&str],
+) -> Result<(), ConnectorError> {
+    match since
+        .partitions()
+        .keys()
+        .find(|p| !own.contains(&p.as_str()) && !exists(p))
+    {
+        Some(gone) => Err(ConnectorError::new(
+            ErrorKind::CursorExpired,
+            format!(
+                "{gone} is no longer in the source: listing everything to delete its documents"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A stream fed by `run` on its own task through a bounded channel: the way listings and
@@ -199,6 +227,17 @@ mod tests {
             next_page(Some("a".into()), Some("b".into()), "files.list").expect("next"),
             Some("b".into())
         );
+    }
+
+    #[test]
+    fn a_vanished_partition_is_an_expired_cursor() {
+        let mut since = crate::SourceCheckpoint::default();
+        since.set("drive:a", Some("x".into()));
+        since.set("listing", Some("y".into()));
+        assert!(refuse_vanished(&since, |p| p == "drive:a", &["listing"]).is_ok());
+        let e = refuse_vanished(&since, |_| false, &["listing"]).expect_err("gone");
+        assert_eq!(e.kind, ErrorKind::CursorExpired);
+        assert!(e.message.starts_with("drive:a is no longer"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

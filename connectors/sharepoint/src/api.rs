@@ -94,14 +94,11 @@ impl Api {
         url: String,
         call: &str,
     ) -> Result<Vec<T>, ConnectorError> {
-        let mut out = Vec::new();
-        let mut link = Some(url);
-        while let Some(url) = link.take() {
+        pages(url, call, |url| async move {
             let page: Page<T> = client.get_json(&url).await?;
-            out.extend(page.value);
-            link = next_page(Some(url), page.next_link, call)?;
-        }
-        Ok(out)
+            Ok((page.value, page.next_link))
+        })
+        .await
     }
 
     /// Every site the app can see (api/site-getallsites; `search=*` where the tenant
@@ -299,29 +296,20 @@ impl Api {
         url: String,
         call: &str,
     ) -> Result<Vec<T>, ConnectorError> {
-        let mut out = Vec::new();
-        let mut link = Some(url);
-        while let Some(url) = link.take() {
+        pages(url, call, |url| async move {
             let list: RestList<T> = client
                 .send_json(|c| {
                     c.get(&url)
                         .header(ACCEPT, "application/json;odata=nometadata")
                 })
                 .await?;
-            let next = match (list.value, list.d) {
-                (Some(value), _) => {
-                    out.extend(value);
-                    list.next_link
-                }
-                (None, Some(d)) => {
-                    out.extend(d.results);
-                    d.next
-                }
-                (None, None) => None,
-            };
-            link = next_page(Some(url), next, call)?;
-        }
-        Ok(out)
+            Ok(match (list.value, list.d) {
+                (Some(value), _) => (value, list.next_link),
+                (None, Some(d)) => (d.results, d.next),
+                (None, None) => (Vec::new(), None),
+            })
+        })
+        .await
     }
 
     /// A site collection's SharePoint groups (REST `web/sitegroups`).
@@ -350,6 +338,23 @@ impl Api {
         );
         self.rest_all(&client, url, "sitegroup.users").await
     }
+}
+
+/// Every item of a paged collection from `first`: `page` reads one page (its items and
+/// the next link); a link handed out twice in a row is refused ([`next_page`]).
+async fn pages<T, F, Fut>(first: String, call: &str, page: F) -> Result<Vec<T>, ConnectorError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ConnectorError>>,
+{
+    let mut out = Vec::new();
+    let mut link = Some(first);
+    while let Some(url) = link.take() {
+        let (items, next) = page(url.clone()).await?;
+        out.extend(items);
+        link = next_page(Some(url), next, call)?;
+    }
+    Ok(out)
 }
 
 /// Graph's refusals, read from its error body: a `410 Gone` of a delta link is

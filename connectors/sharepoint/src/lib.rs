@@ -331,11 +331,7 @@ impl Connector for SharePointConnector {
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
         let resume = resume.cloned();
-        feed::spawn(move |out: Out| async move {
-            if let Err(e) = inner.full(resume, &out).await {
-                out.send(Err(e)).await;
-            }
-        })
+        feed::spawn(move |out: Out| async move { inner.full(resume, &out).await })
     }
 
     fn incremental<'a>(
@@ -345,11 +341,7 @@ impl Connector for SharePointConnector {
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
         let since = since.clone();
-        feed::spawn(move |out: Out| async move {
-            if let Err(e) = inner.incremental(since, &out).await {
-                out.send(Err(e)).await;
-            }
-        })
+        feed::spawn(move |out: Out| async move { inner.incremental(since, &out).await })
     }
 
     async fn fetch(

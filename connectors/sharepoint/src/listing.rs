@@ -23,7 +23,7 @@
 
 use std::collections::HashSet;
 
-use connector_sdk::feed::{Out, retrying};
+use connector_sdk::feed::{self, Out, retrying};
 use connector_sdk::{Change, ConnectorError, ErrorKind, SourceCheckpoint};
 use futures::StreamExt;
 
@@ -167,18 +167,7 @@ impl Inner {
     ) -> Result<(), ConnectorError> {
         let libraries = self.libraries(out).await?;
         let now: HashSet<String> = libraries.iter().map(Library::partition).collect();
-        if let Some(gone) = since
-            .partitions()
-            .keys()
-            .find(|p| *p != LISTING && !now.contains(*p))
-        {
-            return Err(ConnectorError::new(
-                ErrorKind::CursorExpired,
-                format!(
-                    "{gone} is no longer in the source: listing everything to delete its documents"
-                ),
-            ));
-        }
+        feed::refuse_vanished(&since, |p| now.contains(p), &[LISTING])?;
         for library in &libraries {
             let walked = match since.partitions().get(&library.partition()) {
                 Some(link) => {
@@ -411,7 +400,7 @@ impl Inner {
                 {
                     return Ok(false);
                 }
-                match connector_sdk::feed::next_page(link.take(), page.next_link, "children")? {
+                match feed::next_page(link.take(), page.next_link, "children")? {
                     Some(next) => link = Some(next),
                     None => break,
                 }

@@ -6,6 +6,7 @@
 //! failures, expired tokens and misbehaving answers.
 
 mod faults;
+mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
