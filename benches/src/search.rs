@@ -16,7 +16,8 @@
 //! `--clients` (`TRIBUTARY_BENCH_CLIENTS`, `1,8,32`) concurrency levels; `--round-secs`
 //! (`TRIBUTARY_BENCH_ROUND_SECS`, 2) and `--rounds` (`TRIBUTARY_BENCH_ROUNDS`, 3): each level
 //! runs that many rounds of each mode, alternating, so that a noisy neighbour hurts every
-//! mode alike; `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10). `TRIBUTARY_BENCH_DIR` keeps the
+//! mode alike; `--sync-clients` (`TRIBUTARY_BENCH_SYNC_CLIENTS`, 8) the concurrency while the daemon syncs;
+//! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to
 //! `incoming/`); `TRIBUTARY_BENCH_BIN` uses that `tributary` binary instead of building one.
 //!
@@ -262,7 +263,7 @@ fn main() {
     }
 
     // The same while the daemon syncs `incoming` (its one index writer, ADR 0013/0014).
-    let clients = levels[0];
+    let clients = number(&args, "--sync-clients", "TRIBUTARY_BENCH_SYNC_CLIENTS", 8);
     let before = newest_incoming_run(&searchers).map(|r| r["id"].clone());
     let status = searchers.runtime.block_on(async {
         searchers
@@ -293,6 +294,10 @@ fn main() {
         );
     };
     print_table(&format!("{clients} clients, syncing"), &samples);
+    // The API sees what the sync committed: the same hits as a fresh raw reader's (tantivy's
+    // own reload policy lags commits by up to half a second).
+    std::thread::sleep(Duration::from_secs(1));
+    check_same_hits(&searchers);
     println!(
         "sync while searching: {} ({} chunks now; run {}, {} added, {} s by its report)",
         run["state"],
