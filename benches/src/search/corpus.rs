@@ -80,7 +80,7 @@ pub fn word(rank: usize) -> String {
 fn paragraph(rng: &mut Rng, out: &mut String) {
     let start = out.len();
     for (phrase, one_in) in PHRASES {
-        if rng.next_u64() % one_in == 0 {
+        if rng.next_u64().is_multiple_of(one_in) {
             out.push_str(phrase);
             out.push(' ');
         }
@@ -109,13 +109,13 @@ fn folder_acl(k: usize) -> serde_json::Value {
         entry(format!("team-{}", (k * 7 + 3) % TEAMS), "GROUP", "ALLOW"),
         entry(user(k * 13 % USERS), "USER", "ALLOW"),
     ];
-    if k % 4 == 0 {
+    if k.is_multiple_of(4) {
         entries.push(entry(format!("div-{}", k % DIVISIONS), "GROUP", "ALLOW"));
     }
-    if k % 40 == 0 {
+    if k.is_multiple_of(40) {
         entries.push(entry("all-staff".into(), "GROUP", "ALLOW"));
     }
-    if k % 5 == 0 {
+    if k.is_multiple_of(5) {
         entries.push(entry(user(k * 17 % USERS), "USER", "DENY"));
     }
     serde_json::json!({"keyPrefix": format!("{}/", folder(k)), "aclEntries": entries})
