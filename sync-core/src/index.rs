@@ -322,7 +322,26 @@ impl TantivyIndex {
         })
     }
 
+    /// A searcher on the newest commit. tantivy's `reload` opens every segment again (and
+    /// takes the index's meta lock, and starts the doc store's cache cold), which on a
+    /// read-mostly index cost most of a search: it reloads only when the committed segments
+    /// (`meta.json`: ids and delete opstamps) differ from the loaded ones, so a search still
+    /// sees every commit made before it started.
     fn searcher(&self) -> Result<tantivy::Searcher> {
+        let searcher = self.reader.searcher();
+        let committed = self.index.searchable_segment_metas().map_err(index_err)?;
+        let loaded: HashSet<_> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| (r.segment_id(), r.delete_opstamp()))
+            .collect();
+        if committed.len() == loaded.len()
+            && committed
+                .iter()
+                .all(|m| loaded.contains(&(m.id(), m.delete_opstamp())))
+        {
+            return Ok(searcher);
+        }
         self.reader.reload().map_err(index_err)?;
         Ok(self.reader.searcher())
     }

@@ -1,8 +1,9 @@
 //! What the API reads from the data folder, read-only (so it works while syncs write), with
 //! the caches that keep a search from costing more than the search.
 //!
-//! - **The index** is opened once per data folder: `TantivyIndex` reloads its reader before
-//!   each search, so it sees every commit without being reopened.
+//! - **The index** is opened once per data folder: before each search `TantivyIndex` compares
+//!   the committed segments with its reader's and reloads when they differ, so it sees every
+//!   commit without being reopened (and without reopening every segment per search).
 //! - **The identities** (stored identity syncs, the identities file, the config's aliases)
 //!   are loaded again only when one of their inputs changed: the key is the config in force
 //!   (a reload replaces the `Arc`), and the modification time and length of the state store

@@ -1,0 +1,313 @@
+//! Closed-loop load: N concurrent clients, each sending its next request as soon as the
+//! previous one answered, for a round of fixed length; per-request latency and throughput.
+//! Three ways to search, the same requests in the same order (query i of the mix, as user j):
+//!
+//! - `http`: `GET /v1/search` of the running daemon (reqwest, keep-alive, bearer token);
+//! - `raw`: plain tantivy in this process on the same index folder: the same query parser
+//!   and boost, the same ACL filter (must: any allowed principal; must not: any denied one),
+//!   the same limit, each hit's stored document loaded; its reader reloads on commits
+//!   (tantivy's default policy); the users' principals computed once up front;
+//! - `lib`: `sync_core::TantivyIndex::search` in this process, what the API's handler calls
+//!   (reader reload per search, snippets), to tell the API's own cost from the library's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sync_core::TantivyIndex;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{Index, IndexReader, TantivyDocument, Term};
+
+use crate::corpus::TOKEN;
+
+/// What every mode searches: query `i % queries` as user `(i * 7919) % users`.
+pub struct Work {
+    pub queries: Vec<String>,
+    pub users: Vec<String>,
+    /// Each user's principals (index terms), as the daemon derives them.
+    pub principals: Vec<Vec<String>>,
+    pub limit: usize,
+}
+
+impl Work {
+    fn request(&self, i: u64) -> (usize, usize) {
+        let q = (i % self.queries.len() as u64) as usize;
+        let u = (i.wrapping_mul(7919) % self.users.len() as u64) as usize;
+        (q, u)
+    }
+}
+
+/// Plain tantivy on the index folder the daemon serves.
+pub struct RawIndex {
+    index: Index,
+    reader: IndexReader,
+    title: Field,
+    text: Field,
+    section: Field,
+    allow: Field,
+    deny: Field,
+    source: Field,
+    chunk_id: Field,
+}
+
+impl RawIndex {
+    pub fn open(dir: &std::path::Path) -> RawIndex {
+        let index = Index::open_in_dir(dir).expect("open the index");
+        let reader = index.reader().expect("reader");
+        let field = |name: &str| index.schema().get_field(name).expect(name);
+        RawIndex {
+            title: field("title"),
+            text: field("text"),
+            section: field("section"),
+            allow: field("acl_allow"),
+            deny: field("acl_deny"),
+            source: field("source"),
+            chunk_id: field("chunk_id"),
+            reader,
+            index,
+        }
+    }
+
+    pub fn chunks(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// `(source, chunk_id)` of the hits, best first.
+    pub fn search(
+        &self,
+        query: &str,
+        principals: &[String],
+        limit: usize,
+    ) -> Vec<(String, String)> {
+        let searcher = self.reader.searcher();
+        let mut parser =
+            QueryParser::for_index(&self.index, vec![self.title, self.text, self.section]);
+        parser.set_field_boost(self.title, 2.0);
+        let (user_query, _) = parser.parse_query_lenient(query);
+        let term = |field: Field, p: &String| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, p),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let allow = principals
+            .iter()
+            .map(|p| (Occur::Should, term(self.allow, p)))
+            .collect();
+        let mut clauses = vec![
+            (Occur::Must, user_query),
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(allow)) as Box<dyn Query>,
+            ),
+        ];
+        clauses.extend(
+            principals
+                .iter()
+                .map(|p| (Occur::MustNot, term(self.deny, p))),
+        );
+        let top = searcher
+            .search(
+                &BooleanQuery::new(clauses),
+                &TopDocs::with_limit(limit).order_by_score(),
+            )
+            .expect("search");
+        let text = |doc: &TantivyDocument, f: Field| {
+            doc.get_first(f)
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        top.into_iter()
+            .map(|(_, addr)| {
+                let doc: TantivyDocument = searcher.doc(addr).expect("stored document");
+                (text(&doc, self.source), text(&doc, self.chunk_id))
+            })
+            .collect()
+    }
+}
+
+/// The HTTP side: a keep-alive client for the daemon's API.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Http {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .expect("client");
+        Http {
+            client,
+            base: base.to_string(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+    }
+
+    /// One search; the body read whole (not parsed: that is the caller's cost, not the API's).
+    pub async fn search(&self, query: &str, user: &str, limit: usize) -> Vec<u8> {
+        let limit = limit.to_string();
+        let response = self
+            .get("/v1/search")
+            .query(&[("q", query), ("as", user), ("limit", &limit)])
+            .send()
+            .await
+            .expect("search request");
+        let status = response.status();
+        let body = response.bytes().await.expect("search body");
+        assert!(status.is_success(), "search: {status}: {body:?}");
+        body.to_vec()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Http,
+    Raw,
+    Lib,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Http, Mode::Raw, Mode::Lib];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Http => "http",
+            Mode::Raw => "raw",
+            Mode::Lib => "lib",
+        }
+    }
+}
+
+/// Everything a round may search with.
+pub struct Searchers {
+    pub work: Arc<Work>,
+    /// The number of the next request, shared by every client of every round.
+    pub next: Arc<AtomicU64>,
+    pub raw: RawIndex,
+    pub lib: TantivyIndex,
+    pub http: Http,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+/// The latencies (µs) and wall time of one or more rounds of one mode.
+#[derive(Debug, Default, Clone)]
+pub struct Sample {
+    pub micros: Vec<u32>,
+    pub wall: Duration,
+}
+
+impl Sample {
+    pub fn add(&mut self, other: Sample) {
+        self.micros.extend(other.micros);
+        self.wall += other.wall;
+    }
+
+    /// The `p`-th percentile in ms (nearest rank).
+    pub fn percentile(&self, p: f64) -> f64 {
+        let mut v = self.micros.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        f64::from(v[rank - 1]) / 1000.0
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.micros.len() as f64 / self.wall.as_secs_f64()
+    }
+}
+
+fn micros(started: Instant) -> u32 {
+    started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+impl Searchers {
+    /// `clients` concurrent clients of `mode` for `length`.
+    pub fn round(&self, mode: Mode, clients: usize, length: Duration) -> Sample {
+        let started = Instant::now();
+        let deadline = started + length;
+        let micros = match mode {
+            Mode::Http => self.http_round(clients, deadline),
+            Mode::Raw | Mode::Lib => std::thread::scope(|s| {
+                let workers: Vec<_> = (0..clients)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut out = Vec::new();
+                            while Instant::now() < deadline {
+                                let (q, u) =
+                                    self.work.request(self.next.fetch_add(1, Ordering::Relaxed));
+                                let (query, principals) =
+                                    (&self.work.queries[q], &self.work.principals[u]);
+                                let t = Instant::now();
+                                if mode == Mode::Raw {
+                                    self.raw.search(query, principals, self.work.limit);
+                                } else {
+                                    self.lib
+                                        .search(query, principals, self.work.limit)
+                                        .expect("library search");
+                                }
+                                out.push(micros(t));
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().expect("worker"))
+                    .collect()
+            }),
+        };
+        Sample {
+            micros,
+            wall: started.elapsed(),
+        }
+    }
+
+    fn http_round(&self, clients: usize, deadline: Instant) -> Vec<u32> {
+        self.runtime.block_on(async {
+            let tasks: Vec<_> = (0..clients)
+                .map(|_| {
+                    let (http, work, next) = (
+                        self.http.clone(),
+                        Arc::clone(&self.work),
+                        Arc::clone(&self.next),
+                    );
+                    tokio::spawn(async move {
+                        let mut out = Vec::new();
+                        while Instant::now() < deadline {
+                            let (q, u) = work.request(next.fetch_add(1, Ordering::Relaxed));
+                            let t = Instant::now();
+                            http.search(&work.queries[q], &work.users[u], work.limit)
+                                .await;
+                            out.push(micros(t));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("client task"));
+            }
+            all
+        })
+    }
+}
