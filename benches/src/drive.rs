@@ -9,6 +9,9 @@
 //! The fake answers from memory in this process, so the numbers are the connector's and the
 //! engine's cost per document (and the fake's), not Google's latency.
 
+#[path = "common.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,30 +24,12 @@ use sync_core::{Engine, Progress, Source, SyncOptions};
 #[global_allocator]
 static ALLOC: tributary_allocator::Allocator = tributary_allocator::Allocator;
 
-/// The peak resident set of this process, in MB (VmHWM).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb / 1024.0)
-        })
-        .unwrap_or(f64::NAN)
-}
-
 fn total_requests(fake: &FakeDrive) -> usize {
     fake.counts().values().sum()
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let files = args
-        .iter()
-        .position(|a| a == "--files")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000usize);
+    let files = common::arg("files", 10_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -137,7 +122,7 @@ fn main() {
             "full sync:            {full_s:.2} s  ({:.0} docs/s), {full_requests} requests ({:.2} per document), peak RSS {:.0} MB",
             files as f64 / full_s,
             full_requests as f64 / files as f64,
-            peak_rss_mb()
+            common::peak_rss_mb()
         );
         println!(
             "no-op incremental:    {noop_s:.3} s, {noop_requests} requests ({})",
