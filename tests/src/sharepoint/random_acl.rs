@@ -454,7 +454,8 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
         6 => {
             let g = rng.below(GROUPS);
             if !m.groups[g].is_empty() && rng.chance(50) {
-                let member = m.groups[g].remove(rng.below(m.groups[g].len()));
+                let at = rng.below(m.groups[g].len());
+                let member = m.groups[g].remove(at);
                 w.remove_group_member(&m.group_ids[g], &m.fake_group_member(member));
             } else {
                 let member = m.random_group_member(rng, g);
