@@ -3,9 +3,11 @@
 //! groups, Entra groups and sharing links; the delta feed (edits, renames, moves,
 //! deletions, shares reaching what a folder holds) as ACL-only updates without downloads;
 //! identity sync; `410 Gone`; and request counts. `faults.rs`: throttling, `$batch`
-//! failures, expired tokens and misbehaving answers.
+//! failures, expired tokens and misbehaving answers. `random_acl.rs`: random tenants
+//! checked against an independent model of who may read what.
 
 mod faults;
+mod random_acl;
 mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};
