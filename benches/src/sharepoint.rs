@@ -101,7 +101,7 @@ fn main() {
             // "Restricted" folder with unique permissions (one user).
             let mut folders = Vec::new();
             let mut libraries = 0;
-            for s in 0..4 {
+            for (s, restricted_to) in users.iter().enumerate().take(4) {
                 let site = w.add_site(&format!("site{s}"), &format!("Site {s}"));
                 w.add_site_group_member(
                     &site.id,
@@ -124,7 +124,7 @@ fn main() {
                     for p in w.effective_permissions(&restricted) {
                         w.unshare(&restricted, &p.id);
                     }
-                    w.share(&restricted, Grant::user(&users[s], Role::Write));
+                    w.share(&restricted, Grant::user(restricted_to, Role::Write));
                     folders.push(restricted);
                 }
             }
