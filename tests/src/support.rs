@@ -204,3 +204,36 @@ pub fn tributary_bin() -> PathBuf {
         })
         .clone()
 }
+
+/// Runs `tributary -vv --config <config>` through a check of `source`, an identity sync,
+/// two syncs, `status` and `runs --json`, each of which must succeed, with `envs` set;
+/// returns everything they printed (for the tests that no secret leaks). Blocking: call it
+/// from `spawn_blocking` when the fake server runs on the test's runtime.
+pub fn cli_output_of_a_sync(config: &Path, source: &str, envs: &[(String, String)]) -> String {
+    let mut all = Vec::new();
+    for args in [
+        &["check", "--source", source][..],
+        &["sync", "--identities"],
+        &["sync"],
+        &["sync"],
+        &["status"],
+        &["runs", "--json"],
+    ] {
+        let out = std::process::Command::new(tributary_bin())
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .arg("-vv")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .expect("run tributary");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        all.extend_from_slice(&out.stdout);
+        all.extend_from_slice(&out.stderr);
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}

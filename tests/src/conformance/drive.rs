@@ -16,7 +16,7 @@ use connector_sdk::testkit::{
 use connector_sdk::{Connector, Secret};
 use fake_drive::{FakeDrive, Fault, Mangle, MemberRole, Permission, RetryAfter, Role, Route, When};
 
-use super::kit;
+use super::{kit, moved, rekey, renamed, split};
 
 /// Who owns every document the kit makes: a user of the domain that is none of the kit's
 /// users, so that "no reader" means nobody the kit looks at.
@@ -51,6 +51,14 @@ const LISTS: [Route; 6] = [
     Route::MembersList,
 ];
 
+impl Ids {
+    /// Moves a document's bookkeeping from `from` to `to`.
+    fn relocate(&mut self, from: &str, to: &str) {
+        rekey(&mut self.files, from, to);
+        rekey(&mut self.readers, from, to);
+    }
+}
+
 #[derive(Default)]
 struct Ids {
     /// Folder path (`team/leads`) → folder id; `""` is the owner's My Drive.
@@ -75,11 +83,6 @@ fn failed(e: impl std::fmt::Display) -> HandleError {
 
 fn group_email(group: &str) -> String {
     format!("{group}@{DOMAIN}")
-}
-
-/// The folder part and the name of a kit path.
-fn split(path: &str) -> (&str, &str) {
-    path.rsplit_once('/').unwrap_or(("", path))
 }
 
 impl DriveHandle {
@@ -189,11 +192,7 @@ impl SourceHandle for DriveHandle {
         let mut ids = self.ids()?;
         let id = self.file(&ids, path)?;
         self.fake.world().rename(&id, new_name);
-        let to = match split(path) {
-            ("", _) => new_name.to_string(),
-            (folder, _) => format!("{folder}/{new_name}"),
-        };
-        relocate(&mut ids, path, to);
+        ids.relocate(path, &renamed(path, new_name));
         Ok(())
     }
 
@@ -202,8 +201,7 @@ impl SourceHandle for DriveHandle {
         let id = self.file(&ids, path)?;
         let target = self.folder(&mut ids, folder);
         self.fake.world().move_to(&id, &target);
-        let to = format!("{folder}/{}", split(path).1);
-        relocate(&mut ids, path, to);
+        ids.relocate(path, &moved(path, folder));
         Ok(())
     }
 
@@ -332,16 +330,6 @@ impl SourceHandle for DriveHandle {
             }
         }
         Ok(())
-    }
-}
-
-/// Moves a document's bookkeeping from `from` to `to`.
-fn relocate(ids: &mut Ids, from: &str, to: String) {
-    if let Some(id) = ids.files.remove(from) {
-        ids.files.insert(to.clone(), id);
-    }
-    if let Some(readers) = ids.readers.remove(from) {
-        ids.readers.insert(to, readers);
     }
 }
 

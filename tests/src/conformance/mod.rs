@@ -7,6 +7,7 @@ mod filesystem;
 mod s3;
 mod sharepoint;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use connector_sdk::testkit::{HandleError, Kit, KitOptions, ModelOptions, Reader};
@@ -65,3 +66,28 @@ fn acl_file<'a>(
 
 /// Why the Amazon Q ACL-file sources cannot share with a domain.
 const NO_DOMAINS: &str = "the Amazon Q ACL file has USER and GROUP entries, no domains";
+
+/// The folder part and the name of a kit path (`""` for the top).
+fn split(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+/// Where a document at `path` is after a rename to `new_name`.
+fn renamed(path: &str, new_name: &str) -> String {
+    match split(path) {
+        ("", _) => new_name.to_string(),
+        (folder, _) => format!("{folder}/{new_name}"),
+    }
+}
+
+/// Where a document at `path` is after a move into `folder`.
+fn moved(path: &str, folder: &str) -> String {
+    format!("{folder}/{}", split(path).1)
+}
+
+/// Moves the entry of `from` in a handle's bookkeeping to `to`.
+fn rekey<V>(map: &mut BTreeMap<String, V>, from: &str, to: &str) {
+    if let Some(value) = map.remove(from) {
+        map.insert(to.to_string(), value);
+    }
+}

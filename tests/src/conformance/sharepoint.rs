@@ -17,7 +17,7 @@ use connector_sdk::{Connector, Secret};
 use connector_sharepoint::{SharePointConfig, SharePointConnector};
 use fake_graph::{FakeGraph, Fault, Grant, Member, Role, Route, When};
 
-use super::kit;
+use super::{kit, moved, rekey, renamed, split};
 
 /// Items per delta page: small, so that a listing has pages (and checkpoints).
 const PAGE_SIZE: u32 = 5;
@@ -49,6 +49,14 @@ const LISTS: [Route; 7] = [
     Route::Members,
 ];
 
+impl Ids {
+    /// Moves a document's bookkeeping from `from` to `to`.
+    fn relocate(&mut self, from: &str, to: &str) {
+        rekey(&mut self.files, from, to);
+        rekey(&mut self.grants, from, to);
+    }
+}
+
 #[derive(Default)]
 struct Ids {
     /// Folder path (`team/leads`) → item id; `""` is the library's root.
@@ -69,11 +77,6 @@ struct SharePointHandle {
 
 fn failed(e: impl std::fmt::Display) -> HandleError {
     HandleError::failed(e)
-}
-
-/// The folder part and the name of a kit path.
-fn split(path: &str) -> (&str, &str) {
-    path.rsplit_once('/').unwrap_or(("", path))
 }
 
 impl SharePointHandle {
@@ -197,11 +200,7 @@ impl SourceHandle for SharePointHandle {
         let mut ids = self.ids()?;
         let id = self.file(&ids, path)?;
         self.fake.world().rename(&id, new_name);
-        let to = match split(path) {
-            ("", _) => new_name.to_string(),
-            (folder, _) => format!("{folder}/{new_name}"),
-        };
-        relocate(&mut ids, path, to);
+        ids.relocate(path, &renamed(path, new_name));
         Ok(())
     }
 
@@ -210,8 +209,7 @@ impl SourceHandle for SharePointHandle {
         let id = self.file(&ids, path)?;
         let target = self.folder(&mut ids, folder);
         self.fake.world().move_item(&id, &target);
-        let to = format!("{folder}/{}", split(path).1);
-        relocate(&mut ids, path, to);
+        ids.relocate(path, &moved(path, folder));
         Ok(())
     }
 
@@ -329,16 +327,6 @@ impl SourceHandle for SharePointHandle {
             }
         }
         Ok(())
-    }
-}
-
-/// Moves a document's bookkeeping from `from` to `to`.
-fn relocate(ids: &mut Ids, from: &str, to: String) {
-    if let Some(id) = ids.files.remove(from) {
-        ids.files.insert(to.clone(), id);
-    }
-    if let Some(grants) = ids.grants.remove(from) {
-        ids.grants.insert(to, grants);
     }
 }
 

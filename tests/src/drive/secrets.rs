@@ -3,11 +3,7 @@
 //! `check`, a sync with an identity crawl, `status` or `runs --json`, even when a token
 //! is refused mid-run.
 
-use std::process::Command;
-
 use fake_drive::{Fault, Route, When};
-
-use crate::support::tributary_bin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_output_at_the_highest_verbosity() {
@@ -31,31 +27,7 @@ async fn no_secret_reaches_the_output_at_the_highest_verbosity() {
     .expect("config");
     // The CLI runs in its own process; the fake serves it from this test's runtime.
     let output = tokio::task::spawn_blocking(move || {
-        let mut all = Vec::new();
-        for args in [
-            &["check", "--source", "drive"][..],
-            &["sync", "--identities"],
-            &["sync"],
-            &["sync"],
-            &["status"],
-            &["runs", "--json"],
-        ] {
-            let out = Command::new(tributary_bin())
-                .arg("-vv")
-                .arg("--config")
-                .arg(&config)
-                .args(args)
-                .output()
-                .expect("run tributary");
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            all.extend_from_slice(&out.stdout);
-            all.extend_from_slice(&out.stderr);
-        }
-        String::from_utf8_lossy(&all).into_owned()
+        crate::support::cli_output_of_a_sync(&config, "drive", &[])
     })
     .await
     .expect("cli runs");

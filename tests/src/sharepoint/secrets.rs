@@ -4,11 +4,7 @@
 //! `runs --json`, even when a token is refused mid-run; with a client secret from the
 //! environment and with a certificate file.
 
-use std::process::Command;
-
 use fake_graph::{Fault, Route, When};
-
-use crate::support::tributary_bin;
 
 /// The SDK's test-only certificate and key (connectors/sdk/tests/data/README.md).
 const CERTIFICATE: &str = concat!(
@@ -40,33 +36,10 @@ async fn output_with(t: &super::Tenant, credential: String) -> String {
     let secret = app.client_secret.clone();
     // The CLI runs in its own process; the fake serves it from this test's runtime.
     tokio::task::spawn_blocking(move || {
-        let mut all = Vec::new();
-        for args in [
-            &["check", "--source", "sp"][..],
-            &["sync", "--identities"],
-            &["sync"],
-            &["sync"],
-            &["status"],
-            &["runs", "--json"],
-        ] {
-            let out = Command::new(tributary_bin())
-                .env("TRIBUTARY_TEST_SP_SECRET", &secret)
-                .arg("-vv")
-                .arg("--config")
-                .arg(&config)
-                .args(args)
-                .output()
-                .expect("run tributary");
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            all.extend_from_slice(&out.stdout);
-            all.extend_from_slice(&out.stderr);
-        }
+        let envs = [("TRIBUTARY_TEST_SP_SECRET".to_string(), secret)];
+        let output = crate::support::cli_output_of_a_sync(&config, "sp", &envs);
         drop(dir);
-        String::from_utf8_lossy(&all).into_owned()
+        output
     })
     .await
     .expect("cli runs")
