@@ -1,4 +1,5 @@
-//! What the end-to-end benches share: their one argument and the peak RSS they report.
+//! What the end-to-end benches share: their one argument, the engine they sync into and the
+//! peak RSS they report.
 //! Included by each bench with `#[path = "common.rs"] mod common;`.
 
 /// The value after `--{name}` on the command line, or `default`.
@@ -21,4 +22,16 @@ pub fn peak_rss_mb() -> f64 {
             Some(kb / 1024.0)
         })
         .unwrap_or(f64::NAN)
+}
+
+/// A fresh engine in a temporary folder (kept alive by the returned guard), and the sync
+/// options the SaaS benches use: 16 documents in flight, as their connectors' concurrency.
+pub fn engine() -> (tempfile::TempDir, sync_core::Engine, sync_core::SyncOptions) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = sync_core::Engine::open(dir.path()).expect("engine");
+    let options = sync_core::SyncOptions {
+        concurrency: 16,
+        ..sync_core::SyncOptions::default()
+    };
+    (dir, engine, options)
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 use connector_google_drive::{DriveConfig, DriveConnector};
 use connector_sdk::Secret;
 use fake_drive::{FakeDrive, Permission, Role};
-use sync_core::{Engine, Progress, Source, SyncOptions};
+use sync_core::{Progress, Source};
 
 // The same allocator as the `tributary` binary.
 #[global_allocator]
@@ -80,12 +80,7 @@ fn main() {
         let key = Secret::new(fake.service_account_json());
         let connector = DriveConnector::new(config, &key).expect("connector");
         let source = Source::new("drive", Arc::new(connector));
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = Engine::open(dir.path()).expect("engine");
-        let options = SyncOptions {
-            concurrency: 16,
-            ..SyncOptions::default()
-        };
+        let (_dir, engine, options) = common::engine();
 
         fake.reset_counts();
         let started = Instant::now();

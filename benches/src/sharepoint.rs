@@ -162,12 +162,7 @@ fn main() {
         config.concurrency = 16;
         let connector = SharePointConnector::new(config).expect("connector");
         let source = Source::new("sharepoint", Arc::new(connector) as Arc<dyn Connector>);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = Engine::open(dir.path()).expect("engine");
-        let options = SyncOptions {
-            concurrency: 16,
-            ..SyncOptions::default()
-        };
+        let (_dir, engine, options) = common::engine();
 
         // Identity sync.
         fake.reset_counts();

@@ -13,8 +13,12 @@
 //! use connector_sdk::feed::{self, Out};
 //! use connector_sdk::{Change, ChangeStream, ConnectorError, DocumentId};
 //!
+//! /// One call to the source: the ids on the page after `token`, and the next token.
 //! async fn page(token: Option<&str>) -> Result<(Vec<String>, Option<String>), ConnectorError> {
-//!     unimplemented!("one call to the source")
+//!     Ok(match token {
+//!         None => (vec!["a".into(), "b".into()], Some("2".into())),
+//!         Some(_) => (vec!["c".into()], None),
+//!     })
 //! }
 //!
 //! fn listing() -> ChangeStream<'static> {
