@@ -122,6 +122,49 @@ pub(crate) fn login_user(login: &str) -> Option<&str> {
     (prefix.ends_with("|membership") && rest.contains('@')).then_some(rest)
 }
 
+/// Who a SharePoint principal is: a member of a site group, or of a role assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Claimed {
+    /// A user, by the address they are searched as.
+    User(String),
+    /// An Entra group by object id, or [`EVERYONE_IN_TENANT`].
+    Group(String),
+}
+
+/// Reads a SharePoint user or security group (REST `SP.User`/`SP.Principal`): users by
+/// their email, UPN or claims login; Entra groups by their claim (`c:0t.c|tenant|<id>`,
+/// `c:0o.c|federateddirectoryclaimprovider|<id>`); "Everyone except external users" and
+/// "Everyone" as [`EVERYONE_IN_TENANT`]. Claims this code does not know (an M365 group's
+/// owners, `…_o`; system accounts) name nobody: fail closed. SharePoint groups
+/// (`principal_type` 8) are the caller's to name.
+pub(crate) fn sharepoint_member(
+    login: &str,
+    email: Option<&str>,
+    upn: Option<&str>,
+    principal_type: Option<i64>,
+) -> Option<Claimed> {
+    if login.contains("spo-grid-all-users") || login == "c:0(.s|true" {
+        return Some(Claimed::Group(EVERYONE_IN_TENANT.into()));
+    }
+    for prefix in ["c:0t.c|tenant|", "c:0o.c|federateddirectoryclaimprovider|"] {
+        if let Some(id) = login.strip_prefix(prefix) {
+            // `<id>_o` is the group's owners alone: not the group.
+            if id.ends_with("_o") || id.is_empty() {
+                return None;
+            }
+            return Some(Claimed::Group(id.to_string()));
+        }
+    }
+    if principal_type.is_some_and(|t| t != 1) {
+        return None;
+    }
+    let user = email
+        .filter(|e| e.contains('@'))
+        .or(upn.filter(|e| e.contains('@')))
+        .or_else(|| login_user(login))?;
+    Some(Claimed::User(user.trim().to_lowercase()))
+}
+
 /// Whether a grant has expired; one whose expiry cannot be read is treated as expired.
 fn expired(p: &Permission, now: OffsetDateTime) -> bool {
     match p.expiration_date_time.as_deref() {

@@ -45,9 +45,9 @@ pub(crate) struct Api {
     graph: String,
     http: HttpClient,
     /// `http` with the Graph token.
-    client: HttpClient,
+    pub(crate) client: HttpClient,
     sharepoint_url: Option<String>,
-    page_size: u32,
+    pub(crate) page_size: u32,
     host_tokens: Box<HostTokens>,
     /// One authenticated client (and token cache) per SharePoint host.
     hosts: Mutex<HashMap<String, HttpClient>>,
@@ -83,12 +83,12 @@ impl Api {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.graph)
     }
 
     /// Every page of a Graph collection from `url`.
-    async fn all<T: DeserializeOwned>(
+    pub(crate) async fn all<T: DeserializeOwned>(
         &self,
         client: &HttpClient,
         url: String,
@@ -119,7 +119,7 @@ impl Api {
     /// A site's document libraries (api/drive-list).
     pub(crate) async fn drives(&self, site: &str) -> Result<Vec<Drive>, ConnectorError> {
         let url = self.url(&format!(
-            "/sites/{}/drives?$select=id,name,driveType",
+            "/sites/{}/drives?$select=id,name,driveType,webUrl",
             encode(site)
         ));
         self.all(&self.client, url, "drives.list").await
@@ -258,7 +258,7 @@ impl Api {
     }
 
     /// The base of a site's SharePoint REST API and the host its token is for.
-    fn rest_base(&self, site: &Site) -> Result<(String, String), ConnectorError> {
+    pub(crate) fn rest_base(&self, site: &Site) -> Result<(String, String), ConnectorError> {
         let web = site.web_url.as_deref().ok_or_else(|| {
             ConnectorError::new(
                 ErrorKind::InvalidResponse,
@@ -279,7 +279,7 @@ impl Api {
     }
 
     /// The client with a token for SharePoint host `origin`.
-    fn host_client(&self, origin: &str) -> Result<HttpClient, ConnectorError> {
+    pub(crate) fn host_client(&self, origin: &str) -> Result<HttpClient, ConnectorError> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = hosts.get(origin) {
             return Ok(client.clone());
@@ -290,7 +290,7 @@ impl Api {
     }
 
     /// Every page of a SharePoint REST collection.
-    async fn rest_all<T: DeserializeOwned>(
+    pub(crate) async fn rest_all<T: DeserializeOwned>(
         &self,
         client: &HttpClient,
         url: String,

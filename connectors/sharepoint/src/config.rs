@@ -76,6 +76,25 @@ pub struct SharePointConfig {
     /// Whether the identity sync reads SharePoint site groups' members (SharePoint REST).
     #[serde(default = "yes")]
     pub site_groups: bool,
+    /// Whether the items of lists (not libraries) are synced, with their attachments. Their
+    /// permissions are SharePoint REST role assignments, which app-only tokens read only
+    /// with a certificate.
+    #[serde(default = "yes")]
+    pub list_items: bool,
+    /// Whether site pages (the Site Pages list) are synced.
+    #[serde(default = "yes")]
+    pub pages: bool,
+    /// Globs over list display names (`Announcements`, `Site Pages`); empty: every list.
+    #[serde(default)]
+    pub lists: Vec<String>,
+    /// Globs over list display names never synced.
+    #[serde(default)]
+    pub exclude_lists: Vec<String>,
+    /// How far back before the newest modification the last run saw an incremental run
+    /// looks again at list items (their attachments): covers clock skew and changes that
+    /// become visible late.
+    #[serde(default = "default_overlap")]
+    pub modified_overlap_secs: u64,
     /// Items per delta page (Graph's `$top`).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
@@ -111,6 +130,9 @@ fn default_concurrency() -> usize {
 fn default_timeout() -> u64 {
     60
 }
+fn default_overlap() -> u64 {
+    600
+}
 
 /// How the app proves who it is.
 #[derive(Debug, Clone)]
@@ -142,6 +164,11 @@ impl SharePointConfig {
             exclude_file_types: Vec::new(),
             anonymous_links_searchable: false,
             site_groups: true,
+            list_items: true,
+            pages: true,
+            lists: Vec::new(),
+            exclude_lists: Vec::new(),
+            modified_overlap_secs: default_overlap(),
             page_size: default_page_size(),
             requests_per_second: default_rate(),
             concurrency: default_concurrency(),
@@ -228,6 +255,9 @@ impl SharePointConfig {
                     problem(&format!("{key}[{i}]"), "must be a file extension (`pdf`)");
                 }
             }
+        }
+        if self.modified_overlap_secs > 7 * 24 * 3600 {
+            problem("modified_overlap_secs", "must be at most a week (604800)");
         }
         if !(1..=999).contains(&self.page_size) {
             problem("page_size", "must be between 1 and 999");

@@ -18,7 +18,7 @@ use connector_sdk::{ConnectorError, Membership};
 use tokio::sync::mpsc::Sender;
 
 use crate::Inner;
-use crate::acl::{EVERYONE_IN_TENANT, login_user, site_group};
+use crate::acl::{Claimed, EVERYONE_IN_TENANT, sharepoint_member, site_group};
 use crate::wire::SiteGroupUser;
 
 type Tx = Sender<Result<Membership, ConnectorError>>;
@@ -114,15 +114,16 @@ impl Inner {
 }
 
 /// SharePoint REST refuses app-only tokens made with a client secret: say what to do.
-fn refused_secret(e: ConnectorError) -> ConnectorError {
+pub(crate) fn refused_secret(e: ConnectorError) -> ConnectorError {
     if e.kind != connector_sdk::ErrorKind::Unauthorized {
         return e;
     }
     ConnectorError::new(
         e.kind,
         format!(
-            "{}: SharePoint REST refused the app's token; reading site groups needs a \
-             certificate (certificate_file), or set site_groups = false",
+            "{}: SharePoint REST refused the app's token; reading site groups and the \
+             permissions of lists and pages needs a certificate (certificate_file), or set \
+             site_groups = false, list_items = false and pages = false",
             e.message
         ),
     )
@@ -130,40 +131,21 @@ fn refused_secret(e: ConnectorError) -> ConnectorError {
 
 /// The membership a SharePoint group's member gives, if this code can read it.
 fn site_group_member(member: &SiteGroupUser, parent: &str) -> Option<Membership> {
-    let login = member.login_name.as_deref().unwrap_or("");
-    let group = |child: &str| {
-        Some(Membership::GroupInGroup {
-            child: child.to_string(),
+    let claimed = sharepoint_member(
+        member.login_name.as_deref().unwrap_or(""),
+        member.email.as_deref(),
+        member.user_principal_name.as_deref(),
+        member.principal_type,
+    )?;
+    Some(match claimed {
+        Claimed::User(user) => Membership::UserInGroup {
+            user,
+            group: parent.to_string(),
+        },
+        Claimed::Group(child) => Membership::GroupInGroup {
+            child,
             parent: parent.to_string(),
-        })
-    };
-    if login.contains("spo-grid-all-users") || login == "c:0(.s|true" {
-        return group(EVERYONE_IN_TENANT);
-    }
-    for prefix in ["c:0t.c|tenant|", "c:0o.c|federateddirectoryclaimprovider|"] {
-        if let Some(id) = login.strip_prefix(prefix) {
-            // `<id>_o` is the group's owners alone: not the group.
-            if id.ends_with("_o") || id.is_empty() {
-                return None;
-            }
-            return group(id);
-        }
-    }
-    if member.principal_type.is_some_and(|t| t != 1) {
-        return None;
-    }
-    let user = member
-        .email
-        .as_deref()
-        .filter(|e| e.contains('@'))
-        .or(member
-            .user_principal_name
-            .as_deref()
-            .filter(|e| e.contains('@')))
-        .or_else(|| login_user(login))?;
-    Some(Membership::UserInGroup {
-        user: user.trim().to_lowercase(),
-        group: parent.to_string(),
+        },
     })
 }
 

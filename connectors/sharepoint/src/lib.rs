@@ -9,8 +9,13 @@
 //! - `acl.rs`: permissions → ACL; `identity.rs`: users, Entra groups and site groups.
 //! - `wire.rs`: Microsoft's resources, field for field. `config.rs`: the source's keys.
 //!
+//! - `lists/`: the items of lists with their attachments, and site pages, with SharePoint
+//!   role assignments as their permissions.
+//!
 //! Documents are files of document libraries, named `<drive id>/<item id>`; folders give
-//! their paths (`<site>/<library>/<folders>/<file>`), which the path globs match.
+//! their paths (`<site>/<library>/<folders>/<file>`), which the path globs match. List
+//! items are `<list id>/<item id>`, their attachments `<list id>/<item id>/attachments/
+//! <name>`, with paths `<site>/<list>/<item id or page file>`.
 
 mod acl;
 mod api;
@@ -18,6 +23,7 @@ mod batch;
 mod config;
 mod identity;
 mod listing;
+mod lists;
 mod paths;
 mod wire;
 
@@ -43,7 +49,7 @@ use listing::Library;
 use wire::{Drive, DriveItem, Permission, Site};
 
 /// The metadata key that marks a document listed without its permissions.
-const ACL_UNREAD: &str = "acl_unread";
+pub(crate) const ACL_UNREAD: &str = "acl_unread";
 
 /// The SharePoint Online connector.
 #[derive(Debug, Clone)]
@@ -61,6 +67,8 @@ pub(crate) struct Inner {
     exclude_libraries: GlobSet,
     include_paths: Option<GlobSet>,
     exclude_paths: GlobSet,
+    lists: Option<GlobSet>,
+    exclude_lists: GlobSet,
 }
 
 fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConnectorError> {
@@ -163,6 +171,8 @@ impl SharePointConnector {
                 exclude_libraries: globs("exclude_libraries", &config.exclude_libraries)?,
                 include_paths: optional("include_paths", &config.include_paths)?,
                 exclude_paths: globs("exclude_paths", &config.exclude_paths)?,
+                lists: optional("lists", &config.lists)?,
+                exclude_lists: globs("exclude_lists", &config.exclude_lists)?,
                 config,
                 api,
             }),
@@ -210,11 +220,13 @@ impl Inner {
         {
             return false;
         }
-        let full = format!("{}/{path}", library.root_path());
-        self.include_paths
-            .as_ref()
-            .is_none_or(|g| g.is_match(&full))
-            && !self.exclude_paths.is_match(&full)
+        self.wants_path(&format!("{}/{path}", library.root_path()))
+    }
+
+    /// Whether a path `<site>/<library or list>/…` is within the path globs.
+    pub(crate) fn wants_path(&self, full: &str) -> bool {
+        self.include_paths.as_ref().is_none_or(|g| g.is_match(full))
+            && !self.exclude_paths.is_match(full)
     }
 
     /// The document of a file of `library`; `permissions` is `None` when they could not
@@ -278,7 +290,7 @@ impl Inner {
     }
 }
 
-fn meta<'a>(doc: &'a RemoteDocument, key: &str) -> Result<&'a str, ConnectorError> {
+pub(crate) fn meta<'a>(doc: &'a RemoteDocument, key: &str) -> Result<&'a str, ConnectorError> {
     doc.metadata
         .get(key)
         .and_then(|v| v.as_str())
@@ -299,8 +311,8 @@ impl Connector for SharePointConnector {
         "sharepoint"
     }
 
-    /// A token, one site, its libraries, and one delta page (`token=latest`, which
-    /// enumerates nothing).
+    /// A token, one site, its libraries, one delta page (`token=latest`, which
+    /// enumerates nothing), and its lists when lists or pages are synced.
     async fn check(&self, _cx: &SyncContext) -> Result<(), ConnectorError> {
         let inner = &self.inner;
         let sites: Vec<Site> = inner
@@ -320,6 +332,9 @@ impl Connector for SharePointConnector {
         if let Some(drive) = drives.iter().find(|d| inner.wants_library(d)) {
             let url = format!("{}&token=latest", inner.api.delta_url(&drive.id));
             inner.api.delta_page(&url).await?;
+        }
+        if inner.config.list_items || inner.config.pages {
+            inner.api.lists(&site.id).await?;
         }
         Ok(())
     }
@@ -349,6 +364,12 @@ impl Connector for SharePointConnector {
         cx: &SyncContext,
         doc: &RemoteDocument,
     ) -> Result<ByteStream, ConnectorError> {
+        if meta(doc, lists::KIND).ok() == Some(lists::ATTACHMENT) {
+            return self
+                .inner
+                .fetch_attachment(doc, cx.limits.max_document_bytes)
+                .await;
+        }
         let drive = meta(doc, "drive_id")?;
         let item = meta(doc, "item_id")?;
         self.inner
@@ -365,6 +386,11 @@ impl Connector for SharePointConnector {
     ) -> Result<bool, ConnectorError> {
         if doc.metadata.get(ACL_UNREAD).and_then(|v| v.as_bool()) != Some(true) {
             return Ok(false);
+        }
+        if let Ok(lists::LIST_ITEM | lists::PAGE | lists::ATTACHMENT) = meta(doc, lists::KIND) {
+            doc.acl = self.inner.resolve_list_acl(doc).await?;
+            doc.metadata.remove(ACL_UNREAD);
+            return Ok(true);
         }
         let drive = meta(doc, "drive_id")?.to_string();
         let item = meta(doc, "item_id")?.to_string();

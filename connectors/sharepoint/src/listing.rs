@@ -10,6 +10,9 @@
 //! deletes them behind the mass-delete guard. A `410 Gone` from a delta link is
 //! `CursorExpired`: the engine lists everything again and diffs against its manifest.
 //!
+//! After the libraries, a full listing reads every list (`crate::lists`); its position is
+//! then `list:<id>\tdone` in the `listing` partition.
+//!
 //! In a walk: the same item may come several times (the engine applies changes in stream
 //! order, so the last wins); `deleted` items are deletions (Graph reports a deleted folder's
 //! items one by one: "only delete a folder locally if it is empty after syncing all the
@@ -30,11 +33,19 @@ use futures::StreamExt;
 use crate::Inner;
 use crate::api::BATCH_LIMIT;
 use crate::batch::Permissions;
+use crate::lists::SiteList;
 use crate::paths::Paths;
 use crate::wire::{Drive, DriveItem, Site};
 
 /// The partition of the full listing's resume position.
 const LISTING: &str = "listing";
+
+/// What the wanted sites hold.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    pub libraries: Vec<Library>,
+    pub lists: Vec<SiteList>,
+}
 
 /// One document library of one site.
 #[derive(Debug, Clone)]
@@ -99,32 +110,37 @@ fn listing_cursor(drive: &str, link: Option<&str>) -> String {
 }
 
 impl Inner {
-    /// The libraries of the wanted sites, in a fixed order.
-    pub(crate) async fn libraries(&self, out: &Out) -> Result<Vec<Library>, ConnectorError> {
+    /// The libraries and lists of the wanted sites, in a fixed order. The Site Pages
+    /// library is left out of the libraries: its files are the pages, which come from its
+    /// list with their text.
+    pub(crate) async fn catalog(&self, out: &Out) -> Result<Catalog, ConnectorError> {
         let mut sites = retrying(out, || self.api.sites()).await?;
         sites.retain(|s| self.wants_site(s));
         sites.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut libraries = Vec::new();
+        let mut catalog = Catalog::default();
         for site in sites {
             let mut drives = retrying(out, || self.api.drives(&site.id)).await?;
-            drives.retain(|d| self.wants_library(d));
+            drives.retain(|d| self.wants_library(d) && !d.is_site_pages());
             drives.sort_by(|a, b| a.id.cmp(&b.id));
-            libraries.extend(drives.into_iter().map(|drive| Library {
-                site: site.clone(),
-                drive,
-            }));
+            catalog
+                .libraries
+                .extend(drives.into_iter().map(|drive| Library {
+                    site: site.clone(),
+                    drive,
+                }));
+            catalog.lists.extend(self.site_lists(&site, out).await?);
         }
-        Ok(libraries)
+        Ok(catalog)
     }
 
-    /// A full listing, resumed from `resume` if given.
+    /// A full listing, resumed from `resume` if given: every library, then every list.
     pub(crate) async fn full(
         &self,
         resume: Option<SourceCheckpoint>,
         out: &Out,
     ) -> Result<(), ConnectorError> {
         let resume = resume.unwrap_or_default();
-        let libraries = self.libraries(out).await?;
+        let Catalog { libraries, lists } = self.catalog(out).await?;
         let position = resume
             .partitions()
             .get(LISTING)
@@ -147,10 +163,24 @@ impl Inner {
                 return Ok(());
             }
         }
+        for list in &lists {
+            if !started {
+                let Some((at, _)) = position else { break };
+                started = at == list.partition();
+                continue; // listed before the resume point, or the one it stopped after
+            }
+            if !self.sync_list(list, None, out).await?
+                || !out
+                    .checkpoint(LISTING, Some(listing_cursor(&list.partition(), None)))
+                    .await
+            {
+                return Ok(());
+            }
+        }
         if !started {
             return Err(ConnectorError::new(
                 ErrorKind::CursorExpired,
-                "the library a resumed listing stopped in is gone",
+                "the library or list a resumed listing stopped in is gone",
             ));
         }
         if out.checkpoint(LISTING, None).await {
@@ -165,8 +195,12 @@ impl Inner {
         since: SourceCheckpoint,
         out: &Out,
     ) -> Result<(), ConnectorError> {
-        let libraries = self.libraries(out).await?;
-        let now: HashSet<String> = libraries.iter().map(Library::partition).collect();
+        let Catalog { libraries, lists } = self.catalog(out).await?;
+        let now: HashSet<String> = libraries
+            .iter()
+            .map(Library::partition)
+            .chain(lists.iter().map(SiteList::partition))
+            .collect();
         feed::refuse_vanished(&since, |p| now.contains(p), &[LISTING])?;
         for library in &libraries {
             let walked = match since.partitions().get(&library.partition()) {
@@ -177,6 +211,15 @@ impl Inner {
                 None => self.walk(library, None, Walk::New, out).await?,
             };
             if !walked {
+                return Ok(());
+            }
+        }
+        for list in &lists {
+            let before = since.partitions().get(&list.partition());
+            if !self
+                .sync_list(list, before.map(String::as_str), out)
+                .await?
+            {
                 return Ok(());
             }
         }

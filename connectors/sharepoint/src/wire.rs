@@ -61,6 +61,20 @@ pub(crate) struct Drive {
     pub name: String,
     #[serde(default)]
     pub drive_type: Option<String>,
+    #[serde(default)]
+    pub web_url: Option<String>,
+}
+
+impl Drive {
+    /// Whether it is the Site Pages library (its URL is `<site>/SitePages` in every
+    /// language).
+    pub fn is_site_pages(&self) -> bool {
+        self.web_url.as_deref().is_some_and(|u| {
+            u.trim_end_matches('/')
+                .to_ascii_lowercase()
+                .ends_with("/sitepages")
+        })
+    }
 }
 
 /// resources/driveitem, as delta and children return it.

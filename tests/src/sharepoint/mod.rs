@@ -7,6 +7,7 @@
 //! checked against an independent model of who may read what.
 
 mod faults;
+mod lists;
 mod random_acl;
 mod secrets;
 
@@ -82,6 +83,7 @@ impl Tenant {
             );
             let lease = w.add_file(&legal.root, "lease.txt", TEXT, b"the office lease");
             let design_members = design.members;
+            let design_visitors = design.visitors;
             let legal_members = legal.members;
             for (name, id) in [
                 ("eng", eng),
@@ -97,6 +99,7 @@ impl Tenant {
                 t.ids.insert(name, id);
             }
             t.ids.insert("design-members", design_members.to_string());
+            t.ids.insert("design-visitors", design_visitors.to_string());
             t.ids.insert("legal-members", legal_members.to_string());
         }
         t
