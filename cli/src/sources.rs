@@ -12,13 +12,19 @@ use connector_google_drive::DriveType;
 use connector_s3::S3Type;
 use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
 use connector_sharepoint::SharePointType;
+use connector_slack::SlackType;
 use toml::{Table, Value};
 
 use crate::reader::{Problem, Reader};
 
 /// Every source type the binary knows, by its `type = "..."` name.
-pub const SOURCE_TYPES: &[&dyn ErasedSourceType] =
-    &[&FilesystemType, &S3Type, &DriveType, &SharePointType];
+pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[
+    &FilesystemType,
+    &S3Type,
+    &DriveType,
+    &SharePointType,
+    &SlackType,
+];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the
 /// connector's, and it reports those it does not know.

@@ -76,7 +76,10 @@ fn message<'p>(problems: &'p Problems, key: &str) -> &'p str {
 #[test]
 fn the_registry_names_each_type_once_in_lowercase() {
     let kinds: Vec<&str> = SOURCE_TYPES.iter().map(|t| t.kind()).collect();
-    assert_eq!(kinds, ["filesystem", "s3", "google-drive", "sharepoint"]);
+    assert_eq!(
+        kinds,
+        ["filesystem", "s3", "google-drive", "sharepoint", "slack"]
+    );
     for kind in kinds {
         assert!(
             kind.bytes()
