@@ -223,7 +223,7 @@ enum May {
 const CONNECTORS: &str = "<connectors>";
 
 /// Stands for every test fixture crate: those under `fixtures/` (`fault-proxy`, `fake-kit`,
-/// `fake-drive`, `fake-graph`).
+/// `fake-drive`, `fake-graph`, `fake-slack`).
 const FIXTURES: &str = "<fixtures>";
 
 /// ARCHITECTURE.md: connectors see the SDK only (and, in their tests, the test fixtures under
