@@ -24,6 +24,7 @@ mod s3;
 mod scripted;
 mod sharepoint;
 mod shutdown;
+mod slack;
 mod snapshots;
 mod store_writes;
 mod support;
