@@ -61,6 +61,8 @@ pub mod auth;
 #[cfg(feature = "saas")]
 pub mod feed;
 #[cfg(feature = "saas")]
+pub mod globs;
+#[cfg(feature = "saas")]
 pub mod http;
 #[cfg(feature = "testkit")]
 pub mod testkit;

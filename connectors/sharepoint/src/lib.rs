@@ -32,12 +32,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use connector_sdk::auth::{ClientCredentials, TokenSource};
 use connector_sdk::feed::{self, Out};
+use connector_sdk::globs::GlobFilter;
 use connector_sdk::http::{HttpClient, Politeness, PolitenessConfig};
 use connector_sdk::{
-    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
-    MembershipStream, RemoteDocument, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, MembershipStream,
+    RemoteDocument, SourceCheckpoint, SyncContext,
 };
-use globset::{GlobSet, GlobSetBuilder};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -61,40 +61,10 @@ pub struct SharePointConnector {
 pub(crate) struct Inner {
     pub(crate) config: SharePointConfig,
     pub(crate) api: api::Api,
-    sites: Option<GlobSet>,
-    exclude_sites: GlobSet,
-    libraries: Option<GlobSet>,
-    exclude_libraries: GlobSet,
-    include_paths: Option<GlobSet>,
-    exclude_paths: GlobSet,
-    lists: Option<GlobSet>,
-    exclude_lists: GlobSet,
-}
-
-fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConnectorError> {
-    let invalid = |p: ConfigProblem| ConnectorError::new(ErrorKind::Permanent, p.to_string());
-    let mut builder = GlobSetBuilder::new();
-    for (i, p) in patterns.iter().enumerate() {
-        let glob = globset::GlobBuilder::new(p)
-            .case_insensitive(true)
-            .build()
-            .map_err(|e| {
-                invalid(ConfigProblem::new(
-                    format!("{key}[{i}]"),
-                    format!("not a glob: {}", e.kind()),
-                ))
-            })?;
-        builder.add(glob);
-    }
-    builder
-        .build()
-        .map_err(|e| invalid(ConfigProblem::new(key, e.to_string())))
-}
-
-fn optional(key: &str, patterns: &[String]) -> Result<Option<GlobSet>, ConnectorError> {
-    (!patterns.is_empty())
-        .then(|| globs(key, patterns))
-        .transpose()
+    sites: GlobFilter,
+    libraries: GlobFilter,
+    paths: GlobFilter,
+    lists: GlobFilter,
 }
 
 /// `https://host/v1.0` → `https://host/.default`: the scope of app-only tokens for a
@@ -165,14 +135,22 @@ impl SharePointConnector {
         );
         Ok(SharePointConnector {
             inner: Arc::new(Inner {
-                sites: optional("sites", &config.sites)?,
-                exclude_sites: globs("exclude_sites", &config.exclude_sites)?,
-                libraries: optional("libraries", &config.libraries)?,
-                exclude_libraries: globs("exclude_libraries", &config.exclude_libraries)?,
-                include_paths: optional("include_paths", &config.include_paths)?,
-                exclude_paths: globs("exclude_paths", &config.exclude_paths)?,
-                lists: optional("lists", &config.lists)?,
-                exclude_lists: globs("exclude_lists", &config.exclude_lists)?,
+                sites: GlobFilter::new(
+                    ("sites", &config.sites),
+                    ("exclude_sites", &config.exclude_sites),
+                )?,
+                libraries: GlobFilter::new(
+                    ("libraries", &config.libraries),
+                    ("exclude_libraries", &config.exclude_libraries),
+                )?,
+                paths: GlobFilter::new(
+                    ("include_paths", &config.include_paths),
+                    ("exclude_paths", &config.exclude_paths),
+                )?,
+                lists: GlobFilter::new(
+                    ("lists", &config.lists),
+                    ("exclude_lists", &config.exclude_lists),
+                )?,
                 config,
                 api,
             }),
@@ -187,19 +165,16 @@ impl SharePointConnector {
 
 impl Inner {
     pub(crate) fn wants_site(&self, site: &Site) -> bool {
-        let url = site.web_url.as_deref().unwrap_or(&site.id);
-        self.sites.as_ref().is_none_or(|g| g.is_match(url)) && !self.exclude_sites.is_match(url)
+        self.sites
+            .matches(site.web_url.as_deref().unwrap_or(&site.id))
     }
 
     pub(crate) fn wants_library(&self, drive: &Drive) -> bool {
-        self.libraries
-            .as_ref()
-            .is_none_or(|g| g.is_match(&drive.name))
-            && !self.exclude_libraries.is_match(&drive.name)
+        self.libraries.matches(&drive.name)
     }
 
     pub(crate) fn needs_paths(&self) -> bool {
-        self.include_paths.is_some() || !self.config.exclude_paths.is_empty()
+        self.paths.restricts()
     }
 
     /// Whether a listed file is synced: its type and `<site>/<library>/<path>` within the
@@ -225,8 +200,7 @@ impl Inner {
 
     /// Whether a path `<site>/<library or list>/…` is within the path globs.
     pub(crate) fn wants_path(&self, full: &str) -> bool {
-        self.include_paths.as_ref().is_none_or(|g| g.is_match(full))
-            && !self.exclude_paths.is_match(full)
+        self.paths.matches(full)
     }
 
     /// The document of a file of `library`; `permissions` is `None` when they could not

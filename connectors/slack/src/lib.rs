@@ -25,11 +25,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use connector_sdk::feed::{self, Out};
+use connector_sdk::globs::GlobFilter;
 use connector_sdk::{
-    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
-    MembershipStream, RemoteDocument, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, MembershipStream,
+    RemoteDocument, SourceCheckpoint, SyncContext,
 };
-use globset::{GlobSet, GlobSetBuilder};
 
 pub use config::{DEFAULT_API_URL, SlackConfig, SlackType};
 pub use listing::WORKSPACE;
@@ -44,28 +44,14 @@ pub struct SlackConnector {
 pub(crate) struct Inner {
     pub(crate) config: SlackConfig,
     pub(crate) api: api::Api,
-    channels: Option<GlobSet>,
-    exclude_channels: GlobSet,
+    channels: GlobFilter,
 }
 
-fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConnectorError> {
-    let invalid = |p: ConfigProblem| ConnectorError::new(ErrorKind::Permanent, p.to_string());
-    let mut builder = GlobSetBuilder::new();
-    for (i, p) in patterns.iter().enumerate() {
-        let glob = globset::GlobBuilder::new(p.trim_start_matches('#'))
-            .case_insensitive(true)
-            .build()
-            .map_err(|e| {
-                invalid(ConfigProblem::new(
-                    format!("{key}[{i}]"),
-                    format!("not a glob: {}", e.kind()),
-                ))
-            })?;
-        builder.add(glob);
-    }
-    builder
-        .build()
-        .map_err(|e| invalid(ConfigProblem::new(key, e.to_string())))
+fn unhashed(patterns: &[String]) -> Vec<String> {
+    patterns
+        .iter()
+        .map(|p| p.trim_start_matches('#').to_string())
+        .collect()
 }
 
 impl SlackConnector {
@@ -80,10 +66,11 @@ impl SlackConnector {
         let api = api::Api::new(&config, config.token()?)?;
         Ok(SlackConnector {
             inner: Arc::new(Inner {
-                channels: (!config.channels.is_empty())
-                    .then(|| globs("channels", &config.channels))
-                    .transpose()?,
-                exclude_channels: globs("exclude_channels", &config.exclude_channels)?,
+                // `#general` and `general` name the same channel.
+                channels: GlobFilter::new(
+                    ("channels", &unhashed(&config.channels)),
+                    ("exclude_channels", &unhashed(&config.exclude_channels)),
+                )?,
                 config,
                 api,
             }),
@@ -98,8 +85,7 @@ impl SlackConnector {
 
 impl Inner {
     pub(crate) fn wants_channel(&self, name: &str) -> bool {
-        self.channels.as_ref().is_none_or(|g| g.is_match(name))
-            && !self.exclude_channels.is_match(name)
+        self.channels.matches(name)
     }
 }
 

@@ -270,7 +270,7 @@ impl Inner {
     }
 
     fn wants_list_name(&self, title: &str) -> bool {
-        self.lists.as_ref().is_none_or(|g| g.is_match(title)) && !self.exclude_lists.is_match(title)
+        self.lists.matches(title)
     }
 
     /// Whether an item is synced: a page must be a page (`.aspx`), and its path
