@@ -28,7 +28,7 @@ use sync_core::{Engine, Progress, RunReport, RunState, Source, SyncOptions};
 #[global_allocator]
 static ALLOC: tributary_allocator::Allocator = tributary_allocator::Allocator;
 
-const ROUTES: [Route; 18] = [
+const ROUTES: [Route; 22] = [
     Route::Token,
     Route::Batch,
     Route::SitesList,
@@ -47,6 +47,10 @@ const ROUTES: [Route; 18] = [
     Route::TransitiveMembers,
     Route::SiteGroups,
     Route::SiteGroupUsers,
+    Route::Lists,
+    Route::ListItems,
+    Route::RoleAssignments,
+    Route::Attachments,
 ];
 
 /// Seconds of `Retry-After` on each throttled response of the throttled run.
