@@ -19,7 +19,10 @@
 //! mode alike; `--sync-clients` (`TRIBUTARY_BENCH_SYNC_CLIENTS`, 8) the concurrency while the daemon syncs;
 //! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to
-//! `incoming/`); `TRIBUTARY_BENCH_BIN` uses that `tributary` binary instead of building one.
+//! `incoming/`, so the index grows a fifth per run); `--prepare` stops once the corpus is
+//! indexed, which gives a world to copy for runs that must start from the same index
+//! (comparing two binaries); `TRIBUTARY_BENCH_BIN` uses that `tributary` binary instead of
+//! building one.
 //!
 //! The corpus is indexed by `tributary sync` (the engine and the filesystem connector, as a
 //! user would), not written around the engine. Requests are numbered and every mode sends the
@@ -76,9 +79,10 @@ fn hits_of(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every query as several users: HTTP, raw and library searches find the same chunks.
-/// Returns the hits per search (on average) and the searches that found none.
-fn check_same_hits(s: &Searchers) -> (f64, usize) {
+/// Every query as several users: HTTP (with and, where `bare`, without snippets), raw and
+/// library searches find the same chunks. Returns the hits per search (on average) and the
+/// searches that found none.
+fn check_same_hits(s: &Searchers, bare: bool) -> (f64, usize) {
     let (mut hits, mut empty, mut searches) = (0, 0, 0);
     for (q, query) in s.work.queries.iter().enumerate() {
         for u in [0, 1, 2, 3, 500, 1999].map(|u| (u + q) % s.work.users.len()) {
@@ -88,7 +92,14 @@ fn check_same_hits(s: &Searchers) -> (f64, usize) {
                 query,
                 &s.work.users[u],
                 s.work.limit,
+                true,
             )));
+            if bare {
+                let body =
+                    s.runtime
+                        .block_on(s.http.search(query, &s.work.users[u], s.work.limit, false));
+                assert_eq!(hits_of(&body), http, "{query:?} without snippets");
+            }
             let lib: Vec<_> = s
                 .lib
                 .search(query, principals, s.work.limit)
@@ -119,7 +130,7 @@ fn print_table(label: &str, samples: &[(Mode, Sample)]) {
     for (mode, s) in samples {
         let (p50, p99) = (s.percentile(50.0), s.percentile(99.0));
         println!(
-            "{label:<22} {:<5} {:>8} {:>9.0} {:>8.2} {:>8.2} {:>8.2}× {:>8.2}×",
+            "{label:<22} {:<9} {:>8} {:>9.0} {:>8.2} {:>8.2} {:>8.2}× {:>8.2}×",
             mode.name(),
             s.micros.len(),
             s.per_second(),
@@ -133,7 +144,7 @@ fn print_table(label: &str, samples: &[(Mode, Sample)]) {
 
 fn header() {
     println!(
-        "{:<22} {:<5} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "{:<22} {:<9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
         "load", "mode", "requests", "req/s", "p50 ms", "p99 ms", "p50/raw", "p99/raw"
     );
 }
@@ -202,6 +213,9 @@ fn main() {
         let took = daemon::sync(&bin, &world.config, "corpus");
         println!("tributary sync (corpus): {:.1} s", took.as_secs_f64());
     }
+    if args.iter().any(|a| a == "--prepare") {
+        return;
+    }
     // New files (a new name per run) for the daemon to sync while searches run.
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -238,7 +252,19 @@ fn main() {
             .expect("runtime"),
     };
     let indexed = searchers.raw.chunks();
-    let (hits, empty) = check_same_hits(&searchers);
+    // A daemon built before `snippets=false` (TRIBUTARY_BENCH_BIN) answers 400: no bare mode.
+    let (status, _) = searchers.runtime.block_on(searchers.http.try_search(
+        &searchers.work.queries[0],
+        &searchers.work.users[0],
+        1,
+        false,
+    ));
+    let bare = status.is_success();
+    let modes: Vec<Mode> = Mode::ALL
+        .into_iter()
+        .filter(|&m| bare || m != Mode::HttpBare)
+        .collect();
+    let (hits, empty) = check_same_hits(&searchers, bare);
     println!(
         "index: {indexed} chunks; {} queries × 6 users: the same hits over HTTP, raw and library ({hits:.1} a search, {empty} empty); daemon pid {}, API {}",
         searchers.work.queries.len(),
@@ -247,13 +273,13 @@ fn main() {
     );
 
     // Warm the page cache and both processes' allocators.
-    for mode in Mode::ALL {
+    for &mode in &modes {
         searchers.round(mode, levels[0], Duration::from_secs(1));
     }
     header();
     for &clients in &levels {
         let mut samples: Vec<(Mode, Sample)> =
-            Mode::ALL.iter().map(|&m| (m, Sample::default())).collect();
+            modes.iter().map(|&m| (m, Sample::default())).collect();
         for _ in 0..rounds {
             for (mode, sample) in &mut samples {
                 sample.add(searchers.round(*mode, clients, round));
@@ -276,8 +302,7 @@ fn main() {
     });
     assert_eq!(status.as_u16(), 202, "trigger the incoming sync");
     let started = Instant::now();
-    let mut samples: Vec<(Mode, Sample)> =
-        Mode::ALL.iter().map(|&m| (m, Sample::default())).collect();
+    let mut samples: Vec<(Mode, Sample)> = modes.iter().map(|&m| (m, Sample::default())).collect();
     let run = loop {
         for (mode, sample) in &mut samples {
             sample.add(searchers.round(*mode, clients, round));
@@ -297,7 +322,7 @@ fn main() {
     // The API sees what the sync committed: the same hits as a fresh raw reader's (tantivy's
     // own reload policy lags commits by up to half a second).
     std::thread::sleep(Duration::from_secs(1));
-    check_same_hits(&searchers);
+    check_same_hits(&searchers, bare);
     println!(
         "sync while searching: {} ({} chunks now; run {}, {} added, {} s by its report)",
         run["state"],

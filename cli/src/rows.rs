@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sync_core::identities::Identities;
-use sync_core::{Engine, RunMode, RunReport, RunState, StateStore, TantivyIndex, VisibleDoc};
+use sync_core::{
+    Engine, RunMode, RunReport, RunState, SearchOptions, StateStore, TantivyIndex, VisibleDoc,
+};
 
 use crate::config::Config;
 
@@ -33,7 +35,24 @@ pub(crate) fn search_rows(
     query: &str,
     limit: usize,
 ) -> anyhow::Result<Vec<SearchRow>> {
-    let hits = index.search(query, &identities.principals(user), limit)?;
+    search_rows_of(
+        index,
+        &identities.principals(user),
+        query,
+        limit,
+        SearchOptions::default(),
+    )
+}
+
+/// [`search_rows`] for a user's principals, already derived.
+pub(crate) fn search_rows_of(
+    index: &TantivyIndex,
+    principals: &[String],
+    query: &str,
+    limit: usize,
+    options: SearchOptions,
+) -> anyhow::Result<Vec<SearchRow>> {
+    let hits = index.search_with(query, principals, limit, options)?;
     Ok(hits
         .into_iter()
         .map(|h| SearchRow {

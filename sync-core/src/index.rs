@@ -19,11 +19,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use connector_sdk::Acl;
 use tantivy::collector::{DocSetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, OwnedValue, STORED, STRING, Schema, TEXT, Value,
 };
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 use time::OffsetDateTime;
 
@@ -31,9 +30,11 @@ use crate::chunker::Chunk;
 use crate::{EngineError, Result};
 
 mod migration;
+mod search;
 mod writer;
 
 pub use migration::INDEX_FORMAT;
+pub use search::SearchOptions;
 use writer::SharedWriter;
 pub use writer::TantivyWriter;
 
@@ -186,6 +187,8 @@ pub struct TantivyIndex {
     fields: Fields,
     /// The writer every run of this process shares, while one lives (see the module docs).
     shared: Arc<Mutex<Weak<SharedWriter>>>,
+    /// When the reader was last found current (`search.rs`).
+    fresh: Arc<search::Freshness>,
 }
 
 impl std::fmt::Debug for TantivyIndex {
@@ -292,7 +295,7 @@ impl TantivyIndex {
             Index::create_in_dir(dir, schema).map_err(index_err)?
         };
         migration::migrate(&index, &fields, dir)?;
-        TantivyIndex::with_reader(index, fields)
+        TantivyIndex::with_reader(index, fields, dir)
     }
 
     /// Opens the index in `dir` to search it, also while another process writes it: nothing
@@ -305,10 +308,10 @@ impl TantivyIndex {
         }
         let (schema, fields) = build_schema();
         let index = open_existing(dir, &schema)?;
-        TantivyIndex::with_reader(index, fields).map(Some)
+        TantivyIndex::with_reader(index, fields, dir).map(Some)
     }
 
-    fn with_reader(index: Index, fields: Fields) -> Result<Self> {
+    fn with_reader(index: Index, fields: Fields, dir: &Path) -> Result<Self> {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -319,136 +322,8 @@ impl TantivyIndex {
             reader,
             fields,
             shared: Arc::default(),
+            fresh: Arc::new(search::Freshness::new(dir)),
         })
-    }
-
-    /// A searcher on the newest commit. tantivy's `reload` opens every segment again (and
-    /// takes the index's meta lock, and starts the doc store's cache cold), which on a
-    /// read-mostly index cost most of a search: it reloads only when the committed segments
-    /// (`meta.json`: ids and delete opstamps) differ from the loaded ones, so a search still
-    /// sees every commit made before it started.
-    fn searcher(&self) -> Result<tantivy::Searcher> {
-        let searcher = self.reader.searcher();
-        let committed = self.index.searchable_segment_metas().map_err(index_err)?;
-        let loaded: HashSet<_> = searcher
-            .segment_readers()
-            .iter()
-            .map(|r| (r.segment_id(), r.delete_opstamp()))
-            .collect();
-        if committed.len() == loaded.len()
-            && committed
-                .iter()
-                .all(|m| loaded.contains(&(m.id(), m.delete_opstamp())))
-        {
-            return Ok(searcher);
-        }
-        self.reader.reload().map_err(index_err)?;
-        Ok(self.reader.searcher())
-    }
-
-    /// The ACL filter: at least one principal allowed, none denied. No principals → no hit.
-    /// Principals are index terms (`Identities::principals`).
-    fn acl_filter(&self, principals: &[String]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
-        let term = |field: Field, p: &String| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, p),
-                IndexRecordOption::Basic,
-            ))
-        };
-        let allow = BooleanQuery::new(
-            principals
-                .iter()
-                .map(|p| (Occur::Should, term(self.fields.acl_allow, p)))
-                .collect(),
-        );
-        let deny = principals
-            .iter()
-            .map(|p| term(self.fields.acl_deny, p))
-            .collect();
-        (Box::new(allow), deny)
-    }
-
-    fn restricted(&self, query: Box<dyn Query>, principals: &[String]) -> BooleanQuery {
-        let (allow, deny) = self.acl_filter(principals);
-        let mut clauses = vec![(Occur::Must, query), (Occur::Must, allow)];
-        clauses.extend(deny.into_iter().map(|q| (Occur::MustNot, q)));
-        BooleanQuery::new(clauses)
-    }
-
-    /// Full-text search over chunks the principals may read. An empty principal list
-    /// matches nothing (fail closed).
-    pub fn search(
-        &self,
-        query: &str,
-        principals: &[String],
-        limit: usize,
-    ) -> Result<Vec<SearchHit>> {
-        if principals.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let searcher = self.searcher()?;
-        let f = self.fields;
-        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.text, f.section]);
-        parser.set_field_boost(f.title, 2.0);
-        let (user_query, _errors) = parser.parse_query_lenient(query);
-        let full = self.restricted(user_query.box_clone(), principals);
-        let top = searcher
-            .search(&full, &TopDocs::with_limit(limit).order_by_score())
-            .map_err(index_err)?;
-        let mut snippets =
-            SnippetGenerator::create(&searcher, &*user_query, f.text).map_err(index_err)?;
-        snippets.set_max_num_chars(200);
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
-            let mut snippet = snippets.snippet_from_doc(&doc).fragment().to_string();
-            if snippet.is_empty() {
-                let text = first_str(&doc, f.text).unwrap_or_default();
-                snippet = text.chars().take(200).collect();
-            }
-            hits.push(SearchHit {
-                source: first_str(&doc, f.source).unwrap_or_default(),
-                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
-                chunk_id: first_str(&doc, f.chunk_id).unwrap_or_default(),
-                title: first_str(&doc, f.title).unwrap_or_default(),
-                uri: first_str(&doc, f.uri),
-                score,
-                snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
-                page: doc.get_first(f.page).and_then(|v| v.as_u64()),
-                section: first_str(&doc, f.section).filter(|s| !s.is_empty()),
-            });
-        }
-        Ok(hits)
-    }
-
-    /// Every document the principals may read, sorted (for audits).
-    pub fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>> {
-        if principals.is_empty() {
-            return Ok(Vec::new());
-        }
-        let searcher = self.searcher()?;
-        let f = self.fields;
-        // Chunk 0 stands for its document: one hit per document.
-        let first_chunks: Box<dyn Query> = Box::new(TermQuery::new(
-            Term::from_field_u64(f.chunk_ord, 0),
-            IndexRecordOption::Basic,
-        ));
-        let query = self.restricted(first_chunks, principals);
-        let addrs = searcher
-            .search(&query, &DocSetCollector)
-            .map_err(index_err)?;
-        let mut docs = Vec::with_capacity(addrs.len());
-        for addr in addrs {
-            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
-            docs.push(VisibleDoc {
-                source: first_str(&doc, f.source).unwrap_or_default(),
-                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
-                title: first_str(&doc, f.title).unwrap_or_default(),
-                uri: first_str(&doc, f.uri),
-            });
-        }
-        docs.sort();
-        Ok(docs)
     }
 
     /// Every stored chunk, sorted. Meant for tests, `repair` and small audits.

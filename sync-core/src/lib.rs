@@ -42,7 +42,8 @@ use std::sync::Arc;
 pub use chunker::ChunkerConfig;
 pub use identities::{Identities, IdentitiesFile, Memberships};
 pub use index::{
-    DocumentIndex, IndexSink, SearchHit, StoredAcl, StoredChunk, TantivyIndex, VisibleDoc,
+    DocumentIndex, IndexSink, SearchHit, SearchOptions, StoredAcl, StoredChunk, TantivyIndex,
+    VisibleDoc,
 };
 pub use memory_index::MemoryIndex;
 pub use memory_store::MemoryStore;

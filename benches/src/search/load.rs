@@ -1,14 +1,19 @@
 //! Closed-loop load: N concurrent clients, each sending its next request as soon as the
 //! previous one answered, for a round of fixed length; per-request latency and throughput.
-//! Three ways to search, the same requests in the same order (query i of the mix, as user j):
+//! Three ways to search, the same requests in the same order (query i of the mix, as user j),
+//! and the HTTP round trip alone:
 //!
 //! - `http`: `GET /v1/search` of the running daemon (reqwest, keep-alive, bearer token);
+//! - `http-bare`: the same with `snippets=false`: what `raw` does (hits and their stored
+//!   fields), over HTTP;
 //! - `raw`: plain tantivy in this process on the same index folder: the same query parser
 //!   and boost, the same ACL filter (must: any allowed principal; must not: any denied one),
 //!   the same limit, each hit's stored document loaded; its reader reloads on commits
 //!   (tantivy's default policy); the users' principals computed once up front;
 //! - `lib`: `sync_core::TantivyIndex::search` in this process, what the API's handler calls
-//!   (reader reload per search, snippets), to tell the API's own cost from the library's.
+//!   (the check for a new commit, snippets), to tell the API's own cost from the library's;
+//! - `ping`: `GET /healthz` on the same client: the floor any HTTP request pays (two
+//!   processes, the loopback, hyper on both sides), no search.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -160,36 +165,68 @@ impl Http {
     }
 
     /// One search; the body read whole (not parsed: that is the caller's cost, not the API's).
-    pub async fn search(&self, query: &str, user: &str, limit: usize) -> Vec<u8> {
+    pub async fn search(&self, query: &str, user: &str, limit: usize, snippets: bool) -> Vec<u8> {
+        let (status, body) = self.try_search(query, user, limit, snippets).await;
+        assert!(status.is_success(), "search: {status}: {body:?}");
+        body
+    }
+
+    pub async fn try_search(
+        &self,
+        query: &str,
+        user: &str,
+        limit: usize,
+        snippets: bool,
+    ) -> (reqwest::StatusCode, Vec<u8>) {
         let limit = limit.to_string();
-        let response = self
-            .get("/v1/search")
-            .query(&[("q", query), ("as", user), ("limit", &limit)])
-            .send()
-            .await
-            .expect("search request");
+        let mut request =
+            self.get("/v1/search")
+                .query(&[("q", query), ("as", user), ("limit", &limit)]);
+        if !snippets {
+            request = request.query(&[("snippets", "false")]);
+        }
+        let response = request.send().await.expect("search request");
         let status = response.status();
         let body = response.bytes().await.expect("search body");
-        assert!(status.is_success(), "search: {status}: {body:?}");
-        body.to_vec()
+        (status, body.to_vec())
+    }
+
+    /// `GET /healthz`, the body read whole.
+    pub async fn ping(&self) {
+        let response = self
+            .client
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await
+            .expect("healthz request");
+        assert!(
+            response.status().is_success(),
+            "healthz: {}",
+            response.status()
+        );
+        response.bytes().await.expect("healthz body");
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Http,
+    HttpBare,
     Raw,
     Lib,
+    Ping,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Http, Mode::Raw, Mode::Lib];
+    pub const ALL: [Mode; 5] = [Mode::Http, Mode::HttpBare, Mode::Raw, Mode::Lib, Mode::Ping];
 
     pub fn name(self) -> &'static str {
         match self {
             Mode::Http => "http",
+            Mode::HttpBare => "http-bare",
             Mode::Raw => "raw",
             Mode::Lib => "lib",
+            Mode::Ping => "ping",
         }
     }
 }
@@ -244,7 +281,7 @@ impl Searchers {
         let started = Instant::now();
         let deadline = started + length;
         let micros = match mode {
-            Mode::Http => self.http_round(clients, deadline),
+            Mode::Http | Mode::HttpBare | Mode::Ping => self.http_round(mode, clients, deadline),
             Mode::Raw | Mode::Lib => std::thread::scope(|s| {
                 let workers: Vec<_> = (0..clients)
                     .map(|_| {
@@ -281,7 +318,7 @@ impl Searchers {
         }
     }
 
-    fn http_round(&self, clients: usize, deadline: Instant) -> Vec<u32> {
+    fn http_round(&self, mode: Mode, clients: usize, deadline: Instant) -> Vec<u32> {
         self.runtime.block_on(async {
             let tasks: Vec<_> = (0..clients)
                 .map(|_| {
@@ -295,8 +332,13 @@ impl Searchers {
                         while Instant::now() < deadline {
                             let (q, u) = work.request(next.fetch_add(1, Ordering::Relaxed));
                             let t = Instant::now();
-                            http.search(&work.queries[q], &work.users[u], work.limit)
-                                .await;
+                            if mode == Mode::Ping {
+                                http.ping().await;
+                            } else {
+                                let (query, user) = (&work.queries[q], &work.users[u]);
+                                http.search(query, user, work.limit, mode == Mode::Http)
+                                    .await;
+                            }
                             out.push(micros(t));
                         }
                         out

@@ -1,5 +1,6 @@
-//! The endpoints. Each reads what it needs on the blocking pool (store, index and identity
-//! reads take milliseconds to seconds; async code must not block) and answers JSON.
+//! The endpoints. Each reads what it needs off the async workers (store, index and identity
+//! reads take milliseconds to seconds; async code must not block) and answers JSON: on the
+//! blocking pool, or for searches in place ([`in_place`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use schedules::{SourceStatus, SyncKind, TriggerOutcome};
 use serde::{Deserialize, Serialize};
-use sync_core::{Engine, RunMode, RunReport, RunState};
+use sync_core::{Engine, RunMode, RunReport, RunState, SearchOptions};
 
 use super::error::{ApiError, ApiPath, ApiQuery, Code};
 use super::metrics::{self, Scrape, SourceGauges};
@@ -35,6 +36,24 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(&anyhow::anyhow!("request task failed: {e}")))?
+}
+
+/// Runs `f`, which may block for milliseconds but is usually done in a fraction of one (a
+/// search), on this thread after telling tokio (`block_in_place`: the worker's other tasks
+/// move to another thread), on a multi-threaded runtime such as the daemon's. A search
+/// thereby waits for no thread to wake up: the blocking pool's two hand-offs (there and back)
+/// cost a cheap search as much again as its own work on a loaded machine (ADR 0020). On
+/// another runtime, which cannot move its tasks, `f` goes to the blocking pool.
+async fn in_place<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        tokio::task::block_in_place(f)
+    } else {
+        blocking(f).await
+    }
 }
 
 fn internal(e: anyhow::Error) -> ApiError {
@@ -297,6 +316,7 @@ pub(super) struct SearchQuery {
     user: Option<String>,
     limit: Option<usize>,
     all: Option<bool>,
+    snippets: Option<bool>,
 }
 
 /// `as`, present and not blank.
@@ -318,6 +338,11 @@ pub(super) async fn search(
             "limit {limit} is over {MAX_LIMIT}"
         )));
     }
+    if all && q.snippets.is_some() {
+        return Err(ApiError::bad_request(
+            "`snippets` applies to a search with `q`, not to `all=true`",
+        ));
+    }
     let query = match (q.q, all) {
         (Some(_), true) => {
             return Err(ApiError::bad_request("give `q` or `all=true`, not both"));
@@ -329,20 +354,32 @@ pub(super) async fn search(
         }
         (q, _) => q,
     };
+    let options = SearchOptions {
+        snippets: q.snippets.unwrap_or(true),
+    };
     let config = state.control().config();
-    blocking(move || {
-        let index = state.reads().index(&config)?;
-        let identities = state.reads().identities(&config)?;
-        Ok(match query {
-            Some(query) => Json(
-                rows::search_rows(&index, &identities, &user, &query, limit).map_err(internal)?,
-            )
-            .into_response(),
-            None => Json(rows::visible_rows(&index, &identities, &user).map_err(internal)?)
-                .into_response(),
-        })
-    })
-    .await
+    match query {
+        Some(query) => {
+            in_place(move || {
+                let index = state.reads().index(&config)?;
+                let principals = state.reads().principals(&config, &user)?;
+                let rows = rows::search_rows_of(&index, &principals, &query, limit, options)
+                    .map_err(internal)?;
+                Ok(Json(rows).into_response())
+            })
+            .await
+        }
+        // Every document the user may see: seconds on a large index, for the blocking pool.
+        None => {
+            blocking(move || {
+                let index = state.reads().index(&config)?;
+                let identities = state.reads().identities(&config)?;
+                let rows = rows::visible_rows(&index, &identities, &user).map_err(internal)?;
+                Ok(Json(rows).into_response())
+            })
+            .await
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

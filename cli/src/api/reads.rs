@@ -11,6 +11,10 @@
 //!   only identity syncs, so a busy daemon reloads the identities at most once per commit: a
 //!   cheaper key (the newest identity run) would need every run report decoded per request,
 //!   and a stale key is a security bug (a revoked membership that still grants access).
+//! - **A user's principals** (their groups expanded through nesting, in every namespace) are
+//!   kept with the identities they were derived from and dropped with them: a search as a
+//!   user seen before skips the expansion, and can never use groups of older identities than
+//!   a fresh expansion would.
 //! - **Document counts** (a scan of every document's first chunk) are cached on the index's
 //!   `meta.json`, which tantivy rewrites on every commit.
 //!
@@ -19,7 +23,7 @@
 //! would leave the time unchanged, so a load that close to a write is used once and not
 //! cached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -60,11 +64,44 @@ impl Stamp {
     }
 }
 
+/// Users whose principals are kept at most, per load of the identities: beyond that the
+/// memo starts again (a search costs an expansion more, never memory without bound).
+const MEMO_USERS: usize = 10_000;
+
+/// Identities as loaded, with the principals of the users searched as since.
+struct Loaded {
+    identities: Arc<Identities>,
+    principals: Mutex<HashMap<String, Arc<[String]>>>,
+}
+
+impl Loaded {
+    fn new(identities: Identities) -> Self {
+        Loaded {
+            identities: Arc::new(identities),
+            principals: Mutex::default(),
+        }
+    }
+
+    fn principals(&self, user: &str) -> Arc<[String]> {
+        if let Some(p) = lock(&self.principals).get(user) {
+            return Arc::clone(p);
+        }
+        // Derived outside the lock: other users' searches need not wait for it.
+        let derived: Arc<[String]> = self.identities.principals(user).into();
+        let mut memo = lock(&self.principals);
+        if memo.len() >= MEMO_USERS {
+            memo.clear();
+        }
+        memo.insert(user.to_string(), Arc::clone(&derived));
+        derived
+    }
+}
+
 struct CachedIdentities {
     /// Held, not only compared by address, so that a new config cannot reuse the address.
     config: Arc<Config>,
     stamps: [Stamp; 2],
-    identities: Arc<Identities>,
+    loaded: Arc<Loaded>,
 }
 
 /// Documents per source, as of the index's `meta.json` stamp.
@@ -123,6 +160,19 @@ impl Reads {
 
     /// The identities searches and explanations use, loaded again only when an input changed.
     pub(super) fn identities(&self, config: &Arc<Config>) -> Result<Arc<Identities>, ApiError> {
+        Ok(Arc::clone(&self.loaded(config)?.identities))
+    }
+
+    /// `user`'s principals ([`Identities::principals`]) under the identities in force.
+    pub(super) fn principals(
+        &self,
+        config: &Arc<Config>,
+        user: &str,
+    ) -> Result<Arc<[String]>, ApiError> {
+        Ok(self.loaded(config)?.principals(user))
+    }
+
+    fn loaded(&self, config: &Arc<Config>) -> Result<Arc<Loaded>, ApiError> {
         // Stamped before reading: a write between the two leaves a key older than the data,
         // which the next request sees as changed (a reload too many, never a stale answer).
         let stamps = [
@@ -138,11 +188,11 @@ impl Reads {
             && Arc::ptr_eq(&c.config, config)
             && c.stamps == stamps
         {
-            return Ok(Arc::clone(&c.identities));
+            return Ok(Arc::clone(&c.loaded));
         }
         self.identity_loads.fetch_add(1, Ordering::Relaxed);
-        let identities = load_identities_noting(config, |note| tracing::warn!("api: {note}"))
-            .map(Arc::new)
+        let loaded = load_identities_noting(config, |note| tracing::warn!("api: {note}"))
+            .map(|i| Arc::new(Loaded::new(i)))
             .map_err(|e| ApiError::internal(&e))?;
         *cached = stamps
             .iter()
@@ -150,9 +200,9 @@ impl Reads {
             .then(|| CachedIdentities {
                 config: Arc::clone(config),
                 stamps,
-                identities: Arc::clone(&identities),
+                loaded: Arc::clone(&loaded),
             });
-        Ok(identities)
+        Ok(loaded)
     }
 
     /// How many times the identities were loaded.

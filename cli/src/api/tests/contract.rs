@@ -201,6 +201,8 @@ async fn bad_query_strings_are_400_json_never_plain_text() {
         "/v1/search?q=policy&as=bob@example.com&all=yes",
         "/v1/search?q=policy&as=bob@example.com&limit=ten",
         "/v1/search?q=policy&as=bob@example.com&limit=1001",
+        "/v1/search?as=bob@example.com&all=true&snippets=false",
+        "/v1/search?q=policy&as=bob@example.com&snippets=no",
         "/v1/search?q=policy&user=bob@example.com",
         "/v1/acl/explain?as=bob@example.com",
         "/v1/acl/explain?as=bob@example.com&doc=no-colon",

@@ -226,6 +226,9 @@ async fn identities_are_cached_until_an_input_changes() {
     let (_, before) = f.get("/v1/search?as=zoe@example.com&all=true").await;
     let (_, again) = f.get("/v1/search?as=zoe@example.com&all=true").await;
     assert_eq!(before, again);
+    // Her principals are kept with the identities (a search with `q` uses them).
+    let budget = "/v1/search?q=budget&as=zoe@example.com";
+    let (_, budget_before) = f.get(budget).await;
     let loads = f.state.reads().identity_loads();
     assert_eq!(
         loads, 1,
@@ -241,6 +244,12 @@ async fn identities_are_cached_until_an_input_changes() {
     let (_, after) = f.get("/v1/search?as=zoe@example.com&all=true").await;
     assert!(visible(&after) > visible(&before), "{before} → {after}");
     assert_eq!(f.state.reads().identity_loads(), 2);
+    // Her kept principals went with the old identities: a search finds finance's budget.
+    let (_, budget_after) = f.get(budget).await;
+    assert!(
+        visible(&budget_after) > visible(&budget_before),
+        "{budget_before} → {budget_after}"
+    );
 
     // A write to the store (another run) reloads too: stored identity syncs live there.
     sync_sample(&config).await;
@@ -255,6 +264,32 @@ async fn identities_are_cached_until_an_input_changes() {
     *f.control.config.lock().expect("lock") = fresh;
     let (_, _) = f.get("/v1/search?as=zoe@example.com&all=true").await;
     assert_eq!(f.state.reads().identity_loads(), settled + 1);
+}
+
+/// On the daemon's multi-threaded runtime a search runs in place (`block_in_place`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snippets_false_returns_the_same_hits_with_empty_snippets() {
+    let f = Fixture::synced().await;
+    let mut found = 0;
+    for query in ["policy", "security keys", "\"code of conduct\""] {
+        let path = format!("/v1/search?q={}&as=ceo@example.com", urlencode(query));
+        let (status, with) = f.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {with}");
+        let (status, without) = f.get(&format!("{path}&snippets=false")).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {without}");
+        let hits = without.as_array().expect("hits");
+        assert!(hits.iter().all(|h| h["snippet"] == ""), "{path}: {without}");
+        found += hits.len();
+        let strip = |v: &serde_json::Value| {
+            v.as_array()
+                .expect("hits")
+                .iter()
+                .map(|h| (h["chunk_id"].clone(), h["score"].clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&with), strip(&without), "{path}");
+    }
+    assert!(found > 0, "the queries find something");
 }
 
 #[tokio::test]

@@ -1,0 +1,366 @@
+//! The index's reading side: a searcher on the newest commit, the ACL filter, full-text
+//! search with or without snippets, and the documents a user may see.
+//!
+//! **Freshness.** A search sees every commit made before it started, also one made by
+//! another process. tantivy's `reload` opens every segment again (and takes the index's meta
+//! lock, and starts the doc store's cache cold), which on a read-mostly index cost most of a
+//! search, so [`TantivyIndex::searcher`] reloads only when the committed segments differ from
+//! the loaded ones. Reading and parsing `meta.json` to find out cost tens of microseconds a
+//! search, so the file's stamp (modification time, length and inode) is compared first: a
+//! stamp under which the reader was found current is trusted while it lasts, but only once
+//! the file is older than [`RACY`] (git's "racily clean" rule, as the API's identities cache
+//! uses it): a commit in the same timestamp tick as the check could otherwise leave the
+//! stamp unchanged. tantivy writes `meta.json` to a new file and renames it over the old
+//! one, so a commit also changes the inode.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{TantivyDocument, Term};
+
+use super::{SearchHit, TantivyIndex, VisibleDoc, first_str, index_err};
+use crate::Result;
+
+/// How old `meta.json` must be for its stamp to be trusted: longer than the coarsest
+/// timestamp granularity of the filesystems an index lives on.
+const RACY: Duration = Duration::from_secs(1);
+
+/// What a search returns besides the hits' stored fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// A short extract around the matched words in each hit (`SearchHit::snippet`); without,
+    /// the snippet is empty and no hit's text is tokenized again.
+    pub snippets: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions { snippets: true }
+    }
+}
+
+/// `meta.json`'s modification time, length and (on Unix) inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MetaStamp {
+    modified: SystemTime,
+    len: u64,
+    inode: u64,
+}
+
+impl MetaStamp {
+    fn of(path: &Path) -> Option<MetaStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(MetaStamp {
+            modified: m.modified().ok()?,
+            len: m.len(),
+            inode,
+        })
+    }
+
+    /// Whether a later write is sure to change the stamp.
+    fn settled(&self, now: SystemTime) -> bool {
+        self.modified
+            .checked_add(RACY)
+            .is_some_and(|settled_at| settled_at <= now)
+    }
+}
+
+/// The stamp of `meta.json` under which the reader was last found current.
+#[derive(Debug)]
+pub(super) struct Freshness {
+    /// `<index>/meta.json`.
+    meta: PathBuf,
+    verified: Mutex<Option<MetaStamp>>,
+}
+
+impl Freshness {
+    pub(super) fn new(dir: &Path) -> Freshness {
+        Freshness {
+            meta: dir.join("meta.json"),
+            verified: Mutex::default(),
+        }
+    }
+
+    fn stamp(&self) -> Option<MetaStamp> {
+        MetaStamp::of(&self.meta)
+    }
+
+    fn verified(&self) -> Option<MetaStamp> {
+        *self.verified.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_verified(&self, stamp: MetaStamp) {
+        *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = Some(stamp);
+    }
+}
+
+impl TantivyIndex {
+    /// A searcher on the newest commit (see the module docs).
+    pub(super) fn searcher(&self) -> Result<tantivy::Searcher> {
+        // Stamped before reading: a commit between the two leaves a stamp older than what
+        // was compared, which the next search sees as changed.
+        let stamp = self.fresh.stamp();
+        if stamp.is_some() && stamp == self.fresh.verified() {
+            return Ok(self.reader.searcher());
+        }
+        let now = SystemTime::now();
+        let searcher = self.current_searcher()?;
+        if let Some(stamp) = stamp
+            && stamp.settled(now)
+        {
+            self.fresh.set_verified(stamp);
+        }
+        Ok(searcher)
+    }
+
+    /// A searcher on the committed segments, read from `meta.json`, reloading when the
+    /// loaded ones differ.
+    fn current_searcher(&self) -> Result<tantivy::Searcher> {
+        let searcher = self.reader.searcher();
+        let committed = self.index.searchable_segment_metas().map_err(index_err)?;
+        let loaded: std::collections::HashSet<_> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| (r.segment_id(), r.delete_opstamp()))
+            .collect();
+        if committed.len() == loaded.len()
+            && committed
+                .iter()
+                .all(|m| loaded.contains(&(m.id(), m.delete_opstamp())))
+        {
+            return Ok(searcher);
+        }
+        self.reader.reload().map_err(index_err)?;
+        Ok(self.reader.searcher())
+    }
+
+    /// The ACL filter: at least one principal allowed, none denied. No principals → no hit.
+    /// Principals are index terms (`Identities::principals`).
+    fn acl_filter(&self, principals: &[String]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
+        let term = |field: Field, p: &String| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, p),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let allow = BooleanQuery::new(
+            principals
+                .iter()
+                .map(|p| (Occur::Should, term(self.fields.acl_allow, p)))
+                .collect(),
+        );
+        let deny = principals
+            .iter()
+            .map(|p| term(self.fields.acl_deny, p))
+            .collect();
+        (Box::new(allow), deny)
+    }
+
+    pub(super) fn restricted(&self, query: Box<dyn Query>, principals: &[String]) -> BooleanQuery {
+        let (allow, deny) = self.acl_filter(principals);
+        let mut clauses = vec![(Occur::Must, query), (Occur::Must, allow)];
+        clauses.extend(deny.into_iter().map(|q| (Occur::MustNot, q)));
+        BooleanQuery::new(clauses)
+    }
+
+    /// Full-text search over chunks the principals may read, with snippets. An empty
+    /// principal list matches nothing (fail closed).
+    pub fn search(
+        &self,
+        query: &str,
+        principals: &[String],
+        limit: usize,
+    ) -> Result<Vec<SearchHit>> {
+        self.search_with(query, principals, limit, SearchOptions::default())
+    }
+
+    /// [`TantivyIndex::search`] with [`SearchOptions`].
+    pub fn search_with(
+        &self,
+        query: &str,
+        principals: &[String],
+        limit: usize,
+        options: SearchOptions,
+    ) -> Result<Vec<SearchHit>> {
+        if principals.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.text, f.section]);
+        parser.set_field_boost(f.title, 2.0);
+        let (user_query, _errors) = parser.parse_query_lenient(query);
+        let full = self.restricted(user_query.box_clone(), principals);
+        let top = searcher
+            .search(&full, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(index_err)?;
+        let mut snippets = if options.snippets {
+            let mut g =
+                SnippetGenerator::create(&searcher, &*user_query, f.text).map_err(index_err)?;
+            g.set_max_num_chars(200);
+            Some(g)
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            let snippet = match snippets.as_mut() {
+                Some(g) => {
+                    let mut snippet = g.snippet_from_doc(&doc).fragment().to_string();
+                    if snippet.is_empty() {
+                        let text = first_str(&doc, f.text).unwrap_or_default();
+                        snippet = text.chars().take(200).collect();
+                    }
+                    snippet.split_whitespace().collect::<Vec<_>>().join(" ")
+                }
+                None => String::new(),
+            };
+            hits.push(SearchHit {
+                source: first_str(&doc, f.source).unwrap_or_default(),
+                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
+                chunk_id: first_str(&doc, f.chunk_id).unwrap_or_default(),
+                title: first_str(&doc, f.title).unwrap_or_default(),
+                uri: first_str(&doc, f.uri),
+                score,
+                snippet,
+                page: doc.get_first(f.page).and_then(|v| v.as_u64()),
+                section: first_str(&doc, f.section).filter(|s| !s.is_empty()),
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Every document the principals may read, sorted (for audits).
+    pub fn visible_documents(&self, principals: &[String]) -> Result<Vec<VisibleDoc>> {
+        if principals.is_empty() {
+            return Ok(Vec::new());
+        }
+        let searcher = self.searcher()?;
+        let f = self.fields;
+        // Chunk 0 stands for its document: one hit per document.
+        let first_chunks: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_u64(f.chunk_ord, 0),
+            IndexRecordOption::Basic,
+        ));
+        let query = self.restricted(first_chunks, principals);
+        let addrs = searcher
+            .search(&query, &DocSetCollector)
+            .map_err(index_err)?;
+        let mut docs = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
+            docs.push(VisibleDoc {
+                source: first_str(&doc, f.source).unwrap_or_default(),
+                doc_id: first_str(&doc, f.doc_id).unwrap_or_default(),
+                title: first_str(&doc, f.title).unwrap_or_default(),
+                uri: first_str(&doc, f.uri),
+            });
+        }
+        docs.sort();
+        Ok(docs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use connector_sdk::{Acl, Principal};
+
+    use super::*;
+    use crate::chunker::Chunk;
+    use crate::index::{DocFields, IndexSink};
+
+    fn add(writer: &mut dyn IndexSink, doc_id: &str) {
+        let acl = Acl {
+            allow: [Principal::Everyone].into(),
+            deny: Default::default(),
+        };
+        let fields = DocFields {
+            source: "s",
+            namespace: "s",
+            doc_id,
+            title: doc_id,
+            uri: None,
+            content_type: "text/plain",
+            modified: None,
+            acl: &acl,
+            metadata: &BTreeMap::new(),
+            version: "1",
+        };
+        let chunk = Chunk {
+            ordinal: 0,
+            text: "quarterly numbers".into(),
+            heading: Vec::new(),
+            page: None,
+        };
+        writer.upsert(&fields, &[chunk], false).expect("upsert");
+        writer.commit().expect("commit");
+    }
+
+    fn backdate(path: &Path) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open meta.json")
+            .set_modified(SystemTime::now() - Duration::from_secs(60))
+            .expect("backdate");
+    }
+
+    #[test]
+    fn a_trusted_stamp_still_sees_the_next_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = TantivyIndex::open(dir.path()).expect("index");
+        let mut writer = index.writer().expect("writer");
+        add(&mut writer, "a");
+        let reader = TantivyIndex::open_read_only(dir.path())
+            .expect("open")
+            .expect("an index");
+        let everyone = ["everyone".to_string()];
+        let found = |r: &TantivyIndex| r.search("quarterly", &everyone, 10).expect("search");
+        // A settled meta.json: the reader trusts its stamp after one search.
+        backdate(&dir.path().join("meta.json"));
+        assert_eq!(found(&reader).len(), 1);
+        assert!(reader.fresh.verified().is_some(), "the stamp is trusted");
+        add(&mut writer, "b");
+        assert_eq!(found(&reader).len(), 2, "the next commit is seen");
+        // A just-written meta.json is not trusted: the next search reads it.
+        assert!(reader.fresh.verified() != reader.fresh.stamp());
+    }
+
+    #[test]
+    fn without_snippets_the_hits_are_the_same() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = TantivyIndex::open(dir.path()).expect("index");
+        let mut writer = index.writer().expect("writer");
+        add(&mut writer, "a");
+        add(&mut writer, "b");
+        let everyone = ["everyone".to_string()];
+        let with = index.search("numbers", &everyone, 10).expect("search");
+        let bare = SearchOptions { snippets: false };
+        let without = index
+            .search_with("numbers", &everyone, 10, bare)
+            .expect("search");
+        assert_eq!(with.len(), 2);
+        assert!(with.iter().all(|h| h.snippet.contains("numbers")));
+        let blank = |hits: Vec<SearchHit>| {
+            hits.into_iter()
+                .map(|h| SearchHit {
+                    snippet: String::new(),
+                    ..h
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(blank(with), without);
+    }
+}
