@@ -22,6 +22,7 @@ mod listing_failures;
 mod revocation;
 mod s3;
 mod scripted;
+mod seeded;
 mod sharepoint;
 mod shutdown;
 mod slack;

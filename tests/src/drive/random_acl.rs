@@ -11,7 +11,8 @@ use fake_drive::{MemberRole, Permission, Role, World};
 use sync_core::RunState;
 
 use super::Drive;
-use super::acl_model::{Grant, Item, Member, Model, Parent, Rng, SharedDrive, Who};
+use super::acl_model::{Grant, Item, Member, Model, Parent, SharedDrive, Who};
+use crate::seeded::Rng;
 
 const TEXT: &str = "text/plain";
 const DOMAIN: &str = "example.com";

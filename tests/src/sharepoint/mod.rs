@@ -4,11 +4,13 @@
 //! deletions, shares reaching what a folder holds) as ACL-only updates without downloads;
 //! identity sync; `410 Gone`; and request counts. `faults.rs`: throttling, `$batch`
 //! failures, expired tokens and misbehaving answers. `random_acl.rs`: random tenants
-//! checked against an independent model of who may read what.
+//! checked against an independent model of who may read what; `random_lists.rs`: the
+//! same for list items, attachments and pages under SharePoint role assignments.
 
 mod faults;
 mod lists;
 mod random_acl;
+mod random_lists;
 mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -23,6 +23,7 @@ use fake_graph::{Grant, LinkKind, LinkScope, Member, Principal, Role, World};
 use sync_core::RunState;
 
 use super::Tenant;
+use crate::seeded::{Rng, seeds};
 
 const TEXT: &str = "text/plain";
 /// In no group and in no grant, and not of the tenant.
@@ -36,31 +37,6 @@ const ROUNDS: usize = 3;
 const MUTATIONS: usize = 12;
 const PAST: &str = "2001-01-01T00:00:00Z";
 const FUTURE: &str = "2099-01-01T00:00:00Z";
-
-/// SplitMix64: a seed names the same world on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Who a permission names (users and Entra groups by their index in the model).
 #[derive(Debug, Clone, PartialEq)]
@@ -568,23 +544,9 @@ async fn run(seed: u64) {
     }
 }
 
-/// The seeds to run: `default`, or what `TRIBUTARY_SEED` says (`17` replays one world,
-/// `1..40` explores many).
-fn seeds(default: u64) -> Vec<u64> {
-    let Ok(spec) = std::env::var("TRIBUTARY_SEED") else {
-        return vec![default];
-    };
-    let (a, b) = spec.split_once("..").unwrap_or((&spec, &spec));
-    let (a, b): (u64, u64) = (
-        a.trim().parse().expect("TRIBUTARY_SEED: a number or a..b"),
-        b.trim().parse().expect("TRIBUTARY_SEED: a number or a..b"),
-    );
-    (a..=b).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_world_1() {
-    for seed in seeds(1) {
+    for seed in seeds(&[1]) {
         run(seed).await;
     }
 }
