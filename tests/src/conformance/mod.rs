@@ -6,6 +6,7 @@ mod drive;
 mod filesystem;
 mod s3;
 mod sharepoint;
+mod slack;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
