@@ -25,15 +25,13 @@
 //! `conversations.history` page (the same `next_cursor` forever, not JSON, `messages` an
 //! object) or every method answering `token_revoked`.
 //!
-//! This report does not pass yet, and not because of the connector: every scenario's
-//! corpus shares documents with the kit's groups, so every scenario is skipped (and the
-//! kit wants at least one to pass). Were groups mapped somehow, three expectations of the
-//! kit would still not hold for Slack: it compares an indexed document's title and text
-//! with the kit's name and text exactly, while a day document is titled
-//! `#<channel>, <date>` and its text gives each message's author, time and permalink; it
-//! learns who may read a document from the listing or from a directory it syncs only
-//! before documents exist, while a channel's members arrive with the identity sync; and it
-//! counts fetches, while a day document's text is inline and never fetched.
+//! Three things set Slack apart from a folder of files, and the kit knows them
+//! ([`Groups::SourceDefined`], [`SourceHandle::read_back`]): the kit's groups become their
+//! members, one by one, in a channel; a change of readers is a change of a channel's
+//! members, which reaches the index through the identity sync the kit runs before each
+//! sync; and a day document wraps the kit's text in a heading, a byline and a permalink,
+//! which `read_back` takes off exactly (anything else reads back as indexed, and the kit
+//! reports it). A day document's text is inline: the kit counts it as a fetch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -43,7 +41,7 @@ use connector_sdk::testkit::{
     Capabilities, Groups, HandleError, HandleResult, Misbehavior, Reader, SourceFactory,
     SourceHandle, Support, assert_conformant,
 };
-use connector_sdk::{Connector, Secret};
+use connector_sdk::{Connector, DocumentId, Secret};
 use connector_slack::{SlackConfig, SlackConnector};
 use fake_slack::{FakeSlack, Fault, Route, When};
 
@@ -152,7 +150,11 @@ impl SlackHandle {
                 Reader::User(email) => {
                     members.insert(self.user(ids, email));
                 }
-                Reader::Group(_) => return Err(HandleError::unsupported(NO_GROUPS)),
+                Reader::Group(g) => {
+                    return Err(failed(format!(
+                        "the kit gives a source-defined group's members, not the group {g}"
+                    )));
+                }
                 Reader::Domain(d) => {
                     return Err(failed(format!(
                         "a channel has no domain members ({d}; capabilities say so)"
@@ -172,9 +174,52 @@ impl SourceHandle for SlackHandle {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            groups: Groups::IdentitiesFile(NO_GROUPS.into()),
+            groups: Groups::SourceDefined(NO_GROUPS.into()),
             domain_readers: Support::no("a Slack channel has members, not domains"),
         }
+    }
+
+    /// A channel's day document, read back as the kit's: its title the kit's name for the
+    /// document, its text the one message's text, when the document is exactly the
+    /// connector's rendering of one message by the bot (`ADR 0022`: a `#<channel>, <date>`
+    /// heading, then `<author>, <time>[ (edited)]:`, the text, the permalink). Anything
+    /// else is returned as indexed, for the kit to report.
+    fn read_back(
+        &self,
+        id: &DocumentId,
+        title: Option<&str>,
+        text: &str,
+    ) -> (Option<String>, String) {
+        let as_indexed = (title.map(str::to_string), text.to_string());
+        let Ok(ids) = self.ids.lock() else {
+            return as_indexed;
+        };
+        let Some((channel, date)) = id.as_str().split_once("/day/") else {
+            return as_indexed;
+        };
+        let Some((path, doc)) = ids.docs.iter().find(|(_, d)| d.channel == channel) else {
+            return as_indexed;
+        };
+        let heading = format!("#{}, {date}", channel_name(path));
+        if title != Some(heading.as_str()) {
+            return as_indexed;
+        }
+        let permalink = format!("/archives/{channel}/p{}", doc.ts.replace('.', ""));
+        let Some(body) = text
+            .strip_prefix(&format!("{heading}\n\n"))
+            .and_then(|rest| rest.split_once(":\n"))
+            .filter(|(byline, _)| {
+                !byline.contains('\n')
+                    && (byline.ends_with(" UTC") || byline.ends_with(" UTC (edited)"))
+            })
+            .and_then(|(_, rest)| rest.strip_suffix("\n\n"))
+            .and_then(|rest| rest.rsplit_once('\n'))
+            .filter(|(_, link)| link.ends_with(&permalink))
+            .map(|(body, _)| body)
+        else {
+            return as_indexed;
+        };
+        (Some(split(path).1.to_string()), body.to_string())
     }
 
     /// Each document is its own channel, and a full listing marks its position after
@@ -207,11 +252,12 @@ impl SourceHandle for SlackHandle {
         Ok(())
     }
 
-    /// Deletes the message; its channel stays, empty.
+    /// Deletes the message; its channel stays, empty. The handle remembers where the
+    /// document was, so that an index that still holds it (rightly, until a good listing)
+    /// reads back as the kit's document.
     async fn delete(&self, path: &str) -> HandleResult {
-        let mut ids = self.ids()?;
+        let ids = self.ids()?;
         let doc = self.doc(&ids, path)?;
-        ids.docs.remove(path);
         self.fake.world().delete_message(&doc.channel, &doc.ts);
         Ok(())
     }

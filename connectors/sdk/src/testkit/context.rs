@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::KitOptions;
 use super::handle::{Capabilities, Groups, HandleError, NewDocument, Reader, SourceHandle};
-use super::model::ReferenceSync;
+use super::model::{Entry, ReferenceSync};
 use super::run::{Kill, Run};
 use super::world::{self, DAN, Member, PARTNER_DOMAIN, USERS, World};
 use crate::DocumentId;
@@ -122,7 +122,7 @@ impl Ctx {
             new.push(NewDocument {
                 path,
                 text,
-                readers,
+                readers: self.source_readers(&readers),
             });
         }
         self.act("add documents", self.handle.add_many(&new)).await
@@ -182,6 +182,8 @@ impl Ctx {
                 self.refresh_file_memberships();
                 Ok(())
             }
+            // Nothing to put anywhere: the handle is given the groups' members.
+            Groups::SourceDefined(_) => Ok(()),
         }
     }
 
@@ -213,6 +215,12 @@ impl Ctx {
 
     pub(crate) async fn sync_killed(&mut self, what: &str, kill: Kill) -> Step<Run> {
         let limit = self.options.step_timeout;
+        if matches!(self.caps.groups, Groups::SourceDefined(_)) {
+            // Readers are the members of the source's own groups: they reach the index
+            // through an identity sync, which a daemon runs on its own schedule.
+            self.identities(&format!("the identity sync before {what}"))
+                .await?;
+        }
         let run = within(limit, what, self.model.sync_with(kill)).await?;
         for v in &run.violations {
             self.problems.push(format!("{what}: {v}"));
@@ -238,16 +246,7 @@ impl Ctx {
     /// Compares the reference sync's index with the world: every document (title and
     /// text, visible or not), then each user's view. Differences are problems.
     pub(crate) fn check_state(&mut self, when: &str) {
-        let actual: world::View = {
-            let mut all: world::View = self
-                .model
-                .documents()
-                .values()
-                .map(|e| (e.title.clone(), e.text.clone()))
-                .collect();
-            all.sort();
-            all
-        };
+        let actual = self.indexed();
         let (missing, unexpected) = world::diff(&self.world.expected_documents(), &actual);
         if !missing.is_empty() || !unexpected.is_empty() {
             self.problem(format!(
@@ -258,7 +257,7 @@ impl Ctx {
         }
         for user in USERS {
             let (missing, unexpected) =
-                world::diff(&self.world.expected_view(user), &self.model.visible(user));
+                world::diff(&self.world.expected_view(user), &self.visible(user));
             if !missing.is_empty() || !unexpected.is_empty() {
                 self.problem(format!(
                     "{when}: {user} sees the wrong documents: cannot see [{}]; may not see [{}]",
@@ -274,8 +273,62 @@ impl Ctx {
         self.model
             .documents()
             .iter()
-            .find(|(_, e)| e.text == text)
+            .find(|(id, e)| self.read_back(id, e).1 == text)
             .map(|(id, _)| id.clone())
+    }
+
+    /// An indexed document in the kit's terms (the handle's [`SourceHandle::read_back`]).
+    pub(crate) fn read_back(&self, id: &DocumentId, e: &Entry) -> (Option<String>, String) {
+        self.handle.read_back(id, e.title.as_deref(), &e.text)
+    }
+
+    /// Every indexed document in the kit's terms, sorted.
+    pub(crate) fn indexed(&self) -> world::View {
+        let mut all: world::View = self
+            .model
+            .documents()
+            .iter()
+            .map(|(id, e)| self.read_back(id, e))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// What `user` may read of the index, in the kit's terms, sorted.
+    pub(crate) fn visible(&self, user: &str) -> world::View {
+        let mut out: world::View = self
+            .model
+            .readable(user)
+            .map(|(id, e)| self.read_back(id, e))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `readers` as the handle is given them: the kit's groups expanded to their members,
+    /// one by one, for a source whose ACLs cannot name them ([`Groups::SourceDefined`]).
+    pub(crate) fn source_readers(&self, readers: &[Reader]) -> Vec<Reader> {
+        if !matches!(self.caps.groups, Groups::SourceDefined(_)) {
+            return readers.to_vec();
+        }
+        let mut out: Vec<Reader> = Vec::new();
+        for reader in readers {
+            let expanded = match reader {
+                Reader::Group(group) => self
+                    .world
+                    .members_of(group)
+                    .into_iter()
+                    .map(Reader::User)
+                    .collect(),
+                other => vec![other.clone()],
+            };
+            for r in expanded {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        out
     }
 
     /// Problems for a run that should have made no fetch (and no `resolve`).

@@ -185,10 +185,8 @@ pub(crate) async fn expired_cursor(ctx: &mut Ctx) -> Step {
 fn nothing_wrong(ctx: &mut Ctx, when: &str) {
     let expected = ctx.world.expected_documents();
     let wrong: world::View = ctx
-        .model
-        .documents()
-        .values()
-        .map(|e| (e.title.clone(), e.text.clone()))
+        .indexed()
+        .into_iter()
         .filter(|d| !expected.contains(d))
         .collect();
     ctx.expect(wrong.is_empty(), || {
@@ -200,7 +198,6 @@ fn nothing_wrong(ctx: &mut Ctx, when: &str) {
     for user in world::USERS {
         let allowed = ctx.world.expected_view(user);
         let extra: world::View = ctx
-            .model
             .visible(user)
             .into_iter()
             .filter(|d| !allowed.contains(d))
@@ -267,10 +264,10 @@ pub(crate) async fn fault_storm(ctx: &mut Ctx) -> Step {
         .model
         .documents()
         .iter()
-        .filter(|(_, e)| {
+        .filter(|(id, e)| {
             ctx.world
                 .expected_documents()
-                .contains(&(e.title.clone(), e.text.clone()))
+                .contains(&ctx.read_back(id, e))
         })
         .map(|(id, _)| id.clone())
         .collect();

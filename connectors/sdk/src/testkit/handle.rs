@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::Connector;
+use crate::{Connector, DocumentId};
 
 /// Who may read a document, in the kit's terms. A handle maps each to its source's own
 /// permissions (an ACL-file entry, a Drive permission).
@@ -69,6 +69,13 @@ pub enum Groups {
     /// kit supplies their members itself, as the identities file would, and skips the
     /// membership scenario with this reason.
     IdentitiesFile(String),
+    /// From the source alone, for groups of its own making that no kit group can become
+    /// (Slack: a document's readers are its channel's members, `channel:<id>` in the ACL,
+    /// which the connector's `identities()` yields). The kit shares with a group's members
+    /// one by one instead, runs an identity sync before every sync (a change of readers is
+    /// a change of members, which reaches the index that way), and skips the membership
+    /// scenario with this reason.
+    SourceDefined(String),
 }
 
 /// What a source can do besides the basic changes every source supports.
@@ -190,6 +197,23 @@ pub trait SourceHandle: Send + Sync {
     /// 500 documents; an S3 listing every page).
     fn resume_scale(&self) -> usize {
         24
+    }
+
+    /// What the index holds of a kit document, in the kit's terms: `(title, text)` of the
+    /// document `id` as the connector gave it. The default is the document as indexed.
+    ///
+    /// A source whose documents wrap the kit's text (a chat day with each message's
+    /// author, time and permalink) takes off exactly what it added, and returns the
+    /// document unchanged when it is not in the shape it expects, so that the kit reports
+    /// the difference. It must read what was indexed, never answer what the kit expects.
+    fn read_back(
+        &self,
+        id: &DocumentId,
+        title: Option<&str>,
+        text: &str,
+    ) -> (Option<String>, String) {
+        let _ = id;
+        (title.map(str::to_string), text.to_string())
     }
 
     /// Creates a document.

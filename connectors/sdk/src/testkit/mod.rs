@@ -9,7 +9,14 @@
 //! scenario and returns a [`Report`]: each scenario passed, failed (with what differed) or
 //! skipped (with the source's reason). Scenarios compare the exact final state — every
 //! document's title and text, and what each of five users may read — with the kit's own
-//! model of the world, and count fetches where the spec promises none.
+//! model of the world, and count fetches where the spec promises none (inline content
+//! counts as a fetch: the engine indexes it again).
+//!
+//! Sources differ in where readers live ([`Groups`]): groups a directory or the identities
+//! file fills, or only groups of the source's own making (Slack's channels), for which
+//! the kit shares with a group's members one by one and syncs identities before every
+//! sync. A source whose documents wrap the kit's text reads it back through
+//! [`SourceHandle::read_back`].
 //!
 //! ```no_run
 //! # async fn demo(factory: &dyn connector_sdk::testkit::SourceFactory) {

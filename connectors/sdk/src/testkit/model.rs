@@ -166,15 +166,23 @@ impl ReferenceSync {
 
     /// The (title, text) of every document `email` may read, sorted.
     pub fn visible(&self, email: &str) -> Vec<(Option<String>, String)> {
-        let principals = identity::principals(&self.memberships(), email);
         let mut out: Vec<(Option<String>, String)> = self
-            .manifest
-            .values()
-            .filter(|e| identity::admits(&e.acl, &principals))
-            .map(|e| (e.title.clone(), e.text.clone()))
+            .readable(email)
+            .map(|(_, e)| (e.title.clone(), e.text.clone()))
             .collect();
         out.sort();
         out
+    }
+
+    /// Every document `email` may read, in id order.
+    pub fn readable<'a>(
+        &'a self,
+        email: &str,
+    ) -> impl Iterator<Item = (&'a DocumentId, &'a Entry)> + 'a {
+        let principals = identity::principals(&self.memberships(), email);
+        self.manifest
+            .iter()
+            .filter(move |(_, e)| identity::admits(&e.acl, &principals))
     }
 
     /// Crawls the source's directory; replaces the facts only when the stream ends without
@@ -462,7 +470,13 @@ impl ReferenceSync {
             return;
         }
         let text = match &doc.content {
-            Content::Inline(text) => Ok(text.clone()),
+            Content::Inline(text) => {
+                // Taken from the listing, but read and indexed all the same: it counts as
+                // a fetch, so that "nothing changed, nothing read" holds for inline
+                // documents too.
+                run.fetched.push(doc.id.clone());
+                Ok(text.clone())
+            }
             Content::Fetch => self.fetch(&doc, run).await,
         };
         match text {

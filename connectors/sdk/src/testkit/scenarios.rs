@@ -229,7 +229,8 @@ pub(crate) async fn acl_only_change(ctx: &mut Ctx) -> Step {
     ];
     for (path, readers) in changes {
         ctx.world.set_readers(&path, readers.clone());
-        ctx.act("set_readers", ctx.handle.set_readers(&path, &readers))
+        let given = ctx.source_readers(&readers);
+        ctx.act("set_readers", ctx.handle.set_readers(&path, &given))
             .await?;
     }
     let run = ctx.sync("the incremental sync after an ACL change").await?;
@@ -253,7 +254,7 @@ pub(crate) async fn acl_only_change(ctx: &mut Ctx) -> Step {
 /// A membership change in the source's directory reaches users through an identity sync
 /// alone; the next document sync fetches nothing.
 pub(crate) async fn group_membership(ctx: &mut Ctx) -> Step {
-    if let Groups::IdentitiesFile(reason) = &ctx.caps.groups {
+    if let Groups::IdentitiesFile(reason) | Groups::SourceDefined(reason) = &ctx.caps.groups {
         return Err(Stop::Skip(reason.clone()));
     }
     ctx.synced().await?;

@@ -151,6 +151,15 @@ impl World {
         }
     }
 
+    /// The kit's users in `group`, directly or through nested groups.
+    pub(crate) fn members_of(&self, group: &str) -> Vec<String> {
+        USERS
+            .iter()
+            .filter(|u| self.groups_of(u).contains(group))
+            .map(|u| u.to_string())
+            .collect()
+    }
+
     /// Every group `user` is in, directly or through nested groups.
     fn groups_of(&self, user: &str) -> BTreeSet<&str> {
         let mut found: BTreeSet<&str> = BTreeSet::new();
@@ -257,4 +266,26 @@ pub(crate) fn show(item: &(Option<String>, String)) -> String {
 /// Several, for a message.
 pub(crate) fn show_all(items: &View) -> String {
     items.iter().map(show).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_groups_members_include_those_of_its_nested_groups() {
+        let mut world = World::new("t");
+        assert_eq!(
+            world.members_of("eng"),
+            vec![ANN.to_string(), BEN.to_string()]
+        );
+        assert_eq!(world.members_of("sales"), vec![CAT.to_string()]);
+        world.remove_member("leads", &Member::User(BEN.into()));
+        world.add_member("leads", Member::User(DAN.into()));
+        assert_eq!(
+            world.members_of("eng"),
+            vec![ANN.to_string(), DAN.to_string()]
+        );
+        assert!(world.members_of("nobody").is_empty());
+    }
 }
