@@ -16,6 +16,8 @@ use sync_core::{Engine, Identities, RunReport, RunState, Source, SyncOptions};
 
 use crate::support::sync;
 
+mod churn;
+
 const DAY: i64 = 86_400;
 
 /// Now, in Unix seconds.
