@@ -145,9 +145,10 @@ const DAILY: &str = "0 2 * * *";
 /// - `sharepoint`: its delta feed misses permission changes (broken inheritance, site
 ///   membership), so permissions hourly; content every 10 minutes, a daily full, identities
 ///   hourly.
-/// - `slack`: channel membership is the permission and changes without messages, so
-///   permissions every 30 minutes; content every 5 minutes (chat is expected fresh), a
-///   weekly full, identities hourly.
+/// - `slack`: channel membership is the permission and changes without messages; the
+///   connector reads it in its identity sync (ADR 0022), so identities every 30 minutes;
+///   content every 5 minutes (chat is expected fresh), a weekly full (deletions older than
+///   the reconcile window).
 /// - `jira`: permission schemes and project roles change without touching issues, so
 ///   permissions hourly; content every 10 minutes, a daily full, identities hourly.
 /// - `servicenow`: roles and ACL rules are separate from records, so permissions hourly;
@@ -166,7 +167,7 @@ fn default_texts(source_type: &str) -> Defaults {
         "s3" => d("15m", WEEKLY, None, None),
         "google-drive" => d("10m", WEEKLY, None, Some("1h")),
         "sharepoint" => d("10m", DAILY, Some("1h"), Some("1h")),
-        "slack" => d("5m", WEEKLY, Some("30m"), Some("1h")),
+        "slack" => d("5m", WEEKLY, None, Some("30m")),
         "jira" => d("10m", DAILY, Some("1h"), Some("1h")),
         "servicenow" => d("15m", WEEKLY, Some("1h"), Some("1h")),
         _ => d("15m", WEEKLY, None, None),

@@ -65,7 +65,7 @@ fn defaults_per_source_type() {
     check(
         "",
         "slack",
-        "content=5m full=0 3 * * 0 permissions=30m identities=1h tz=UTC jitter=Duration(30s) run_at_start=true",
+        "content=5m full=0 3 * * 0 permissions=off identities=30m tz=UTC jitter=Duration(30s) run_at_start=true",
     );
     check(
         "",
