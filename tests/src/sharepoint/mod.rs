@@ -7,6 +7,7 @@
 //! checked against an independent model of who may read what; `random_lists.rs`: the
 //! same for list items, attachments and pages under SharePoint role assignments.
 
+mod directory;
 mod faults;
 mod lists;
 mod random_acl;

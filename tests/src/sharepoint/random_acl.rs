@@ -16,13 +16,14 @@
 //!
 //! `TRIBUTARY_SEED=17` (or `=1..40`) makes `random_world_1` replay or explore those seeds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use fake_graph::{Grant, LinkKind, LinkScope, Member, Principal, Role, World};
+use fake_graph::{Grant, LinkKind, LinkScope, Role, World};
 use sync_core::RunState;
 
 use super::Tenant;
+use super::directory::Directory;
 use crate::seeded::{Rng, seeds};
 
 const TEXT: &str = "text/plain";
@@ -58,26 +59,6 @@ struct Perm {
     expired: bool,
 }
 
-/// A member of an Entra group: nesting only to later groups, so there are no cycles.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum GroupMember {
-    User(usize),
-    Group(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SiteMember {
-    User(usize),
-    Group(usize),
-    Everyone,
-}
-
-#[derive(Debug)]
-struct Site {
-    id: String,
-    groups: BTreeMap<u32, Vec<SiteMember>>,
-}
-
 #[derive(Debug)]
 struct Item {
     id: String,
@@ -93,38 +74,11 @@ struct Item {
 /// The world as the test built it.
 #[derive(Debug, Default)]
 struct Model {
-    upns: Vec<String>,
-    user_ids: Vec<String>,
-    group_ids: Vec<String>,
-    groups: Vec<Vec<GroupMember>>,
-    sites: Vec<Site>,
+    dir: Directory,
     items: Vec<Item>,
 }
 
 impl Model {
-    fn group_users(&self, g: usize, out: &mut BTreeSet<usize>) {
-        for m in &self.groups[g] {
-            match *m {
-                GroupMember::User(u) => {
-                    out.insert(u);
-                }
-                GroupMember::Group(h) => self.group_users(h, out),
-            }
-        }
-    }
-
-    fn site_group_users(&self, site: usize, sg: u32, out: &mut BTreeSet<usize>) {
-        for m in self.sites[site].groups.get(&sg).into_iter().flatten() {
-            match *m {
-                SiteMember::User(u) => {
-                    out.insert(u);
-                }
-                SiteMember::Group(g) => self.group_users(g, out),
-                SiteMember::Everyone => out.extend(0..self.upns.len()),
-            }
-        }
-    }
-
     /// The nearest item at or above `i` with unique permissions.
     fn effective(&self, mut i: usize) -> &[Perm] {
         loop {
@@ -143,9 +97,9 @@ impl Model {
                 Who::User(u) => {
                     out.insert(*u);
                 }
-                Who::Group(g) => self.group_users(*g, &mut out),
-                Who::SiteGroup(sg) => self.site_group_users(site, *sg, &mut out),
-                Who::OrgLink => out.extend(0..self.upns.len()),
+                Who::Group(g) => self.dir.group_users(*g, &mut out),
+                Who::SiteGroup(sg) => self.dir.site_group_users(site, *sg, &mut out),
+                Who::OrgLink => out.extend(0..self.dir.users.len()),
                 Who::PeopleLink(us) => out.extend(us.iter().copied()),
                 Who::AnonymousLink | Who::ExistingAccessLink => {}
             }
@@ -155,7 +109,7 @@ impl Model {
 
     /// The titles `upn` may find.
     fn visible(&self, upn: &str) -> BTreeSet<String> {
-        let Some(u) = self.upns.iter().position(|x| x == upn) else {
+        let Some(u) = self.dir.user_by_mail(upn) else {
             return BTreeSet::new();
         };
         (0..self.items.len())
@@ -224,14 +178,14 @@ impl Model {
         let (mut grant, who) = match rng.below(9) {
             0 | 1 => {
                 let u = rng.below(USERS);
-                (Grant::user(&self.user_ids[u], role), Who::User(u))
+                (Grant::user(&self.dir.users[u].id, role), Who::User(u))
             }
             2 | 3 => {
                 let g = rng.below(GROUPS);
-                (Grant::group(&self.group_ids[g], role), Who::Group(g))
+                (Grant::group(&self.dir.group_ids[g], role), Who::Group(g))
             }
             4 => {
-                let sgs: Vec<u32> = self.sites[site].groups.keys().copied().collect();
+                let sgs: Vec<u32> = self.dir.site_groups[site].keys().copied().collect();
                 let sg = *rng.pick(&sgs);
                 (Grant::site_group(sg, role), Who::SiteGroup(sg))
             }
@@ -240,7 +194,10 @@ impl Model {
                 let people: BTreeSet<usize> =
                     (0..1 + rng.below(2)).map(|_| rng.below(USERS)).collect();
                 let people: Vec<usize> = people.into_iter().collect();
-                let ids: Vec<&str> = people.iter().map(|&u| self.user_ids[u].as_str()).collect();
+                let ids: Vec<&str> = people
+                    .iter()
+                    .map(|&u| self.dir.users[u].id.as_str())
+                    .collect();
                 (Grant::link_for(kind, &ids), Who::PeopleLink(people))
             }
             7 => (Grant::link(kind, LinkScope::Anonymous), Who::AnonymousLink),
@@ -271,90 +228,16 @@ impl Model {
         let id = perms.remove(rng.below(perms.len())).id;
         w.unshare(&self.items[i].id, &id);
     }
-
-    fn random_group_member(&self, rng: &mut Rng, g: usize) -> GroupMember {
-        if g + 1 < GROUPS && rng.chance(35) {
-            GroupMember::Group(g + 1 + rng.below(GROUPS - g - 1))
-        } else {
-            GroupMember::User(rng.below(USERS))
-        }
-    }
-
-    fn fake_group_member(&self, m: GroupMember) -> Member {
-        match m {
-            GroupMember::User(u) => Member::User(self.user_ids[u].clone()),
-            GroupMember::Group(g) => Member::Group(self.group_ids[g].clone()),
-        }
-    }
-
-    fn add_group_member(&mut self, w: &mut World, g: usize, m: GroupMember) {
-        w.add_group_member(&self.group_ids[g], self.fake_group_member(m));
-        if !self.groups[g].contains(&m) {
-            self.groups[g].push(m);
-        }
-    }
-
-    fn random_site_member(rng: &mut Rng) -> SiteMember {
-        match rng.below(10) {
-            0 => SiteMember::Everyone,
-            1..=4 => SiteMember::Group(rng.below(GROUPS)),
-            _ => SiteMember::User(rng.below(USERS)),
-        }
-    }
-
-    fn principal(&self, m: SiteMember) -> Principal {
-        match m {
-            SiteMember::User(u) => Principal::User(self.upns[u].clone()),
-            SiteMember::Group(g) => Principal::EntraGroup(self.group_ids[g].clone()),
-            SiteMember::Everyone => Principal::EveryoneExceptExternal,
-        }
-    }
-
-    fn add_site_member(&mut self, w: &mut World, s: usize, sg: u32, m: SiteMember) {
-        w.add_site_group_member(&self.sites[s].id, sg, self.principal(m));
-        let members = self.sites[s].groups.entry(sg).or_default();
-        if !members.contains(&m) {
-            members.push(m);
-        }
-    }
 }
 
 /// Builds a random tenant in the fake and the model of it.
 fn build(w: &mut World, rng: &mut Rng) -> Model {
-    let mut m = Model::default();
-    for u in 0..USERS {
-        let upn = format!("u{u}@contoso.com");
-        m.user_ids.push(w.add_user(&upn, &format!("User {u}")));
-        m.upns.push(upn);
-    }
-    for g in 0..GROUPS {
-        m.group_ids
-            .push(w.add_group(&format!("Group {g}"), &format!("g{g}@contoso.com")));
-        m.groups.push(Vec::new());
-    }
-    for g in 0..GROUPS {
-        for _ in 0..1 + rng.below(3) {
-            let member = m.random_group_member(rng, g);
-            m.add_group_member(w, g, member);
-        }
-    }
+    let mut m = Model {
+        dir: Directory::build(w, rng, USERS, 0, GROUPS),
+        items: Vec::new(),
+    };
     for s in 0..SITES {
-        let new = w.add_site(&format!("site{s}"), &format!("Site {s}"));
-        let custom = w.add_site_group(&new.id, &format!("Site {s} Auditors"), "auditors");
-        let mut groups = BTreeMap::new();
-        for sg in [new.owners, new.members, new.visitors, custom] {
-            groups.insert(sg, Vec::new());
-        }
-        m.sites.push(Site {
-            id: new.id.clone(),
-            groups,
-        });
-        for sg in [new.owners, new.members, new.visitors, custom] {
-            for _ in 0..rng.below(3) {
-                let member = Model::random_site_member(rng);
-                m.add_site_member(w, s, sg, member);
-            }
-        }
+        let (new, _) = m.dir.add_site(w, rng, s);
         // The library root grants the site's default groups.
         let perms = [new.owners, new.visitors, new.members]
             .into_iter()
@@ -427,32 +310,10 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
             w.move_item(&m.items[i].id, &m.items[f].id);
             m.items[i].parent = Some(f);
         }
-        6 => {
-            let g = rng.below(GROUPS);
-            if !m.groups[g].is_empty() && rng.chance(50) {
-                let at = rng.below(m.groups[g].len());
-                let member = m.groups[g].remove(at);
-                w.remove_group_member(&m.group_ids[g], &m.fake_group_member(member));
-            } else {
-                let member = m.random_group_member(rng, g);
-                m.add_group_member(w, g, member);
-            }
-        }
+        6 => m.dir.change_group(w, rng),
         7 => {
             let s = rng.below(SITES);
-            let sgs: Vec<u32> = m.sites[s].groups.keys().copied().collect();
-            let sg = *rng.pick(&sgs);
-            let members = &m.sites[s].groups[&sg];
-            if !members.is_empty() && rng.chance(50) {
-                let member = members[rng.below(members.len())];
-                w.remove_site_group_member(&m.sites[s].id, sg, &m.principal(member));
-                if let Some(ms) = m.sites[s].groups.get_mut(&sg) {
-                    ms.retain(|x| *x != member);
-                }
-            } else {
-                let member = Model::random_site_member(rng);
-                m.add_site_member(w, s, sg, member);
-            }
+            m.dir.change_site_group(w, rng, s);
         }
         8 if !non_roots.is_empty() && rng.chance(50) => {
             let i = *rng.pick(&non_roots);
@@ -473,7 +334,13 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
 /// Compares what everyone finds with the model.
 fn check(t: &Tenant, m: &Model, seed: u64, round: &str) {
     let mut problems = String::new();
-    for upn in m.upns.iter().map(String::as_str).chain([STRANGER]) {
+    for upn in m
+        .dir
+        .users
+        .iter()
+        .map(|u| u.mail.as_str())
+        .chain([STRANGER])
+    {
         let found = t.titles(upn);
         let expected = m.visible(upn);
         if found != expected {
@@ -488,13 +355,7 @@ fn check(t: &Tenant, m: &Model, seed: u64, round: &str) {
     if problems.is_empty() {
         return;
     }
-    let mut world = String::new();
-    for (g, members) in m.groups.iter().enumerate() {
-        let _ = writeln!(world, "  group {g}: {members:?}");
-    }
-    for (s, site) in m.sites.iter().enumerate() {
-        let _ = writeln!(world, "  site {s} groups: {:?}", site.groups);
-    }
+    let mut world = m.dir.describe();
     for (i, it) in m.items.iter().enumerate().filter(|(_, it)| !it.deleted) {
         let _ = writeln!(
             world,

@@ -25,14 +25,15 @@
 //!
 //! `TRIBUTARY_SEED=17` (or `=1..40`) makes `random_lists_1` replay or explore those seeds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use fake_graph::{Member, Principal, RoleKind, RoleMember, World};
+use fake_graph::{RoleKind, RoleMember, World};
 use serde_json::json;
 use sync_core::RunState;
 
 use super::Tenant;
+use super::directory::Directory;
 use crate::seeded::{Rng, seeds};
 
 /// In no group and in no assignment, and not of the tenant.
@@ -81,34 +82,9 @@ enum Who {
 
 type Assignments = Vec<(Who, RoleKind)>;
 
-/// A member of an Entra group: nesting only to later groups, so there are no cycles.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum GroupMember {
-    User(usize),
-    Group(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum SiteMember {
-    User(usize),
-    Group(usize),
-    Everyone,
-}
-
-#[derive(Debug)]
-struct User {
-    /// How SharePoint names the user (a guest's `…#EXT#@…` UPN).
-    upn: String,
-    /// How the user searches.
-    mail: String,
-    id: String,
-    guest: bool,
-}
-
 #[derive(Debug)]
 struct Site {
-    id: String,
-    groups: BTreeMap<u32, Vec<SiteMember>>,
+    /// The web's role assignments.
     web: Assignments,
 }
 
@@ -136,9 +112,7 @@ struct List {
 /// The world as the test built it.
 #[derive(Debug, Default)]
 struct Model {
-    users: Vec<User>,
-    group_ids: Vec<String>,
-    groups: Vec<Vec<GroupMember>>,
+    dir: Directory,
     sites: Vec<Site>,
     lists: Vec<List>,
     /// Makes titles and attachment names unique in the tenant.
@@ -153,41 +127,16 @@ fn add(to: &mut Assignments, who: Who, level: RoleKind) {
 }
 
 impl Model {
-    fn group_users(&self, g: usize, out: &mut BTreeSet<usize>) {
-        for m in &self.groups[g] {
-            match *m {
-                GroupMember::User(u) => {
-                    out.insert(u);
-                }
-                GroupMember::Group(h) => self.group_users(h, out),
-            }
-        }
-    }
-
-    fn everyone(&self, out: &mut BTreeSet<usize>) {
-        out.extend((0..USERS).filter(|&u| !self.users[u].guest));
-    }
-
     /// The users an assignment to `who` on an object of `site` reaches.
     fn reached(&self, site: usize, who: Who, out: &mut BTreeSet<usize>) {
         match who {
             Who::User(u) => {
                 out.insert(u);
             }
-            Who::EntraGroup(g) | Who::M365Members(g) => self.group_users(g, out),
+            Who::EntraGroup(g) | Who::M365Members(g) => self.dir.group_users(g, out),
             Who::M365Owners(_) => {}
-            Who::Everyone => self.everyone(out),
-            Who::SiteGroup(sg) => {
-                for m in self.sites[site].groups.get(&sg).into_iter().flatten() {
-                    match *m {
-                        SiteMember::User(u) => {
-                            out.insert(u);
-                        }
-                        SiteMember::Group(g) => self.group_users(g, out),
-                        SiteMember::Everyone => self.everyone(out),
-                    }
-                }
-            }
+            Who::Everyone => self.dir.everyone(out),
+            Who::SiteGroup(sg) => self.dir.site_group_users(site, sg, out),
         }
     }
 
@@ -212,7 +161,7 @@ impl Model {
 
     /// The titles `mail` may find: items, their attachments, pages.
     fn visible(&self, mail: &str) -> BTreeSet<String> {
-        let Some(u) = self.users.iter().position(|x| x.mail == mail) else {
+        let Some(u) = self.dir.user_by_mail(mail) else {
             return BTreeSet::new();
         };
         let mut out = BTreeSet::new();
@@ -234,10 +183,10 @@ impl Model {
 
     fn role_member(&self, who: Who) -> RoleMember {
         match who {
-            Who::User(u) => RoleMember::User(self.users[u].upn.clone()),
-            Who::EntraGroup(g) => RoleMember::EntraGroup(self.group_ids[g].clone()),
-            Who::M365Members(g) => RoleMember::M365Members(self.group_ids[g].clone()),
-            Who::M365Owners(g) => RoleMember::M365Owners(self.group_ids[g].clone()),
+            Who::User(u) => RoleMember::User(self.dir.users[u].upn.clone()),
+            Who::EntraGroup(g) => RoleMember::EntraGroup(self.dir.group_ids[g].clone()),
+            Who::M365Members(g) => RoleMember::M365Members(self.dir.group_ids[g].clone()),
+            Who::M365Owners(g) => RoleMember::M365Owners(self.dir.group_ids[g].clone()),
             Who::Everyone => RoleMember::EveryoneExceptExternal,
             Who::SiteGroup(sg) => RoleMember::SiteGroup(sg),
         }
@@ -251,7 +200,7 @@ impl Model {
             6 => Who::M365Owners(rng.below(GROUPS)),
             7 => Who::Everyone,
             _ => {
-                let sgs: Vec<u32> = self.sites[site].groups.keys().copied().collect();
+                let sgs: Vec<u32> = self.dir.site_groups[site].keys().copied().collect();
                 Who::SiteGroup(*rng.pick(&sgs))
             }
         }
@@ -265,7 +214,7 @@ impl Model {
         let member = self.role_member(who);
         match at {
             At::Web(s) => {
-                w.grant_web(&self.sites[s].id, member, level);
+                w.grant_web(&self.dir.site_ids[s], member, level);
                 add(&mut self.sites[s].web, who, level);
             }
             At::List(l) => {
@@ -298,7 +247,7 @@ impl Model {
         let member = self.role_member(who);
         let roles = match at {
             At::Web(s) => {
-                w.revoke_web(&self.sites[s].id, &member);
+                w.revoke_web(&self.dir.site_ids[s], &member);
                 &mut self.sites[s].web
             }
             At::List(l) => {
@@ -342,7 +291,7 @@ impl Model {
     fn add_item(&mut self, w: &mut World, rng: &mut Rng, l: usize) {
         let (id, title) = if self.lists[l].pages {
             let title = self.name("page ");
-            let site = &self.sites[self.lists[l].site].id;
+            let site = &self.dir.site_ids[self.lists[l].site];
             let file = format!("{}.aspx", title.replace(' ', "-"));
             let html = format!("<div data-sp-canvascontrol><p>the text of {title}</p></div>");
             (w.add_page(site, &file, &title, &html), title)
@@ -407,52 +356,6 @@ impl Model {
             }
         }
     }
-
-    fn random_group_member(rng: &mut Rng, g: usize) -> GroupMember {
-        if g + 1 < GROUPS && rng.chance(35) {
-            GroupMember::Group(g + 1 + rng.below(GROUPS - g - 1))
-        } else {
-            GroupMember::User(rng.below(USERS))
-        }
-    }
-
-    fn fake_group_member(&self, m: GroupMember) -> Member {
-        match m {
-            GroupMember::User(u) => Member::User(self.users[u].id.clone()),
-            GroupMember::Group(g) => Member::Group(self.group_ids[g].clone()),
-        }
-    }
-
-    fn add_group_member(&mut self, w: &mut World, g: usize, m: GroupMember) {
-        w.add_group_member(&self.group_ids[g], self.fake_group_member(m));
-        if !self.groups[g].contains(&m) {
-            self.groups[g].push(m);
-        }
-    }
-
-    fn random_site_member(rng: &mut Rng) -> SiteMember {
-        match rng.below(10) {
-            0 => SiteMember::Everyone,
-            1..=4 => SiteMember::Group(rng.below(GROUPS)),
-            _ => SiteMember::User(rng.below(USERS)),
-        }
-    }
-
-    fn principal(&self, m: SiteMember) -> Principal {
-        match m {
-            SiteMember::User(u) => Principal::User(self.users[u].upn.clone()),
-            SiteMember::Group(g) => Principal::EntraGroup(self.group_ids[g].clone()),
-            SiteMember::Everyone => Principal::EveryoneExceptExternal,
-        }
-    }
-
-    fn add_site_member(&mut self, w: &mut World, s: usize, sg: u32, m: SiteMember) {
-        w.add_site_group_member(&self.sites[s].id, sg, self.principal(m));
-        let members = self.sites[s].groups.entry(sg).or_default();
-        if !members.contains(&m) {
-            members.push(m);
-        }
-    }
 }
 
 /// Where an assignment goes: a site's web, a list, an item of a list.
@@ -465,57 +368,19 @@ enum At {
 
 /// Builds a random tenant in the fake and the model of it.
 fn build(w: &mut World, rng: &mut Rng) -> Model {
-    let mut m = Model::default();
-    for u in 0..USERS {
-        let guest = u >= MEMBERS;
-        let (id, upn, mail) = if guest {
-            // Entra's UPN of an invited guest: the address with `_` for `@`, `#EXT#`.
-            let mail = format!("g{u}@fabrikam.com");
-            let upn = format!("g{u}_fabrikam.com#EXT#@contoso.onmicrosoft.com");
-            let id = w.add_guest(&mail, &format!("Guest {u}"));
-            assert!(w.user_by_upn(&upn).is_some(), "the guest's UPN: {upn}");
-            (id, upn, mail)
-        } else {
-            let upn = format!("u{u}@contoso.com");
-            (w.add_user(&upn, &format!("User {u}")), upn.clone(), upn)
-        };
-        m.users.push(User {
-            upn,
-            mail,
-            id,
-            guest,
-        });
-    }
-    for g in 0..GROUPS {
-        m.group_ids
-            .push(w.add_group(&format!("Group {g}"), &format!("g{g}@contoso.com")));
-        m.groups.push(Vec::new());
-    }
-    for g in 0..GROUPS {
-        for _ in 0..1 + rng.below(3) {
-            let member = Model::random_group_member(rng, g);
-            m.add_group_member(w, g, member);
-        }
-    }
+    let mut m = Model {
+        dir: Directory::build(w, rng, MEMBERS, GUESTS, GROUPS),
+        ..Model::default()
+    };
     for s in 0..1 + rng.below(2) {
-        let new = w.add_site(&format!("site{s}"), &format!("Site {s}"));
-        let custom = w.add_site_group(&new.id, &format!("Site {s} Auditors"), "auditors");
-        let sgs = [new.owners, new.members, new.visitors, custom];
+        let (new, _) = m.dir.add_site(w, rng, s);
         m.sites.push(Site {
-            id: new.id.clone(),
-            groups: sgs.iter().map(|&sg| (sg, Vec::new())).collect(),
             web: vec![
                 (Who::SiteGroup(new.owners), RoleKind::FullControl),
                 (Who::SiteGroup(new.visitors), RoleKind::Read),
                 (Who::SiteGroup(new.members), RoleKind::Edit),
             ],
         });
-        for sg in sgs {
-            for _ in 0..rng.below(3) {
-                let member = Model::random_site_member(rng);
-                m.add_site_member(w, s, sg, member);
-            }
-        }
         for _ in 0..rng.below(3) {
             m.grant(w, rng, At::Web(s));
         }
@@ -617,32 +482,10 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
                 }
             }
         }
-        7 => {
-            let g = rng.below(GROUPS);
-            if !m.groups[g].is_empty() && rng.chance(50) {
-                let at = rng.below(m.groups[g].len());
-                let member = m.groups[g].remove(at);
-                w.remove_group_member(&m.group_ids[g], &m.fake_group_member(member));
-            } else {
-                let member = Model::random_group_member(rng, g);
-                m.add_group_member(w, g, member);
-            }
-        }
+        7 => m.dir.change_group(w, rng),
         8 => {
             let s = rng.below(m.sites.len());
-            let sgs: Vec<u32> = m.sites[s].groups.keys().copied().collect();
-            let sg = *rng.pick(&sgs);
-            let members = &m.sites[s].groups[&sg];
-            if !members.is_empty() && rng.chance(50) {
-                let member = members[rng.below(members.len())];
-                w.remove_site_group_member(&m.sites[s].id, sg, &m.principal(member));
-                if let Some(ms) = m.sites[s].groups.get_mut(&sg) {
-                    ms.retain(|x| *x != member);
-                }
-            } else {
-                let member = Model::random_site_member(rng);
-                m.add_site_member(w, s, sg, member);
-            }
+            m.dir.change_site_group(w, rng, s);
         }
         9 | 10 if !items.is_empty() => {
             // An edit, of an item or a page: a new title, so the index must hold the new.
@@ -687,7 +530,7 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
             // A new list: no cursor yet, inheriting the web's permissions.
             let s = rng.below(m.sites.len());
             let name = m.name("List ");
-            let id = w.add_list(&m.sites[s].id, &name, "genericList");
+            let id = w.add_list(&m.dir.site_ids[s], &name, "genericList");
             m.lists.push(List {
                 id,
                 site: s,
@@ -707,7 +550,13 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
 /// Compares what everyone finds with the model.
 fn check(t: &Tenant, m: &Model, seed: u64, round: &str) {
     let mut problems = String::new();
-    for mail in m.users.iter().map(|u| u.mail.as_str()).chain([STRANGER]) {
+    for mail in m
+        .dir
+        .users
+        .iter()
+        .map(|u| u.mail.as_str())
+        .chain([STRANGER])
+    {
         let found = t.titles(mail);
         let expected = m.visible(mail);
         if found != expected {
@@ -723,14 +572,11 @@ fn check(t: &Tenant, m: &Model, seed: u64, round: &str) {
         return;
     }
     let mut world = String::new();
-    for (u, user) in m.users.iter().enumerate() {
+    for (u, user) in m.dir.users.iter().enumerate() {
         let _ = writeln!(world, "  user {u}: {} (guest: {})", user.mail, user.guest);
     }
-    for (g, members) in m.groups.iter().enumerate() {
-        let _ = writeln!(world, "  group {g}: {members:?}");
-    }
+    world.push_str(&m.dir.describe());
     for (s, site) in m.sites.iter().enumerate() {
-        let _ = writeln!(world, "  site {s} groups: {:?}", site.groups);
         let _ = writeln!(world, "  site {s} web: {:?}", site.web);
     }
     for list in &m.lists {
