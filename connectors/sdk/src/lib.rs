@@ -25,6 +25,93 @@
 //! tokens, HTTP Basic) and `feed` (a listing on a task of its own, read ahead through a bounded
 //! channel, with the throttling pauses it reports to the engine).
 //!
+//! A whole connector, for a source of notes each with its readers: a full listing that says
+//! when it is complete, an incremental one for a source without a change feed, and a fetch.
+//! Register it in a binary that embeds the engine (`examples/rust-connector/`), serve it over
+//! stdio, and check it with the conformance kit (`docs/writing-a-connector.md`).
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use futures::{StreamExt, stream};
+//! use connector_sdk::{
+//!     Acl, ByteStream, Change, ChangeStream, Connector, ConnectorError, ErrorKind, Principal,
+//!     RemoteDocument, SourceCheckpoint, SyncContext, read_bounded,
+//! };
+//!
+//! /// One note: its id, its revision, its text and who may read it.
+//! struct Note {
+//!     id: &'static str,
+//!     revision: u32,
+//!     text: &'static str,
+//!     readers: &'static [&'static str],
+//! }
+//!
+//! struct Notes(Vec<Note>);
+//!
+//! #[async_trait]
+//! impl Connector for Notes {
+//!     fn kind(&self) -> &'static str {
+//!         "notes"
+//!     }
+//!
+//!     async fn check(&self, _cx: &SyncContext) -> Result<(), ConnectorError> {
+//!         Ok(())
+//!     }
+//!
+//!     /// Every note with its version and ACL (the engine fetches only what changed), then
+//!     /// the marker that lets the engine delete what it no longer saw.
+//!     fn full<'a>(
+//!         &'a self,
+//!         _cx: &'a SyncContext,
+//!         _resume: Option<&'a SourceCheckpoint>,
+//!     ) -> ChangeStream<'a> {
+//!         let notes = self.0.iter().map(|note| {
+//!             let mut acl = Acl::default();
+//!             acl.allow.extend(note.readers.iter().map(|r| Principal::user(r)));
+//!             let mut doc = RemoteDocument::new(note.id, note.revision.to_string(), acl);
+//!             doc.title = Some(format!("Note {}", note.id));
+//!             doc.content_type = Some("text/plain".into());
+//!             Ok(Change::Upsert(doc))
+//!         });
+//!         stream::iter(notes.chain([Ok(Change::ListingComplete)])).boxed()
+//!     }
+//!
+//!     /// No change feed: list everything; the engine diffs it against what it indexed.
+//!     fn incremental<'a>(
+//!         &'a self,
+//!         cx: &'a SyncContext,
+//!         _since: &'a SourceCheckpoint,
+//!     ) -> ChangeStream<'a> {
+//!         self.full(cx, None)
+//!     }
+//!
+//!     async fn fetch(
+//!         &self,
+//!         _cx: &SyncContext,
+//!         doc: &RemoteDocument,
+//!     ) -> Result<ByteStream, ConnectorError> {
+//!         let note = self.0.iter().find(|n| n.id == doc.id.as_str()).ok_or_else(|| {
+//!             ConnectorError::new(ErrorKind::NotFound, format!("no note {}", doc.id.as_str()))
+//!         })?;
+//!         Ok(stream::iter([Ok(bytes::Bytes::from_static(note.text.as_bytes()))]).boxed())
+//!     }
+//! }
+//!
+//! # futures::executor::block_on(async {
+//! let notes = Notes(vec![Note { id: "n1", revision: 3, text: "ship it", readers: &["ann@example.com"] }]);
+//! let cx = SyncContext { source_id: "notes".into(), run_id: "1".into(), limits: Default::default() };
+//! let listed: Vec<Change> = notes.full(&cx, None).map(|c| c.unwrap()).collect().await;
+//! let Change::Upsert(doc) = &listed[0] else { panic!("an upsert first") };
+//! assert_eq!(doc.acl.allow_terms(), vec!["user:ann@example.com".to_string()]);
+//! assert_eq!(listed[1], Change::ListingComplete);
+//! let bytes = read_bounded(notes.fetch(&cx, doc).await?, 1 << 20).await?;
+//! assert_eq!(bytes, b"ship it");
+//! # Ok::<(), ConnectorError>(())
+//! # }).unwrap();
+//! ```
+//!
+//! An ACL on its own:
+//!
 //! ```
 //! use connector_sdk::{Acl, Principal};
 //!
