@@ -121,7 +121,7 @@ impl Api {
         offset: usize,
     ) -> Result<Page, ConnectorError> {
         let url = self.list_url(path, query, fields, offset);
-        let reply = self.http.send(|c| c.get(&url)).await?;
+        let reply = self.http.send_json_reply(|c| c.get(&url)).await?;
         let body: Value = serde_json::from_slice(&reply.body).map_err(|e| {
             ConnectorError::new(
                 ErrorKind::InvalidResponse,
@@ -134,7 +134,7 @@ impl Api {
                 format!("{path}: the answer has no result list"),
             ));
         };
-        let link = reply.headers.contains_key(http_link());
+        let link = reply.headers.contains_key(reqwest::header::LINK);
         let next = link_rel(&reply.headers, "next").map(|url| {
             offset_of(&url).ok_or_else(|| {
                 ConnectorError::new(
@@ -179,10 +179,6 @@ impl Api {
         let url = format!("{}/api/now/attachment/{}/file", self.base, encode(sys_id));
         self.http.get_stream(&url, max).await
     }
-}
-
-fn http_link() -> &'static str {
-    "link"
 }
 
 /// `sysparm_offset` of a link.
