@@ -36,8 +36,10 @@ pub(crate) struct State {
     pub articles: Option<Key>,
     pub attachments: Option<Key>,
     pub incidents: Option<Key>,
-    /// `None` when `sys_audit_delete` cannot be read.
-    pub audit: Option<Option<Key>>,
+    /// The `sys_audit_delete` watermark; `readable: false` when the table cannot be read.
+    /// (Not an `Option<Option<_>>`: JSON cannot tell `Some(None)` from `None`.)
+    pub audit_readable: bool,
+    pub audit: Option<Key>,
     pub fingerprint: String,
     /// The directory's fingerprint, when some ACL was expanded to users.
     pub directory: Option<String>,
@@ -212,7 +214,8 @@ impl Inner {
         let audit = self.audit_probe(out).await?;
         let mut run = self.start(out).await?;
         let mut state = State {
-            audit,
+            audit_readable: audit.is_some(),
+            audit: audit.flatten(),
             ..State::default()
         };
         let mut walk = Keyset::new(
@@ -360,15 +363,13 @@ impl Inner {
             }
             state.incidents = later(before.incidents.clone(), walk.after);
         }
-        state.audit = match &before.audit {
-            Some(mark) => self.audit_deletions(out, mark.clone()).await?,
-            None => {
-                tracing::warn!(
-                    "sys_audit_delete cannot be read: deletions wait for the next full run"
-                );
-                None
-            }
-        };
+        if before.audit_readable {
+            let mark = self.audit_deletions(out, before.audit.clone()).await?;
+            state.audit_readable = mark.is_some();
+            state.audit = mark.flatten();
+        } else {
+            tracing::warn!("sys_audit_delete cannot be read: deletions wait for the next full run");
+        }
         // An ACL newly expanded to users: the next run compares the directory too.
         state.directory = run.acl.directory.as_ref().map(directory_hash);
         let text = serde_json::to_string(&state).unwrap_or_default();
