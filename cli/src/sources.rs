@@ -11,6 +11,7 @@ use connector_filesystem::FilesystemType;
 use connector_google_drive::DriveType;
 use connector_s3::S3Type;
 use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
+use connector_servicenow::ServiceNowType;
 use connector_sharepoint::SharePointType;
 use connector_slack::SlackType;
 use toml::{Table, Value};
@@ -24,6 +25,7 @@ pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[
     &DriveType,
     &SharePointType,
     &SlackType,
+    &ServiceNowType,
 ];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the

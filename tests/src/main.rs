@@ -26,6 +26,7 @@ mod scripted;
 mod seeded;
 mod sharepoint;
 mod shutdown;
+mod servicenow;
 mod slack;
 mod snapshots;
 mod store_writes;

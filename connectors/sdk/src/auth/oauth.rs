@@ -38,6 +38,9 @@ pub struct ClientCredentials {
     /// With a certificate, the client proves itself with a signed assertion instead of
     /// its secret (`client_secret` is then empty and never sent).
     certificate: Option<Certificate>,
+    /// The resource owner's credentials for the password grant (RFC 6749 §4.3), which
+    /// replaces `client_credentials` when set.
+    owner: Option<(String, Secret)>,
     cache: TokenCache,
 }
 
@@ -54,6 +57,7 @@ impl fmt::Debug for ClientCredentials {
             )
             .field("client_auth", &self.client_auth)
             .field("certificate", &self.certificate)
+            .field("owner", &self.owner.as_ref().map(|(user, _)| user))
             .field("cache", &self.cache)
             .field("http", &self.http)
             .finish()
@@ -78,6 +82,7 @@ impl ClientCredentials {
             params: Vec::new(),
             client_auth: ClientAuth::default(),
             certificate: None,
+            owner: None,
             cache: TokenCache::new(DEFAULT_REFRESH_MARGIN),
         }
     }
@@ -116,6 +121,15 @@ impl ClientCredentials {
         self
     }
 
+    /// Uses the resource owner password grant (RFC 6749 §4.3: `grant_type=password` with
+    /// `username` and `password`, the client still authenticating itself) instead of
+    /// client credentials: what ServiceNow instances before client-credentials support
+    /// offer. The password is never logged, and is scrubbed from the endpoint's errors.
+    pub fn with_password_grant(mut self, username: impl Into<String>, password: Secret) -> Self {
+        self.owner = Some((username.into(), password));
+        self
+    }
+
     /// How long before expiry a token is refreshed (default one minute).
     pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
         self.cache = TokenCache::new(margin);
@@ -123,7 +137,14 @@ impl ClientCredentials {
     }
 
     async fn fetch(&self) -> Result<IssuedToken, ConnectorError> {
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        let mut form: Vec<(&str, &str)> = match &self.owner {
+            Some((user, password)) => vec![
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password.expose()),
+            ],
+            None => vec![("grant_type", "client_credentials")],
+        };
         let scope = self.scopes.join(" ");
         if !scope.is_empty() {
             form.push(("scope", &scope));
@@ -151,7 +172,8 @@ impl ClientCredentials {
             }
             ClientAuth::BasicHeader => Some((self.client_id.as_str(), &self.client_secret)),
         };
-        let secrets = [self.client_secret.expose()];
+        let owner_password = self.owner.as_ref().map_or("", |(_, p)| p.expose());
+        let secrets = [self.client_secret.expose(), owner_password];
         request_token(&self.http, &self.token_url, &form, basic, &secrets).await
     }
 }

@@ -153,6 +153,19 @@ impl HttpClient {
             .await
     }
 
+    /// Sends the request `build` makes and returns the successful reply of a JSON call with
+    /// its headers: the body read under the JSON cap, and retried when it ends in the middle
+    /// of its JSON, as [`send_json`](Self::send_json) does. For callers that page by a
+    /// header (`Link`) and still decode the body themselves.
+    pub async fn send_json_reply<B>(&self, build: B) -> Result<Reply, ConnectorError>
+    where
+        B: Fn(&Client) -> RequestBuilder,
+    {
+        let label = self.label(&build)?;
+        self.send_labelled(&label, &build, self.max_json_bytes, true)
+            .await
+    }
+
     /// Sends the request `build` makes and streams the successful reply's body under
     /// `max_bytes` (`TooLarge`). The stream holds a slot of the concurrency limit until it
     /// is dropped.

@@ -87,9 +87,80 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{host}{path}")
 }
 
+/// The target of the `rel` link in `Link` headers (RFC 8288): `<url>; rel="next"`, with
+/// any number of links per header, several headers, quoted or bare relation types, and
+/// commas inside the URL (which a split on `,` would break). ServiceNow's Table API and
+/// GitHub page with it.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(
+///     "link",
+///     r#"<https://x/a?f=a,b&o=0>;rel="first",<https://x/a?f=a,b&o=10>; rel=next"#.parse().unwrap(),
+/// );
+/// assert_eq!(
+///     connector_sdk::http::link_rel(&headers, "next").as_deref(),
+///     Some("https://x/a?f=a,b&o=10")
+/// );
+/// assert_eq!(connector_sdk::http::link_rel(&headers, "prev"), None);
+/// ```
+pub fn link_rel(headers: &http::HeaderMap, rel: &str) -> Option<String> {
+    for value in headers.get_all(http::header::LINK) {
+        let mut rest = value.to_str().ok()?;
+        while let Some(open) = rest.find('<') {
+            let close = open + rest[open..].find('>')?;
+            let target = &rest[open + 1..close];
+            let params_end = rest[close..].find('<').map_or(rest.len(), |i| close + i);
+            let params = &rest[close + 1..params_end];
+            let names = params.split(';').filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                (k.trim().eq_ignore_ascii_case("rel"))
+                    .then(|| v.trim().trim_end_matches(',').trim().trim_matches('"'))
+            });
+            if names
+                .flat_map(str::split_whitespace)
+                .any(|r| r.eq_ignore_ascii_case(rel))
+            {
+                return Some(target.to_string());
+            }
+            rest = &rest[params_end..];
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn link_rel_reads_every_header_and_shape() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            "link",
+            r#"<https://a/1>; rel="first""#.parse().expect("value"),
+        );
+        headers.append(
+            "link",
+            r#"<https://a/2?q=x,y>;rel="prev next",<https://a/9>;rel=last"#
+                .parse()
+                .expect("value"),
+        );
+        assert_eq!(
+            super::link_rel(&headers, "first").as_deref(),
+            Some("https://a/1")
+        );
+        assert_eq!(
+            super::link_rel(&headers, "NEXT").as_deref(),
+            Some("https://a/2?q=x,y")
+        );
+        assert_eq!(
+            super::link_rel(&headers, "last").as_deref(),
+            Some("https://a/9")
+        );
+        assert_eq!(super::link_rel(&headers, "self"), None);
+        assert_eq!(super::link_rel(&http::HeaderMap::new(), "next"), None);
+    }
 
     #[test]
     fn redact_url_drops_credentials_query_and_fragment() {

@@ -304,3 +304,40 @@ async fn invalid_grant_is_unauthorized() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_password_grant_posts_the_owner_and_never_echoes_the_password() {
+    let server = Server::start().await;
+    server.script(
+        "/token",
+        [
+            issued(),
+            Step::status(401).body(
+                r#"{"error":"server_error","error_description":"access_denied for pw-secret-9"}"#,
+            ),
+        ],
+    );
+    let grant = || {
+        ClientCredentials::new(
+            http(),
+            server.url("/token"),
+            "client-1",
+            Secret::new("cs-0001"),
+        )
+        .with_password_grant("integration.user", Secret::new("pw-secret-9"))
+    };
+    let credentials = grant();
+    assert_eq!(credentials.token().await.expect("token").expose(), "tok-1");
+    let form = &server.seen("/token")[0];
+    let field = |name| form_field(&form.body, name);
+    assert_eq!(field("grant_type").as_deref(), Some("password"));
+    assert_eq!(field("username").as_deref(), Some("integration.user"));
+    assert_eq!(field("password").as_deref(), Some("pw-secret-9"));
+    assert_eq!(field("client_id").as_deref(), Some("client-1"));
+    assert_eq!(field("client_secret").as_deref(), Some("cs-0001"));
+    assert!(!format!("{credentials:?}").contains("pw-secret-9"));
+    let err = grant().token().await.expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Unauthorized);
+    assert!(!err.message.contains("pw-secret-9"), "{err}");
+    assert!(err.message.contains("access_denied"), "{err}");
+}

@@ -230,6 +230,30 @@ async fn json_cut_short_is_retried_and_json_that_is_wrong_is_not() {
 }
 
 #[tokio::test]
+async fn a_json_reply_keeps_its_headers_and_is_retried_when_cut_short() {
+    let server = Server::start().await;
+    server.script(
+        "/page",
+        [
+            Step::json(r#"{"result":[{"sys_id":"a"},"#),
+            Step::json(r#"{"result":[]}"#).header("Link", "<https://x/p?o=2>;rel=\"next\""),
+        ],
+    );
+    let http = client(fast());
+    let url = server.url("/page");
+    let reply = http
+        .send_json_reply(|c| c.get(&url))
+        .await
+        .expect("the second attempt");
+    assert_eq!(server.hits("/page"), 2);
+    assert_eq!(&reply.body[..], br#"{"result":[]}"#);
+    assert_eq!(
+        connector_sdk::http::link_rel(&reply.headers, "next").as_deref(),
+        Some("https://x/p?o=2")
+    );
+}
+
+#[tokio::test]
 async fn decode_errors_name_the_call_and_the_field() {
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)] // Read only through `Debug`.
