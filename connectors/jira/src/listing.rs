@@ -7,10 +7,11 @@
 //! `updated >= <newest - overlap>` — JQL dates have minute precision and are read in the
 //! account's time zone, so the instant is rendered in the zone `myself` names, floored
 //! to the minute, and an issue seen again with the same text is unchanged for the
-//! engine. A project whose permissions changed is listed whole, so every issue's ACL is
-//! recomputed (the engine turns an ACL that changed alone into an ACL-only update). A
-//! full listing lists every project whole and ends with `ListingComplete`: it is the
-//! reconcile that finds deleted issues. Issues moved out of the configured projects are
+//! engine. When a project's permissions changed, the run refuses its cursor and the
+//! engine lists everything: every issue's ACL is recomputed (an ACL that changed alone is
+//! an ACL-only update) and the sweep removes issues the account no longer sees. A full
+//! listing lists every project whole and ends with `ListingComplete`: it is the reconcile
+//! that finds deleted issues. Issues moved out of the configured projects are
 //! deleted by incremental runs too.
 
 use std::collections::{BTreeMap, HashSet};
@@ -128,11 +129,32 @@ impl Inner {
             refuse_vanished(since, |p| now.contains(p), &[])?;
         }
         let mut groups = BTreeMap::new();
+        let mut acls = Vec::new();
+        for p in &projects {
+            acls.push(self.project_acl(p, out, &mut groups).await?);
+        }
+        // A permission change may have taken issues out of the account's sight too: only
+        // a full listing, whose sweep deletes what it did not see, applies it to every
+        // document of the project.
+        if let Some(since) = &since {
+            for (p, acl) in projects.iter().zip(&acls) {
+                let before = since
+                    .cursor(&partition(&p.key))
+                    .and_then(|text| serde_json::from_str::<ProjectCursor>(text).ok());
+                if before.is_some_and(|b| b.fp != acl.fingerprint) {
+                    return Err(ConnectorError::new(
+                        ErrorKind::CursorExpired,
+                        format!(
+                            "the permissions of project {} changed: listing everything",
+                            p.key
+                        ),
+                    ));
+                }
+            }
+        }
         let mut seen = HashSet::new();
         let mut oldest_from: Option<i64> = None;
-        let mut all_incremental = since.is_some();
-        for p in &projects {
-            let acl = self.project_acl(p, out, &mut groups).await?;
+        for (p, acl) in projects.iter().zip(&acls) {
             let before = match since.as_ref().and_then(|s| s.cursor(&partition(&p.key))) {
                 None => None,
                 Some(text) => Some(serde_json::from_str::<ProjectCursor>(text).map_err(|_| {
@@ -142,15 +164,11 @@ impl Inner {
                     )
                 })?),
             };
-            let from = before
-                .as_ref()
-                .filter(|b| b.fp == acl.fingerprint)
-                .and_then(|b| b.wm);
-            match from {
-                Some(f) => oldest_from = Some(oldest_from.map_or(f, |o: i64| o.min(f))),
-                None => all_incremental = false,
+            if let Some(w) = before.as_ref().and_then(|b| b.wm) {
+                oldest_from = Some(oldest_from.map_or(w, |o: i64| o.min(w)));
             }
-            let Some(newest) = self.list_project(p, &acl, from, tz, &mut seen, out).await? else {
+            let from = before.as_ref().and_then(|b| b.wm);
+            let Some(newest) = self.list_project(p, acl, from, tz, &mut seen, out).await? else {
                 return Ok(());
             };
             let wm = match (newest, from) {
@@ -168,8 +186,7 @@ impl Inner {
         }
         if since.is_none() {
             out.change(Change::ListingComplete).await;
-        } else if all_incremental
-            && !self.config.projects.is_empty()
+        } else if !self.config.projects.is_empty()
             && let Some(from) = oldest_from
         {
             self.moved_out(&projects, from, tz, out).await?;
