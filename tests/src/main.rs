@@ -16,6 +16,7 @@ mod drive;
 mod hostile;
 mod identities;
 mod incremental;
+mod jira;
 mod journal;
 mod legacy_snapshots;
 mod listing_failures;
