@@ -44,8 +44,17 @@ struct Model {
     kb_ids: Vec<String>,
     /// (kb, crit, can) → mtom sys_id.
     kb_lists: Vec<(usize, usize, bool, String)>,
-    /// (sys_id, kb, can, cannot, published)
-    articles: Vec<(String, usize, Vec<usize>, Vec<usize>, bool)>,
+    articles: Vec<Article>,
+}
+
+/// An article: its knowledge base, its Can Read and Cannot Read criteria (by index).
+#[derive(Debug, Default)]
+struct Article {
+    sys_id: String,
+    kb: usize,
+    can: Vec<usize>,
+    cannot: Vec<usize>,
+    published: bool,
 }
 
 impl Model {
@@ -69,7 +78,13 @@ impl Model {
     }
 
     fn readers(&self, a: usize) -> BTreeSet<usize> {
-        let (_, kb, can, cannot, published) = &self.articles[a];
+        let Article {
+            kb,
+            can,
+            cannot,
+            published,
+            ..
+        } = &self.articles[a];
         if !published {
             return BTreeSet::new();
         }
@@ -119,12 +134,14 @@ fn some(rng: &mut Rng, n: usize, max: usize) -> Vec<usize> {
 }
 
 fn build(w: &mut World, rng: &mut Rng) -> Model {
-    let mut m = Model::default();
-    m.user_ids = (0..USERS)
-        .map(|u| w.add_user(&format!("u{u}"), &format!("u{u}@acme.test")))
-        .collect();
-    m.group_ids = (0..GROUPS).map(|g| w.add_group(&format!("g{g}"))).collect();
-    m.role_ids = (0..ROLES).map(|r| w.add_role(&format!("r{r}"))).collect();
+    let mut m = Model {
+        user_ids: (0..USERS)
+            .map(|u| w.add_user(&format!("u{u}"), &format!("u{u}@acme.test")))
+            .collect(),
+        group_ids: (0..GROUPS).map(|g| w.add_group(&format!("g{g}"))).collect(),
+        role_ids: (0..ROLES).map(|r| w.add_role(&format!("r{r}"))).collect(),
+        ..Model::default()
+    };
     for u in 0..USERS {
         for g in 0..GROUPS {
             if rng.chance(40) {
@@ -204,7 +221,13 @@ fn build(w: &mut World, rng: &mut Rng) -> Model {
                 ("cannot_read_user_criteria", &m.crit_list(&cannot)),
             ],
         );
-        m.articles.push((id, kb, can, cannot, true));
+        m.articles.push(Article {
+            sys_id: id,
+            kb,
+            can,
+            cannot,
+            published: true,
+        });
     }
     m
 }
@@ -255,11 +278,11 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
                 ];
                 w.update(
                     "kb_knowledge",
-                    &m.articles[a].0,
+                    &m.articles[a].sys_id,
                     &[(fields[0].0, &fields[0].1), (fields[1].0, &fields[1].1)],
                 );
-                m.articles[a].2 = can;
-                m.articles[a].3 = cannot;
+                m.articles[a].can = can;
+                m.articles[a].cannot = cannot;
             }
             3 => {
                 let (k, c, can) = (rng.below(KBS), rng.below(m.crits.len()), rng.chance(60));
@@ -284,14 +307,14 @@ fn mutate(w: &mut World, rng: &mut Rng, m: &mut Model) {
             }
             _ => {
                 let a = rng.below(ARTICLES);
-                let published = !m.articles[a].4;
+                let published = !m.articles[a].published;
                 let state = if published { "published" } else { "retired" };
                 w.update(
                     "kb_knowledge",
-                    &m.articles[a].0,
+                    &m.articles[a].sys_id,
                     &[("workflow_state", state)],
                 );
-                m.articles[a].4 = published;
+                m.articles[a].published = published;
             }
         }
     }
@@ -333,7 +356,7 @@ async fn run(seed: u64) {
         for u in 0..USERS {
             let expected: BTreeSet<String> = (0..ARTICLES)
                 .filter(|a| model.readers(*a).contains(&u))
-                .map(|a| format!("kb_knowledge/{}", model.articles[a].0))
+                .map(|a| format!("kb_knowledge/{}", model.articles[a].sys_id))
                 .collect();
             let seen = visible(&engine, &identities, &format!("u{u}@acme.test"));
             assert_eq!(
