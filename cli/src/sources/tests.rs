@@ -78,7 +78,15 @@ fn the_registry_names_each_type_once_in_lowercase() {
     let kinds: Vec<&str> = SOURCE_TYPES.iter().map(|t| t.kind()).collect();
     assert_eq!(
         kinds,
-        ["filesystem", "s3", "google-drive", "sharepoint", "slack"]
+        [
+            "filesystem",
+            "s3",
+            "google-drive",
+            "sharepoint",
+            "slack",
+            "servicenow",
+            "jira"
+        ]
     );
     for kind in kinds {
         assert!(
