@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use connector_filesystem::FilesystemType;
 use connector_google_drive::DriveType;
+use connector_process::ProcessType;
 use connector_s3::S3Type;
 use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
 use connector_sharepoint::SharePointType;
@@ -24,6 +25,7 @@ pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[
     &DriveType,
     &SharePointType,
     &SlackType,
+    &ProcessType,
 ];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the
