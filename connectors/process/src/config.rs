@@ -189,3 +189,57 @@ impl SourceType for ProcessType {
         Ok(Arc::new(ProcessConnector::new(config.clone())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use connector_sdk::ErasedSourceType;
+
+    use super::*;
+
+    fn problems(table: serde_json::Value) -> Vec<String> {
+        let cx = ConfigContext::new("/etc/tributary").with_host_keys(&["id", "type"]);
+        match ProcessType.parse(&table, &cx) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_problem_at_once_and_no_env_value_in_them() {
+        let said = problems(serde_json::json!({
+            "id": "p", "type": "process", "command": [],
+            "env": {"A=B": "hunter2-secret"}, "config": "not a table",
+            "idle_timeout_secs": 1, "max_line_bytes": 10,
+        }));
+        assert_eq!(
+            said,
+            [
+                "command: must name the plugin program",
+                "env.A=B: is not a valid variable name",
+                "config: must be a table",
+                "idle_timeout_secs: 1 is out of range (2..=86400)",
+                "max_line_bytes: 10 is out of range (1024..=268435456)",
+            ]
+        );
+        assert!(!said.join(" ").contains("hunter2"));
+    }
+
+    #[test]
+    fn relative_programs_and_the_working_directory_start_at_the_config_folder() {
+        let cx = ConfigContext::new("/etc/tributary").with_host_keys(&["id", "type"]);
+        let table = serde_json::json!({"id": "p", "type": "process",
+            "command": ["./plugins/wiki.py", "--fast"], "env": {"TOKEN": "s3cr3t"}});
+        let configured = ProcessType.parse(&table, &cx).expect("valid");
+        let config = configured
+            .config()
+            .downcast_ref::<ProcessConfig>()
+            .expect("a process config");
+        assert_eq!(config.command[0], "/etc/tributary/./plugins/wiki.py");
+        assert_eq!(config.cwd.as_deref(), Some(std::path::Path::new("/etc/tributary")));
+        assert!(!format!("{configured:?}").contains("s3cr3t"), "env values never print");
+        let on_path = serde_json::json!({"id": "p", "type": "process", "command": ["python3"]});
+        let configured = ProcessType.parse(&on_path, &cx).expect("valid");
+        let config = configured.config().downcast_ref::<ProcessConfig>().expect("config");
+        assert_eq!(config.command[0], "python3", "a bare name is looked up on PATH");
+    }
+}

@@ -49,8 +49,11 @@ impl Shared {
     /// Records why the process is gone (the first reason wins) and fails every open
     /// request with it.
     fn fail(&self, kind: ErrorKind, message: String) {
+        // Pending first, then failure, as in `Session::call`: a request is either
+        // registered before the failure (and drained here) or sees it.
+        let mut pending = lock(&self.pending);
         let (kind, message) = lock(&self.failure).get_or_insert((kind, message)).clone();
-        for (id, p) in lock(&self.pending).drain() {
+        for (id, p) in pending.drain() {
             let _ = p.tx.send(Reply::Error {
                 id,
                 error: WireError::from(&ConnectorError::new(kind.clone(), message.clone())),
@@ -308,8 +311,9 @@ impl Session {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = mpsc::unbounded_channel();
         let acked = Arc::new(AtomicU32::new(0));
+        let mut pending = lock(&self.shared.pending);
         if self.shared.failure().is_none() {
-            lock(&self.shared.pending).insert(
+            pending.insert(
                 id,
                 Pending {
                     tx,
@@ -320,6 +324,7 @@ impl Session {
                     max_bytes: self.max_document_bytes,
                 },
             );
+            drop(pending);
             self.send(&make(id));
         }
         Call {
