@@ -19,6 +19,7 @@ mod incremental;
 mod journal;
 mod legacy_snapshots;
 mod listing_failures;
+mod process;
 mod revocation;
 mod s3;
 mod scripted;
