@@ -235,11 +235,23 @@ mod tests {
             .downcast_ref::<ProcessConfig>()
             .expect("a process config");
         assert_eq!(config.command[0], "/etc/tributary/./plugins/wiki.py");
-        assert_eq!(config.cwd.as_deref(), Some(std::path::Path::new("/etc/tributary")));
-        assert!(!format!("{configured:?}").contains("s3cr3t"), "env values never print");
+        assert_eq!(
+            config.cwd.as_deref(),
+            Some(std::path::Path::new("/etc/tributary"))
+        );
+        assert!(
+            !format!("{configured:?}").contains("s3cr3t"),
+            "env values never print"
+        );
         let on_path = serde_json::json!({"id": "p", "type": "process", "command": ["python3"]});
         let configured = ProcessType.parse(&on_path, &cx).expect("valid");
-        let config = configured.config().downcast_ref::<ProcessConfig>().expect("config");
-        assert_eq!(config.command[0], "python3", "a bare name is looked up on PATH");
+        let config = configured
+            .config()
+            .downcast_ref::<ProcessConfig>()
+            .expect("config");
+        assert_eq!(
+            config.command[0], "python3",
+            "a bare name is looked up on PATH"
+        );
     }
 }

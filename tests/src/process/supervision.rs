@@ -203,7 +203,10 @@ async fn a_clean_exit_without_listing_complete_deletes_nothing() {
     let r = misbehave("no_listing_complete").await;
     // The plugin said nothing wrong, but a full listing that never completes proves no
     // deletion: the engine fails the run, and says why.
-    failed_saying(&r, "the listing ended without completing; nothing was deleted");
+    failed_saying(
+        &r,
+        "the listing ended without completing; nothing was deleted",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
