@@ -175,7 +175,6 @@ async fn serve_respects_the_window_and_answers_fetches_meanwhile() {
     }
     assert_eq!(kinds.len(), 4);
     assert_eq!(kinds[3], WireChange::ListingComplete);
-    drop(send);
     // The plugin's stdin closes: it stops and its output ends.
     engine_out.shutdown().await.expect("close");
     tokio::time::timeout(std::time::Duration::from_secs(10), server)
