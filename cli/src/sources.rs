@@ -10,6 +10,7 @@ use std::sync::Arc;
 use connector_filesystem::FilesystemType;
 use connector_google_drive::DriveType;
 use connector_jira::JiraType;
+use connector_process::ProcessType;
 use connector_s3::S3Type;
 use connector_sdk::{ConfigContext, ConfiguredSource, Connector, ErasedSourceType};
 use connector_servicenow::ServiceNowType;
@@ -28,6 +29,7 @@ pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[
     &SlackType,
     &ServiceNowType,
     &JiraType,
+    &ProcessType,
 ];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the

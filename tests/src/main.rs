@@ -21,6 +21,7 @@ mod journal;
 mod legacy_snapshots;
 mod listing_failures;
 mod public_api;
+mod process;
 mod revocation;
 mod s3;
 mod scripted;

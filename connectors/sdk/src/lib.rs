@@ -151,5 +151,7 @@ pub mod feed;
 pub mod globs;
 #[cfg(feature = "saas")]
 pub mod http;
+#[cfg(feature = "stdio")]
+pub mod protocol;
 #[cfg(feature = "testkit")]
 pub mod testkit;

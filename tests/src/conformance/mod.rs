@@ -4,6 +4,7 @@
 
 mod drive;
 mod filesystem;
+mod process;
 mod s3;
 mod sharepoint;
 mod slack;
