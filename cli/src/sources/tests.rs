@@ -85,7 +85,8 @@ fn the_registry_names_each_type_once_in_lowercase() {
             "sharepoint",
             "slack",
             "servicenow",
-            "jira"
+            "jira",
+            "process"
         ]
     );
     for kind in kinds {
