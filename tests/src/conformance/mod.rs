@@ -4,6 +4,7 @@
 
 mod drive;
 mod filesystem;
+mod jira;
 mod process;
 mod s3;
 mod sharepoint;
