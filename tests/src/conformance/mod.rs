@@ -7,6 +7,7 @@ mod filesystem;
 mod jira;
 mod process;
 mod s3;
+mod servicenow;
 mod sharepoint;
 mod slack;
 
