@@ -31,6 +31,10 @@ pub(crate) const ATTACHMENT_FIELDS: &str =
     "sys_id,file_name,content_type,size_bytes,table_name,table_sys_id,hash,sys_updated_on";
 pub(crate) const INCIDENT_FIELDS: &str = "sys_id,number,short_description,description,state,caller_id,opened_by,assigned_to,sys_updated_on,sys_mod_count";
 
+/// Articles whose attachments one query asks for (`table_sys_idIN…`): the query stays
+/// well under URL length limits (33 bytes per `sys_id`).
+const ATTACHMENT_BATCH: usize = 100;
+
 /// The checkpoint: watermarks per table, the audit's, and the ACL fingerprint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct State {
@@ -406,9 +410,16 @@ impl Inner {
         }
         state.articles = later(before.articles.clone(), walk.after);
         if self.config.attachments {
-            // The attachments of changed articles carry their ACL (or go with them).
-            for article in &changed {
-                let filter = format!("table_name=kb_knowledge^table_sys_id={article}");
+            // The attachments of changed articles carry their ACL (or go with them), asked
+            // for a hundred articles at a time; a re-read of every article is followed by
+            // a walk of every attachment anyway.
+            let batches: Vec<&[String]> = if relist {
+                Vec::new()
+            } else {
+                changed.chunks(ATTACHMENT_BATCH).collect()
+            };
+            for batch in batches {
+                let filter = format!("table_name=kb_knowledge^table_sys_idIN{}", batch.join(","));
                 let mut walk = Keyset::new("attachment", &filter, ATTACHMENT_FIELDS, None);
                 while let Some(page) = walk.next(&self.api, out).await? {
                     for a in &page {

@@ -323,15 +323,51 @@ async fn deletions_come_from_the_audit_table_or_else_from_the_full_reconcile() {
 async fn criteria_changes_reach_every_article_and_scripts_close_it() {
     let t = Instance::new().await;
     let policy = t.article(&t.hr, "Policy", "<p>expense policy limits</p>");
+    t.fake.world().attach(
+        "kb_knowledge",
+        &policy,
+        "receipts.txt",
+        "text/plain",
+        b"receipts template",
+    );
     t.sync_identities().await;
     succeeded(&t.sync().await);
     assert_eq!(t.readers("expense"), ["ann", "fay"]);
+    assert_eq!(t.readers("receipts"), ["ann", "fay"]);
     // bob's exclusion is lifted: no article changed, the KB's lists did.
     let deny = t.fake.world().records("kb_uc_cannot_read_mtom")[0]["sys_id"].clone();
     t.fake.world().delete("kb_uc_cannot_read_mtom", &deny);
     let report = t.sync().await;
     succeeded(&report);
     assert_eq!(t.readers("expense"), ["ann", "bob", "fay"], "{report:?}");
+    // A later attachment elsewhere moves the attachments' watermark past the overlap
+    // window, so the policy's attachment is not read again by that walk.
+    {
+        let mut w = t.fake.world();
+        w.advance(3600);
+        let faq = w.add_article(&t.general, "FAQ", "<p>frequently asked</p>");
+        w.attach("kb_knowledge", &faq, "faq.txt", "text/plain", b"answers");
+    }
+    succeeded(&t.sync().await);
+    // The article's own Can Read list names existing criteria (no criteria record
+    // changed): the article moves, and its attachment follows it.
+    {
+        let mut w = t.fake.world();
+        w.advance(3600);
+        w.update(
+            "kb_knowledge",
+            &policy,
+            &[("can_read_user_criteria", &t.c_itil)],
+        );
+    }
+    let narrowed = t.sync().await;
+    succeeded(&narrowed);
+    assert_eq!(t.readers("expense"), ["ann"], "HR and itil: {narrowed:?}");
+    assert_eq!(
+        t.readers("receipts"),
+        ["ann"],
+        "the attachment too: {narrowed:?}"
+    );
     // An advanced (scripted) criteria cannot be evaluated: the article closes.
     {
         let mut w = t.fake.world();
