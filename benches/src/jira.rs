@@ -84,6 +84,7 @@ fn main() {
             .expect("full sync");
         let full_s = started.elapsed().as_secs_f64();
         let full_requests = fake.total_requests();
+        let full_routes = by_route(&fake);
         assert_eq!(full.counts.added as usize, issues, "{full:?}");
 
         fake.reset_counts();
@@ -95,29 +96,44 @@ fn main() {
         let noop_s = started.elapsed().as_secs_f64();
         assert_eq!(noop.counts.added + noop.counts.modified, 0, "{noop:?}");
         let noop_requests = fake.total_requests();
-        let routes = [
-            Route::Myself,
-            Route::ProjectSearch,
-            Route::SearchJql,
-            Route::ProjectPermissionScheme,
-            Route::PermissionScheme,
-            Route::ProjectSecurityScheme,
-        ];
-        let by_route: Vec<String> = routes
-            .iter()
-            .map(|r| format!("{r:?} {}", fake.count(*r)))
-            .collect();
+        let noop_routes = by_route(&fake);
 
         println!("issues:               {issues} over {} projects", PROJECTS.len());
         println!(
-            "full sync:            {full_s:.2} s  ({:.0} docs/s), {full_requests} requests ({:.3} per document), peak RSS {:.0} MB",
+            "full sync:            {full_s:.2} s  ({:.0} docs/s), {full_requests} requests ({:.3} per document), peak RSS {:.0} MB\n  by route:           {full_routes}",
             issues as f64 / full_s,
             full_requests as f64 / issues as f64,
             common::peak_rss_mb()
         );
         println!(
-            "no-op incremental:    {noop_s:.3} s, {noop_requests} requests ({})",
-            by_route.join(", ")
+            "no-op incremental:    {noop_s:.3} s, {noop_requests} requests ({noop_routes})"
         );
     });
+}
+
+/// The requests the fake served, by route (those it served any of).
+fn by_route(fake: &FakeJira) -> String {
+    let routes = [
+        Route::Myself,
+        Route::ProjectSearch,
+        Route::SearchJql,
+        Route::Issue,
+        Route::Comments,
+        Route::ProjectPermissionScheme,
+        Route::PermissionScheme,
+        Route::ProjectRoles,
+        Route::ProjectRole,
+        Route::ProjectSecurityScheme,
+        Route::SecurityLevelMembers,
+        Route::GroupBulk,
+        Route::GroupMember,
+        Route::UsersSearch,
+    ];
+    routes
+        .iter()
+        .map(|r| (r, fake.count(*r)))
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{r:?} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
