@@ -210,7 +210,10 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             if args.source.is_some() {
                 anyhow::bail!("source {}: {}", source_config.id, crate::push::NOT_LISTED);
             }
-            eprintln!("{}: skipped (a push source: its documents arrive through the daemon's API)", source_config.id);
+            eprintln!(
+                "{}: skipped (a push source: its documents arrive through the daemon's API)",
+                source_config.id
+            );
             continue;
         }
         let source = source_config.source()?;

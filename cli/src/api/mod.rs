@@ -247,8 +247,9 @@ fn method_router(route: &Route) -> MethodRouter<ApiState> {
         Endpoint::PushPut => {
             on(f, push::put).layer(DefaultBodyLimit::max(crate::push::wire::MAX_REQUEST_BYTES))
         }
-        Endpoint::PushDelete => on(f, push::delete)
-            .layer(DefaultBodyLimit::max(crate::push::wire::MAX_REQUEST_BYTES)),
+        Endpoint::PushDelete => {
+            on(f, push::delete).layer(DefaultBodyLimit::max(crate::push::wire::MAX_REQUEST_BYTES))
+        }
         Endpoint::PushFinish => on(f, push::finish),
     }
 }

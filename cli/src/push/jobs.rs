@@ -74,12 +74,24 @@ pub struct JobView {
 #[derive(Debug)]
 pub enum PushError {
     UnknownSource(String),
-    NotPush { source: String, kind: &'static str },
-    UnknownJob { source: String, job: String },
+    NotPush {
+        source: String,
+        kind: &'static str,
+    },
+    UnknownJob {
+        source: String,
+        job: String,
+    },
     /// The source has an open job already.
-    Busy { source: String, job: String },
+    Busy {
+        source: String,
+        job: String,
+    },
     /// The job no longer takes requests.
-    NotOpen { job: String, state: JobState },
+    NotOpen {
+        job: String,
+        state: JobState,
+    },
     /// The daemon is stopping, or held content is not being read.
     Unavailable(String),
     Internal(String),
@@ -358,7 +370,9 @@ impl Jobs {
                     .map(|mut a| {
                         if a.bytes.is_some() {
                             let indexed = store.manifest_get(&source, a.doc.id.as_str())?;
-                            if indexed.is_some_and(|e| e.version == a.doc.version && e.pipeline == pipeline) {
+                            if indexed.is_some_and(|e| {
+                                e.version == a.doc.version && e.pipeline == pipeline
+                            }) {
                                 a.bytes = None;
                             }
                         }

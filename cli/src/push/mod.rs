@@ -24,16 +24,16 @@
 
 pub mod job;
 mod jobs;
-pub mod wire;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use connector_sdk::{
-    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
-    RemoteDocument, SourceCheckpoint, SourceType, SyncContext,
+    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind, RemoteDocument,
+    SourceCheckpoint, SourceType, SyncContext,
 };
 use futures::StreamExt as _;
 use serde::Deserialize;

@@ -104,8 +104,7 @@ pub struct Accepted {
 
 /// Reads a put body: every document valid, or the first problem.
 pub fn read_put(body: &[u8]) -> Result<Vec<Accepted>, Refusal> {
-    let put: PutBody =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("body: {e}")))?;
+    let put: PutBody = serde_json::from_slice(body).map_err(|e| invalid(format!("body: {e}")))?;
     check_count(put.documents.len(), "documents")?;
     put.documents
         .into_iter()
@@ -138,7 +137,9 @@ pub fn read_delete(body: &[u8]) -> Result<Vec<DocumentId>, Refusal> {
 
 fn check_count(n: usize, what: &str) -> Result<(), Refusal> {
     if n == 0 {
-        return Err(invalid(format!("{what}: empty (a batch names at least one)")));
+        return Err(invalid(format!(
+            "{what}: empty (a batch names at least one)"
+        )));
     }
     if n > MAX_DOCUMENTS_PER_BATCH {
         return Err(Refusal {
