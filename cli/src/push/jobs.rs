@@ -50,7 +50,9 @@ pub enum JobState {
     Finishing,
     /// Its run ended after the client finished it: see the report.
     Finished,
-    /// Nobody touched it for `job_ttl_secs`: its run ended, nothing was swept.
+    /// Nobody touched it for `job_ttl_secs`: its run is ending (nothing is swept).
+    Expiring,
+    /// It expired: its run ended, nothing was swept.
     Expired,
     /// Its run ended on its own (the engine failed, or the daemon is stopping).
     Ended,
@@ -278,31 +280,41 @@ impl Jobs {
         let ended = run.await;
         // No request goes to a run that ended.
         job.tx.write().await.take();
+        let report = match ended {
+            Ok(Ok(report)) => {
+                if let Some(observe) = &self.observer {
+                    let kind = match job.view().mode {
+                        Mode::Full => schedules::SyncKind::Full,
+                        Mode::Incremental => schedules::SyncKind::Content,
+                    };
+                    observe(&report, kind);
+                }
+                Some(report)
+            }
+            Ok(Err(e)) => {
+                tracing::error!(job = %job.view().job, error = %e, "push job's run failed");
+                None
+            }
+            Err(e) => {
+                tracing::error!(job = %job.view().job, error = %e, "push job's run panicked");
+                None
+            }
+        };
+        // The job's end state and its leaving the open table are one step (table, then
+        // view: the order every other path takes), so that a client who saw it ended can
+        // start the next job at once.
+        let mut table = self.table();
         let view = {
             let mut view = job.view.lock().unwrap_or_else(|p| p.into_inner());
             view.state = match view.state {
                 JobState::Finishing => JobState::Finished,
-                JobState::Expired => JobState::Expired,
+                JobState::Expiring => JobState::Expired,
                 _ => JobState::Ended,
             };
-            match ended {
-                Ok(Ok(report)) => {
-                    if let Some(observe) = &self.observer {
-                        let kind = match view.mode {
-                            Mode::Full => schedules::SyncKind::Full,
-                            Mode::Incremental => schedules::SyncKind::Content,
-                        };
-                        observe(&report, kind);
-                    }
-                    view.report = Some(report);
-                }
-                Ok(Err(e)) => tracing::error!(job = %view.job, error = %e, "push job's run failed"),
-                Err(e) => tracing::error!(job = %view.job, error = %e, "push job's run panicked"),
-            }
-            tracing::info!(source = %view.source, job = %view.job, state = ?view.state, "push job ended");
+            view.report = report;
             view.clone()
         };
-        let mut table = self.table();
+        tracing::info!(source = %view.source, job = %view.job, state = ?view.state, "push job ended");
         if table
             .open
             .get(&view.source)
@@ -476,7 +488,7 @@ async fn expire(job: Arc<Job>) {
             continue;
         }
         if let Some(sender) = tx.take() {
-            job.set_state(JobState::Expired);
+            job.set_state(JobState::Expiring);
             tracing::warn!(job = %job.view().job, ttl_secs = job.ttl.as_secs(), "push job expired");
             let _ = sender.send(Item::Expired(job.ttl)).await;
         }

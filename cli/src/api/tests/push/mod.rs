@@ -158,7 +158,10 @@ impl Push {
     pub async fn ended(&self, source: &str, job: &str) -> Value {
         for _ in 0..600 {
             let view = self.job(source, job).await;
-            if !matches!(view["state"].as_str(), Some("open" | "finishing")) {
+            if !matches!(
+                view["state"].as_str(),
+                Some("open" | "finishing" | "expiring")
+            ) {
                 assert!(
                     view["report"].is_object(),
                     "an ended job has a report: {view}"
