@@ -163,8 +163,14 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     );
     scheduler.shutdown();
     jobs.shutdown();
+    // Push jobs' runs were told to stop too: they commit what is in flight, like the
+    // scheduler's.
+    let drained = async {
+        let _ = (&mut driver).await;
+        jobs.idle().await;
+    };
     tokio::select! {
-        _ = &mut driver => tracing::info!("stopped cleanly"),
+        _ = drained => tracing::info!("stopped cleanly"),
         _ = tokio::time::sleep(grace) => tracing::warn!(
             "the grace period ended with runs in flight; exiting (the next start resumes them)"
         ),

@@ -164,6 +164,20 @@ impl Jobs {
         self.stop.cancel();
     }
 
+    /// Waits until no job is open or starting (after [`Jobs::shutdown`], until every run
+    /// stopped and filed its report).
+    pub async fn idle(&self) {
+        loop {
+            {
+                let table = self.table();
+                if table.open.is_empty() && table.starting.is_empty() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
