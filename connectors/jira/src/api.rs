@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Credentials, JiraConfig};
 use crate::wire::{
-    CommentPage, Group, LevelMember, Paged, PermissionScheme, Project, Role, SchemeRef, SearchPage,
-    SecurityScheme, User,
+    CommentPage, Group, Issue, LevelMember, Paged, PermissionScheme, Project, Role, SchemeRef,
+    SearchPage, SecurityScheme, User,
 };
 
 /// Page size of the `startAt` pages (Jira's usual maximum is 50 or 100).
@@ -137,6 +137,36 @@ impl Api {
             pairs.push(("nextPageToken", t));
         }
         self.get("search/jql", &pairs).await
+    }
+
+    /// One page of a JQL search for issue ids alone, which Jira serves 5000 a page.
+    pub(crate) async fn search_ids(
+        &self,
+        jql: &str,
+        token: Option<&str>,
+    ) -> Result<SearchPage, ConnectorError> {
+        let mut pairs = vec![("jql", jql), ("fields", "id"), ("maxResults", "5000")];
+        if let Some(t) = token {
+            pairs.push(("nextPageToken", t));
+        }
+        self.get("search/jql", &pairs).await
+    }
+
+    /// One issue with `fields`; `None` when Jira answers 404, which it does for an issue
+    /// that was deleted and for one the account may not browse.
+    pub(crate) async fn issue(
+        &self,
+        id: &str,
+        fields: &str,
+    ) -> Result<Option<Issue>, ConnectorError> {
+        match self
+            .get(&format!("issue/{}", encode(id)), &[("fields", fields)])
+            .await
+        {
+            Ok(issue) => Ok(Some(issue)),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The next page token of a search, checked: the same token twice is a server that

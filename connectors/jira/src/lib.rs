@@ -28,6 +28,7 @@ mod api;
 mod config;
 mod identity;
 mod listing;
+mod reconcile;
 mod wire;
 
 use std::sync::Arc;
@@ -91,10 +92,11 @@ impl Connector for JiraConnector {
     fn full<'a>(
         &'a self,
         _cx: &'a SyncContext,
-        _resume: Option<&'a SourceCheckpoint>,
+        resume: Option<&'a SourceCheckpoint>,
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
-        feed::spawn(move |out: Out| async move { inner.run(None, &out).await })
+        let resume = resume.cloned();
+        feed::spawn(move |out: Out| async move { inner.run(None, resume, &out).await })
     }
 
     fn incremental<'a>(
@@ -104,7 +106,7 @@ impl Connector for JiraConnector {
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
         let since = since.clone();
-        feed::spawn(move |out: Out| async move { inner.run(Some(since), &out).await })
+        feed::spawn(move |out: Out| async move { inner.run(Some(since), None, &out).await })
     }
 
     /// An attachment's bytes (issues are inline).

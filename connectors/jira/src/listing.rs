@@ -14,7 +14,7 @@
 //! that finds deleted issues. Issues moved out of the configured projects are
 //! deleted by incremental runs too.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, LocalResult, TimeZone};
 use chrono_tz::Tz;
@@ -28,10 +28,11 @@ use crate::Inner;
 use crate::acl::ProjectAcl;
 use crate::adf;
 use crate::api::Api;
+use crate::reconcile::Walked;
 use crate::wire::{Comment, Issue, Project};
 
 /// The fields a listing asks for: everything a document needs.
-const FIELDS: &str = "summary,description,status,issuetype,priority,labels,components,\
+pub(crate) const FIELDS: &str = "summary,description,status,issuetype,priority,labels,components,\
                       assignee,reporter,created,updated,project,security,attachment,comment";
 
 /// Marks a document whose permissions could not be read (its ACL is empty).
@@ -44,11 +45,30 @@ pub(crate) struct ProjectCursor {
     pub fp: String,
     /// The newest `updated` seen, in milliseconds since the epoch.
     pub wm: Option<i64>,
+    /// The ids of the project's issues, as ranges (the id reconcile's memory).
+    #[serde(default, with = "connector_sdk::ranges")]
+    pub ids: BTreeSet<i64>,
+    /// The attachment ids of the issues that have attachments.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub att: BTreeMap<i64, Vec<String>>,
 }
 
 /// The checkpoint partition of a project.
 pub(crate) fn partition(key: &str) -> String {
     format!("project:{key}")
+}
+
+/// The partition that holds a full listing's position while it runs.
+pub(crate) const LISTING: &str = "listing";
+
+/// Where a full listing stands: inside project `project`, before the page `next` (a
+/// `nextPageToken`, which Jira keeps valid for seven days), with the newest `updated`
+/// seen so far in it. `next: None` means the project is done.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct ListingPos {
+    pub project: String,
+    pub next: Option<String>,
+    pub wm: Option<i64>,
 }
 
 /// A Jira timestamp (`2023-02-10T00:10:11.027+0530`) in milliseconds since the epoch.
@@ -84,7 +104,26 @@ pub(crate) fn jql_date(ms: i64, tz: Option<Tz>) -> String {
     naive.format("%Y/%m/%d %H:%M").to_string()
 }
 
-fn quote(s: &str) -> String {
+/// Where a project's listing starts: all issues updated since `from` (minus the
+/// overlap) or every issue, from a page token, with the newest `updated` seen before it.
+#[derive(Debug, Default)]
+struct Start {
+    from: Option<i64>,
+    /// Whether the walk marks its position (a full listing's, to resume at).
+    mark: bool,
+    token: Option<String>,
+    wm: Option<i64>,
+}
+
+/// Errors a retry may cure, which say nothing about a page token.
+fn is_transient(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Transient | ErrorKind::RateLimited { .. } | ErrorKind::Timeout
+    )
+}
+
+pub(crate) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -110,10 +149,12 @@ impl Inner {
         Ok(all)
     }
 
-    /// A full listing (`since` = `None`) or an incremental one.
+    /// A full listing (`since` = `None`, resumed at `resume`'s position when given) or
+    /// an incremental one.
     pub(crate) async fn run(
         &self,
         since: Option<SourceCheckpoint>,
+        resume: Option<SourceCheckpoint>,
         out: &Out,
     ) -> Result<(), ConnectorError> {
         let me = retrying(out, || self.api.myself()).await?;
@@ -126,22 +167,28 @@ impl Inner {
         let projects = self.synced_projects(out).await?;
         if let Some(since) = &since {
             let now: HashSet<String> = projects.iter().map(|p| partition(&p.key)).collect();
-            refuse_vanished(since, |p| now.contains(p), &[])?;
+            refuse_vanished(since, |p| now.contains(p), &[LISTING])?;
         }
         let mut groups = BTreeMap::new();
         let mut acls = Vec::new();
         for p in &projects {
             acls.push(self.project_acl(p, out, &mut groups).await?);
         }
-        // A permission change may have taken issues out of the account's sight too: only
-        // a full listing, whose sweep deletes what it did not see, applies it to every
-        // document of the project.
+        // A permission change moves no issue's `updated`: a project whose permissions
+        // changed is walked whole, so every issue gets its new ACL (an ACL-only update
+        // for the engine), and the id reconcile deletes the issues the account may no
+        // longer browse (Jira answers 404 for them). A cursor from before the id
+        // reconcile cannot say what vanished: the engine lists everything instead.
+        let mut relist = HashSet::new();
         if let Some(since) = &since {
             for (p, acl) in projects.iter().zip(&acls) {
                 let before = since
                     .cursor(&partition(&p.key))
                     .and_then(|text| serde_json::from_str::<ProjectCursor>(text).ok());
-                if before.is_some_and(|b| b.fp != acl.fingerprint) {
+                let Some(before) = before.filter(|b| b.fp != acl.fingerprint) else {
+                    continue;
+                };
+                if before.ids.is_empty() && before.wm.is_some() {
                     return Err(ConnectorError::new(
                         ErrorKind::CursorExpired,
                         format!(
@@ -150,11 +197,40 @@ impl Inner {
                         ),
                     ));
                 }
+                tracing::info!(project = %p.key, "the project's permissions changed: listing it whole");
+                relist.insert(p.key.clone());
             }
         }
+        let synced: HashSet<String> = projects
+            .iter()
+            .map(|p| p.key.to_ascii_uppercase())
+            .collect();
         let mut seen = HashSet::new();
         let mut oldest_from: Option<i64> = None;
+        // A resumed full listing goes on where its position says: projects before it are
+        // done (their cursors are in the listing's checkpoint already).
+        let pos: Option<ListingPos> = resume
+            .as_ref()
+            .and_then(|r| r.cursor(LISTING))
+            .and_then(|text| serde_json::from_str(text).ok());
         for (p, acl) in projects.iter().zip(&acls) {
+            let mut start = Start::default();
+            if since.is_none()
+                && let Some(pos) = &pos
+            {
+                match p.key.as_str().cmp(pos.project.as_str()) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Equal if pos.next.is_none() => continue,
+                    std::cmp::Ordering::Equal => {
+                        start = Start {
+                            token: pos.next.clone(),
+                            wm: pos.wm,
+                            ..Start::default()
+                        }
+                    }
+                    std::cmp::Ordering::Greater => {}
+                }
+            }
             let before = match since.as_ref().and_then(|s| s.cursor(&partition(&p.key))) {
                 None => None,
                 Some(text) => Some(serde_json::from_str::<ProjectCursor>(text).map_err(|_| {
@@ -167,25 +243,64 @@ impl Inner {
             if let Some(w) = before.as_ref().and_then(|b| b.wm) {
                 oldest_from = Some(oldest_from.map_or(w, |o: i64| o.min(w)));
             }
-            let from = before.as_ref().and_then(|b| b.wm);
-            let Some(newest) = self.list_project(p, acl, from, tz, &mut seen, out).await? else {
+            let from = before
+                .as_ref()
+                .and_then(|b| b.wm)
+                .filter(|_| !relist.contains(&p.key));
+            let Some(walked) = self
+                .list_project(
+                    p,
+                    acl,
+                    Start {
+                        from,
+                        mark: since.is_none(),
+                        ..start
+                    },
+                    tz,
+                    &mut seen,
+                    out,
+                )
+                .await?
+            else {
                 return Ok(());
             };
-            let wm = match (newest, from) {
+            let Some(known) = self
+                .reconcile(p, acl, before.as_ref(), &walked, &synced, out)
+                .await?
+            else {
+                return Ok(());
+            };
+            let from = before.as_ref().and_then(|b| b.wm);
+            let wm = match (walked.newest, from) {
                 (Some(n), Some(f)) => Some(n.max(f)),
                 (n, f) => n.or(f),
             };
             let cursor = ProjectCursor {
                 fp: acl.fingerprint.clone(),
                 wm,
+                ids: known.ids,
+                att: known.att,
             };
             let text = serde_json::to_string(&cursor).unwrap_or_default();
             if !out.checkpoint(&partition(&p.key), Some(text)).await {
                 return Ok(());
             }
+            if since.is_none() {
+                let done = ListingPos {
+                    project: p.key.clone(),
+                    next: None,
+                    wm,
+                };
+                let text = serde_json::to_string(&done).unwrap_or_default();
+                if !out.checkpoint(LISTING, Some(text)).await {
+                    return Ok(());
+                }
+            }
         }
         if since.is_none() {
-            out.change(Change::ListingComplete).await;
+            if out.checkpoint(LISTING, None).await {
+                out.change(Change::ListingComplete).await;
+            }
         } else if !self.config.projects.is_empty()
             && let Some(from) = oldest_from
         {
@@ -194,21 +309,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Lists a project's issues (those updated since `from` minus the overlap, or all);
-    /// returns the newest `updated` seen, or `None` once the engine stopped listening.
+    /// Lists a project's issues (those updated since `from` minus the overlap, or all,
+    /// from `start`); returns the newest `updated` seen, or `None` once the engine
+    /// stopped listening. A full listing marks its position after every page.
     async fn list_project(
         &self,
         p: &Project,
         acl: &ProjectAcl,
-        from: Option<i64>,
+        start: Start,
         tz: Option<Tz>,
         seen: &mut HashSet<String>,
         out: &Out,
-    ) -> Result<Option<Option<i64>>, ConnectorError> {
-        let mut jql = format!("project = {}", quote(&p.key));
-        if let Some(extra) = &self.config.jql {
-            jql.push_str(&format!(" AND ({extra})"));
-        }
+    ) -> Result<Option<Walked>, ConnectorError> {
+        let mut jql = self.project_jql(p, None);
+        let from = start.from;
         match from {
             Some(from) => {
                 let since = from - (self.config.overlap_secs as i64) * 1000;
@@ -220,17 +334,37 @@ impl Inner {
             // Keys do not move when issues are edited during the walk.
             None => jql.push_str(" ORDER BY key ASC"),
         }
-        let mut newest: Option<i64> = None;
-        let mut token: Option<String> = None;
+        let full = start.mark;
+        let mut walked = Walked {
+            whole: from.is_none() && start.token.is_none(),
+            newest: start.wm,
+            ..Walked::default()
+        };
+        let mut token: Option<String> = start.token;
+        let mut resumed = token.is_some();
         loop {
-            let page = retrying(out, || self.api.search(&jql, FIELDS, token.as_deref())).await?;
+            let page = match retrying(out, || self.api.search(&jql, FIELDS, token.as_deref())).await
+            {
+                // A position older than the token's life (or a search that changed):
+                // the project is listed again from its start; the engine sees unchanged
+                // issues as unchanged.
+                Err(e) if resumed && !is_transient(&e.kind) => {
+                    tracing::info!(project = %p.key, error = %e, "the resumed page token was refused: listing the project from its start");
+                    resumed = false;
+                    token = None;
+                    continue;
+                }
+                page => page?,
+            };
+            resumed = false;
             let next = Api::next_token(token.take(), &page)?;
             for issue in page.issues {
                 let updated = issue.fields.updated.as_deref().and_then(parse_time);
-                newest = newest.max(updated);
+                walked.newest = walked.newest.max(updated);
                 if !seen.insert(issue.id.clone()) {
                     continue;
                 }
+                walked.record(&issue, self.config.include_attachments);
                 let comments = self.comments_of(&issue, out).await?;
                 for doc in self.issue_docs(p, acl, &issue, &comments) {
                     if !out.change(Change::Upsert(doc)).await {
@@ -239,14 +373,31 @@ impl Inner {
                 }
             }
             match next {
-                Some(n) => token = Some(n),
-                None => return Ok(Some(newest)),
+                Some(n) => {
+                    if full {
+                        let pos = ListingPos {
+                            project: p.key.clone(),
+                            next: Some(n.clone()),
+                            wm: walked.newest,
+                        };
+                        let text = serde_json::to_string(&pos).unwrap_or_default();
+                        if !out.checkpoint(LISTING, Some(text)).await {
+                            return Ok(None);
+                        }
+                    }
+                    token = Some(n);
+                }
+                None => return Ok(Some(walked)),
             }
         }
     }
 
     /// All of an issue's comments: those the search embedded, and the rest paged.
-    async fn comments_of(&self, issue: &Issue, out: &Out) -> Result<Vec<Comment>, ConnectorError> {
+    pub(crate) async fn comments_of(
+        &self,
+        issue: &Issue,
+        out: &Out,
+    ) -> Result<Vec<Comment>, ConnectorError> {
         if !self.config.include_comments {
             return Ok(Vec::new());
         }
@@ -321,7 +472,7 @@ impl Inner {
     }
 
     /// The issue's document and its attachments'.
-    fn issue_docs(
+    pub(crate) fn issue_docs(
         &self,
         p: &Project,
         acl: &ProjectAcl,

@@ -153,5 +153,6 @@ pub mod globs;
 pub mod http;
 #[cfg(feature = "stdio")]
 pub mod protocol;
+pub mod ranges;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -81,10 +81,11 @@ impl Connector for ServiceNowConnector {
     fn full<'a>(
         &'a self,
         _cx: &'a SyncContext,
-        _resume: Option<&'a SourceCheckpoint>,
+        resume: Option<&'a SourceCheckpoint>,
     ) -> ChangeStream<'a> {
         let inner = Arc::clone(&self.inner);
-        feed::spawn(move |out: Out| async move { inner.full(&out).await })
+        let resume = resume.cloned();
+        feed::spawn(move |out: Out| async move { inner.full(resume, &out).await })
     }
 
     fn incremental<'a>(

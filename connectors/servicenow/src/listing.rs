@@ -10,8 +10,9 @@
 //! `sys_id`), minus an overlap: articles no longer published are deleted with their
 //! attachments; deletions come from `sys_audit_delete` when it is readable. The ACL
 //! tables are read every run and fingerprinted: when the criteria, the KBs' lists or
-//! (for ACLs expanded to users) the directory changed, the run asks for a full listing
-//! (`CursorExpired`), which rewrites every ACL and sweeps.
+//! (for ACLs expanded to users) the directory changed, the run reads every article and
+//! attachment in scope again, which rewrites every ACL. Full listings mark their
+//! position per page, so a killed one resumes.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +47,38 @@ pub(crate) struct State {
 }
 
 const STATE: &str = "state";
+
+/// The partition of a full listing's position while it runs.
+const LISTING: &str = "listing";
+
+/// Which walk of a full listing is under way.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Phase {
+    #[default]
+    Articles,
+    Attachments,
+    Incidents,
+}
+
+/// Where a full listing stands: its phase and the keyset position in it, the newest keys
+/// seen so far per table, and the audit mark its first run took.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Position {
+    phase: Phase,
+    after: Option<Key>,
+    articles: Option<Key>,
+    attachments: Option<Key>,
+    incidents: Option<Key>,
+    audit_readable: bool,
+    audit: Option<Key>,
+}
+
+/// Marks a full listing's position; false once the engine stopped listening.
+async fn mark(out: &Out, pos: &Position) -> bool {
+    let text = serde_json::to_string(pos).unwrap_or_default();
+    out.checkpoint(LISTING, Some(text)).await
+}
 
 /// A run's view of the knowledge ACLs.
 pub(crate) struct Run {
@@ -208,67 +241,116 @@ impl Inner {
         Ok(out.change(Change::Upsert(doc)).await)
     }
 
-    /// A full listing (resumes start over: the keyset walk is cheap to repeat and the
-    /// sweep needs the whole of it).
-    pub(crate) async fn full(&self, out: &Out) -> Result<(), ConnectorError> {
-        let audit = self.audit_probe(out).await?;
-        let mut run = self.start(out).await?;
-        let mut state = State {
-            audit_readable: audit.is_some(),
-            audit: audit.flatten(),
-            ..State::default()
+    /// A full listing, resumed at `resume`'s position when given: articles, then their
+    /// attachments, then incidents, each a keyset walk that marks its position after
+    /// every page. The audit mark is the one the listing's first run took, so deletions
+    /// made while it was down are still read by the next incremental run.
+    pub(crate) async fn full(
+        &self,
+        resume: Option<SourceCheckpoint>,
+        out: &Out,
+    ) -> Result<(), ConnectorError> {
+        let pos: Option<Position> = resume
+            .as_ref()
+            .and_then(|r| r.cursor(LISTING))
+            .and_then(|t| serde_json::from_str(t).ok());
+        let mut pos = match pos {
+            Some(pos) => pos,
+            None => {
+                let audit = self.audit_probe(out).await?;
+                Position {
+                    audit_readable: audit.is_some(),
+                    audit: audit.flatten(),
+                    ..Position::default()
+                }
+            }
         };
-        let mut walk = Keyset::new(
-            "table/kb_knowledge",
-            &Self::scope(&run),
-            ARTICLE_FIELDS,
-            None,
-        );
-        while let Some(page) = walk.next(&self.api, out).await? {
-            for r in &page {
-                if !self.emit_article(out, out, &mut run, r, false).await? {
+        let resumed = resume.is_some();
+        let mut run = self.start(out).await?;
+        if pos.phase == Phase::Articles {
+            let mut walk = Keyset::new(
+                "table/kb_knowledge",
+                &Self::scope(&run),
+                ARTICLE_FIELDS,
+                pos.after.clone(),
+            );
+            while let Some(page) = walk.next(&self.api, out).await? {
+                for r in &page {
+                    if !self.emit_article(out, out, &mut run, r, false).await? {
+                        return Ok(());
+                    }
+                }
+                pos.articles = later(pos.articles.take(), walk.after.clone());
+                pos.after = walk.after.clone();
+                if !mark(out, &pos).await {
                     return Ok(());
                 }
             }
+            pos.phase = Phase::Attachments;
+            pos.after = None;
         }
-        state.articles = walk.after;
-        if self.config.attachments {
-            let mut walk = Keyset::new(
-                "attachment",
-                "table_name=kb_knowledge",
-                ATTACHMENT_FIELDS,
-                None,
-            );
-            while let Some(page) = walk.next(&self.api, out).await? {
-                for a in &page {
-                    let Some(acl) = run.articles.get(&field(a, "table_sys_id")) else {
-                        continue;
-                    };
-                    if !out
-                        .change(Change::Upsert(self.attachment_doc(a, acl.clone())))
-                        .await
-                    {
+        if pos.phase == Phase::Attachments {
+            if self.config.attachments {
+                let mut walk = Keyset::new(
+                    "attachment",
+                    "table_name=kb_knowledge",
+                    ATTACHMENT_FIELDS,
+                    pos.after.clone(),
+                );
+                while let Some(page) = walk.next(&self.api, out).await? {
+                    for a in &page {
+                        // A resumed listing did not read every article this run: the
+                        // attachment's is read alone (an attachment never waits for a
+                        // sweep to lose its ACL).
+                        let known = run.articles.get(&field(a, "table_sys_id")).cloned();
+                        let go_on = match known {
+                            Some(acl) => {
+                                out.change(Change::Upsert(self.attachment_doc(a, acl)))
+                                    .await
+                            }
+                            None if resumed => self.emit_attachment(out, &mut run, a).await?,
+                            None => true,
+                        };
+                        if !go_on {
+                            return Ok(());
+                        }
+                    }
+                    pos.attachments = later(pos.attachments.take(), walk.after.clone());
+                    pos.after = walk.after.clone();
+                    if !mark(out, &pos).await {
                         return Ok(());
                     }
                 }
             }
-            state.attachments = walk.after;
+            pos.phase = Phase::Incidents;
+            pos.after = None;
         }
         if self.config.incidents {
-            let mut walk = Keyset::new("table/incident", "", INCIDENT_FIELDS, None);
+            let mut walk = Keyset::new("table/incident", "", INCIDENT_FIELDS, pos.after.clone());
             while let Some(page) = walk.next(&self.api, out).await? {
                 for r in &page {
                     if !out.change(Change::Upsert(self.incident_doc(r))).await {
                         return Ok(());
                     }
                 }
+                pos.incidents = later(pos.incidents.take(), walk.after.clone());
+                pos.after = walk.after.clone();
+                if !mark(out, &pos).await {
+                    return Ok(());
+                }
             }
-            state.incidents = walk.after;
         }
-        state.fingerprint = run.fingerprint.clone();
-        state.directory = run.acl.directory.as_ref().map(directory_hash);
+        let state = State {
+            articles: pos.articles,
+            attachments: pos.attachments,
+            incidents: pos.incidents,
+            audit_readable: pos.audit_readable,
+            audit: pos.audit,
+            fingerprint: run.fingerprint.clone(),
+            directory: run.acl.directory.as_ref().map(directory_hash),
+        };
         let text = serde_json::to_string(&state).unwrap_or_default();
-        if out.checkpoint(STATE, Some(text)).await {
+        if out.checkpoint(STATE, Some(text)).await && out.checkpoint(LISTING, None).await {
             out.change(Change::ListingComplete).await;
         }
         Ok(())
@@ -291,15 +373,19 @@ impl Inner {
             let dir = self.directory(out, &run.acl.roles).await?;
             run.acl.directory = Some(dir);
         }
-        if run.fingerprint != before.fingerprint
-            || run.acl.directory.as_ref().map(directory_hash) != before.directory
-        {
-            return Err(expired(
-                "the knowledge bases or their user criteria changed: listing everything to apply them",
-            ));
+        // Criteria changes move no article's `sys_updated_on`: every article in scope
+        // (and every attachment) is read again, so each gets its new ACL (an ACL-only
+        // update for the engine). Deletions still come from the audit as in any run.
+        let relist = run.fingerprint != before.fingerprint
+            || run.acl.directory.as_ref().map(directory_hash) != before.directory;
+        if relist {
+            tracing::info!(
+                "the knowledge bases or their user criteria changed: reading every article again"
+            );
         }
         let overlap = |k: &Option<Key>| {
             k.as_ref()
+                .filter(|_| !relist)
                 .map(|(u, _)| (back(u, self.config.overlap_secs), String::new()))
         };
         let mut state = before.clone();
@@ -372,6 +458,7 @@ impl Inner {
         }
         // An ACL newly expanded to users: the next run compares the directory too.
         state.directory = run.acl.directory.as_ref().map(directory_hash);
+        state.fingerprint = run.fingerprint.clone();
         let text = serde_json::to_string(&state).unwrap_or_default();
         out.checkpoint(STATE, Some(text)).await;
         Ok(())

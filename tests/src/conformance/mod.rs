@@ -4,8 +4,10 @@
 
 mod drive;
 mod filesystem;
+mod jira;
 mod process;
 mod s3;
+mod servicenow;
 mod sharepoint;
 mod slack;
 

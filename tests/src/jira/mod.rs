@@ -313,37 +313,68 @@ async fn edits_in_the_same_minute_and_inside_the_overlap_are_not_missed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletions_need_the_full_reconcile_and_moves_out_are_deleted_at_once() {
+async fn deletions_are_found_by_the_id_reconcile_with_their_attachments() {
     let t = Site::new("UTC").await;
+    let admin = t.user("admin");
     let gone = t.issue("ENG", "Doomed", "obsolete tracker entry", "ann");
     let moved = t.issue("ENG", "Wanderer", "relocated ticket", "ann");
+    let mut keepers = Vec::new();
     for n in 0..4 {
-        t.issue("ENG", &format!("Keeper {n}"), "stays put", "ann");
+        keepers.push(t.issue("ENG", &format!("Keeper {n}"), "stays put", "ann"));
     }
+    let spare = {
+        let mut w = t.fake.world();
+        // Pages of two: the id listing has pages too.
+        w.set_page_cap(2);
+        w.attach(
+            gone,
+            &admin,
+            "notes.txt",
+            "text/plain",
+            b"obsolete attachment",
+        );
+        w.attach(
+            keepers[0],
+            &admin,
+            "spare.txt",
+            "text/plain",
+            b"spare parts list",
+        )
+    };
     t.sync_identities().await;
     succeeded(&t.sync().await);
-    assert_eq!(t.hits("ann", "obsolete"), 1);
+    assert_eq!(t.hits("ann", "obsolete"), 2);
+    assert_eq!(t.hits("ann", "spare"), 1);
+    let no_op = t.sync().await;
+    succeeded(&no_op);
+    assert_eq!(no_op.counts.deleted, 0, "{no_op:?}");
     {
         let mut w = t.fake.world();
         w.advance(MINUTE);
         w.delete_issue(gone);
         w.move_issue(moved, "HR");
+        w.edit(keepers[0], |e| e.remove_attachment(spare));
     }
     let incremental = t.sync().await;
     succeeded(&incremental);
     assert_eq!(
-        t.hits("ann", "relocated"),
+        t.hits("ann", "obsolete"),
         0,
-        "moved out: deleted {incremental:?}"
+        "the issue and its attachment: {incremental:?}"
     );
     assert_eq!(
-        t.hits("ann", "obsolete"),
-        1,
-        "nothing proves the deletion yet"
+        t.hits("ann", "relocated"),
+        0,
+        "moved out of the synced projects"
     );
+    assert_eq!(t.hits("ann", "spare"), 0, "an attachment the edit removed");
+    assert_eq!(t.hits("ann", "stays"), 4);
     let full = t.full().await;
     succeeded(&full);
-    assert_eq!(t.hits("ann", "obsolete"), 0, "{full:?}");
+    assert_eq!(
+        full.counts.deleted, 0,
+        "nothing left for the sweep: {full:?}"
+    );
     assert_eq!(t.hits("ann", "stays"), 4);
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct ListCursor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
     /// The ids of the items, as ranges.
-    #[serde(default, with = "ranges")]
+    #[serde(default, with = "connector_sdk::ranges")]
     pub items: BTreeSet<i64>,
     /// Items with attachments.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -36,52 +36,6 @@ impl ListCursor {
 
     pub(crate) fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
-    }
-}
-
-mod ranges {
-    use std::collections::BTreeSet;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(ids: &BTreeSet<i64>, s: S) -> Result<S::Ok, S::Error> {
-        let mut out = String::new();
-        let mut iter = ids.iter().copied().peekable();
-        while let Some(start) = iter.next() {
-            let mut end = start;
-            while iter.peek() == Some(&(end + 1)) {
-                end += 1;
-                iter.next();
-            }
-            if !out.is_empty() {
-                out.push(',');
-            }
-            if end == start {
-                out.push_str(&start.to_string());
-            } else {
-                out.push_str(&format!("{start}-{end}"));
-            }
-        }
-        s.serialize_str(&out)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<i64>, D::Error> {
-        let text = String::deserialize(d)?;
-        let mut ids = BTreeSet::new();
-        for part in text.split(',').filter(|p| !p.is_empty()) {
-            let (start, end) = match part.split_once('-') {
-                Some((a, b)) => (a.parse::<i64>(), b.parse::<i64>()),
-                None => (part.parse::<i64>(), part.parse::<i64>()),
-            };
-            let (Ok(start), Ok(end)) = (start, end) else {
-                return Err(D::Error::custom(format!("not an id range: {part}")));
-            };
-            if end < start || end - start > 50_000_000 {
-                return Err(D::Error::custom(format!("not an id range: {part}")));
-            }
-            ids.extend(start..=end);
-        }
-        Ok(ids)
     }
 }
 
