@@ -136,7 +136,7 @@ fn a_push_job_through_the_daemon_is_searched_by_its_acls_and_an_open_one_survive
     assert_eq!(visible(&daemon, "ann@example.com"), ["deal-1"]);
     assert_eq!(visible(&daemon, "bob@example.com"), ["ticket-2"]);
     assert!(visible(&daemon, "eve@example.com").is_empty());
-    // The metrics count the job's run as every other run.
+    // The daemon logs the job's end with its state.
     assert!(daemon.log().contains("push job ended"), "{}", daemon.log());
 
     // A job left open when the daemon stops: its run stops, what it put is kept, and the
