@@ -205,6 +205,17 @@ pub async fn sync(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
         return Ok(exit_code(failed));
     }
     for source_config in sources {
+        if source_config.type_name() == crate::push::KIND {
+            // Named: say where its documents come from; among all sources: pass it by.
+            if args.source.is_some() {
+                anyhow::bail!("source {}: {}", source_config.id, crate::push::NOT_LISTED);
+            }
+            eprintln!(
+                "{}: skipped (a push source: its documents arrive through the daemon's API)",
+                source_config.id
+            );
+            continue;
+        }
         let source = source_config.source()?;
         let mut options = options.clone();
         if let Some(n) = source_config.documents_in_flight() {

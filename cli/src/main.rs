@@ -33,6 +33,7 @@ mod commands;
 mod config;
 mod daemon;
 mod extract;
+mod push;
 mod reader;
 mod rows;
 mod sources;

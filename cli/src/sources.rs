@@ -18,6 +18,7 @@ use connector_sharepoint::SharePointType;
 use connector_slack::SlackType;
 use toml::{Table, Value};
 
+use crate::push::PushType;
 use crate::reader::{Problem, Reader};
 
 /// Every source type the binary knows, by its `type = "..."` name.
@@ -30,6 +31,7 @@ pub const SOURCE_TYPES: &[&dyn ErasedSourceType] = &[
     &ServiceNowType,
     &JiraType,
     &ProcessType,
+    &PushType,
 ];
 
 /// The keys of a `[[sources]]` table the binary reads itself; the others are the
@@ -243,6 +245,18 @@ fn schedule(
             ok = false;
         }
         schedule.identities = None;
+    }
+    if connector.kind() == crate::push::KIND {
+        // Its documents arrive in jobs its client starts: a scheduled run would list nothing.
+        for (kind, value) in [("content", &written.content), ("full", &written.full)] {
+            if on(value) {
+                refuse(
+                    kind,
+                    "a push source receives documents through the daemon's API and runs on no schedule",
+                );
+                ok = false;
+            }
+        }
     }
     if on(&written.permissions) {
         refuse(

@@ -153,6 +153,8 @@ const DAILY: &str = "0 2 * * *";
 ///   permissions hourly; content every 10 minutes, a daily full, identities hourly.
 /// - `servicenow`: roles and ACL rules are separate from records, so permissions hourly;
 ///   content every 15 minutes, a weekly full, identities hourly.
+/// - `push`: nothing: its documents arrive through the daemon's API in jobs its client
+///   starts (ADR 0026), so no kind runs on a schedule.
 /// - any other type: content every 15 minutes and a weekly full, nothing else until configured.
 pub fn defaults_for(source_type: &str) -> SourceSchedule {
     SourceSchedule::defaults_for(source_type)
@@ -170,6 +172,7 @@ fn default_texts(source_type: &str) -> Defaults {
         "slack" => d("5m", WEEKLY, None, Some("30m")),
         "jira" => d("10m", DAILY, Some("1h"), Some("1h")),
         "servicenow" => d("15m", WEEKLY, Some("1h"), Some("1h")),
+        "push" => Defaults([None, None, None, None]),
         _ => d("15m", WEEKLY, None, None),
     }
 }

@@ -29,13 +29,13 @@ fn write_config(w: &World, name: &str, data: &str, extra: &str) -> PathBuf {
     path
 }
 
-struct Daemon {
-    child: Child,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn start(config: &Path, log: PathBuf) -> Daemon {
+    pub(crate) fn start(config: &Path, log: PathBuf) -> Daemon {
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(tributary_bin())
             .arg("--config")
@@ -49,7 +49,7 @@ impl Daemon {
         Daemon { child, log }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -59,7 +59,7 @@ impl Daemon {
     }
 
     /// Waits for the process to exit, at most `limit`.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -74,12 +74,12 @@ impl Daemon {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until `ready` holds of the log, at most `limit`.
-    fn wait_log(&mut self, limit: Duration, what: &str, ready: impl Fn(&str) -> bool) {
+    pub(crate) fn wait_log(&mut self, limit: Duration, what: &str, ready: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + limit;
         while !ready(&self.log()) {
             assert!(
@@ -99,7 +99,7 @@ impl Daemon {
 
 impl Daemon {
     /// The API's address, from the start line of the log.
-    fn api(&self) -> String {
+    pub(crate) fn api(&self) -> String {
         let log = self.log();
         let line = log
             .lines()

@@ -22,6 +22,7 @@ mod legacy_snapshots;
 mod listing_failures;
 mod process;
 mod public_api;
+mod push;
 mod revocation;
 mod s3;
 mod scripted;

@@ -1,4 +1,4 @@
-//! The real `tributary` binary: built by cargo next to this bench (release), run once as
+//! The real `tributary` binary: built by cargo next to this bench (its profile), run once as
 //! `tributary sync` to build the corpus's index and then as `tributary daemon`, whose API
 //! address is read from its "daemon started" log line.
 
@@ -8,39 +8,42 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The release `tributary` binary of this bench's target folder, built (or found up to date)
-/// by cargo; `TRIBUTARY_BENCH_BIN` names another one.
+/// The `tributary` binary of this bench's target folder and profile (release under `cargo
+/// bench`; the dev build under `cargo bench --profile dev`), built (or found up to date) by
+/// cargo; `TRIBUTARY_BENCH_BIN` names another one.
 pub fn binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("TRIBUTARY_BENCH_BIN") {
         return bin.into();
     }
-    // This bench runs as <target>/release/deps/search-<hash>.
+    // This bench runs as <target>/<profile folder>/deps/<bench>-<hash>.
     let exe = std::env::current_exe().expect("current exe");
-    let release = exe
+    let out = exe
         .parent()
         .and_then(Path::parent)
-        .expect("the bench runs from <target>/release/deps");
-    let target = release.parent().expect("target folder");
+        .expect("the bench runs from <target>/<profile>/deps");
+    let target = out.parent().expect("target folder");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "tributary",
-            "--bin",
-            "tributary",
-        ])
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", "tributary", "--bin", "tributary"]);
+    // The dev profile's folder is `debug`; every other profile's is its name.
+    match out.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some(profile) => {
+            build.args(["--profile", profile]);
+        }
+        None => panic!("no profile folder in {}", out.display()),
+    }
+    let status = build
         .arg("--target-dir")
         .arg(target)
         .current_dir(workspace)
         .status()
         .expect("run cargo build");
     assert!(status.success(), "cargo build of tributary failed");
-    release.join("tributary")
+    out.join("tributary")
 }
 
 /// `tributary sync --source <source>`; returns its wall time.

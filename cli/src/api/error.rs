@@ -22,8 +22,14 @@ pub enum Code {
     MethodNotAllowed,
     /// 400: a query string or body the endpoint does not accept.
     BadRequest,
+    /// 400: a push batch with more documents (or ids) than one batch may hold.
+    TooManyDocuments,
+    /// 413: a pushed document's content is over the per-document limit.
+    DocumentTooLarge,
+    /// 413: a request body over the route's limit.
+    PayloadTooLarge,
     /// 409: the request conflicts with what the daemon is doing (a busy source, a kind that
-    /// is off).
+    /// is off, a push job that is not open).
     Conflict,
     /// 503: not ready, shutting down, or nothing synced yet.
     Unavailable,
@@ -38,6 +44,8 @@ impl Code {
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::BadRequest => StatusCode::BAD_REQUEST,
+            Code::TooManyDocuments => StatusCode::BAD_REQUEST,
+            Code::DocumentTooLarge | Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::Conflict => StatusCode::CONFLICT,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,

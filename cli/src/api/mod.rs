@@ -1,5 +1,5 @@
-//! The daemon's HTTP API: health, Prometheus metrics, sources, runs, trigger-a-run, search and
-//! ACL explanations, as JSON over axum. [`router`] builds it over an [`ApiState`], which holds
+//! The daemon's HTTP API: health, Prometheus metrics, sources, runs, trigger-a-run, search,
+//! ACL explanations and push jobs (`push.rs`, ADR 0026), as JSON over axum. [`router`] builds it over an [`ApiState`], which holds
 //! the [`Control`] the running daemon implements, the [`Metrics`] it records runs into, and
 //! the [`Auth`] policy (a bearer token, or explicitly none).
 //!
@@ -22,6 +22,7 @@ mod control;
 mod error;
 mod handlers;
 mod metrics;
+mod push;
 mod reads;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     check: auth::Check,
     reads: reads::Reads,
+    push: Option<Arc<crate::push::Jobs>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -68,6 +70,23 @@ impl ApiState {
             metrics,
             check: auth.into(),
             reads: reads::Reads::default(),
+            push: None,
+        }))
+    }
+
+    /// The same state, serving push jobs (`type = "push"` sources) on `jobs`. Without it the
+    /// push routes answer 503: only the daemon, which holds the index's writer, runs jobs.
+    pub fn with_push(self, jobs: Arc<crate::push::Jobs>) -> Self {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
+            control: Arc::clone(&shared.control),
+            metrics: Arc::clone(&shared.metrics),
+            check: shared.check.clone(),
+            reads: reads::Reads::default(),
+            push: shared.push.clone(),
+        });
+        ApiState(Arc::new(Inner {
+            push: Some(jobs),
+            ..inner
         }))
     }
 
@@ -90,6 +109,10 @@ impl ApiState {
 
     fn reads(&self) -> &reads::Reads {
         &self.0.reads
+    }
+
+    fn push(&self) -> Option<&Arc<crate::push::Jobs>> {
+        self.0.push.as_ref()
     }
 }
 
@@ -130,6 +153,11 @@ enum Endpoint {
     Search,
     AclExplain,
     OpenApi,
+    PushStart,
+    PushGet,
+    PushPut,
+    PushDelete,
+    PushFinish,
 }
 
 /// One route: method, path (axum's `{param}` syntax, which is OpenAPI's too), and whether it
@@ -153,7 +181,7 @@ const fn route(verb: Verb, path: &'static str, public: bool, endpoint: Endpoint)
 
 /// Every route the API serves: [`router`] is built from this list, and a test checks it
 /// against `docs/openapi.json` both ways.
-pub const ROUTES: [Route; 9] = [
+pub const ROUTES: [Route; 14] = [
     route(Verb::Get, "/healthz", true, Endpoint::Healthz),
     route(Verb::Get, "/readyz", true, Endpoint::Readyz),
     route(Verb::Get, "/metrics", false, Endpoint::Metrics),
@@ -168,6 +196,36 @@ pub const ROUTES: [Route; 9] = [
     route(Verb::Get, "/v1/search", false, Endpoint::Search),
     route(Verb::Get, "/v1/acl/explain", false, Endpoint::AclExplain),
     route(Verb::Get, "/v1/openapi.json", false, Endpoint::OpenApi),
+    route(
+        Verb::Post,
+        "/v1/sources/{id}/jobs",
+        false,
+        Endpoint::PushStart,
+    ),
+    route(
+        Verb::Get,
+        "/v1/sources/{id}/jobs/{job}",
+        false,
+        Endpoint::PushGet,
+    ),
+    route(
+        Verb::Post,
+        "/v1/sources/{id}/jobs/{job}/documents",
+        false,
+        Endpoint::PushPut,
+    ),
+    route(
+        Verb::Post,
+        "/v1/sources/{id}/jobs/{job}/documents/delete",
+        false,
+        Endpoint::PushDelete,
+    ),
+    route(
+        Verb::Post,
+        "/v1/sources/{id}/jobs/{job}/finish",
+        false,
+        Endpoint::PushFinish,
+    ),
 ];
 
 fn method_router(route: &Route) -> MethodRouter<ApiState> {
@@ -182,6 +240,17 @@ fn method_router(route: &Route) -> MethodRouter<ApiState> {
         Endpoint::Search => on(f, handlers::search),
         Endpoint::AclExplain => on(f, handlers::acl_explain),
         Endpoint::OpenApi => on(f, handlers::openapi),
+        Endpoint::PushStart => on(f, push::start),
+        Endpoint::PushGet => on(f, push::get),
+        // Batches are larger than anything else the API takes: their own body limit, which
+        // replaces the router's for these routes.
+        Endpoint::PushPut => {
+            on(f, push::put).layer(DefaultBodyLimit::max(crate::push::wire::MAX_REQUEST_BYTES))
+        }
+        Endpoint::PushDelete => {
+            on(f, push::delete).layer(DefaultBodyLimit::max(crate::push::wire::MAX_REQUEST_BYTES))
+        }
+        Endpoint::PushFinish => on(f, push::finish),
     }
 }
 

@@ -76,8 +76,11 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     let runner = Arc::new(EngineRunner::new(
         Arc::clone(&engine),
         Arc::clone(&config),
-        observer,
+        Arc::clone(&observer),
     ));
+    // Push sources' jobs run on the same engine, outside the scheduler (they have no
+    // schedule, and a client, not the clock, decides when one starts).
+    let jobs = Arc::new(crate::push::Jobs::new((*engine).clone(), Some(observer)));
     let scheduler = Scheduler::new(
         SharedRunner(Arc::clone(&runner)),
         scheduler_options(&config.daemon),
@@ -92,7 +95,8 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         Arc::clone(&control) as Arc<dyn api::Control>,
         Arc::clone(&metrics),
         api::Auth::from_token(config.daemon.api_token.clone()),
-    );
+    )
+    .with_push(Arc::clone(&jobs));
     let address = listener.local_addr()?;
     if !state.requires_token() {
         tracing::warn!(%address, "the API has no token: any local process may call it (set [daemon] api_token)");
@@ -158,8 +162,15 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         "stopping: no new runs; runs in flight commit and checkpoint"
     );
     scheduler.shutdown();
+    jobs.shutdown();
+    // Push jobs' runs were told to stop too: they commit what is in flight, like the
+    // scheduler's.
+    let drained = async {
+        let _ = (&mut driver).await;
+        jobs.idle().await;
+    };
     tokio::select! {
-        _ = &mut driver => tracing::info!("stopped cleanly"),
+        _ = drained => tracing::info!("stopped cleanly"),
         _ = tokio::time::sleep(grace) => tracing::warn!(
             "the grace period ended with runs in flight; exiting (the next start resumes them)"
         ),

@@ -86,7 +86,8 @@ fn the_registry_names_each_type_once_in_lowercase() {
             "slack",
             "servicenow",
             "jira",
-            "process"
+            "process",
+            "push"
         ]
     );
     for kind in kinds {

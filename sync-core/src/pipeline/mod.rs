@@ -130,6 +130,11 @@ impl Default for CommitPolicy {
 pub struct SyncOptions {
     /// List everything from the start even if a checkpoint exists.
     pub full: bool,
+    /// Read the connector's change feed (`incremental`) even when the source has no
+    /// checkpoint yet or an unfinished full listing, instead of listing everything: for a
+    /// source with no listing to fall back on, whose documents arrive only as changes (a
+    /// push source's jobs, ADR 0026). `full` wins over it.
+    pub feed_only: bool,
     /// Let a sweep delete more than `mass_delete_ratio` of the source.
     pub allow_mass_delete: bool,
     /// The share of a source's documents one sweep may delete without `allow_mass_delete`.
@@ -166,6 +171,7 @@ impl Default for SyncOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         SyncOptions {
             full: false,
+            feed_only: false,
             allow_mass_delete: false,
             mass_delete_ratio: 0.5,
             concurrency: (cores * 2).clamp(2, 16),
@@ -411,6 +417,9 @@ pub(crate) async fn run(
     state.running = true;
     let (mode, generation, checkpoint) = if options.full {
         (RunMode::Full, run_id, SourceCheckpoint::default())
+    } else if options.feed_only {
+        let checkpoint = state.checkpoint.clone().unwrap_or_default();
+        (RunMode::Incremental, run_id, checkpoint)
     } else if let Some(listing) = &state.listing {
         (
             RunMode::FullResumed,

@@ -12,7 +12,7 @@ use crate::api::{Auth, OPENAPI, ROUTES, Verb};
 
 /// A concrete path for a route (`{id}` → `sample`) that its handler accepts.
 fn concrete(path: &str) -> String {
-    let path = path.replace("{id}", "sample");
+    let path = path.replace("{id}", "sample").replace("{job}", "1");
     match path.as_str() {
         "/v1/search" => "/v1/search?q=policy&as=bob@example.com".into(),
         "/v1/acl/explain" => {
@@ -22,7 +22,12 @@ fn concrete(path: &str) -> String {
     }
 }
 
-fn error_code(body: &[u8]) -> String {
+/// A push job route: served only by a state with push jobs (the daemon's).
+fn is_push(path: &str) -> bool {
+    path.contains("/jobs")
+}
+
+pub(super) fn error_code(body: &[u8]) -> String {
     let json: serde_json::Value = serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)));
     json["error"]["code"]
@@ -63,6 +68,8 @@ async fn every_route_but_health_needs_the_token() {
         }
         let (status, body) = call(&app, with(Some(&right))).await;
         let expected = match r.verb {
+            // The fixture serves no push jobs (`push.rs` tests them with a token).
+            _ if is_push(r.path) => StatusCode::SERVICE_UNAVAILABLE,
             Verb::Post => StatusCode::ACCEPTED,
             Verb::Get => StatusCode::OK,
         };
@@ -121,7 +128,7 @@ async fn open_auth_serves_every_route_without_a_token() {
         )
         .await;
         assert!(
-            status.is_success(),
+            status.is_success() || (is_push(r.path) && error_code(&body) == "unavailable"),
             "{path}: {status} {}",
             String::from_utf8_lossy(&body)
         );

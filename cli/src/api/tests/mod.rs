@@ -3,6 +3,7 @@
 
 mod contract;
 mod metrics;
+mod push;
 mod reads;
 
 use std::path::{Path, PathBuf};
