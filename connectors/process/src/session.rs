@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +39,9 @@ struct Shared {
     /// Why the process is gone, once it is.
     failure: Mutex<Option<(ErrorKind, String)>>,
     status: Mutex<Option<ExitStatus>>,
+    /// Set when the session is dropped: the engine is done with the plugin, so its end
+    /// (killed by the reaper) is expected, not a failure to warn about.
+    closing: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -78,6 +81,13 @@ pub(crate) struct Session {
     next_id: AtomicU64,
     _kill: oneshot::Sender<()>,
     pub(crate) max_document_bytes: u64,
+}
+
+impl Drop for Session {
+    /// Runs before the fields drop, so the reader knows the kill that follows is ours.
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -435,7 +445,11 @@ async fn read_replies(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
-    tracing::warn!(plugin = %program, "plugin {what}{status}");
+    if shared.closing.load(Ordering::SeqCst) && lock(&shared.pending).is_empty() {
+        tracing::debug!(plugin = %program, "plugin stopped after its session ended{status}");
+    } else {
+        tracing::warn!(plugin = %program, "plugin {what}{status}");
+    }
     shared.fail(kind, format!("plugin {program:?} {what}{status}"));
 }
 
