@@ -36,6 +36,18 @@ pub enum Format {
     Xls,
     /// An e-mail message or a web archive (MIME: `.eml`, `.mht`).
     Email,
+    /// Rich Text Format.
+    Rtf,
+    /// OpenDocument text (`.odt`, or flat `.fodt`).
+    Odt,
+    /// OpenDocument presentation (`.odp`, or flat `.fodp`).
+    Odp,
+    /// An EPUB book.
+    Epub,
+    /// Word 2003 XML (WordprocessingML) or a Flat OPC package: Office XML outside a ZIP.
+    OfficeXml,
+    /// Any other XML.
+    Xml,
     /// Nothing recognisable.
     Unknown,
 }
@@ -60,6 +72,12 @@ impl Format {
             Format::Ppt => "ppt",
             Format::Xls => "xls",
             Format::Email => "email",
+            Format::Rtf => "rtf",
+            Format::Odt => "odt",
+            Format::Odp => "odp",
+            Format::Epub => "epub",
+            Format::OfficeXml => "office-xml",
+            Format::Xml => "xml",
             Format::Unknown => "unknown",
         }
     }
@@ -75,7 +93,12 @@ impl Format {
             "docx" => Format::Docx,
             "pptx" => Format::Pptx,
             "xlsx" | "xlsm" | "xlsb" => Format::Xlsx,
-            "ods" => Format::Ods,
+            "ods" | "fods" | "ots" => Format::Ods,
+            "odt" | "fodt" | "ott" => Format::Odt,
+            "odp" | "fodp" | "otp" => Format::Odp,
+            "epub" => Format::Epub,
+            "rtf" => Format::Rtf,
+            "xml" => Format::Xml,
             "doc" => Format::Doc,
             "ppt" => Format::Ppt,
             "xls" => Format::Xls,
@@ -106,6 +129,11 @@ impl Format {
             }
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => Format::Xlsx,
             "application/vnd.oasis.opendocument.spreadsheet" => Format::Ods,
+            "application/vnd.oasis.opendocument.text" => Format::Odt,
+            "application/vnd.oasis.opendocument.presentation" => Format::Odp,
+            "application/epub+zip" => Format::Epub,
+            "application/rtf" | "text/rtf" => Format::Rtf,
+            "application/xml" | "text/xml" => Format::Xml,
             "application/msword" => Format::Doc,
             "application/vnd.ms-powerpoint" => Format::Ppt,
             "application/vnd.ms-excel" => Format::Xls,
@@ -141,8 +169,11 @@ impl<'a> Hints<'a> {
     }
 }
 
-/// Detects the format: binary magic numbers first (they cannot lie by accident), then the
-/// content type, then the extension, and finally "text if it looks like text".
+/// Detects the format from the bytes first, the hints second: binary magic numbers (they
+/// cannot lie by accident), RTF's `{\rtf`, an XML document's root element (Word 2003 XML,
+/// Flat OPC, flat OpenDocument, XHTML), then the content type or extension — which only
+/// decides among what the bytes allow: a legacy Office name on bytes that are text is HTML,
+/// CSV or text saved under that name — and finally "text if it looks like text".
 pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     let hinted = hints
         .content_type
@@ -153,7 +184,15 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     }
     if input.starts_with(b"PK\x03\x04") {
         return match hinted {
-            Some(f @ (Format::Docx | Format::Pptx | Format::Xlsx | Format::Ods)) => f,
+            Some(
+                f @ (Format::Docx
+                | Format::Pptx
+                | Format::Xlsx
+                | Format::Ods
+                | Format::Odt
+                | Format::Odp
+                | Format::Epub),
+            ) => f,
             // A legacy extension on a ZIP is really OOXML under the wrong name.
             Some(Format::Doc) => Format::Docx,
             Some(Format::Ppt) => Format::Pptx,
@@ -167,8 +206,51 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
             _ => Format::Ole,
         };
     }
-    if looks_like_html(input) && !matches!(hinted, Some(Format::Markdown | Format::Text)) {
+    let head = text_head(input);
+    let trimmed = head.trim_start();
+    if trimmed.starts_with("{\\rtf") {
+        return Format::Rtf;
+    }
+    let plain_hint = matches!(hinted, Some(Format::Markdown | Format::Text));
+    if !plain_hint && (trimmed.starts_with("<?xml") || hinted == Some(Format::Xml)) {
+        if let Some(f) = xml_dialect(trimmed) {
+            return f;
+        }
+    }
+    if looks_like_html(input) && !plain_hint {
         return Format::Html;
+    }
+    // A binary Office name on bytes that are none of the above: Word and Excel open such
+    // files as what they are (a web page or a MIME archive saved as .doc, a CSV saved as
+    // .xls), and so do we; whatever else is left to the hinted extractor, which refuses it.
+    if matches!(
+        hinted,
+        Some(
+            Format::Doc
+                | Format::Xls
+                | Format::Ppt
+                | Format::Docx
+                | Format::Xlsx
+                | Format::Pptx
+                | Format::Ods
+                | Format::Odt
+                | Format::Odp
+                | Format::Epub
+        )
+    ) && !crate::text::looks_binary(input)
+    {
+        let lower = trimmed.get(..trimmed.len().min(256)).unwrap_or("");
+        let lower = lower.to_ascii_lowercase();
+        if lower.starts_with("mime-version:") || lower.starts_with("content-type: multipart") {
+            return Format::Email;
+        }
+        if lower.starts_with("<html") || lower.starts_with("<!doctype") {
+            return Format::Html;
+        }
+        return match hinted {
+            Some(Format::Xls | Format::Xlsx | Format::Ods) => Format::Csv,
+            _ => Format::Text,
+        };
     }
     if let Some(f) = hinted {
         return f;
@@ -188,6 +270,68 @@ fn looks_like_html(input: &[u8]) -> bool {
         .unwrap_or(head.len());
     let head = head[start..].to_ascii_lowercase();
     head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
+}
+
+/// The first few kilobytes as text, for sniffing: UTF-8 (lossy) or, after a UTF-16 BOM,
+/// UTF-16; a UTF-8 BOM is dropped.
+fn text_head(input: &[u8]) -> String {
+    let head = &input[..input.len().min(8192)];
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(head) {
+        return encoding
+            .decode_without_bom_handling(&head[bom..])
+            .0
+            .into_owned();
+    }
+    String::from_utf8_lossy(head).into_owned()
+}
+
+/// What an XML document is, by its root element: `None` when no root element is seen in
+/// the head (then the hints decide).
+fn xml_dialect(head: &str) -> Option<Format> {
+    let mut rest = head;
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = &r[r.find("?>")? + 2..];
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = &r[r.find("-->")? + 3..];
+        } else if let Some(r) = rest.strip_prefix("<!") {
+            // A DOCTYPE, possibly with an internal subset in brackets.
+            let end = match (r.find('['), r.find('>')) {
+                (Some(b), Some(g)) if b < g => r.find("]>").map(|e| e + 2)?,
+                (_, Some(g)) => g + 1,
+                _ => return None,
+            };
+            rest = &r[end..];
+        } else {
+            break;
+        }
+    }
+    let tag = rest.strip_prefix('<')?;
+    let end = tag.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+    let name = &tag[..end];
+    let local = name.rsplit(':').next().unwrap_or(name);
+    let attrs = &tag[end..tag.find('>').unwrap_or(tag.len())];
+    Some(match local {
+        "html" => Format::Html,
+        "wordDocument" => Format::OfficeXml,
+        "package" if attrs.contains("schemas.microsoft.com/office/2006/xmlPackage") => {
+            Format::OfficeXml
+        }
+        "document"
+            if name == "office:document"
+                || attrs.contains("urn:oasis:names:tc:opendocument:xmlns:office") =>
+        {
+            if attrs.contains("opendocument.spreadsheet") {
+                Format::Ods
+            } else if attrs.contains("opendocument.presentation") {
+                Format::Odp
+            } else {
+                Format::Odt
+            }
+        }
+        _ => Format::Xml,
+    })
 }
 
 #[cfg(test)]

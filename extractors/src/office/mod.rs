@@ -11,18 +11,22 @@ mod crypto;
 mod doc;
 mod docx;
 mod emf;
+mod epub;
 mod escher;
 mod numfmt;
+mod odf;
 mod ooxml;
 mod ppt;
 mod pptx;
 mod sheet;
+mod xml;
 mod zipguard;
 
 use std::io::Cursor;
 
 use crate::{Deadline, ErrorKind, ExtractError, Extracted, Extractor, Format, Limits};
 
+pub(crate) use xml::XmlExtractor;
 pub(crate) use zipguard::ZipGuard;
 
 /// ZIP-based formats: dispatches on the archive's contents.
@@ -37,17 +41,31 @@ impl Extractor for ZipExtractor {
             Format::Pptx,
             Format::Xlsx,
             Format::Ods,
+            Format::Odt,
+            Format::Odp,
+            Format::Epub,
         ]
     }
 
     fn extract(
         &self,
         input: &[u8],
-        _format: Format,
+        format: Format,
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
+        if matches!(format, Format::Odt | Format::Odp | Format::Ods)
+            && !input.starts_with(b"PK\x03\x04")
+        {
+            // Flat OpenDocument: the same XML, unzipped.
+            return odf::extract_flat(input, format, limits, deadline);
+        }
         let mut zip = ZipGuard::open(input, limits)?;
+        let opendocument = zip.mimetype_contains("application/vnd.oasis.opendocument")
+            || (zip.has("content.xml") && zip.has("META-INF/manifest.xml"));
+        if opendocument {
+            odf::check_encryption(&mut zip)?;
+        }
         let mut doc = if zip.has("xl/workbook.xml") || zip.has("xl/workbook.bin") {
             sheet::extract(input, Format::Xlsx, None, limits, deadline)
                 .and_then(|doc| sheet::append_notes(doc, &mut zip, limits, deadline))
@@ -58,6 +76,24 @@ impl Extractor for ZipExtractor {
             docx::extract(&mut zip, limits, deadline)
         } else if zip.has("ppt/presentation.xml") {
             pptx::extract(&mut zip, limits, deadline)
+        } else if opendocument {
+            let kind = if zip.mimetype_contains("presentation") {
+                Format::Odp
+            } else {
+                Format::Odt
+            };
+            odf::extract_zip(&mut zip, kind, limits, deadline)
+        } else if zip.mimetype_contains("application/epub+zip")
+            || zip.has("META-INF/container.xml")
+        {
+            return epub::extract(&mut zip, limits, deadline);
+        } else if zip.has("[Content_Types].xml") || zip.has("mimetype") {
+            // A package of a format we do not read (Visio, XPS, iWork, …): its parts are
+            // markup, not a document's text.
+            return Err(ExtractError::new(
+                ErrorKind::Unsupported,
+                "a zip package of a format that is not extracted",
+            ));
         } else {
             return archive(&mut zip, limits, deadline);
         }?;
