@@ -208,7 +208,7 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     }
     let head = text_head(input);
     let trimmed = head.trim_start();
-    if trimmed.starts_with("{\\rtf") {
+    if is_rtf(trimmed.as_bytes()) {
         return Format::Rtf;
     }
     let plain_hint = matches!(hinted, Some(Format::Markdown | Format::Text));
@@ -260,6 +260,18 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     } else {
         Format::Text
     }
+}
+
+/// `{\rtf`, with whitespace allowed after the brace (some writers indent it).
+pub(crate) fn is_rtf(input: &[u8]) -> bool {
+    let Some(rest) = input.strip_prefix(b"{") else {
+        return false;
+    };
+    let start = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    rest[start..].starts_with(b"\\rtf")
 }
 
 fn looks_like_html(input: &[u8]) -> bool {

@@ -510,7 +510,7 @@ impl Extractor for RtfExtractor {
             .iter()
             .position(|b| !b.is_ascii_whitespace())
             .unwrap_or(input.len());
-        if !input[start..].starts_with(b"{\\rtf") {
+        if !crate::detect::is_rtf(&input[start..]) {
             return Err(ExtractError::new(
                 ErrorKind::Corrupt,
                 "not an rtf document: it does not start with {\\rtf",

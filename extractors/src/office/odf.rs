@@ -30,7 +30,6 @@ const SKIPPED: &[&str] = &[
     "office:font-face-decls",
     "office:styles",
     "office:automatic-styles",
-    "office:master-styles",
     "office:forms",
     "office:binary-data",
     "text:tracked-changes",
@@ -41,8 +40,6 @@ const SKIPPED: &[&str] = &[
     "table:tracked-changes",
     "table:named-expressions",
     "table:database-ranges",
-    "svg:title",
-    "svg:desc",
     "dc:creator",
     "dc:date",
     "meta:date-string",
@@ -82,8 +79,45 @@ pub(crate) fn extract_zip(
         .and_then(|(_, title)| title);
     let (mut doc, inline_title) = read(&content, format, limits, deadline)?;
     doc.title = title.or(inline_title);
+    // Objects drawn in the document (charts, formulas, embedded documents) are ODF
+    // documents of their own in sub-folders; then the master pages' headers and footers.
+    let mut parts: Vec<String> = zip
+        .names()
+        .into_iter()
+        .filter(|n| n.ends_with("/content.xml") && !n.starts_with("META-INF/"))
+        .take(MAX_OBJECTS)
+        .collect();
+    parts.push("styles.xml".into());
+    for part in parts {
+        deadline.check()?;
+        let room = doc.output_room(limits);
+        if room == 0 {
+            break;
+        }
+        let Some(xml) = zip.read(&part)? else {
+            continue;
+        };
+        let child = Limits {
+            max_output_bytes: room,
+            ..limits.clone()
+        };
+        match read(&xml, format, &child, deadline) {
+            Ok((inner, _)) => doc.sections.extend(inner.sections.into_iter().map(|mut s| {
+                s.page = None;
+                s
+            })),
+            Err(e) if e.kind == ErrorKind::Timeout => return Err(e),
+            Err(e) => doc.warnings.push(crate::Warning {
+                code: "broken_part",
+                message: format!("{part}: {e}"),
+            }),
+        }
+    }
     Ok(doc)
 }
+
+/// At most this many embedded objects of one document are read.
+const MAX_OBJECTS: usize = 64;
 
 /// Extracts a flat OpenDocument file (one XML document, in any encoding its BOM or
 /// bytes give).
@@ -103,9 +137,23 @@ pub(crate) fn extract_flat(
 #[derive(Default)]
 struct Table {
     row: Vec<String>,
+    /// Bytes in `row`: a row stops growing at the output cap, however its cells repeat.
+    row_bytes: usize,
     cell: String,
     cell_repeat: usize,
     row_repeat: usize,
+}
+
+impl Table {
+    fn push_cell(&mut self, cell: &str, times: usize, max_row: usize) {
+        for _ in 0..times {
+            if self.row_bytes > max_row {
+                return;
+            }
+            self.row_bytes += cell.len() + 3;
+            self.row.push(cell.to_string());
+        }
+    }
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
@@ -135,10 +183,21 @@ struct State {
     spreadsheet: bool,
     title: Option<String>,
     in_title: bool,
+    /// Inside `office:master-styles`, where only headers and footers are text.
+    master: bool,
+    /// How many header or footer elements are open.
+    header_footer: usize,
+    /// A cell's value when it has no text of its own (files written by tools that store
+    /// values only): `office:value`, `office:date-value`, …
+    cell_value: Option<String>,
+    max_row: usize,
 }
 
 impl State {
     fn text(&mut self, s: &str) {
+        if self.master && self.header_footer == 0 {
+            return;
+        }
         if self.in_title {
             self.title.get_or_insert_with(String::new).push_str(s);
         } else if let Some((p, _)) = self.paras.last_mut() {
@@ -201,6 +260,10 @@ fn read(
         spreadsheet: false,
         title: None,
         in_title: false,
+        master: false,
+        header_footer: 0,
+        cell_value: None,
+        max_row: limits.max_output_bytes,
     };
     let mut depth = 0usize;
     let mut skip_depth: Option<usize> = None;
@@ -250,10 +313,13 @@ fn read(
                     "text:tab" => st.text("\u{e001}"),
                     "text:line-break" => st.text("\u{e002}"),
                     "table:table-cell" | "table:covered-table-cell" => {
-                        if let Some(t) = st.tables.last_mut() {
-                            // An empty cell: only its place matters, and empty cells are
-                            // dropped from rows.
-                            t.cell.clear();
+                        // A cell without paragraphs: its value attribute, if any, is what
+                        // a spreadsheet shows.
+                        if let Some(v) = cell_value(&e)
+                            && let Some(t) = st.tables.last_mut()
+                        {
+                            let times = repeat(&e, "table:number-columns-repeated");
+                            t.push_cell(&v, times, st.max_row);
                         }
                     }
                     _ => {}
@@ -302,8 +368,31 @@ fn read(
     Ok((st.b.finish(), title))
 }
 
+/// Header and footer elements of a master page.
+fn is_header_footer(name: &str) -> bool {
+    name.starts_with("style:header") || name.starts_with("style:footer")
+}
+
+/// The value attribute of a cell, for cells that hold no paragraph.
+fn cell_value(e: &BytesStart<'_>) -> Option<String> {
+    [
+        "office:string-value",
+        "office:value",
+        "office:date-value",
+        "office:time-value",
+        "office:boolean-value",
+    ]
+    .iter()
+    .find_map(|a| attr(e, a))
+    .filter(|v| !v.trim().is_empty())
+}
+
 fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
+    if is_header_footer(name) {
+        st.header_footer += 1;
+    }
     match name {
+        "office:master-styles" => st.master = true,
         "office:spreadsheet" => st.spreadsheet = true,
         "dc:title" => st.in_title = true,
         "text:p" => st.paras.push((String::new(), None)),
@@ -331,6 +420,7 @@ fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
         "table:table-row" => {
             if let Some(t) = st.tables.last_mut() {
                 t.row.clear();
+                t.row_bytes = 0;
                 t.row_repeat = repeat(e, "table:number-rows-repeated");
             }
         }
@@ -339,22 +429,32 @@ fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
                 t.cell.clear();
                 t.cell_repeat = repeat(e, "table:number-columns-repeated");
             }
+            st.cell_value = cell_value(e);
         }
         _ => {}
     }
 }
 
 fn end(st: &mut State, name: &str) {
+    if is_header_footer(name) {
+        st.header_footer = st.header_footer.saturating_sub(1);
+    }
     match name {
+        "office:master-styles" => st.master = false,
         "dc:title" => st.in_title = false,
         "text:p" | "text:h" => st.end_paragraph(),
         "table:table-cell" | "table:covered-table-cell" => {
+            let value = st.cell_value.take();
             if let Some(t) = st.tables.last_mut() {
-                let cell = std::mem::take(&mut t.cell);
+                let mut cell = std::mem::take(&mut t.cell);
+                if cell.is_empty()
+                    && let Some(v) = value
+                {
+                    cell = v;
+                }
                 if !cell.is_empty() {
-                    for _ in 0..t.cell_repeat {
-                        t.row.push(cell.clone());
-                    }
+                    let times = t.cell_repeat;
+                    t.push_cell(&cell, times, st.max_row);
                 }
             }
         }
