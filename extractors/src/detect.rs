@@ -398,4 +398,61 @@ mod tests {
             Format::Unknown
         );
     }
+
+    #[test]
+    fn xml_roots_and_rtf_decide_before_the_name() {
+        let fodt = br#"<?xml version="1.0"?><office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:mimetype="application/vnd.oasis.opendocument.spreadsheet">"#;
+        assert_eq!(detect(fodt, &Hints::file_name("x.xml")), Format::Ods);
+        let word = b"<?xml version=\"1.0\"?><?mso-application progid=\"Word.Document\"?><!-- c --><w:wordDocument xmlns:w=\"x\">";
+        assert_eq!(detect(word, &Hints::file_name("x.doc")), Format::OfficeXml);
+        assert_eq!(
+            detect(
+                b"<?xml version=\"1.0\"?><!DOCTYPE html><html>",
+                &Hints::default()
+            ),
+            Format::Html
+        );
+        assert_eq!(
+            detect(b"<?xml version=\"1.0\"?><rss>", &Hints::file_name("x.json")),
+            Format::Xml
+        );
+        // UTF-16 with a BOM is sniffed too.
+        let utf16: Vec<u8> = "\u{feff}<?xml version=\"1.0\"?><note/>"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(detect(&utf16, &Hints::default()), Format::Xml);
+        assert_eq!(
+            detect(b"{ \\rtf1 x}", &Hints::file_name("x.doc")),
+            Format::Rtf
+        );
+        // A text file stays text whatever it starts with.
+        assert_eq!(
+            detect(
+                b"<?xml version=\"1.0\"?><a/>",
+                &Hints::file_name("notes.txt")
+            ),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn text_under_a_binary_office_name_is_read_as_what_it_is() {
+        let xls = Hints::file_name("report.xls");
+        assert_eq!(detect(b"a,b\n1,2\n", &xls), Format::Csv);
+        assert_eq!(detect(b"<html><p>x", &xls), Format::Html);
+        assert_eq!(
+            detect(
+                b"MIME-Version: 1.0\r\nContent-Type: multipart/related",
+                &Hints::file_name("page.doc")
+            ),
+            Format::Email
+        );
+        assert_eq!(
+            detect(b"plain words", &Hints::file_name("a.ppt")),
+            Format::Text
+        );
+        // Binary garbage keeps its hinted format, whose extractor refuses it.
+        assert_eq!(detect(b"\x00\x01\x02garbage\x00", &xls), Format::Xls);
+    }
 }

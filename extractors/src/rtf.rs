@@ -18,67 +18,18 @@ use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Extractor,
 /// Groups nested deeper than this are refused (Word writes a few dozen at most).
 const MAX_GROUP_DEPTH: usize = 1024;
 
-/// Destinations whose content is not text a reader sees.
-const SKIPPED: &[&str] = &[
-    "fonttbl",
-    "colortbl",
-    "stylesheet",
-    "listtable",
-    "listoverridetable",
-    "revtbl",
-    "rsidtbl",
-    "filetbl",
-    "xmlnstbl",
-    "pgdsctbl",
-    "themedata",
-    "colorschememapping",
-    "latentstyles",
-    "datastore",
-    "generator",
-    "pict",
-    "nonshppict",
-    "objdata",
-    "objclass",
-    "fldinst",
-    "bkmkstart",
-    "bkmkend",
-    "sp",
-    "private",
-    "userprops",
-    "docvar",
-    "template",
-    "operator",
-    "author",
-    "company",
-    "keywords",
-    "comment",
-    "doccomm",
-    "subject",
-    "category",
-    "manager",
-    "hlinkbase",
-    "creatim",
-    "revtim",
-    "printim",
-    "buptim",
-    "fchars",
-    "lchars",
-    "wgrffmtfilter",
-    "mmathPr",
-    "panose",
-    "falt",
-    "fname",
-    "atnid",
-    "atnauthor",
-    "atntime",
-    "atrfstart",
-    "atrfend",
-    "shprslt",
-    "xe",
-    "tc",
-    "txe",
-    "rxe",
-];
+/// Destinations whose content is not text a reader sees (space-separated).
+const SKIPPED: &str = "fonttbl colortbl stylesheet listtable listoverridetable revtbl rsidtbl filetbl \
+     xmlnstbl pgdsctbl themedata colorschememapping latentstyles datastore generator \
+     pict nonshppict objdata objclass fldinst bkmkstart bkmkend sp private userprops \
+     docvar template operator author company keywords comment doccomm subject \
+     category manager hlinkbase creatim revtim printim buptim fchars lchars \
+     wgrffmtfilter mmathPr panose falt fname atnid atnauthor atntime atrfstart \
+     atrfend shprslt xe tc txe rxe";
+
+fn skipped(word: &str) -> bool {
+    SKIPPED.split_ascii_whitespace().any(|w| w == word)
+}
 
 /// `\*` destinations whose text is shown (shapes' text boxes, annotations' text).
 const KEPT_STARRED: &[&str] = &["shpinst", "shptxt", "annotation", "atnref"];
@@ -87,6 +38,8 @@ const KEPT_STARRED: &[&str] = &["shpinst", "shptxt", "annotation", "atnref"];
 struct Group {
     skip: bool,
     title: bool,
+    /// Inside a footnote or endnote: its text is written after the paragraph citing it.
+    note: bool,
     /// Fallback characters after `\uN`.
     uc: usize,
     encoding: &'static Encoding,
@@ -106,6 +59,10 @@ struct Reader {
     /// The cells of the table row so far, and the current cell.
     cells: Vec<String>,
     in_table: bool,
+    /// The last block written was a table row (the next paragraph starts a new block).
+    after_row: bool,
+    /// Footnotes cited in the paragraph so far, one per line.
+    notes: String,
     outline: Option<u8>,
     ansi: &'static Encoding,
     fonts: HashMap<i32, &'static Encoding>,
@@ -161,6 +118,10 @@ impl Reader {
             self.title.push_str(s);
             return;
         }
+        if self.group.note {
+            self.notes.push_str(s);
+            return;
+        }
         self.para.push_str(s);
     }
 
@@ -178,6 +139,10 @@ impl Reader {
         if self.group.skip || self.group.title {
             return;
         }
+        if self.group.note {
+            self.notes.push('\n');
+            return;
+        }
         let text = std::mem::take(&mut self.para);
         if self.in_table {
             // A paragraph mark inside a cell: the cell goes on.
@@ -186,14 +151,19 @@ impl Reader {
             return;
         }
         let text = text.trim();
-        if text.is_empty() {
-            return;
-        }
-        match self.outline {
-            Some(level) if text.len() < 300 => self.b.heading(level, text),
-            _ => {
-                self.b.paragraph(text);
+        if !text.is_empty() {
+            if std::mem::take(&mut self.after_row) {
+                self.b.paragraph_break();
             }
+            match self.outline {
+                Some(level) if text.len() < 300 => self.b.heading(level, text),
+                _ => {
+                    self.b.paragraph(text);
+                }
+            }
+        }
+        for note in std::mem::take(&mut self.notes).lines() {
+            self.b.paragraph(note);
         }
     }
 
@@ -203,7 +173,8 @@ impl Reader {
             return;
         }
         let cell = std::mem::take(&mut self.para);
-        self.cells.push(cell.split_whitespace().collect::<Vec<_>>().join(" "));
+        self.cells
+            .push(cell.split_whitespace().collect::<Vec<_>>().join(" "));
     }
 
     fn end_row(&mut self) {
@@ -222,6 +193,7 @@ impl Reader {
         if !cells.is_empty() {
             self.b.push(&cells.join(" | "));
             self.b.line_break();
+            self.after_row = true;
         }
         self.in_table = false;
     }
@@ -247,7 +219,7 @@ impl Reader {
             self.group.skip = true;
             return;
         }
-        if SKIPPED.contains(&word) {
+        if skipped(word) {
             self.group.skip = true;
             if word == "fonttbl" {
                 self.font_table = true;
@@ -261,6 +233,12 @@ impl Reader {
         }
         match word {
             "title" => self.group.title = true,
+            "footnote" => {
+                self.group.note = true;
+                if !self.notes.is_empty() && !self.notes.ends_with('\n') {
+                    self.notes.push('\n');
+                }
+            }
             "ansicpg" => {
                 if let Some(enc) = param
                     .and_then(|p| u16::try_from(p).ok())
@@ -294,9 +272,7 @@ impl Reader {
                 self.outline = None;
             }
             "outlinelevel" => {
-                self.outline = param
-                    .filter(|p| (0..9).contains(p))
-                    .map(|p| p as u8 + 1);
+                self.outline = param.filter(|p| (0..9).contains(p)).map(|p| p as u8 + 1);
             }
             "emdash" => self.text("\u{2014}"),
             "endash" => self.text("\u{2013}"),
@@ -353,6 +329,7 @@ pub(crate) fn extract(
         group: Group {
             skip: false,
             title: false,
+            note: false,
             uc: 1,
             encoding: WINDOWS_1252,
         },
@@ -361,6 +338,8 @@ pub(crate) fn extract(
         para: String::new(),
         cells: Vec::new(),
         in_table: false,
+        after_row: false,
+        notes: String::new(),
         outline: None,
         ansi: WINDOWS_1252,
         fonts: HashMap::new(),
@@ -433,6 +412,12 @@ pub(crate) fn extract(
                         let byte = input
                             .get(i..i + 2)
                             .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
+                        if byte.is_none() {
+                            // A malformed escape: its stray hex digit is not text.
+                            while i < input.len() && hex(input[i]).is_some() {
+                                i += 1;
+                            }
+                        }
                         if let Some(byte) = byte {
                             i += 2;
                             if r.skip_chars > 0 {
@@ -482,6 +467,7 @@ pub(crate) fn extract(
     }
     r.group.skip = false;
     r.group.title = false;
+    r.group.note = false;
     r.in_table = false;
     r.end_paragraph();
     let title = r.title.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -517,5 +503,83 @@ impl Extractor for RtfExtractor {
             ));
         }
         extract(&input[start..], limits, deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn text(rtf: &str) -> String {
+        RtfExtractor
+            .extract(
+                rtf.as_bytes(),
+                Format::Rtf,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("extracts")
+            .text()
+    }
+
+    #[test]
+    fn unicode_fallbacks_are_skipped_by_count_and_end_with_the_group() {
+        assert_eq!(text(r"{\rtf1\uc1\u233?t\u233?}"), "été");
+        assert_eq!(text(r"{\rtf1{\uc2\u233\'e9\'e9t}\u233?}"), "été");
+        // A group's end ends any fallback still pending.
+        assert_eq!(text(r"{\rtf1{\uc3\u233 a}b}"), "éb");
+        assert_eq!(text(r"{\rtf1\uc0\u8364\'80}"), "€€");
+    }
+
+    #[test]
+    fn double_byte_code_pages_decode_pairs() {
+        let rtf = r"{\rtf1\ansi\ansicpg936{\fonttbl{\f0\fcharset134 SimSun;}}\f0 \'d6\'d0\'ce\'c4}";
+        assert_eq!(text(rtf), "中文");
+    }
+
+    #[test]
+    fn hostile_input_is_bounded() {
+        let deep = format!("{{\\rtf1{}x{}}}", "{".repeat(5000), "}".repeat(5000));
+        let err = RtfExtractor
+            .extract(
+                deep.as_bytes(),
+                Format::Rtf,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect_err("too deep");
+        assert_eq!(err.kind, ErrorKind::TooLarge);
+        // A \bin length past the end, a truncated hex escape, unbalanced braces.
+        assert_eq!(text(r"{\rtf1 a\bin999999999 bbbb"), "a");
+        assert_eq!(text(r"{\rtf1 a\'4"), "a");
+        assert_eq!(text(r"{\rtf1 a}}}} b"), "a b");
+        let err = RtfExtractor
+            .extract(
+                b"not rtf",
+                Format::Rtf,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect_err("not rtf");
+        assert_eq!(err.kind, ErrorKind::Corrupt);
+    }
+
+    #[test]
+    fn output_cap_applies() {
+        let rtf = format!("{{\\rtf1 {}}}", "word ".repeat(10_000));
+        let doc = RtfExtractor
+            .extract(
+                rtf.as_bytes(),
+                Format::Rtf,
+                &Limits {
+                    max_output_bytes: 100,
+                    ..Limits::default()
+                },
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("extracts");
+        assert!(doc.text().len() <= 100);
+        assert_eq!(doc.warnings[0].code, "output_truncated");
     }
 }

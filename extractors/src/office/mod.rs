@@ -84,8 +84,7 @@ impl Extractor for ZipExtractor {
                 Format::Odt
             };
             odf::extract_zip(&mut zip, kind, limits, deadline)
-        } else if zip.mimetype_contains("application/epub+zip")
-            || zip.has("META-INF/container.xml")
+        } else if zip.mimetype_contains("application/epub+zip") || zip.has("META-INF/container.xml")
         {
             return epub::extract(&mut zip, limits, deadline);
         } else if zip.has("[Content_Types].xml") || zip.has("mimetype") {

@@ -71,7 +71,10 @@ pub(crate) fn extract_zip(
 ) -> Result<Extracted, ExtractError> {
     check_encryption(zip)?;
     let content = zip.read("content.xml")?.ok_or_else(|| {
-        ExtractError::new(ErrorKind::Corrupt, "opendocument package without content.xml")
+        ExtractError::new(
+            ErrorKind::Corrupt,
+            "opendocument package without content.xml",
+        )
     })?;
     let title = zip
         .read("meta.xml")?
@@ -157,14 +160,11 @@ impl Table {
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
-    e.try_get_attribute(name)
-        .ok()
-        .flatten()
-        .and_then(|a| {
-            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .ok()
-                .map(|v| v.into_owned())
-        })
+    e.try_get_attribute(name).ok().flatten().and_then(|a| {
+        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .ok()
+            .map(|v| v.into_owned())
+    })
 }
 
 fn repeat(e: &BytesStart<'_>, name: &str) -> usize {
@@ -490,5 +490,61 @@ fn end(st: &mut State, name: &str) {
             st.b.paragraph_break();
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn flat(xml: &str) -> Result<Extracted, ExtractError> {
+        extract_flat(
+            xml.as_bytes(),
+            Format::Odt,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+    }
+
+    #[test]
+    fn hostile_xml_is_a_typed_error() {
+        let deep = format!(
+            "<office:document><office:body><office:text>{}</office:text></office:body></office:document>",
+            "<text:span>".repeat(10_000)
+        );
+        assert_eq!(flat(&deep).expect_err("deep").kind, ErrorKind::TooLarge);
+        let broken =
+            "<office:document><office:body><office:text><text:p>a</text:p><!-- never closed";
+        assert_eq!(flat(broken).expect_err("broken").kind, ErrorKind::Corrupt);
+        // Binary posing as a flat file.
+        let err = extract_flat(
+            b"\x00\x01\x02\x03\x00\x00garbage",
+            Format::Odt,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect_err("binary");
+        assert_eq!(err.kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn repeated_rows_of_a_wide_row_stop_at_the_output_cap() {
+        let cells = "<table:table-cell table:number-columns-repeated=\"1000\"><text:p>wide</text:p></table:table-cell>".repeat(200);
+        let xml = format!(
+            "<office:document><office:body><office:spreadsheet><table:table><table:table-row table:number-rows-repeated=\"1000\">{cells}</table:table-row></table:table></office:spreadsheet></office:body></office:document>"
+        );
+        let doc = extract_flat(
+            xml.as_bytes(),
+            Format::Ods,
+            &Limits {
+                max_output_bytes: 10_000,
+                ..Limits::default()
+            },
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect("bounded");
+        assert!(doc.text().len() <= 10_000);
+        assert!(doc.text().starts_with("wide | wide"));
     }
 }

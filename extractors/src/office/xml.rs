@@ -33,33 +33,33 @@ impl Extractor for XmlExtractor {
         // The declaration names the encoding the bytes had; they are UTF-8 now.
         let mut b = DocBuilder::new(format, limits.max_output_bytes);
         b.metadata.insert("encoding".into(), encoding.into());
+        if !looks_like_xml(&text) {
+            return Err(ExtractError::new(
+                ErrorKind::Corrupt,
+                "not an xml document: it does not start with markup",
+            ));
+        }
         if format == Format::OfficeXml {
             write_blocks(&mut b, &blocks("office xml", text.as_bytes(), deadline)?);
         } else {
             text_content(&mut b, &text, deadline)?;
         }
-        let doc = b.finish();
-        if doc.sections.is_empty() && format == Format::Xml && !looks_like_xml(&text) {
-            return Err(ExtractError::new(
-                ErrorKind::Corrupt,
-                "not an xml document: no root element",
-            ));
-        }
-        Ok(doc)
+        Ok(b.finish())
     }
 }
 
 fn looks_like_xml(text: &str) -> bool {
-    text.trim_start_matches('\u{feff}').trim_start().starts_with('<')
+    text.trim_start_matches('\u{feff}')
+        .trim_start()
+        .starts_with('<')
 }
 
 /// Writes the character data of every element: text nodes inside one line of the source
 /// join with a space at element boundaries; a line break between elements (pretty-printed
 /// XML) ends a paragraph.
 fn text_content(b: &mut DocBuilder, xml: &str, deadline: Deadline) -> Result<(), ExtractError> {
-    let corrupt = |e: &dyn std::fmt::Display| {
-        ExtractError::new(ErrorKind::Corrupt, format!("xml: {e}"))
-    };
+    let corrupt =
+        |e: &dyn std::fmt::Display| ExtractError::new(ErrorKind::Corrupt, format!("xml: {e}"));
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = false;
     let mut para = String::new();
@@ -134,4 +134,47 @@ fn text_content(b: &mut DocBuilder, xml: &str, deadline: Deadline) -> Result<(),
     }
     flush(b, &mut para);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(xml: &[u8], format: Format) -> Result<Extracted, ExtractError> {
+        XmlExtractor.extract(
+            xml,
+            format,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+    }
+
+    #[test]
+    fn broken_tails_keep_what_came_before_and_nothing_is_corrupt_text() {
+        let doc = run(b"<a><b>kept</b><c><!-- never closed", Format::Xml).expect("partial");
+        assert_eq!(doc.text(), "kept");
+        assert_eq!(doc.warnings[0].code, "broken_xml");
+        assert_eq!(
+            run(b"just words, no root", Format::Xml)
+                .expect_err("not xml")
+                .kind,
+            ErrorKind::Corrupt
+        );
+        let deep = format!("<a>{}</a>", "<b>".repeat(10_000));
+        assert_eq!(
+            run(deep.as_bytes(), Format::Xml).expect_err("deep").kind,
+            ErrorKind::TooLarge
+        );
+    }
+
+    #[test]
+    fn latin1_declared_xml_is_decoded() {
+        let doc = run(
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><t>caf\xe9 cr\xe8me br\xfbl\xe9e</t>",
+            Format::Xml,
+        )
+        .expect("decoded");
+        assert_eq!(doc.text(), "café crème brûlée");
+    }
 }
