@@ -212,10 +212,11 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
         return Format::Rtf;
     }
     let plain_hint = matches!(hinted, Some(Format::Markdown | Format::Text));
-    if !plain_hint && (trimmed.starts_with("<?xml") || hinted == Some(Format::Xml)) {
-        if let Some(f) = xml_dialect(trimmed) {
-            return f;
-        }
+    if !plain_hint
+        && (trimmed.starts_with("<?xml") || hinted == Some(Format::Xml))
+        && let Some(f) = xml_dialect(trimmed)
+    {
+        return f;
     }
     if looks_like_html(input) && !plain_hint {
         return Format::Html;
