@@ -36,6 +36,18 @@ pub enum Format {
     Xls,
     /// An e-mail message or a web archive (MIME: `.eml`, `.mht`).
     Email,
+    /// Rich Text Format.
+    Rtf,
+    /// OpenDocument text (`.odt`, or flat `.fodt`).
+    Odt,
+    /// OpenDocument presentation (`.odp`, or flat `.fodp`).
+    Odp,
+    /// An EPUB book.
+    Epub,
+    /// Word 2003 XML (WordprocessingML) or a Flat OPC package: Office XML outside a ZIP.
+    OfficeXml,
+    /// Any other XML.
+    Xml,
     /// Nothing recognisable.
     Unknown,
 }
@@ -60,6 +72,12 @@ impl Format {
             Format::Ppt => "ppt",
             Format::Xls => "xls",
             Format::Email => "email",
+            Format::Rtf => "rtf",
+            Format::Odt => "odt",
+            Format::Odp => "odp",
+            Format::Epub => "epub",
+            Format::OfficeXml => "office-xml",
+            Format::Xml => "xml",
             Format::Unknown => "unknown",
         }
     }
@@ -75,7 +93,12 @@ impl Format {
             "docx" => Format::Docx,
             "pptx" => Format::Pptx,
             "xlsx" | "xlsm" | "xlsb" => Format::Xlsx,
-            "ods" => Format::Ods,
+            "ods" | "fods" | "ots" => Format::Ods,
+            "odt" | "fodt" | "ott" => Format::Odt,
+            "odp" | "fodp" | "otp" => Format::Odp,
+            "epub" => Format::Epub,
+            "rtf" => Format::Rtf,
+            "xml" => Format::Xml,
             "doc" => Format::Doc,
             "ppt" => Format::Ppt,
             "xls" => Format::Xls,
@@ -106,6 +129,11 @@ impl Format {
             }
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => Format::Xlsx,
             "application/vnd.oasis.opendocument.spreadsheet" => Format::Ods,
+            "application/vnd.oasis.opendocument.text" => Format::Odt,
+            "application/vnd.oasis.opendocument.presentation" => Format::Odp,
+            "application/epub+zip" => Format::Epub,
+            "application/rtf" | "text/rtf" => Format::Rtf,
+            "application/xml" | "text/xml" => Format::Xml,
             "application/msword" => Format::Doc,
             "application/vnd.ms-powerpoint" => Format::Ppt,
             "application/vnd.ms-excel" => Format::Xls,
@@ -141,8 +169,11 @@ impl<'a> Hints<'a> {
     }
 }
 
-/// Detects the format: binary magic numbers first (they cannot lie by accident), then the
-/// content type, then the extension, and finally "text if it looks like text".
+/// Detects the format from the bytes first, the hints second: binary magic numbers (they
+/// cannot lie by accident), RTF's `{\rtf`, an XML document's root element (Word 2003 XML,
+/// Flat OPC, flat OpenDocument, XHTML), then the content type or extension — which only
+/// decides among what the bytes allow: a legacy Office name on bytes that are text is HTML,
+/// CSV or text saved under that name — and finally "text if it looks like text".
 pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     let hinted = hints
         .content_type
@@ -153,7 +184,15 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     }
     if input.starts_with(b"PK\x03\x04") {
         return match hinted {
-            Some(f @ (Format::Docx | Format::Pptx | Format::Xlsx | Format::Ods)) => f,
+            Some(
+                f @ (Format::Docx
+                | Format::Pptx
+                | Format::Xlsx
+                | Format::Ods
+                | Format::Odt
+                | Format::Odp
+                | Format::Epub),
+            ) => f,
             // A legacy extension on a ZIP is really OOXML under the wrong name.
             Some(Format::Doc) => Format::Docx,
             Some(Format::Ppt) => Format::Pptx,
@@ -167,8 +206,52 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
             _ => Format::Ole,
         };
     }
-    if looks_like_html(input) && !matches!(hinted, Some(Format::Markdown | Format::Text)) {
+    let head = text_head(input);
+    let trimmed = head.trim_start();
+    if is_rtf(trimmed.as_bytes()) {
+        return Format::Rtf;
+    }
+    let plain_hint = matches!(hinted, Some(Format::Markdown | Format::Text));
+    if !plain_hint
+        && (trimmed.starts_with("<?xml") || hinted == Some(Format::Xml))
+        && let Some(f) = xml_dialect(trimmed)
+    {
+        return f;
+    }
+    if looks_like_html(input) && !plain_hint {
         return Format::Html;
+    }
+    // A binary Office name on bytes that are none of the above: Word and Excel open such
+    // files as what they are (a web page or a MIME archive saved as .doc, a CSV saved as
+    // .xls), and so do we; whatever else is left to the hinted extractor, which refuses it.
+    if matches!(
+        hinted,
+        Some(
+            Format::Doc
+                | Format::Xls
+                | Format::Ppt
+                | Format::Docx
+                | Format::Xlsx
+                | Format::Pptx
+                | Format::Ods
+                | Format::Odt
+                | Format::Odp
+                | Format::Epub
+        )
+    ) && !crate::text::looks_binary(input)
+    {
+        let lower = trimmed.get(..trimmed.len().min(256)).unwrap_or("");
+        let lower = lower.to_ascii_lowercase();
+        if lower.starts_with("mime-version:") || lower.starts_with("content-type: multipart") {
+            return Format::Email;
+        }
+        if lower.starts_with("<html") || lower.starts_with("<!doctype") {
+            return Format::Html;
+        }
+        return match hinted {
+            Some(Format::Xls | Format::Xlsx | Format::Ods) => Format::Csv,
+            _ => Format::Text,
+        };
     }
     if let Some(f) = hinted {
         return f;
@@ -180,6 +263,18 @@ pub fn detect(input: &[u8], hints: &Hints<'_>) -> Format {
     }
 }
 
+/// `{\rtf`, with whitespace allowed after the brace (some writers indent it).
+pub(crate) fn is_rtf(input: &[u8]) -> bool {
+    let Some(rest) = input.strip_prefix(b"{") else {
+        return false;
+    };
+    let start = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rest.len());
+    rest[start..].starts_with(b"\\rtf")
+}
+
 fn looks_like_html(input: &[u8]) -> bool {
     let head = &input[..input.len().min(512)];
     let start = head
@@ -188,6 +283,68 @@ fn looks_like_html(input: &[u8]) -> bool {
         .unwrap_or(head.len());
     let head = head[start..].to_ascii_lowercase();
     head.starts_with(b"<!doctype html") || head.starts_with(b"<html")
+}
+
+/// The first few kilobytes as text, for sniffing: UTF-8 (lossy) or, after a UTF-16 BOM,
+/// UTF-16; a UTF-8 BOM is dropped.
+fn text_head(input: &[u8]) -> String {
+    let head = &input[..input.len().min(8192)];
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(head) {
+        return encoding
+            .decode_without_bom_handling(&head[bom..])
+            .0
+            .into_owned();
+    }
+    String::from_utf8_lossy(head).into_owned()
+}
+
+/// What an XML document is, by its root element: `None` when no root element is seen in
+/// the head (then the hints decide).
+fn xml_dialect(head: &str) -> Option<Format> {
+    let mut rest = head;
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = &r[r.find("?>")? + 2..];
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = &r[r.find("-->")? + 3..];
+        } else if let Some(r) = rest.strip_prefix("<!") {
+            // A DOCTYPE, possibly with an internal subset in brackets.
+            let end = match (r.find('['), r.find('>')) {
+                (Some(b), Some(g)) if b < g => r.find("]>").map(|e| e + 2)?,
+                (_, Some(g)) => g + 1,
+                _ => return None,
+            };
+            rest = &r[end..];
+        } else {
+            break;
+        }
+    }
+    let tag = rest.strip_prefix('<')?;
+    let end = tag.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
+    let name = &tag[..end];
+    let local = name.rsplit(':').next().unwrap_or(name);
+    let attrs = &tag[end..tag.find('>').unwrap_or(tag.len())];
+    Some(match local {
+        "html" => Format::Html,
+        "wordDocument" => Format::OfficeXml,
+        "package" if attrs.contains("schemas.microsoft.com/office/2006/xmlPackage") => {
+            Format::OfficeXml
+        }
+        "document"
+            if name == "office:document"
+                || attrs.contains("urn:oasis:names:tc:opendocument:xmlns:office") =>
+        {
+            if attrs.contains("opendocument.spreadsheet") {
+                Format::Ods
+            } else if attrs.contains("opendocument.presentation") {
+                Format::Odp
+            } else {
+                Format::Odt
+            }
+        }
+        _ => Format::Xml,
+    })
 }
 
 #[cfg(test)]
@@ -241,5 +398,62 @@ mod tests {
             detect(b"\x00\x01\x02\x03garbage\x00", &Hints::default()),
             Format::Unknown
         );
+    }
+
+    #[test]
+    fn xml_roots_and_rtf_decide_before_the_name() {
+        let fodt = br#"<?xml version="1.0"?><office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" office:mimetype="application/vnd.oasis.opendocument.spreadsheet">"#;
+        assert_eq!(detect(fodt, &Hints::file_name("x.xml")), Format::Ods);
+        let word = b"<?xml version=\"1.0\"?><?mso-application progid=\"Word.Document\"?><!-- c --><w:wordDocument xmlns:w=\"x\">";
+        assert_eq!(detect(word, &Hints::file_name("x.doc")), Format::OfficeXml);
+        assert_eq!(
+            detect(
+                b"<?xml version=\"1.0\"?><!DOCTYPE html><html>",
+                &Hints::default()
+            ),
+            Format::Html
+        );
+        assert_eq!(
+            detect(b"<?xml version=\"1.0\"?><rss>", &Hints::file_name("x.json")),
+            Format::Xml
+        );
+        // UTF-16 with a BOM is sniffed too.
+        let utf16: Vec<u8> = "\u{feff}<?xml version=\"1.0\"?><note/>"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(detect(&utf16, &Hints::default()), Format::Xml);
+        assert_eq!(
+            detect(b"{ \\rtf1 x}", &Hints::file_name("x.doc")),
+            Format::Rtf
+        );
+        // A text file stays text whatever it starts with.
+        assert_eq!(
+            detect(
+                b"<?xml version=\"1.0\"?><a/>",
+                &Hints::file_name("notes.txt")
+            ),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn text_under_a_binary_office_name_is_read_as_what_it_is() {
+        let xls = Hints::file_name("report.xls");
+        assert_eq!(detect(b"a,b\n1,2\n", &xls), Format::Csv);
+        assert_eq!(detect(b"<html><p>x", &xls), Format::Html);
+        assert_eq!(
+            detect(
+                b"MIME-Version: 1.0\r\nContent-Type: multipart/related",
+                &Hints::file_name("page.doc")
+            ),
+            Format::Email
+        );
+        assert_eq!(
+            detect(b"plain words", &Hints::file_name("a.ppt")),
+            Format::Text
+        );
+        // Binary garbage keeps its hinted format, whose extractor refuses it.
+        assert_eq!(detect(b"\x00\x01\x02garbage\x00", &xls), Format::Xls);
     }
 }

@@ -33,6 +33,7 @@ mod office;
 mod pdf;
 mod pdf_cmap;
 mod pdf_text;
+mod rtf;
 mod text;
 
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ pub use text::decode_text;
 
 /// Bumped whenever any extractor's output may change, so that an upgrade re-extracts
 /// documents indexed by an older version (the engine stores it in its manifest).
-pub const EXTRACTOR_VERSION: u32 = 4;
+pub const EXTRACTOR_VERSION: u32 = 5;
 
 /// Bounds every extraction.
 #[derive(Debug, Clone)]
@@ -198,6 +199,8 @@ impl Default for Registry {
                 Box::new(office::OleExtractor),
                 Box::new(pdf::PdfExtractor),
                 Box::new(email::EmailExtractor),
+                Box::new(rtf::RtfExtractor),
+                Box::new(office::XmlExtractor),
             ],
         }
     }

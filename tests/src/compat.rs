@@ -21,6 +21,9 @@ use sync_core::{
 
 use crate::support::{counts, file_identities, hits, sync};
 
+/// The extractors' version the compat stores were synced with (their manifest rows say so).
+const FIXTURE_EXTRACTOR_VERSION: u32 = 4;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
@@ -91,14 +94,17 @@ async fn open_and_sync_on(fixture: &str, broken: bool) -> (RunReport, Engine, te
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
     let (report, engine, _tmp) = open_and_sync_on("store-v1", false).await;
-    // Incremental from the old checkpoint; the copies have new mtimes, so every file is
-    // read again and found identical: nothing is re-indexed.
+    // Incremental from the old checkpoint. The fixtures were synced with
+    // EXTRACTOR_VERSION 4; any later version re-extracts every document exactly once (the
+    // pipeline version is part of each manifest row), so all 31 are modified, none added
+    // or deleted.
+    assert!(extractors::EXTRACTOR_VERSION > FIXTURE_EXTRACTOR_VERSION);
     assert_eq!(
         (report.mode, report.state, counts(&report)),
         (
             RunMode::Incremental,
             RunState::Succeeded,
-            (31, 0, 0, 0, 0, 31, 0, 0)
+            (31, 0, 31, 0, 0, 0, 0, 0)
         ),
         "{report:?}"
     );
@@ -119,7 +125,8 @@ async fn a_store_of_the_last_sled_layout_keeps_its_retry_list_and_syncs_on() {
         (
             RunMode::Incremental,
             RunState::Partial,
-            (32, 0, 0, 0, 0, 31, 0, 1)
+            // Re-extracted under the newer extractors, as above; broken.pdf fails again.
+            (32, 0, 31, 0, 0, 0, 0, 1)
         ),
         "{report:?}"
     );

@@ -13,6 +13,7 @@ mod conformance;
 mod crash;
 mod daemon;
 mod drive;
+mod format_snapshots;
 mod hostile;
 mod identities;
 mod incremental;

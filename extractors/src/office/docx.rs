@@ -21,7 +21,7 @@ fn core_property(xml: &[u8], tag: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
-fn write_blocks(b: &mut DocBuilder, blocks: &[Block]) {
+pub(crate) fn write_blocks(b: &mut DocBuilder, blocks: &[Block]) {
     for block in blocks {
         match block.level {
             Some(level) => b.heading(level, &block.text),
