@@ -98,7 +98,7 @@ async fn a_store_of_the_first_format_opens_searches_and_syncs_on() {
     // EXTRACTOR_VERSION 4; any later version re-extracts every document exactly once (the
     // pipeline version is part of each manifest row), so all 31 are modified, none added
     // or deleted.
-    assert!(extractors::EXTRACTOR_VERSION > FIXTURE_EXTRACTOR_VERSION);
+    const { assert!(extractors::EXTRACTOR_VERSION > FIXTURE_EXTRACTOR_VERSION) };
     assert_eq!(
         (report.mode, report.state, counts(&report)),
         (

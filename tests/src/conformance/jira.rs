@@ -38,7 +38,7 @@ use connector_sdk::{Connector, DocumentId, Secret};
 use fake_jira::{FakeJira, Fault, Holder, Route, When};
 use serde_json::json;
 
-use super::{kit, moved, rekey, renamed, split};
+use super::{FlatGroups, kit, moved, rekey, renamed, split};
 
 /// Issues per search page: small, so that a full listing marks its position often.
 const PAGE: usize = 5;
@@ -80,22 +80,8 @@ struct Ids {
     users: BTreeMap<String, String>,
     /// Kit group → Jira group id.
     groups: BTreeMap<String, String>,
-    /// The kit's directory: each group's direct users, and its subgroups.
-    direct: BTreeMap<String, BTreeSet<String>>,
-    nested: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Ids {
-    /// Everyone in `group`, through its subgroups.
-    fn members(&self, group: &str, seen: &mut BTreeSet<String>) -> BTreeSet<String> {
-        let mut out = self.direct.get(group).cloned().unwrap_or_default();
-        if seen.insert(group.to_string()) {
-            for child in self.nested.get(group).into_iter().flatten() {
-                out.extend(self.members(child, seen));
-            }
-        }
-        out
-    }
+    /// The kit's directory, flattened into the source's groups.
+    directory: FlatGroups,
 }
 
 struct JiraHandle {
@@ -191,15 +177,8 @@ impl JiraHandle {
 
     /// Makes every Jira group hold exactly its kit group's members, subgroups flattened.
     fn sync_groups(&self, ids: &mut Ids) {
-        let names: BTreeSet<String> = ids
-            .direct
-            .keys()
-            .chain(ids.nested.keys())
-            .cloned()
-            .collect();
-        for name in names {
-            let want: BTreeSet<String> = ids
-                .members(&name, &mut BTreeSet::new())
+        for (name, emails) in ids.directory.flattened() {
+            let want: BTreeSet<String> = emails
                 .iter()
                 .filter_map(|email| ids.users.get(email).cloned())
                 .collect();
@@ -337,19 +316,14 @@ impl SourceHandle for JiraHandle {
 
     async fn add_to_group(&self, user: &str, group: &str) -> HandleResult {
         let mut ids = self.ids()?;
-        ids.direct
-            .entry(group.to_string())
-            .or_default()
-            .insert(user.to_string());
+        ids.directory.add(user, group);
         self.sync_groups(&mut ids);
         Ok(())
     }
 
     async fn remove_from_group(&self, user: &str, group: &str) -> HandleResult {
         let mut ids = self.ids()?;
-        if let Some(members) = ids.direct.get_mut(group) {
-            members.remove(user);
-        }
+        ids.directory.remove(user, group);
         self.sync_groups(&mut ids);
         Ok(())
     }
@@ -358,10 +332,7 @@ impl SourceHandle for JiraHandle {
     /// there as the child changes.
     async fn nest_group(&self, child: &str, parent: &str) -> HandleResult {
         let mut ids = self.ids()?;
-        ids.nested
-            .entry(parent.to_string())
-            .or_default()
-            .insert(child.to_string());
+        ids.directory.nest(child, parent);
         self.sync_groups(&mut ids);
         Ok(())
     }

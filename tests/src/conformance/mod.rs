@@ -11,7 +11,7 @@ mod servicenow;
 mod sharepoint;
 mod slack;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use connector_sdk::testkit::{HandleError, Kit, KitOptions, ModelOptions, Reader};
@@ -93,5 +93,55 @@ fn moved(path: &str, folder: &str) -> String {
 fn rekey<V>(map: &mut BTreeMap<String, V>, from: &str, to: &str) {
     if let Some(value) = map.remove(from) {
         map.insert(to.to_string(), value);
+    }
+}
+
+/// The kit's directory for a source whose groups do not nest (Jira, ServiceNow): each
+/// group's direct users and its subgroups. A handle puts every member of a group, through
+/// its subgroups, into the group itself, as an administrator flattens a directory.
+#[derive(Debug, Default)]
+struct FlatGroups {
+    direct: BTreeMap<String, BTreeSet<String>>,
+    nested: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl FlatGroups {
+    fn add(&mut self, user: &str, group: &str) {
+        self.direct
+            .entry(group.to_string())
+            .or_default()
+            .insert(user.to_string());
+    }
+
+    fn remove(&mut self, user: &str, group: &str) {
+        if let Some(members) = self.direct.get_mut(group) {
+            members.remove(user);
+        }
+    }
+
+    fn nest(&mut self, child: &str, parent: &str) {
+        self.nested
+            .entry(parent.to_string())
+            .or_default()
+            .insert(child.to_string());
+    }
+
+    /// Every group the kit named, with the users (emails) it holds through its subgroups.
+    fn flattened(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.direct
+            .keys()
+            .chain(self.nested.keys())
+            .map(|g| (g.clone(), self.members(g, &mut BTreeSet::new())))
+            .collect()
+    }
+
+    fn members(&self, group: &str, seen: &mut BTreeSet<String>) -> BTreeSet<String> {
+        let mut out = self.direct.get(group).cloned().unwrap_or_default();
+        if seen.insert(group.to_string()) {
+            for child in self.nested.get(group).into_iter().flatten() {
+                out.extend(self.members(child, seen));
+            }
+        }
+        out
     }
 }

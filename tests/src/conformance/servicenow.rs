@@ -39,7 +39,7 @@ use connector_servicenow::{AuthMode, ServiceNowConfig, ServiceNowConnector};
 use fake_servicenow::{FakeServiceNow, Fault, Route, When};
 use serde_json::json;
 
-use super::{kit, moved, rekey, renamed, split};
+use super::{FlatGroups, kit, moved, rekey, renamed, split};
 
 /// Records per Table API page: small, so that a full listing marks its position often.
 const PAGE: u32 = 4;
@@ -73,22 +73,8 @@ struct Ids {
     groups: BTreeMap<String, String>,
     /// (group, user) → the `sys_user_grmember` record that puts the user in it.
     members: BTreeMap<(String, String), String>,
-    /// The kit's directory: each group's direct users, and its subgroups.
-    direct: BTreeMap<String, BTreeSet<String>>,
-    nested: BTreeMap<String, BTreeSet<String>>,
-}
-
-impl Ids {
-    /// Everyone in `group`, through its subgroups.
-    fn everyone(&self, group: &str, seen: &mut BTreeSet<String>) -> BTreeSet<String> {
-        let mut out = self.direct.get(group).cloned().unwrap_or_default();
-        if seen.insert(group.to_string()) {
-            for child in self.nested.get(group).into_iter().flatten() {
-                out.extend(self.everyone(child, seen));
-            }
-        }
-        out
-    }
+    /// The kit's directory, flattened into the source's groups.
+    directory: FlatGroups,
 }
 
 struct ServiceNowHandle {
@@ -164,15 +150,8 @@ impl ServiceNowHandle {
 
     /// Makes every group hold exactly its kit group's members, subgroups flattened.
     fn sync_groups(&self, ids: &mut Ids) {
-        let names: BTreeSet<String> = ids
-            .direct
-            .keys()
-            .chain(ids.nested.keys())
-            .cloned()
-            .collect();
-        for name in names {
-            let want: BTreeSet<String> = ids
-                .everyone(&name, &mut BTreeSet::new())
+        for (name, emails) in ids.directory.flattened() {
+            let want: BTreeSet<String> = emails
                 .iter()
                 .filter_map(|email| ids.users.get(email).cloned())
                 .collect();
@@ -307,19 +286,14 @@ impl SourceHandle for ServiceNowHandle {
 
     async fn add_to_group(&self, user: &str, group: &str) -> HandleResult {
         let mut ids = self.ids()?;
-        ids.direct
-            .entry(group.to_string())
-            .or_default()
-            .insert(user.to_string());
+        ids.directory.add(user, group);
         self.sync_groups(&mut ids);
         Ok(())
     }
 
     async fn remove_from_group(&self, user: &str, group: &str) -> HandleResult {
         let mut ids = self.ids()?;
-        if let Some(members) = ids.direct.get_mut(group) {
-            members.remove(user);
-        }
+        ids.directory.remove(user, group);
         self.sync_groups(&mut ids);
         Ok(())
     }
@@ -328,10 +302,7 @@ impl SourceHandle for ServiceNowHandle {
     /// parent, and kept there as the child changes.
     async fn nest_group(&self, child: &str, parent: &str) -> HandleResult {
         let mut ids = self.ids()?;
-        ids.nested
-            .entry(parent.to_string())
-            .or_default()
-            .insert(child.to_string());
+        ids.directory.nest(child, parent);
         self.sync_groups(&mut ids);
         Ok(())
     }
