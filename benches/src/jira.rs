@@ -113,23 +113,7 @@ fn main() {
 
 /// The requests the fake served, by route (those it served any of).
 fn by_route(fake: &FakeJira) -> String {
-    let routes = [
-        Route::Myself,
-        Route::ProjectSearch,
-        Route::SearchJql,
-        Route::Issue,
-        Route::Comments,
-        Route::ProjectPermissionScheme,
-        Route::PermissionScheme,
-        Route::ProjectRoles,
-        Route::ProjectRole,
-        Route::ProjectSecurityScheme,
-        Route::SecurityLevelMembers,
-        Route::GroupBulk,
-        Route::GroupMember,
-        Route::UsersSearch,
-    ];
-    routes
+    Route::ALL
         .iter()
         .map(|r| (r, fake.count(*r)))
         .filter(|(_, n)| *n > 0)

@@ -45,24 +45,6 @@ const PAGE: usize = 5;
 /// The connector's account.
 const BOT: &str = "sync-bot@kit.example";
 
-/// Every route the connector calls: the storm's throttling reaches all of them.
-const API: [Route; 14] = [
-    Route::Myself,
-    Route::ProjectSearch,
-    Route::SearchJql,
-    Route::Issue,
-    Route::Comments,
-    Route::ProjectPermissionScheme,
-    Route::PermissionScheme,
-    Route::ProjectRoles,
-    Route::ProjectRole,
-    Route::ProjectSecurityScheme,
-    Route::SecurityLevelMembers,
-    Route::GroupBulk,
-    Route::GroupMember,
-    Route::UsersSearch,
-];
-
 /// Where a kit document lives on the site.
 #[derive(Debug, Clone)]
 struct Doc {
@@ -353,7 +335,7 @@ impl SourceHandle for JiraHandle {
         }
         f.clear_faults();
         f.reset_counts();
-        for route in API {
+        for route in Route::ALL {
             f.inject(route, When::Every(5), Fault::throttled(1));
         }
         f.inject(Route::SearchJql, When::Every(7), Fault::server_error(500));
@@ -394,7 +376,7 @@ impl SourceHandle for JiraHandle {
                     "errorMessages": ["Client must be authenticated to access this resource."],
                     "errors": {},
                 });
-                for route in API {
+                for route in Route::ALL {
                     f.inject(route, When::Always, Fault::status(401, &refused));
                 }
             }
