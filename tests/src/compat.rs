@@ -88,6 +88,19 @@ async fn open_and_sync_on(fixture: &str, broken: bool) -> (RunReport, Engine, te
     // The old report joined the per-source run index: it can be pruned like a new one.
     assert_eq!(engine.store().prune_runs("sample", 1).expect("prune"), 1);
     assert_eq!(engine.store().runs().expect("runs").len(), 1);
+    if !broken {
+        // The folder copied again: new modification times, the same bytes. Each file is
+        // read and found identical by its content, so nothing is re-indexed. (Not with
+        // broken.pdf, whose retry count the caller checks.)
+        copy_dir(&fixtures().join("sample-docs"), &docs);
+        let again = sync(&engine, &source, &SyncOptions::default()).await;
+        assert_eq!(
+            (again.counts.added, again.counts.modified, again.counts.deleted),
+            (0, 0, 0),
+            "{again:?}"
+        );
+        assert!(again.counts.unchanged >= 30, "{again:?}");
+    }
     (report, engine, tmp)
 }
 
