@@ -95,7 +95,11 @@ async fn open_and_sync_on(fixture: &str, broken: bool) -> (RunReport, Engine, te
         copy_dir(&fixtures().join("sample-docs"), &docs);
         let again = sync(&engine, &source, &SyncOptions::default()).await;
         assert_eq!(
-            (again.counts.added, again.counts.modified, again.counts.deleted),
+            (
+                again.counts.added,
+                again.counts.modified,
+                again.counts.deleted
+            ),
             (0, 0, 0),
             "{again:?}"
         );
