@@ -29,6 +29,7 @@ mod config;
 mod identity;
 mod listing;
 mod reconcile;
+mod render;
 mod wire;
 
 use std::sync::Arc;
