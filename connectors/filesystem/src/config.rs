@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use connector_sdk::{
-    ConfigContext, Connector, ConnectorError, ErrorKind, SourceProfile, SourceType,
-};
+use connector_sdk::{ConfigContext, Connector, ConnectorError, SourceProfile, SourceType};
 use serde::Deserialize;
 
 pub use connector_sdk::ConfigProblem;
@@ -143,8 +141,7 @@ impl SourceType for FilesystemType {
 
 /// What a connector constructor's problems become when a valid config still fails to build.
 fn invalid(problems: &[ConfigProblem]) -> ConnectorError {
-    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    ConnectorError::new(ErrorKind::Permanent, list.join("; "))
+    ConfigProblem::refusal(problems)
 }
 
 #[cfg(test)]

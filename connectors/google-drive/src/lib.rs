@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use connector_sdk::auth::{ServiceAccount, ServiceAccountKey};
 use connector_sdk::http::{GoogleThrottling, HttpClient, Politeness, PolitenessConfig};
 use connector_sdk::{
-    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, Membership, MembershipStream,
-    RemoteDocument, Secret, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind, Membership,
+    MembershipStream, RemoteDocument, Secret, SourceCheckpoint, SyncContext,
 };
 use globset::{GlobSet, GlobSetBuilder};
 use time::OffsetDateTime;
@@ -93,11 +93,7 @@ fn globs(key: &str, patterns: &[String]) -> Result<GlobSet, Vec<connector_sdk::C
 impl DriveConnector {
     /// A connector for `config` with its service account `key` (JSON). Makes no request.
     pub fn new(config: DriveConfig, key: &Secret) -> Result<Self, ConnectorError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ConnectorError::new(ErrorKind::Permanent, list.join("; ")));
-        }
+        ConfigProblem::check(&config.validate())?;
         let mut key = ServiceAccountKey::from_json(key.expose())?;
         if let Some(token_url) = &config.token_url {
             key = key.with_token_uri(token_url.clone());

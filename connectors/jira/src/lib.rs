@@ -37,8 +37,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use connector_sdk::feed::{self, Out};
 use connector_sdk::{
-    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, MembershipStream,
-    RemoteDocument, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
+    MembershipStream, RemoteDocument, SourceCheckpoint, SyncContext,
 };
 
 pub use acl::SITE_USERS;
@@ -60,11 +60,7 @@ impl JiraConnector {
     /// A connector for `config`, reading its credentials (from the environment if so
     /// configured). Makes no request.
     pub fn new(config: JiraConfig) -> Result<Self, ConnectorError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ConnectorError::new(ErrorKind::Permanent, list.join("; ")));
-        }
+        ConfigProblem::check(&config.validate())?;
         let api = api::Api::new(&config)?;
         Ok(JiraConnector {
             inner: Arc::new(Inner { config, api }),

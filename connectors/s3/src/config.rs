@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_sdk::{Connector, ConnectorError, ErrorKind, SourceProfile, SourceType};
+use connector_sdk::{Connector, ConnectorError, SourceProfile, SourceType};
 use serde::{Deserialize, Deserializer};
 
 pub use connector_sdk::ConfigProblem;
@@ -255,10 +255,7 @@ impl SourceType for S3Type {
     fn build(&self, config: &S3Config) -> Result<Arc<dyn Connector>, ConnectorError> {
         match S3Connector::new(config.clone()) {
             Ok(connector) => Ok(Arc::new(connector)),
-            Err(problems) => {
-                let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                Err(ConnectorError::new(ErrorKind::Permanent, list.join("; ")))
-            }
+            Err(problems) => Err(ConfigProblem::refusal(&problems)),
         }
     }
 }

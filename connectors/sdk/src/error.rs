@@ -138,6 +138,21 @@ impl fmt::Display for ConfigProblem {
 }
 
 impl ConfigProblem {
+    /// Every problem of a configuration as the one `Permanent` error a connector's
+    /// constructor refuses it with (`key: message; key: message`).
+    pub fn refusal(problems: &[ConfigProblem]) -> ConnectorError {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        ConnectorError::new(ErrorKind::Permanent, list.join("; "))
+    }
+
+    /// `Ok` when `problems` is empty, else their [`ConfigProblem::refusal`].
+    pub fn check(problems: &[ConfigProblem]) -> Result<(), ConnectorError> {
+        match problems {
+            [] => Ok(()),
+            _ => Err(ConfigProblem::refusal(problems)),
+        }
+    }
+
     /// A problem with `key` (relative to the source table).
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigProblem {
@@ -162,5 +177,25 @@ impl ConfigProblem {
                 ),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_named_in_one_permanent_refusal() {
+        assert!(ConfigProblem::check(&[]).is_ok());
+        let problems = [
+            ConfigProblem::new("token", "is missing"),
+            ConfigProblem::new("page_size", "0 is out of range (1..=100)"),
+        ];
+        let e = ConfigProblem::check(&problems).expect_err("refused");
+        assert_eq!(e.kind, ErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            "token: is missing; page_size: 0 is out of range (1..=100)"
+        );
     }
 }

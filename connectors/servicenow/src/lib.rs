@@ -20,8 +20,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use connector_sdk::feed::{self, Out};
 use connector_sdk::{
-    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, MembershipStream,
-    RemoteDocument, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
+    MembershipStream, RemoteDocument, SourceCheckpoint, SyncContext,
 };
 
 pub use acl::EVERYONE;
@@ -43,11 +43,7 @@ impl ServiceNowConnector {
     /// A connector for `config`, reading its secrets (from the environment if so
     /// configured). Makes no request.
     pub fn new(config: ServiceNowConfig) -> Result<Self, ConnectorError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ConnectorError::new(ErrorKind::Permanent, list.join("; ")));
-        }
+        ConfigProblem::check(&config.validate())?;
         let api = api::Api::new(&config)?;
         Ok(ServiceNowConnector {
             inner: Arc::new(Inner { config, api }),

@@ -35,8 +35,8 @@ use connector_sdk::feed::{self, Out};
 use connector_sdk::globs::GlobFilter;
 use connector_sdk::http::{HttpClient, Politeness, PolitenessConfig};
 use connector_sdk::{
-    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, MembershipStream,
-    RemoteDocument, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
+    MembershipStream, RemoteDocument, SourceCheckpoint, SyncContext,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -82,11 +82,7 @@ impl SharePointConnector {
     /// A connector for `config`, reading its credential (the environment, the certificate
     /// file). Makes no request.
     pub fn new(config: SharePointConfig) -> Result<Self, ConnectorError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ConnectorError::new(ErrorKind::Permanent, list.join("; ")));
-        }
+        ConfigProblem::check(&config.validate())?;
         let credential = config.credential()?;
         let policy = Politeness::new(PolitenessConfig {
             requests_per_second: Some(config.requests_per_second),

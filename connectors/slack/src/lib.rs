@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use connector_sdk::feed::{self, Out};
 use connector_sdk::globs::GlobFilter;
 use connector_sdk::{
-    ByteStream, ChangeStream, Connector, ConnectorError, ErrorKind, MembershipStream,
-    RemoteDocument, SourceCheckpoint, SyncContext,
+    ByteStream, ChangeStream, ConfigProblem, Connector, ConnectorError, ErrorKind,
+    MembershipStream, RemoteDocument, SourceCheckpoint, SyncContext,
 };
 
 pub use config::{DEFAULT_API_URL, SlackConfig, SlackType};
@@ -58,11 +58,7 @@ impl SlackConnector {
     /// A connector for `config`, reading its token (from the environment if so
     /// configured). Makes no request.
     pub fn new(config: SlackConfig) -> Result<Self, ConnectorError> {
-        let problems = config.validate();
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ConnectorError::new(ErrorKind::Permanent, list.join("; ")));
-        }
+        ConfigProblem::check(&config.validate())?;
         let api = api::Api::new(&config, config.token()?)?;
         Ok(SlackConnector {
             inner: Arc::new(Inner {

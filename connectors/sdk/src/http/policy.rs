@@ -168,11 +168,9 @@ impl Politeness {
     pub fn new(config: PolitenessConfig) -> Result<Self, ConnectorError> {
         let problems = config.validate();
         if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ConnectorError::new(
-                ErrorKind::Permanent,
-                format!("invalid politeness configuration: {}", list.join("; ")),
-            ));
+            let mut refusal = ConfigProblem::refusal(&problems);
+            refusal.message = format!("invalid politeness configuration: {}", refusal.message);
+            return Err(refusal);
         }
         let clock = TokioClock {
             start: Instant::now(),
