@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use crate::chunker::Chunk;
 use crate::{EngineError, Result};
 
+mod acl_filter;
 mod migration;
 mod search;
 mod writer;
@@ -189,6 +190,8 @@ pub struct TantivyIndex {
     shared: Arc<Mutex<Weak<SharedWriter>>>,
     /// When the reader was last found current (`search.rs`).
     fresh: Arc<search::Freshness>,
+    /// The ACL filter's bitsets, kept between searches (`acl_filter.rs`).
+    acl_cache: Arc<acl_filter::AclCache>,
 }
 
 impl std::fmt::Debug for TantivyIndex {
@@ -323,6 +326,7 @@ impl TantivyIndex {
             fields,
             shared: Arc::default(),
             fresh: Arc::new(search::Freshness::new(dir)),
+            acl_cache: Arc::new(acl_filter::AclCache::new(acl_filter::DEFAULT_CACHE_BYTES)),
         })
     }
 

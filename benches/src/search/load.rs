@@ -7,7 +7,8 @@
 //! - `http-bare`: the same with `snippets=false`: what `raw` does (hits and their stored
 //!   fields), over HTTP;
 //! - `raw`: plain tantivy in this process on the same index folder: the same query parser
-//!   and boost, the same ACL filter (must: any allowed principal; must not: any denied one),
+//!   and boost, the same ACL filter (must: any allowed principal, scoring nothing; must not:
+//!   any denied one),
 //!   the same limit, each hit's stored document loaded; its reader reloads on commits
 //!   (tantivy's default policy); the users' principals computed once up front;
 //! - `lib`: `sync_core::TantivyIndex::search` in this process, what the API's handler calls
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use sync_core::TantivyIndex;
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
@@ -103,9 +104,14 @@ impl RawIndex {
             .collect();
         let mut clauses = vec![
             (Occur::Must, user_query),
+            // A filter, not a scorer: the principals a chunk matched must not change its
+            // rank (as in the library; `ConstScoreQuery` reads them with scoring off).
             (
                 Occur::Must,
-                Box::new(BooleanQuery::new(allow)) as Box<dyn Query>,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(BooleanQuery::new(allow)),
+                    0.0,
+                )) as Box<dyn Query>,
             ),
         ];
         clauses.extend(

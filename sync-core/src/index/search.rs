@@ -14,15 +14,16 @@
 //! one, so a commit also changes the inode.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{TantivyDocument, Term};
 
+use super::acl_filter::AclFilter;
 use super::{SearchHit, TantivyIndex, VisibleDoc, first_str, index_err};
 use crate::Result;
 
@@ -143,33 +144,17 @@ impl TantivyIndex {
         Ok(self.reader.searcher())
     }
 
-    /// The ACL filter: at least one principal allowed, none denied. No principals → no hit.
-    /// Principals are index terms (`Identities::principals`).
-    fn acl_filter(&self, principals: &[String]) -> (Box<dyn Query>, Vec<Box<dyn Query>>) {
-        let term = |field: Field, p: &String| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, p),
-                IndexRecordOption::Basic,
-            ))
-        };
-        let allow = BooleanQuery::new(
-            principals
-                .iter()
-                .map(|p| (Occur::Should, term(self.fields.acl_allow, p)))
-                .collect(),
-        );
-        let deny = principals
-            .iter()
-            .map(|p| term(self.fields.acl_deny, p))
-            .collect();
-        (Box::new(allow), deny)
-    }
-
+    /// `query` restricted to the chunks the principals may read (`acl_filter.rs`): at least
+    /// one principal allowed, none denied. No principals → no hit. Principals are index
+    /// terms (`Identities::principals`).
     pub(super) fn restricted(&self, query: Box<dyn Query>, principals: &[String]) -> BooleanQuery {
-        let (allow, deny) = self.acl_filter(principals);
-        let mut clauses = vec![(Occur::Must, query), (Occur::Must, allow)];
-        clauses.extend(deny.into_iter().map(|q| (Occur::MustNot, q)));
-        BooleanQuery::new(clauses)
+        let filter = AclFilter::new(
+            self.fields.acl_allow,
+            self.fields.acl_deny,
+            principals,
+            Arc::clone(&self.acl_cache),
+        );
+        BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, Box::new(filter))])
     }
 
     /// Full-text search over chunks the principals may read, with snippets. An empty
