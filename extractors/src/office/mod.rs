@@ -7,6 +7,7 @@
 //! refused as `encrypted`.
 
 mod biff;
+mod chart;
 mod crypto;
 mod doc;
 mod docx;

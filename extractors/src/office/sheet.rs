@@ -103,7 +103,12 @@ pub(crate) fn append_notes(
         let Some(xml) = zip.read(&part)? else {
             continue;
         };
-        match crate::office::ooxml::blocks(&part, &xml, deadline) {
+        let read = if part.starts_with("xl/charts/") {
+            crate::office::chart::chart_blocks(&part, &xml, deadline)
+        } else {
+            crate::office::ooxml::blocks(&part, &xml, deadline)
+        };
+        match read {
             Ok(blocks) => {
                 for block in blocks {
                     text.push_str(&block.text);
