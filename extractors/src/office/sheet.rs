@@ -1,4 +1,4 @@
-//! Spreadsheets (XLSX, XLSB, XLS, ODS) via calamine: each non-empty sheet is a section
+//! Spreadsheets (XLSX, XLSB, XLS, ODS) via calamine: each sheet is a section
 //! (numbered, headed by its name), one line per row, cells as a person sees them — dates as
 //! dates, whole numbers without a spurious `.0`.
 
