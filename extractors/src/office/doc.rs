@@ -225,11 +225,13 @@ fn word6_text(word: &[u8], flags: u16, deadline: Deadline) -> Result<String, Ext
         encoding = from_fonts;
     }
     let raw = if flags & 0x0004 != 0 {
+        // The Word 6 FIB's fc/lcb pairs run 4-byte aligned from 0x58 (fcStshfOrig); the
+        // 34th, fcClx, is at 0x160.
         piece_text(
             word,
             word,
-            field(0x1A2)?,
-            field(0x1A6)?,
+            field(0x160)?,
+            field(0x164)?,
             Some(encoding),
             deadline,
         )?
@@ -449,15 +451,15 @@ mod tests {
         word.extend_from_slice(&(plc.len() as u32).to_le_bytes());
         word.extend_from_slice(&plc);
         let lcb = (word.len() - clx) as u32;
-        word[0x1A2..0x1A6].copy_from_slice(&(clx as u32).to_le_bytes());
-        word[0x1A6..0x1AA].copy_from_slice(&lcb.to_le_bytes());
+        word[0x160..0x164].copy_from_slice(&(clx as u32).to_le_bytes());
+        word[0x164..0x168].copy_from_slice(&lcb.to_le_bytes());
         let deadline = Deadline::after(std::time::Duration::from_secs(5));
         assert_eq!(
             word6_text(&word, 0x0004, deadline).expect("text"),
             "Hello world\r"
         );
         // A piece table pointing past the stream is corrupt, not a panic.
-        word[0x1A2..0x1A6].copy_from_slice(&u32::MAX.to_le_bytes());
+        word[0x160..0x164].copy_from_slice(&u32::MAX.to_le_bytes());
         let e = word6_text(&word, 0x0004, deadline).expect_err("out of bounds");
         assert_eq!(e.kind, ErrorKind::Corrupt);
     }
