@@ -6,7 +6,7 @@
 //! so the chart can be drawn without it; those caches are what is read here.
 //!
 //! Output: the rich-text paragraphs (titles, in `a:p`/`a:t`) as blocks, then one block per
-//! cache, its points' values (`c:pt/c:v`) joined by spaces, in document order (per series:
+//! cache (or literal series name), its points' values (`c:pt/c:v`) joined by spaces, in document order (per series:
 //! name, categories, values). Formulas (`c:f`) and number formats are not text.
 
 use quick_xml::Reader;
@@ -18,8 +18,16 @@ use crate::{Deadline, ErrorKind, ExtractError};
 /// XML nesting deeper than this is refused (as in `ooxml::blocks`).
 const MAX_XML_DEPTH: usize = 512;
 
-/// The caches whose points are text on the chart.
-const CACHES: [&str; 5] = ["strCache", "numCache", "strLit", "numLit", "multiLvlStrCache"];
+/// The caches whose points are text on the chart, and `tx`, a series name given as a
+/// literal (`c:tx/c:v`) rather than through a cache.
+const CACHES: [&str; 6] = [
+    "strCache",
+    "numCache",
+    "strLit",
+    "numLit",
+    "multiLvlStrCache",
+    "tx",
+];
 
 /// The text of one chart part: its titles and rich-text labels, then its cached series
 /// names, categories and values.
@@ -117,7 +125,7 @@ mod tests {
             <c:tx><c:strRef><c:f>Sheet1!$B$1</c:f><c:strCache><c:ptCount val="1"/><c:pt idx="0"><c:v>Revenue</c:v></c:pt></c:strCache></c:strRef></c:tx>
             <c:cat><c:strRef><c:f>Sheet1!$A$2:$A$3</c:f><c:strCache><c:pt idx="0"><c:v>North</c:v></c:pt><c:pt idx="1"><c:v>South</c:v></c:pt></c:strCache></c:strRef></c:cat>
             <c:val><c:numRef><c:f>Sheet1!$B$2:$B$3</c:f><c:numCache><c:formatCode>General</c:formatCode><c:pt idx="0"><c:v>4.3</c:v></c:pt><c:pt idx="1"><c:v>2.5</c:v></c:pt></c:numCache></c:numRef></c:val>
-          </c:ser></c:barChart>
+          </c:ser><c:ser><c:tx><c:v>Literal name</c:v></c:tx></c:ser></c:barChart>
           <c:valAx><c:title><c:tx><c:rich><a:p><a:r><a:t>Euros</a:t></a:r></a:p></c:rich></c:tx></c:title></c:valAx></c:plotArea>
         </c:chart></c:chartSpace>"#;
         let found = chart_blocks("c", xml.as_bytes(), Deadline::after(Duration::from_secs(5)))
@@ -125,7 +133,14 @@ mod tests {
         let texts: Vec<&str> = found.iter().map(|b| b.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["Sales & costs", "Euros", "Revenue", "North South", "4.3 2.5"]
+            [
+                "Sales & costs",
+                "Euros",
+                "Revenue",
+                "North South",
+                "4.3 2.5",
+                "Literal name"
+            ]
         );
     }
 

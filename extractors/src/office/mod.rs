@@ -109,8 +109,21 @@ impl Extractor for ZipExtractor {
             .collect();
         for name in embedded {
             deadline.check()?;
+            // The part's name says where the text that follows came from, and, like a
+            // media part's, names an object whose contents cannot be read. An OLE object
+            // (`.bin`) that wraps a file is captioned with that file's name instead.
+            let short = name.rsplit('/').next().unwrap_or(&name).to_string();
+            let ole_object = short.to_ascii_lowercase().ends_with(".bin");
+            let fits = |doc: &Extracted| !short.is_empty() && short.len() < doc.output_room(limits);
+            if !ole_object && fits(&doc) {
+                append_caption(&mut doc, &short);
+            }
+            let before = doc.sections.len();
             if let Some(bytes) = zip.read(&name)? {
                 append_embedded(&mut doc, &name, &bytes, limits, deadline);
+            }
+            if ole_object && doc.sections.len() == before && fits(&doc) {
+                append_caption(&mut doc, &short);
             }
         }
         append_media(&mut doc, &mut zip, limits, deadline)?;
@@ -275,6 +288,28 @@ mod tests {
         assert_eq!(
             zip_texts(&package, Format::Docx, &Limits::default()),
             ["Budget", "image1.emf\n\n2002\n\nR&D Partners", "image2.png"]
+        );
+    }
+
+    #[test]
+    fn embedded_parts_are_captioned_with_their_names() {
+        let inner = zip_with(&[(
+            "word/document.xml",
+            br#"<w:document xmlns:w="w"><w:body><w:p><w:r><w:t>Inner</w:t></w:r></w:p></w:body></w:document>"#,
+        )]);
+        let package = zip_with(&[
+            ("ppt/presentation.xml", b"<p:presentation/>"),
+            (
+                "ppt/slides/slide1.xml",
+                br#"<p:sld xmlns:p="p" xmlns:a="a"><p:cSld><p:spTree><p:sp><p:txBody><a:p><a:r><a:t>Deck</a:t></a:r></a:p></p:txBody></p:sp></p:spTree></p:cSld></p:sld>"#,
+            ),
+            ("ppt/embeddings/Microsoft_Word_Document1.docx", &inner),
+            // An object nothing can read: its name is all there is to say.
+            ("ppt/embeddings/oleObject1.bin", b"\x00\x9f\x92\x96\x00\x00\x01\xff"),
+        ]);
+        assert_eq!(
+            zip_texts(&package, Format::Pptx, &Limits::default()),
+            ["Deck", "Microsoft_Word_Document1.docx", "Inner", "oleObject1.bin"]
         );
     }
 
