@@ -151,8 +151,12 @@ mod tests {
             "<c:strCache>".repeat(1000),
             "</c:strCache>".repeat(1000)
         );
-        let err = chart_blocks("c", deep.as_bytes(), Deadline::after(Duration::from_secs(5)))
-            .expect_err("too deep");
+        let err = chart_blocks(
+            "c",
+            deep.as_bytes(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect_err("too deep");
         assert_eq!(err.kind, ErrorKind::TooLarge);
     }
 }

@@ -417,8 +417,12 @@ mod tests {
             ffn[0] = (ffn.len() - 1) as u8;
             ffn
         };
-        let entries = [font(0, b"Times New Roman"), font(2, b"Symbol"), font(204, b"Arial Cyr")]
-            .concat();
+        let entries = [
+            font(0, b"Times New Roman"),
+            font(2, b"Symbol"),
+            font(204, b"Arial Cyr"),
+        ]
+        .concat();
         word.extend_from_slice(&((entries.len() + 2) as u16).to_le_bytes());
         word.extend_from_slice(&entries);
         word[0xD0..0xD4].copy_from_slice(&(fonts_at as u32).to_le_bytes());

@@ -27,8 +27,8 @@ mod zipguard;
 
 use crate::{Deadline, ErrorKind, ExtractError, Extracted, Extractor, Format, Limits};
 
-pub(crate) use embedded::{append_embedded, compound_file, ole_embedded};
 use embedded::{MAX_EMBEDDED, append_caption};
+pub(crate) use embedded::{append_embedded, compound_file, ole_embedded};
 pub(crate) use ole::OleExtractor;
 pub(crate) use xml::XmlExtractor;
 pub(crate) use zipguard::ZipGuard;
@@ -309,7 +309,12 @@ mod tests {
         ]);
         assert_eq!(
             zip_texts(&package, Format::Pptx, &Limits::default()),
-            ["Deck", "Microsoft_Word_Document1.docx", "Inner", "oleObject1.bin"]
+            [
+                "Deck",
+                "Microsoft_Word_Document1.docx",
+                "Inner",
+                "oleObject1.bin"
+            ]
         );
     }
 

@@ -413,11 +413,7 @@ mod tests {
         assert_eq!(
             texts.slides,
             vec![
-                vec![
-                    "third".to_string(),
-                    "Ana".into(),
-                    "Fix the date".into()
-                ],
+                vec!["third".to_string(), "Ana".into(), "Fix the date".into()],
                 vec!["Résumé".into(), "second".into()],
                 vec!["Add content".into()]
             ]
@@ -440,7 +436,10 @@ mod tests {
         );
         let doc = record(0x000F, 0x03E8, &[theme, slide].concat());
         let texts = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
-        assert_eq!(texts.slides, vec![vec![], vec!["after the theme".to_string()]]);
+        assert_eq!(
+            texts.slides,
+            vec![vec![], vec!["after the theme".to_string()]]
+        );
     }
 
     #[test]

@@ -182,10 +182,12 @@ pub(crate) fn extract(
         }
         let mut linked: Vec<(String, String)> = rels
             .into_values()
-            .filter(|(kind, _)| matches!(
+            .filter(|(kind, _)| {
+                matches!(
                     kind.as_str(),
                     "chart" | "diagramData" | "notesSlide" | "comments"
-                ))
+                )
+            })
             .collect();
         linked.sort();
         for (kind, target) in linked {
@@ -243,7 +245,7 @@ pub(crate) fn extract(
 #[cfg(test)]
 mod tests {
     use crate::office::chart::chart_blocks;
-use crate::office::ooxml::resolve;
+    use crate::office::ooxml::resolve;
 
     #[test]
     fn relative_targets_resolve() {
