@@ -244,7 +244,6 @@ pub(crate) fn extract(
 
 #[cfg(test)]
 mod tests {
-    use crate::office::chart::chart_blocks;
     use crate::office::ooxml::resolve;
 
     #[test]
