@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
 """Rebuild the regression corpus for the new extraction formats (issue 19, ADR 0027).
 
-usage: regress-corpus.py MIRRORS OUT
+usage: regress-corpus.py MIRRORS OUT [FORMAT,FORMAT...]
 
 MIRRORS holds one bare git directory per upstream repository, named `owner+name/repo`
 (a `git clone --mirror` of each repository in scripts/regress-corpus.tsv). OUT receives
 two corpora in ../shared/corpus's layout, `dev/` and `holdout/` (each with files/,
 expected/ and manifest.tsv), scored with ../shared/corpus/score.py. The split is fixed in
 the TSV: 40% of every format, chosen by a hash of the file name before any file was opened.
-Do not look at the held-out files or their scores while fixing extractors.
+Do not look at the held-out files or their scores while fixing extractors. An optional third
+argument limits the rebuild to some formats (e.g. `docx,xlsx`).
+
+The split rule for batches added from the Office batch on (DOCX, PPTX, XLSX, DOC, XLS, PPT;
+issue 19 parts 1 and 3, ADR 0028): within each format, sort the batch's new rows by the
+sha256 hex digest of the `file` column; the first round(0.4 * n) are `holdout`, the rest
+`dev`. Which upstream files make the batch was also fixed by name alone: every file of the
+format under the suites' test folders (Apache POI `test-data/`, python-docx, python-pptx,
+calamine `tests/`, markitdown), minus names that say fuzzing or crash cases and files over
+3 MB, sorted by sha256 of `select:OWNER/NAME:PATH`, the first 36.
 
 References come from Apache Tika through the `iscc-tika` wheel (pip install iscc-tika),
 an extractor independent of ours. The documents stay outside the repository; every row
@@ -16,7 +25,7 @@ names its upstream commit, path and licence (all permissive).
 """
 import csv, os, subprocess, sys
 
-def main(mirrors, out):
+def main(mirrors, out, formats=None):
     import iscc_tika
     tika = iscc_tika.Extractor()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +36,8 @@ def main(mirrors, out):
         for sub in ("files", "expected"):
             os.makedirs(os.path.join(out, split, sub), exist_ok=True)
         manifests[split] = []
+    if formats:
+        rows = [r for r in rows if r["format"] in formats]
     for r in rows:
         git_dir = os.path.join(mirrors, r["upstream_repo"].replace("/", "+"), "repo")
         data = subprocess.run(
@@ -59,6 +70,6 @@ def main(mirrors, out):
         print(f"{split}: {len(entries)} files")
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], set(sys.argv[3].split(",")) if len(sys.argv) == 4 else None)

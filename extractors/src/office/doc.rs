@@ -218,13 +218,20 @@ fn word6_text(word: &[u8], flags: u16, deadline: Deadline) -> Result<String, Ext
     };
     // ccpText, ccpFtn, ccpHdd follow one another from 0x34.
     let (text, footnotes, headers) = (field(0x34)?, field(0x38)?, field(0x3C)?);
-    let encoding = ansi_encoding(u16_at(word, 0x06).unwrap_or(0));
+    let mut encoding = ansi_encoding(u16_at(word, 0x06).unwrap_or(0));
+    if encoding == encoding_rs::WINDOWS_1252
+        && let Some(from_fonts) = font_table_encoding(word, field(0xD0)?, field(0xD4)?)
+    {
+        encoding = from_fonts;
+    }
     let raw = if flags & 0x0004 != 0 {
+        // The Word 6 FIB's fc/lcb pairs run 4-byte aligned from 0x58 (fcStshfOrig); the
+        // 34th, fcClx, is at 0x160.
         piece_text(
             word,
             word,
-            field(0x1A2)?,
-            field(0x1A6)?,
+            field(0x160)?,
+            field(0x164)?,
             Some(encoding),
             deadline,
         )?
@@ -236,6 +243,46 @@ fn word6_text(word: &[u8], flags: u16, deadline: Deadline) -> Result<String, Ext
         encoding.decode_without_bom_handling(bytes).0.into_owned()
     };
     Ok(without_header_stories(&raw, text, footnotes, headers))
+}
+
+/// The code page a Word 6/95 document's fonts name, when its language id says Western but
+/// its fonts do not: a Russian document typed on an English Word 95 has an English `lid`,
+/// and Cyrillic fonts (charset 204). The first font with a charset other than ANSI,
+/// default, symbol, Mac or OEM decides, as POI guesses it. The font table (`SttbfFfn` at
+/// `fc`, `lcb` bytes) is a 2-byte total length, then one entry per font: its length less
+/// one, a flags byte, the weight (2 bytes), the charset, ...
+fn font_table_encoding(
+    word: &[u8],
+    fc: usize,
+    lcb: usize,
+) -> Option<&'static encoding_rs::Encoding> {
+    use encoding_rs::*;
+    let table = word.get(fc..fc.checked_add(lcb)?)?;
+    let mut pos = 2;
+    while let Some(&len) = table.get(pos) {
+        let charset = *table.get(pos + 4)?;
+        let found = match charset {
+            128 => Some(SHIFT_JIS),
+            129 => Some(EUC_KR),
+            134 => Some(GBK),
+            136 => Some(BIG5),
+            161 => Some(WINDOWS_1253),
+            162 => Some(WINDOWS_1254),
+            163 => Some(WINDOWS_1258),
+            177 => Some(WINDOWS_1255),
+            178 => Some(WINDOWS_1256),
+            186 => Some(WINDOWS_1257),
+            204 => Some(WINDOWS_1251),
+            222 => Some(WINDOWS_874),
+            238 => Some(WINDOWS_1250),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+        pos += usize::from(len) + 1;
+    }
+    None
 }
 
 /// The Windows ANSI code page a Word 6/95 document's text is in, from its language id
@@ -359,6 +406,38 @@ mod tests {
     }
 
     #[test]
+    fn a_word6_document_in_a_western_language_with_cyrillic_fonts_is_read_as_cyrillic() {
+        // English lid, text typed in a Cyrillic font: the font table's charset decides.
+        let mut word = word6(0, b"\xcf\xf0\xe8\xe2\xe5\xf2\r", [7, 0, 0]);
+        let fonts_at = word.len();
+        let font = |charset: u8, name: &[u8]| {
+            let mut ffn = vec![0u8, 0, 0x90, 0x01, charset, 0];
+            ffn.extend_from_slice(name);
+            ffn.push(0);
+            ffn[0] = (ffn.len() - 1) as u8;
+            ffn
+        };
+        let entries = [
+            font(0, b"Times New Roman"),
+            font(2, b"Symbol"),
+            font(204, b"Arial Cyr"),
+        ]
+        .concat();
+        word.extend_from_slice(&((entries.len() + 2) as u16).to_le_bytes());
+        word.extend_from_slice(&entries);
+        word[0xD0..0xD4].copy_from_slice(&(fonts_at as u32).to_le_bytes());
+        word[0xD4..0xD8].copy_from_slice(&((entries.len() + 2) as u32).to_le_bytes());
+        let deadline = Deadline::after(std::time::Duration::from_secs(5));
+        assert_eq!(word6_text(&word, 0, deadline).expect("text"), "Привет\r");
+        // A font table pointing past the stream leaves the language's code page.
+        word[0xD0..0xD4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            word6_text(&word, 0, deadline).expect("text"),
+            "\u{cf}\u{f0}\u{e8}\u{e2}\u{e5}\u{f2}\r"
+        );
+    }
+
+    #[test]
     fn a_fast_saved_word95_document_follows_its_piece_table() {
         // Two pieces stored out of order: "world\r" at 0x200, "Hello " at 0x206.
         let mut word = word6(0x0004, b"world\rHello ", [12, 0, 0]);
@@ -376,15 +455,15 @@ mod tests {
         word.extend_from_slice(&(plc.len() as u32).to_le_bytes());
         word.extend_from_slice(&plc);
         let lcb = (word.len() - clx) as u32;
-        word[0x1A2..0x1A6].copy_from_slice(&(clx as u32).to_le_bytes());
-        word[0x1A6..0x1AA].copy_from_slice(&lcb.to_le_bytes());
+        word[0x160..0x164].copy_from_slice(&(clx as u32).to_le_bytes());
+        word[0x164..0x168].copy_from_slice(&lcb.to_le_bytes());
         let deadline = Deadline::after(std::time::Duration::from_secs(5));
         assert_eq!(
             word6_text(&word, 0x0004, deadline).expect("text"),
             "Hello world\r"
         );
         // A piece table pointing past the stream is corrupt, not a panic.
-        word[0x1A2..0x1A6].copy_from_slice(&u32::MAX.to_le_bytes());
+        word[0x160..0x164].copy_from_slice(&u32::MAX.to_le_bytes());
         let e = word6_text(&word, 0x0004, deadline).expect_err("out of bounds");
         assert_eq!(e.kind, ErrorKind::Corrupt);
     }

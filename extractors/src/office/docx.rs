@@ -1,9 +1,11 @@
 //! Word 2007+ documents: the body in order (headings kept as sections), then headers and
 //! footers (each distinct text once), footnotes, endnotes and comments; title and author
-//! from the core properties. Parts the body imports whole (`w:altChunk`: HTML, web
+//! from the core properties. Charts (titles, series, categories and values from their
+//! caches) follow the body, in the order the body shows them. Parts the body imports whole (`w:altChunk`: HTML, web
 //! archives, text, other DOCX) are extracted after the body.
 
 use crate::office::ZipGuard;
+use crate::office::chart::chart_blocks;
 use crate::office::ooxml::{Block, blocks, each_element, relationships};
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
@@ -52,6 +54,20 @@ pub(crate) fn extract(
         .ok_or_else(|| ExtractError::new(ErrorKind::Corrupt, "word/document.xml is missing"))?;
     write_blocks(&mut b, &blocks("word/document.xml", &body, deadline)?);
     let chunks = alt_chunks(zip)?;
+    for part in charts(zip)? {
+        deadline.check()?;
+        let Some(xml) = zip.read(&part)? else {
+            continue;
+        };
+        match chart_blocks(&part, &xml, deadline) {
+            Ok(found) => write_blocks(&mut b, &found),
+            Err(e) if e.kind == ErrorKind::Timeout => return Err(e),
+            Err(e) => b.warnings.push(crate::Warning {
+                code: "broken_part",
+                message: e.message,
+            }),
+        }
+    }
 
     let mut extra: Vec<String> = zip
         .names()
@@ -109,6 +125,37 @@ pub(crate) fn extract(
         }
     }
     Ok(doc)
+}
+
+/// The chart parts of the document: those the body shows, in its order, then any other
+/// (a chart in a header), by name.
+fn charts(zip: &mut ZipGuard<'_>) -> Result<Vec<String>, ExtractError> {
+    let mut all: Vec<String> = zip
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("word/charts/chart") && n.ends_with(".xml"))
+        .collect();
+    if all.is_empty() {
+        return Ok(all);
+    }
+    all.sort();
+    let rels = relationships(zip, "word/_rels/document.xml.rels", "word")?;
+    let mut parts = Vec::new();
+    each_element(zip, "word/document.xml", "chart", |get| {
+        if let Some((kind, target)) = get("r:id").and_then(|id| rels.get(&id))
+            && kind == "chart"
+            && !parts.contains(target)
+        {
+            parts.push(target.clone());
+        }
+    })?;
+    parts.retain(|p| all.contains(p));
+    for p in all {
+        if !parts.contains(&p) {
+            parts.push(p);
+        }
+    }
+    Ok(parts)
 }
 
 /// The parts the body imports whole with `w:altChunk` ("alternative format chunks": HTML,

@@ -186,6 +186,8 @@ pub(crate) fn blocks(
                         text: String::new(),
                     }),
                     "t" => in_text = true,
+                    // DrawingML writes a line break with its run properties inside.
+                    "br" => push_text(&mut paras, "\n"),
                     "tbl" => tables.push((Vec::new(), Vec::new(), String::new())),
                     "tc" => {
                         if let Some((_, _, cell)) = tables.last_mut() {
@@ -319,12 +321,13 @@ mod tests {
 
     #[test]
     fn paragraphs_headings_tables_and_tracked_changes() {
-        let xml = r#"<w:document xmlns:w="w" xmlns:mc="mc"><w:body>
+        let xml = r#"<w:document xmlns:w="w" xmlns:mc="mc" xmlns:a="a"><w:body>
             <w:p><w:pPr><w:pStyle w:val="Heading1"/><w:tabs><w:tab w:val="left"/></w:tabs></w:pPr><w:r><w:t>Intro</w:t></w:r></w:p>
             <w:p><w:r><w:t xml:space="preserve">Fish &amp; chips </w:t></w:r><w:ins><w:r><w:t>added</w:t></w:r></w:ins><w:del><w:r><w:delText>removed</w:delText></w:r></w:del>
                  <w:r><w:fldChar/><w:instrText>PAGE</w:instrText><w:tab/><w:t>x&#169;</w:t></w:r></w:p>
             <w:tbl><w:tr><w:tc><w:p><w:r><w:t>a</w:t></w:r></w:p><w:p><w:r><w:t>b</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>c</w:t></w:r></w:p></w:tc></w:tr>
                    <w:tr><w:tc><w:p><w:r><w:t>d</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
+            <w:p><a:r><a:t>one line</a:t></a:r><a:br><a:rPr lang="en-US"/></a:br><a:r><a:t>next</a:t></a:r></w:p>
             <w:p><w:r><mc:AlternateContent><mc:Choice><w:txbxContent><w:p><w:r><w:t>boxed</w:t></w:r></w:p></w:txbxContent></mc:Choice>
                  <mc:Fallback><w:txbxContent><w:p><w:r><w:t>boxed</w:t></w:r></w:p></w:txbxContent></mc:Fallback></mc:AlternateContent></w:r></w:p>
         </w:body></w:document>"#;
@@ -337,6 +340,7 @@ mod tests {
                 (Some(1), "Intro"),
                 (None, "Fish & chips added\tx©"),
                 (None, "a b | c\nd"),
+                (None, "one line\nnext"),
                 (None, "boxed"),
             ]
         );

@@ -79,9 +79,36 @@ fn corrupt(what: &str) -> ExtractError {
     ExtractError::new(ErrorKind::Corrupt, format!("ppt: {what}"))
 }
 
+/// The text of a presentation, by where it shows.
+#[derive(Debug, Default)]
+struct Texts {
+    /// Text pieces found under each slide, after a leading bucket for text outside slides
+    /// and masters (notes, the slide list of older files).
+    slides: Vec<Vec<String>>,
+    /// Text of the masters outside placeholders (a logo caption, a footer line): it shows
+    /// on every slide drawn on the master.
+    master: Vec<String>,
+}
+
+/// Whether the record at `body..end`, marked as a container, really holds records: its
+/// first child must fit inside it. Some atoms carry version 0xF (PowerPoint 2007's
+/// round-trip records hold a whole theme as a ZIP), and descending into them would read
+/// their bytes as records and lose the rest of the stream.
+fn holds_records(stream: &[u8], body: usize, end: usize) -> bool {
+    if body == end {
+        return true;
+    }
+    header(stream, body).is_some_and(|(_, _, len)| {
+        body.checked_add(8)
+            .and_then(|b| b.checked_add(len))
+            .is_some_and(|child_end| child_end <= end)
+    })
+}
+
 /// Text pieces found under each slide (and a leading bucket for text outside slides).
-fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, ExtractError> {
+fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Texts, ExtractError> {
     let mut slides: Vec<Vec<String>> = vec![Vec::new()];
+    let mut master: Vec<String> = Vec::new();
     // (end offset of a container, whether it is a slide, skipped, a comment)
     let mut open: Vec<(usize, bool, bool, bool)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -105,7 +132,9 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
         };
         let body = pos + 8;
         let end = body.saturating_add(len).min(stream.len());
-        if ver_inst & 0x000F == 0x000F || kind == BINARY_TAG_DATA_BLOB {
+        if (ver_inst & 0x000F == 0x000F || kind == BINARY_TAG_DATA_BLOB)
+            && holds_records(stream, body, end)
+        {
             if kind == SLIDE_CONTAINER {
                 slides.push(Vec::new());
             }
@@ -145,13 +174,17 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Vec<Vec<String>>, 
             let trimmed = trimmed.trim();
             if !trimmed.is_empty() && trimmed != "*" && seen.insert(trimmed.to_string()) {
                 let in_slide = open.iter().any(|(_, slide, _, _)| *slide);
-                let bucket = if in_slide { slides.len() - 1 } else { 0 };
-                slides[bucket].push(trimmed.to_string());
+                if master_depth.is_some() && !in_comment {
+                    master.push(trimmed.to_string());
+                } else {
+                    let bucket = if in_slide { slides.len() - 1 } else { 0 };
+                    slides[bucket].push(trimmed.to_string());
+                }
             }
         }
         pos = end.max(body); // skip the atom
     }
-    Ok(slides)
+    Ok(Texts { slides, master })
 }
 
 pub(crate) fn extract(
@@ -159,8 +192,16 @@ pub(crate) fn extract(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<Extracted, ExtractError> {
+    // PowerPoint 95 files saved "for 95 and 97" keep the PowerPoint 97 document in a
+    // storage of its own; the root stream is the 95 format, which this reader does not
+    // parse.
+    let path = if ole.is_stream("/PP97_DUALSTORAGE/PowerPoint Document") {
+        "/PP97_DUALSTORAGE/PowerPoint Document"
+    } else {
+        "/PowerPoint Document"
+    };
     let mut stream = Vec::new();
-    ole.open_stream("/PowerPoint Document")
+    ole.open_stream(path)
         .map_err(|e| corrupt(&e.to_string()))?
         .take(limits.max_input_bytes as u64)
         .read_to_end(&mut stream)
@@ -171,7 +212,7 @@ pub(crate) fn extract(
             "the presentation is protected with a password",
         ));
     }
-    let slides = text_by_slide(&stream, deadline)?;
+    let Texts { slides, master } = text_by_slide(&stream, deadline)?;
     let objects = if limits.max_embedded_depth > 0 {
         embedded_objects(&stream, limits.max_input_bytes, deadline)
     } else {
@@ -182,13 +223,23 @@ pub(crate) fn extract(
     for (i, texts) in slides.iter().enumerate() {
         if i > 0 {
             number += 1;
-            if texts.is_empty() {
+            if texts.is_empty() && master.is_empty() {
                 continue;
             }
             b.page(number);
         }
-        if !texts.iter().all(|t| b.paragraph(t)) {
+        // Each slide shows its master's own text too (as Tika and POI read it).
+        let shown = if i > 0 { master.as_slice() } else { &[] };
+        if !texts.iter().chain(shown).all(|t| b.paragraph(t)) {
             break;
+        }
+    }
+    if slides.len() <= 1 && !master.is_empty() {
+        // No slide at all: the master's text is still the document's.
+        for t in &master {
+            if !b.paragraph(t) {
+                break;
+            }
         }
     }
     let mut doc = b.finish();
@@ -354,19 +405,15 @@ mod tests {
             0x03E8,
             &[master, list, prompt, slide1, slide2, comment].concat(),
         );
-        let slides = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
         // Master placeholders, prompts and "*" are dropped, a master's own text box is
-        // kept; "third" appears once, where it came first; a comment keeps its author and
-        // text.
+        // kept (for every slide); "third" appears once, where it came first; a comment
+        // keeps its author and text.
+        assert_eq!(texts.master, ["ACME confidential"]);
         assert_eq!(
-            slides,
+            texts.slides,
             vec![
-                vec![
-                    "ACME confidential".to_string(),
-                    "third".into(),
-                    "Ana".into(),
-                    "Fix the date".into()
-                ],
+                vec!["third".to_string(), "Ana".into(), "Fix the date".into()],
                 vec!["Résumé".into(), "second".into()],
                 vec!["Add content".into()]
             ]
@@ -375,5 +422,52 @@ mod tests {
         let mut truncated = doc.clone();
         truncated.truncate(doc.len() - 3);
         assert!(text_by_slide(&truncated, Deadline::after(Duration::from_secs(5))).is_ok());
+    }
+
+    #[test]
+    fn an_atom_marked_as_a_container_is_skipped_whole() {
+        // PowerPoint 2007 writes round-trip records (a theme as a ZIP) with version 0xF;
+        // read as records, the ZIP's bytes claimed 390 KB and hid every slide after it.
+        let theme = record(0x000F, 0x0428, b"PK\x03\x04\x14\x00\x06\x00 a zipped theme");
+        let slide = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &record(0, TEXT_BYTES_ATOM, b"after the theme"),
+        );
+        let doc = record(0x000F, 0x03E8, &[theme, slide].concat());
+        let texts = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
+        assert_eq!(
+            texts.slides,
+            vec![vec![], vec!["after the theme".to_string()]]
+        );
+    }
+
+    #[test]
+    fn a_dual_format_file_is_read_from_its_powerpoint_97_storage() {
+        use std::io::Write;
+        let slide = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &record(0, TEXT_BYTES_ATOM, b"saved for 95 and 97"),
+        );
+        let mut ole = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
+        // The root stream is in PowerPoint 95's format, which is not records we read.
+        ole.create_stream("/PowerPoint Document")
+            .and_then(|mut s| s.write_all(&[0xFF; 64]))
+            .expect("write");
+        ole.create_storage("/PP97_DUALSTORAGE").expect("storage");
+        ole.create_stream("/PP97_DUALSTORAGE/PowerPoint Document")
+            .and_then(|mut s| s.write_all(&slide))
+            .expect("write");
+        ole.flush().expect("flush");
+        let bytes = ole.into_inner().into_inner();
+        let mut ole = cfb::CompoundFile::open(Cursor::new(bytes.as_slice())).expect("open");
+        let doc = extract(
+            &mut ole,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect("extracts");
+        assert_eq!(doc.text(), "saved for 95 and 97");
     }
 }

@@ -1,6 +1,6 @@
 //! PowerPoint 2007+ presentations: slides in presentation order, each a section numbered by
 //! its position and headed by its first text (the title); text frames, tables, group shapes,
-//! SmartArt text and speaker notes.
+//! charts, SmartArt text and speaker notes.
 
 use std::collections::HashMap;
 
@@ -8,6 +8,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::office::ZipGuard;
+use crate::office::chart::chart_blocks;
 use crate::office::ooxml::{Block, blocks, each_element, relationships};
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
@@ -181,7 +182,12 @@ pub(crate) fn extract(
         }
         let mut linked: Vec<(String, String)> = rels
             .into_values()
-            .filter(|(kind, _)| matches!(kind.as_str(), "diagramData" | "notesSlide" | "comments"))
+            .filter(|(kind, _)| {
+                matches!(
+                    kind.as_str(),
+                    "chart" | "diagramData" | "notesSlide" | "comments"
+                )
+            })
             .collect();
         linked.sort();
         for (kind, target) in linked {
@@ -194,6 +200,12 @@ pub(crate) fn extract(
                         .into_iter()
                         .map(|text| Block { level: None, text }),
                 );
+                continue;
+            }
+            if kind == "chart" {
+                if let Ok(extra) = chart_blocks(&target, &xml, deadline) {
+                    found.extend(extra);
+                }
                 continue;
             }
             if let Ok(extra) = blocks(&target, &xml, deadline) {

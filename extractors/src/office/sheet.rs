@@ -1,4 +1,4 @@
-//! Spreadsheets (XLSX, XLSB, XLS, ODS) via calamine: each non-empty sheet is a section
+//! Spreadsheets (XLSX, XLSB, XLS, ODS) via calamine: each sheet is a section
 //! (numbered, headed by its name), one line per row, cells as a person sees them — dates as
 //! dates, whole numbers without a spurious `.0`.
 
@@ -103,7 +103,12 @@ pub(crate) fn append_notes(
         let Some(xml) = zip.read(&part)? else {
             continue;
         };
-        match crate::office::ooxml::blocks(&part, &xml, deadline) {
+        let read = if part.starts_with("xl/charts/") {
+            crate::office::chart::chart_blocks(&part, &xml, deadline)
+        } else {
+            crate::office::ooxml::blocks(&part, &xml, deadline)
+        };
+        match read {
             Ok(blocks) => {
                 for block in blocks {
                     text.push_str(&block.text);
@@ -183,7 +188,6 @@ pub(crate) fn extract(
     let names = workbook.sheet_names();
     b.metadata.insert("sheets".into(), names.len().to_string());
     let mut sheet_errors = 0usize;
-    let mut empty_sheets = Vec::new();
     for (i, name) in names.iter().enumerate() {
         deadline.check()?;
         // XLSX and XLSB sheets are streamed cell by cell: calamine's `Range` is dense over
@@ -209,27 +213,17 @@ pub(crate) fn extract(
                 continue;
             }
         };
-        if rows.is_empty() {
-            empty_sheets.push(i);
-            continue;
-        }
         b.page(i as u32 + 1);
         b.heading(1, name);
+        if rows.is_empty() {
+            continue;
+        }
         for row in rows {
             b.push(&row);
             b.line_break();
             if b.is_full() {
                 break;
             }
-        }
-    }
-    // Empty sheets are skipped, unless no sheet has any cell text: then the sheet names are
-    // all the text the workbook has (a template, a chart-only book), and a document that
-    // says which sheets it holds beats an empty one.
-    if empty_sheets.len() + sheet_errors == names.len() {
-        for i in empty_sheets {
-            b.page(i as u32 + 1);
-            b.heading(1, &names[i]);
         }
     }
     if sheet_errors > 0 && sheet_errors == names.len() {
