@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rebuild the regression corpus for the new extraction formats (issue 19, ADR 0027).
 
-usage: regress-corpus.py MIRRORS OUT
+usage: regress-corpus.py MIRRORS OUT [--formats pdf,msg,...]
 
 MIRRORS holds one bare git directory per upstream repository, named `owner+name/repo`
 (a `git clone --mirror` of each repository in scripts/regress-corpus.tsv). OUT receives
@@ -10,15 +10,28 @@ expected/ and manifest.tsv), scored with ../shared/corpus/score.py. The split is
 the TSV: 40% of every format, chosen by a hash of the file name before any file was opened.
 Do not look at the held-out files or their scores while fixing extractors.
 
-References come from Apache Tika through the `iscc-tika` wheel (pip install iscc-tika),
-an extractor independent of ours. The documents stay outside the repository; every row
+Split rule for every batch added since the PDF/.msg batch: within each format of the batch,
+sort the new files by the sha256 (hex) of their `file` name; the first round(0.4 * n) are
+`holdout`, the rest `dev`. Rows of one batch are kept in a block of their own in the TSV.
+
+`--formats` builds only the rows of the listed formats (the others are left alone; a
+manifest then lists only those formats).
+
+References come from independent extractors: poppler's `pdftotext -enc UTF-8 FILE -`
+(with poppler-data installed, for the CJK CMaps) for rows of format `pdf`, Apache Tika
+through the `iscc-tika` wheel (pip install iscc-tika) for the rest. The documents stay outside the repository; every row
 names its upstream commit, path and licence (all permissive).
 """
 import csv, os, subprocess, sys
 
-def main(mirrors, out):
-    import iscc_tika
-    tika = iscc_tika.Extractor()
+def pdftotext(path):
+    run = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.decode("utf-8", "replace").strip() or "pdftotext failed")
+    return run.stdout.decode("utf-8", "replace"), {}
+
+def main(mirrors, out, formats=None):
+    tika = None
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "regress-corpus.tsv"), newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
@@ -27,6 +40,8 @@ def main(mirrors, out):
         for sub in ("files", "expected"):
             os.makedirs(os.path.join(out, split, sub), exist_ok=True)
         manifests[split] = []
+    if formats:
+        rows = [r for r in rows if r["format"] in formats]
     for r in rows:
         git_dir = os.path.join(mirrors, r["upstream_repo"].replace("/", "+"), "repo")
         data = subprocess.run(
@@ -37,8 +52,15 @@ def main(mirrors, out):
         with open(path, "wb") as f:
             f.write(data)
         status, note = "ok", ""
+        tool = "pdftotext (poppler)" if r["format"] == "pdf" else "Apache Tika (iscc-tika)"
         try:
-            text, _meta = tika.extract_file_to_string(path)
+            if r["format"] == "pdf":
+                text, _meta = pdftotext(path)
+            else:
+                if tika is None:
+                    import iscc_tika
+                    tika = iscc_tika.Extractor()
+                text, _meta = tika.extract_file_to_string(path)
             if not text.strip():
                 status = "empty"
         except Exception as e:  # Tika's own failure: recorded, not scored.
@@ -47,7 +69,7 @@ def main(mirrors, out):
             note, text = str(e).splitlines()[0][:120] if str(e) else "", ""
         with open(os.path.join(root, "expected", r["file"] + ".txt"), "w", encoding="utf-8") as f:
             f.write(text)
-        manifests[r["split"]].append([r["file"], r["format"], status, "Apache Tika (iscc-tika)",
+        manifests[r["split"]].append([r["file"], r["format"], status, tool,
                                       r["upstream_repo"], r["upstream_commit"], r["upstream_path"],
                                       r["license"], note.replace("\t", " ")])
     for split, entries in manifests.items():
@@ -59,6 +81,10 @@ def main(mirrors, out):
         print(f"{split}: {len(entries)} files")
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args, formats = sys.argv[1:], None
+    if len(args) == 4 and args[2] == "--formats":
+        formats = set(args[3].split(","))
+        args = args[:2]
+    if len(args) != 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(args[0], args[1], formats)
