@@ -186,7 +186,7 @@ fn read(ole: &mut Ole<'_>, path: &str, max: u64) -> Option<Vec<u8>> {
 /// A person's name and address as a header shows them; Exchange's internal (X.500)
 /// addresses are left out, they are not what anyone types or reads.
 fn person(name: Option<String>, address: Option<String>) -> Option<String> {
-    let address = address.filter(|a| a.contains('@'));
+    let address = address.filter(|a| a.contains('@') && !a.starts_with('/'));
     match (name, address) {
         (Some(n), Some(a)) if n.contains(&a) => Some(n),
         (Some(n), Some(a)) => Some(format!("{n} <{a}>")),

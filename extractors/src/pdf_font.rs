@@ -334,18 +334,20 @@ pub(crate) fn decoder<'d>(
     if let Some(chars) = embedded_cmap(doc, font, max_content) {
         return Some(Decoder::Glyphs(chars));
     }
-    if let Some(table) = differences(doc, font, lopdf.as_ref()) {
+    if let Some(table) = differences(doc, font, lopdf.as_ref(), max_content) {
         return Some(Decoder::Table(table));
     }
     lopdf.map(Decoder::Lopdf)
 }
 
-/// A simple font's code → text table from its `/Differences`, over what lopdf decodes
-/// each code to without them. `None` without differences.
+/// A simple font's code → text table from its `/Differences` and, for an embedded Type1
+/// program, the encoding built into it (TeX's fonts put `/fi` at code 12 there), over
+/// what lopdf decodes each code to without them. `None` when there is neither.
 fn differences(
     doc: &Document,
     font: &Dictionary,
     lopdf: Option<&Encoding<'_>>,
+    max_content: usize,
 ) -> Option<Box<[String; 256]>> {
     if font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice()) {
         return None;
@@ -353,22 +355,34 @@ fn differences(
     let encoding = font
         .get(b"Encoding")
         .ok()
-        .and_then(|o| deref(doc, o))?
-        .as_dict()
-        .ok()?;
+        .and_then(|o| deref(doc, o))
+        .and_then(|o| o.as_dict().ok());
     let list = encoding
-        .get(b"Differences")
+        .and_then(|e| e.get(b"Differences").ok())
+        .and_then(|o| deref(doc, o))
+        .and_then(|o| o.as_array().ok());
+    // The program's own encoding applies when the font names no base encoding.
+    let names_base = font
+        .get(b"Encoding")
         .ok()
-        .and_then(|o| deref(doc, o))?
-        .as_array()
-        .ok()?;
+        .and_then(|o| deref(doc, o))
+        .is_some_and(|o| o.as_name().is_ok() || encoding.is_some_and(|e| e.has(b"BaseEncoding")));
+    let builtin = if names_base {
+        Vec::new()
+    } else {
+        builtin_encoding(doc, font, max_content)
+    };
+    if list.is_none() && builtin.is_empty() {
+        return None;
+    }
     // The base: the font without its differences, as lopdf reads it.
     let mut plain = font.clone();
-    match encoding.get(b"BaseEncoding") {
-        Ok(base) => plain.set("Encoding", base.clone()),
-        Err(_) => {
+    match encoding.map(|e| e.get(b"BaseEncoding")) {
+        Some(Ok(base)) => plain.set("Encoding", base.clone()),
+        Some(Err(_)) => {
             plain.remove(b"Encoding");
         }
+        None => {}
     }
     let base = plain.get_font_encoding(doc).ok();
     let mut table: Box<[String; 256]> = Box::new(std::array::from_fn(|code| {
@@ -377,24 +391,67 @@ fn differences(
             .and_then(|e| e.bytes_to_string(&[code as u8]).ok())
             .unwrap_or_default()
     }));
-    let mut names: HashMap<&[u8], String> = HashMap::new();
+    let mut names: HashMap<Vec<u8>, String> = HashMap::new();
+    let mut set = |table: &mut [String; 256], code: i64, name: &[u8]| {
+        if (0..256).contains(&code) {
+            let text = names
+                .entry(name.to_vec())
+                .or_insert_with(|| glyph_text(doc, name).unwrap_or_default());
+            table[code as usize].clone_from(text);
+        }
+    };
+    for (code, name) in &builtin {
+        set(&mut table, i64::from(*code), name);
+    }
     let mut code: i64 = 0;
-    for item in list.iter().take(4096) {
+    for item in list.into_iter().flatten().take(4096) {
         match deref(doc, item) {
             Some(Object::Integer(n)) => code = *n,
             Some(Object::Name(name)) => {
-                if (0..256).contains(&code) {
-                    let text = names
-                        .entry(name.as_slice())
-                        .or_insert_with(|| glyph_text(doc, name).unwrap_or_default());
-                    table[code as usize].clone_from(text);
-                }
+                set(&mut table, code, name);
                 code += 1;
             }
             _ => {}
         }
     }
     Some(table)
+}
+
+/// The encoding vector in an embedded Type1 program's cleartext part (`dup 12 /fi put`
+/// lines after `/Encoding 256 array`); empty for `StandardEncoding` or no program.
+fn builtin_encoding(doc: &Document, font: &Dictionary, max_content: usize) -> Vec<(u8, Vec<u8>)> {
+    let Some(program) = dict_entry(doc, font, b"FontDescriptor")
+        .and_then(|d| d.get(b"FontFile").ok())
+        .and_then(|o| deref(doc, o))
+        .and_then(|o| o.as_stream().ok())
+        .and_then(|s| s.decompressed_content_with_limit(max_content).ok())
+    else {
+        return Vec::new();
+    };
+    let head = &program[..program.len().min(64 * 1024)];
+    let Some(at) = head.windows(9).position(|w| w == b"/Encoding") else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&head[at + 9..]);
+    let mut words = text.split_ascii_whitespace();
+    let mut out = Vec::new();
+    while let Some(word) = words.next() {
+        match word {
+            "StandardEncoding" if out.is_empty() => return Vec::new(),
+            "def" | "readonly" if !out.is_empty() => break,
+            "dup" => {
+                let (Some(code), Some(name)) = (words.next(), words.next()) else {
+                    break;
+                };
+                if let (Ok(code), Some(name)) = (code.parse::<u8>(), name.strip_prefix('/')) {
+                    out.push((code, name.as_bytes().to_vec()));
+                }
+            }
+            _ if out.len() > 256 => break,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The text of a glyph name: the Adobe Glyph List (lopdf's, asked through a one-entry
@@ -673,5 +730,27 @@ mod tests {
         assert!((vertical.vertical_advance(&[0, 1, 0, 2]) - 1.0).abs() < 1e-4);
         assert!(!Widths::of(&doc, &font("UniJIS-UCS2-H")).vertical);
         assert!(Widths::of(&doc, &font("90ms-RKSJ-V")).vertical);
+    }
+
+    #[test]
+    fn an_embedded_type1_programs_own_encoding_decodes_its_codes() {
+        use lopdf::{Stream, dictionary};
+        let mut doc = Document::new();
+        let program = doc.add_object(Stream::new(
+            dictionary! {},
+            b"%!PS-AdobeFont-1.0: CMR10\n/Encoding 256 array\n0 1 255 {1 index exch /.notdef put} for\n\
+              dup 12 /fi put\ndup 65 /B put\nreadonly def\ncurrentfile eexec\n"
+                .to_vec(),
+        ));
+        let descriptor =
+            doc.add_object(dictionary! { "Type" => "FontDescriptor", "FontFile" => program });
+        let font = dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type1",
+            "BaseFont" => "CMR10",
+            "FontDescriptor" => descriptor,
+        };
+        let decoder = decoder(&doc, &font, 1 << 20).expect("a decoder");
+        assert_eq!(decoder.decode(b"\x0cle A").as_deref(), Some("\u{FB01}le B"));
     }
 }

@@ -8,7 +8,7 @@
 //! lopdf's encodings; Form XObjects are followed through `Do` with their own resources, a
 //! depth limit and a visited set (so self-referencing XObjects cannot loop).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId};
@@ -63,7 +63,7 @@ pub(crate) struct Interpreter<'d> {
     /// The end of the last text shown on this page (across text objects and forms).
     pen: Option<Pen>,
     /// Text already shown on this page, with its device position (2-unit cells).
-    drawn: HashSet<(u64, i64, i64)>,
+    drawn: HashMap<u64, Vec<(f32, f32)>>,
 }
 
 fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
@@ -83,7 +83,7 @@ impl<'d> Interpreter<'d> {
             visited: HashSet::new(),
             out: String::new(),
             pen: None,
-            drawn: HashSet::new(),
+            drawn: HashMap::new(),
         }
     }
 
@@ -337,13 +337,17 @@ impl<'d> Interpreter<'d> {
             (1.0, 0.0)
         };
         let (x, y) = (trm[4], trm[5]);
-        let decoded = encoding
-            .decode(bytes)
-            .map(|t| logical_order(&t.replace('\0', "")));
+        let decoded = encoding.decode(bytes).map(|t| t.replace('\0', ""));
         // The same text drawn again where it already is (a stamp applied twice, text
         // overprinted to look bold) is one text: shown once, like PDF viewers' copy.
-        // Fake bold and shadows draw it again a fraction of a point away: the cells around
-        // count too (cells of 2 units; anything within about a cell is the same place).
+        // Fake bold and shadows draw the same text again a fraction of a point away; a
+        // repeated letter of a word drawn glyph by glyph lands a whole advance away. So the
+        // same text nearer than a quarter of its own advance (and a third of the font size)
+        // to where it was drawn is a duplicate.
+        let scale_x = (trm[0] * trm[0] + trm[1] * trm[1]).sqrt();
+        let reach = (self.advance(text, widths, bytes).abs() * scale_x * 0.25)
+            .min(size / 3.0)
+            .max(0.05);
         let duplicate = decoded.as_ref().is_some_and(|t| {
             if t.trim().is_empty() {
                 return false;
@@ -354,10 +358,13 @@ impl<'d> Interpreter<'d> {
                 t.hash(&mut h);
                 h.finish()
             };
-            let (cx, cy) = ((x / 2.0).round() as i64, (y / 2.0).round() as i64);
-            let near =
-                (-1..=1).any(|i| (-1..=1).any(|j| self.drawn.contains(&(key, cx + i, cy + j))));
-            self.drawn.insert((key, cx, cy));
+            let places = self.drawn.entry(key).or_default();
+            let near = places
+                .iter()
+                .any(|&(px, py)| (px - x).abs() < reach && (py - y).abs() < reach);
+            if !near && places.len() < 256 {
+                places.push((x, y));
+            }
             near
         });
         if duplicate {
@@ -472,9 +479,9 @@ fn is_mark(c: char) -> bool {
         | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED)
 }
 
-/// One string's glyphs are drawn left to right, so right-to-left text in it is in visual
-/// order: each run of Hebrew or Arabic (with the spaces inside it) is turned back into
-/// reading order, a letter keeping the marks that follow it.
+/// Lines are assembled from glyphs placed left to right, so right-to-left text in them is
+/// in visual order: each run of Hebrew or Arabic (with the spaces inside it) is turned back
+/// into reading order, a letter keeping the marks that follow it.
 fn logical_order(text: &str) -> String {
     if !text.chars().any(is_rtl) {
         return text.to_string();
@@ -560,6 +567,14 @@ pub(crate) fn page_text(
     }
     let mut interp = Interpreter::new(doc, deadline, max_content);
     interp.run(&content, resources, IDENTITY, 0)?;
+    if interp.out.chars().any(is_rtl) {
+        return Ok(interp
+            .out
+            .split('\n')
+            .map(logical_order)
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
     Ok(interp.out)
 }
 
