@@ -239,11 +239,20 @@ impl Extractor for PdfExtractor {
             });
         }
         let mut out = b.finish();
-        // Files attached to the PDF, each extracted like an e-mail attachment (within the
-        // embedded-depth limit and what is left of the output budget).
+        // The files of a portfolio (a catalog with `/Collection`), which a viewer shows as
+        // the document itself, each extracted like an e-mail attachment (within the
+        // embedded-depth limit and what is left of the output budget). Files merely
+        // attached to an ordinary PDF are not: no reference extractor counts them as its
+        // text (Tika, pdftotext), and an invoice's XML twin (Factur-X) or a form's data
+        // file would double what the pages say.
+        let portfolio = doc.catalog().is_ok_and(|c| c.has(b"Collection"));
         let page_ids: Vec<lopdf::ObjectId> = pages.values().copied().collect();
-        for (name, bytes) in crate::pdf_extras::attachments(&doc, &page_ids, limits.max_input_bytes)
-        {
+        let files = if portfolio {
+            crate::pdf_extras::attachments(&doc, &page_ids, limits.max_input_bytes)
+        } else {
+            Vec::new()
+        };
+        for (name, bytes) in files {
             deadline.check()?;
             crate::office::append_embedded(&mut out, &name, &bytes, limits, deadline);
         }
@@ -523,14 +532,15 @@ mod tests {
     }
 
     #[test]
-    fn attached_files_and_xfa_data_follow_the_pages() {
+    fn a_portfolios_files_and_xfa_data_follow_the_pages() {
         let xdp = "<xdp:xdp xmlns:xdp=\"http://ns.adobe.com/xdp/\"><xfa:datasets xmlns:xfa=\"http://www.xfa.org/schema/xfa-data/1.0/\"><xfa:data><f><city>Porto</city></f></xfa:data></xfa:datasets></xdp:xdp>";
         let extra = [
             "<< /Type /Filespec /F (notes.txt) /EF << /F 7 0 R >> >>".to_string(),
             "<< /Length 14 >>\nstream\nAttached words\nendstream".to_string(),
             format!("<< /Length {} >>\nstream\n{xdp}\nendstream", xdp.len()),
         ];
-        let catalog = "/Names << /EmbeddedFiles << /Names [(notes.txt) 6 0 R] >> >> \
+        let catalog = "/Collection << /Type /Collection >> \
+            /Names << /EmbeddedFiles << /Names [(notes.txt) 6 0 R] >> >> \
             /AcroForm << /Fields [] /XFA 8 0 R >>";
         let doc = run(&pdf_custom(
             "BT /F1 10 Tf 72 700 Td (Page) Tj ET",

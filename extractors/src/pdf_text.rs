@@ -342,12 +342,12 @@ impl<'d> Interpreter<'d> {
         // overprinted to look bold) is one text: shown once, like PDF viewers' copy.
         // Fake bold and shadows draw the same text again a fraction of a point away; a
         // repeated letter of a word drawn glyph by glyph lands a whole advance away. So the
-        // same text nearer than a quarter of its own advance (and a third of the font size)
-        // to where it was drawn is a duplicate.
+        // same text nearer than a quarter of its own advance (and a third of the font size,
+        // but at least a unit) to where it was drawn is a duplicate.
         let scale_x = (trm[0] * trm[0] + trm[1] * trm[1]).sqrt();
         let reach = (self.advance(text, widths, bytes).abs() * scale_x * 0.25)
             .min(size / 3.0)
-            .max(0.05);
+            .max(1.0);
         let duplicate = decoded.as_ref().is_some_and(|t| {
             if t.trim().is_empty() {
                 return false;
