@@ -283,13 +283,10 @@ fn body(
     let html = html.or_else(|| p.string(HTML, max));
     let inner = if let Some(html) = html.filter(|h| !h.trim().is_empty()) {
         Some(crate::html::HtmlExtractor.extract(html.as_bytes(), Format::Html, &child, deadline))
-    } else if let Some(rtf) = p
-        .stream(RTF_COMPRESSED, PT_BINARY, max)
-        .and_then(|c| crate::msg_rtf::decompress(&c, limits.max_input_bytes))
-    {
-        Some(crate::rtf::RtfExtractor.extract(&rtf, Format::Rtf, &child, deadline))
     } else {
-        None
+        p.stream(RTF_COMPRESSED, PT_BINARY, max)
+            .and_then(|c| crate::msg_rtf::decompress(&c, limits.max_input_bytes))
+            .map(|rtf| crate::rtf::RtfExtractor.extract(&rtf, Format::Rtf, &child, deadline))
     };
     match inner {
         Some(Ok(inner)) if !inner.sections.is_empty() => {
@@ -459,7 +456,6 @@ mod tests {
         );
         put("/__substg1.0_0C1A001F", &utf16("Ana Silva"));
         put("/__substg1.0_5D01001F", &utf16("ana@example.org"));
-        drop(put);
         for (i, (name, addr, kind)) in [
             ("Rui", "rui@example.org", 1u64),
             ("Eva", "/O=EXCHANGE/CN=EVA", 2),
