@@ -1,33 +1,43 @@
 #!/usr/bin/env python3
 """Rebuild the regression corpus for the new extraction formats (issue 19, ADR 0027).
 
-usage: regress-corpus.py MIRRORS OUT [FORMAT,FORMAT...]
+usage: regress-corpus.py MIRRORS OUT [[--formats] pdf,msg,...]
 
 MIRRORS holds one bare git directory per upstream repository, named `owner+name/repo`
 (a `git clone --mirror` of each repository in scripts/regress-corpus.tsv). OUT receives
 two corpora in ../shared/corpus's layout, `dev/` and `holdout/` (each with files/,
 expected/ and manifest.tsv), scored with ../shared/corpus/score.py. The split is fixed in
 the TSV: 40% of every format, chosen by a hash of the file name before any file was opened.
-Do not look at the held-out files or their scores while fixing extractors. An optional third
-argument limits the rebuild to some formats (e.g. `docx,xlsx`).
+Do not look at the held-out files or their scores while fixing extractors.
 
 The split rule for batches added from the Office batch on (DOCX, PPTX, XLSX, DOC, XLS, PPT;
-issue 19 parts 1 and 3, ADR 0028): within each format, sort the batch's new rows by the
-sha256 hex digest of the `file` column; the first round(0.4 * n) are `holdout`, the rest
-`dev`. Which upstream files make the batch was also fixed by name alone: every file of the
+issue 19 parts 1 and 3, ADR 0028), and for the PDF/.msg batch (ADR 0029): within each format of the batch,
+sort the new files by the sha256 (hex) of their `file` name; the first round(0.4 * n) are
+`holdout`, the rest `dev`. Rows of one batch are kept in a block of their own in the TSV.
+
+Which upstream files make the Office batch was also fixed by name alone: every file of the
 format under the suites' test folders (Apache POI `test-data/`, python-docx, python-pptx,
 calamine `tests/`, markitdown), minus names that say fuzzing or crash cases and files over
 3 MB, sorted by sha256 of `select:OWNER/NAME:PATH`, the first 36.
 
-References come from Apache Tika through the `iscc-tika` wheel (pip install iscc-tika),
-an extractor independent of ours. The documents stay outside the repository; every row
+`--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
+manifest then lists only those formats).
+
+References come from independent extractors: poppler's `pdftotext -enc UTF-8 FILE -`
+(with poppler-data installed, for the CJK CMaps) for rows of format `pdf`, Apache Tika
+through the `iscc-tika` wheel (pip install iscc-tika) for the rest. The documents stay outside the repository; every row
 names its upstream commit, path and licence (all permissive).
 """
 import csv, os, subprocess, sys
 
+def pdftotext(path):
+    run = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.decode("utf-8", "replace").strip() or "pdftotext failed")
+    return run.stdout.decode("utf-8", "replace"), {}
+
 def main(mirrors, out, formats=None):
-    import iscc_tika
-    tika = iscc_tika.Extractor()
+    tika = None
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "regress-corpus.tsv"), newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
@@ -48,8 +58,15 @@ def main(mirrors, out, formats=None):
         with open(path, "wb") as f:
             f.write(data)
         status, note = "ok", ""
+        tool = "pdftotext (poppler)" if r["format"] == "pdf" else "Apache Tika (iscc-tika)"
         try:
-            text, _meta = tika.extract_file_to_string(path)
+            if r["format"] == "pdf":
+                text, _meta = pdftotext(path)
+            else:
+                if tika is None:
+                    import iscc_tika
+                    tika = iscc_tika.Extractor()
+                text, _meta = tika.extract_file_to_string(path)
             if not text.strip():
                 status = "empty"
         except Exception as e:  # Tika's own failure: recorded, not scored.
@@ -58,7 +75,7 @@ def main(mirrors, out, formats=None):
             note, text = str(e).splitlines()[0][:120] if str(e) else "", ""
         with open(os.path.join(root, "expected", r["file"] + ".txt"), "w", encoding="utf-8") as f:
             f.write(text)
-        manifests[r["split"]].append([r["file"], r["format"], status, "Apache Tika (iscc-tika)",
+        manifests[r["split"]].append([r["file"], r["format"], status, tool,
                                       r["upstream_repo"], r["upstream_commit"], r["upstream_path"],
                                       r["license"], note.replace("\t", " ")])
     for split, entries in manifests.items():
@@ -70,6 +87,13 @@ def main(mirrors, out, formats=None):
         print(f"{split}: {len(entries)} files")
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (3, 4):
+    args, formats = sys.argv[1:], None
+    if len(args) == 4 and args[2] == "--formats":
+        formats = set(args[3].split(","))
+        args = args[:2]
+    elif len(args) == 3:
+        formats = set(args[2].split(","))
+        args = args[:2]
+    if len(args) != 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2], set(sys.argv[3].split(",")) if len(sys.argv) == 4 else None)
+    main(args[0], args[1], formats)

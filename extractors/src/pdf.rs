@@ -6,7 +6,8 @@
 //! out, decompression is bounded per page, and a document with no text layer at all carries
 //! a `no_text_layer` warning rather than passing as an empty success.
 //!
-//! Annotations' comments and form field values follow each page's text. A ToUnicode CMap
+//! Annotations' comments and form field values follow each page's text; an XFA form's
+//! data and attached files (`pdf_extras`) follow the pages. A ToUnicode CMap
 //! lopdf refuses is read by `pdf_cmap`; composite fonts without one whose encoding is a
 //! predefined CJK CMap (`90ms-RKSJ-H`, `UniGB-UCS2-H`, …) are decoded as the legacy encoding
 //! behind it (`pdf_text::Legacy`). Still to do (issue 3): the embedded fonts' own tables.
@@ -184,6 +185,7 @@ impl Extractor for PdfExtractor {
         b.metadata.insert("pages".into(), pages.len().to_string());
         let mut broken = 0usize;
         let mut any_text = false;
+        let mut field_values = std::collections::HashSet::new();
         for &number in pages.keys() {
             deadline.check()?;
             b.page(number);
@@ -203,6 +205,7 @@ impl Extractor for PdfExtractor {
             }
             b.paragraph_break();
             let notes = annotation_text(&doc, pages[&number]);
+            field_values.extend(notes.iter().cloned());
             if !notes.is_empty() {
                 any_text = true;
                 b.push(&notes.join("\n"));
@@ -210,6 +213,20 @@ impl Extractor for PdfExtractor {
             }
             if b.is_full() {
                 break;
+            }
+        }
+        // An XFA form's data: what was typed into it, unless its AcroForm twin's field
+        // values already said so.
+        if let Some(values) = crate::pdf_extras::xfa_values(&doc, MAX_PAGE_CONTENT) {
+            let fresh: Vec<String> = values
+                .into_iter()
+                .filter(|v| !field_values.contains(v))
+                .collect();
+            if !fresh.is_empty() && !b.is_full() {
+                any_text = true;
+                b.unpaged();
+                b.push(&fresh.join("\n"));
+                b.paragraph_break();
             }
         }
         if broken == pages.len() && !any_text {
@@ -221,7 +238,25 @@ impl Extractor for PdfExtractor {
                 message: "the PDF has no text layer (a scan?); OCR is not done".into(),
             });
         }
-        Ok(b.finish())
+        let mut out = b.finish();
+        // The files of a portfolio (a catalog with `/Collection`), which a viewer shows as
+        // the document itself, each extracted like an e-mail attachment (within the
+        // embedded-depth limit and what is left of the output budget). Files merely
+        // attached to an ordinary PDF are not: no reference extractor counts them as its
+        // text (Tika, pdftotext), and an invoice's XML twin (Factur-X) or a form's data
+        // file would double what the pages say.
+        let portfolio = doc.catalog().is_ok_and(|c| c.has(b"Collection"));
+        let page_ids: Vec<lopdf::ObjectId> = pages.values().copied().collect();
+        let files = if portfolio {
+            crate::pdf_extras::attachments(&doc, &page_ids, limits.max_input_bytes)
+        } else {
+            Vec::new()
+        };
+        for (name, bytes) in files {
+            deadline.check()?;
+            crate::office::append_embedded(&mut out, &name, &bytes, limits, deadline);
+        }
+        Ok(out)
     }
 }
 
@@ -447,5 +482,77 @@ mod tests {
             Ok(doc) => assert!(doc.sections.iter().all(|s| s.text.len() < 1000)),
             Err(e) => assert_eq!(e.kind, ErrorKind::Corrupt, "{e}"),
         }
+    }
+
+    /// A one-page PDF whose page draws `content` with font /F1 = `font`; `extra` objects
+    /// follow (numbered from 6) and `catalog` adds entries to the catalog.
+    fn pdf_custom(content: &str, font: &str, catalog: &str, extra: &[String]) -> Vec<u8> {
+        let mut objects = vec![
+            format!("<< /Type /Catalog /Pages 2 0 R {catalog} >>"),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+            format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+            font.to_string(),
+        ];
+        objects.extend(extra.iter().cloned());
+        assemble("1.4", objects.into_iter().map(String::into_bytes))
+    }
+
+    const COURIER: &str = "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>";
+
+    #[test]
+    fn differences_with_names_lopdf_does_not_know_keep_the_rest() {
+        // `/.notdef` and TeX's `/circlecopyrt` are not in the glyph list; `/fi` at code 2 is.
+        let font = "<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman \
+            /Encoding << /Differences [0 /.notdef 2 /fi /circlecopyrt 65 /B] >> >>";
+        let doc = run(&pdf_custom(
+            "BT /F1 10 Tf 72 700 Td (pro\\002t A) Tj ET",
+            font,
+            "",
+            &[],
+        ))
+        .expect("extracts");
+        assert_eq!(doc.sections[0].text, "pro\u{FB01}t B");
+    }
+
+    #[test]
+    fn text_overprinted_a_fraction_of_a_point_away_comes_out_once() {
+        // 72.9 and 73.3 fall in neighbouring 2-unit cells.
+        let content =
+            "BT /F1 10 Tf 72.9 700 Td (Bold) Tj ET BT /F1 10 Tf 73.3 700.2 Td (Bold) Tj ET";
+        let doc = run(&pdf_custom(content, COURIER, "", &[])).expect("extracts");
+        assert_eq!(doc.sections[0].text, "Bold");
+    }
+
+    #[test]
+    fn a_content_stream_broken_midway_keeps_its_text_before_the_damage() {
+        let content = "BT /F1 10 Tf 72 700 Td (Hello) Tj ET\nBT /F1 10 Tf 72 680 Td (again) Tj ET\nBT /F1 10 Tf (unterminated";
+        let doc = run(&pdf_custom(content, COURIER, "", &[])).expect("extracts");
+        assert_eq!(doc.sections[0].text, "Hello\nagain");
+    }
+
+    #[test]
+    fn a_portfolios_files_and_xfa_data_follow_the_pages() {
+        let xdp = "<xdp:xdp xmlns:xdp=\"http://ns.adobe.com/xdp/\"><xfa:datasets xmlns:xfa=\"http://www.xfa.org/schema/xfa-data/1.0/\"><xfa:data><f><city>Porto</city></f></xfa:data></xfa:datasets></xdp:xdp>";
+        let extra = [
+            "<< /Type /Filespec /F (notes.txt) /EF << /F 7 0 R >> >>".to_string(),
+            "<< /Length 14 >>\nstream\nAttached words\nendstream".to_string(),
+            format!("<< /Length {} >>\nstream\n{xdp}\nendstream", xdp.len()),
+        ];
+        let catalog = "/Collection << /Type /Collection >> \
+            /Names << /EmbeddedFiles << /Names [(notes.txt) 6 0 R] >> >> \
+            /AcroForm << /Fields [] /XFA 8 0 R >>";
+        let doc = run(&pdf_custom(
+            "BT /F1 10 Tf 72 700 Td (Page) Tj ET",
+            COURIER,
+            catalog,
+            &extra,
+        ))
+        .expect("extracts");
+        assert_eq!(doc.text(), "Page\n\nPorto\n\nAttached words");
+        assert_eq!(
+            doc.sections.last().map(|s| s.heading.clone()),
+            Some(vec!["notes.txt".to_string()])
+        );
     }
 }

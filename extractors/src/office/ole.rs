@@ -95,6 +95,10 @@ impl OleExtractor {
         limits: &Limits,
         deadline: Deadline,
     ) -> Result<Extracted, ExtractError> {
+        if crate::msg::is_msg(&ole) {
+            let mut ole = ole;
+            return crate::msg::extract(&mut ole, limits, deadline);
+        }
         let has = |name: &str| ole.is_stream(format!("/{name}"));
         if has("EncryptedPackage") || has("EncryptionInfo") {
             let mut ole = ole;
