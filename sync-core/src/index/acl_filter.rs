@@ -357,8 +357,8 @@ mod tests {
         let index = TantivyIndex::open(dir.path()).expect("index");
         let mut w = index.writer().expect("writer");
         let team = Principal::group("team");
-        put(&mut w, "a", "budget", &[team.clone()], &[]);
-        put(&mut w, "b", "budget", &[team.clone()], &[ann()]);
+        put(&mut w, "a", "budget", std::slice::from_ref(&team), &[]);
+        put(&mut w, "b", "budget", std::slice::from_ref(&team), &[ann()]);
         let ann_in_team = ["user:ann@example.com", "group:s:team"];
         let ids = |hits: Vec<(String, f32)>| hits.into_iter().map(|h| h.0).collect::<BTreeSet<_>>();
         assert_eq!(
