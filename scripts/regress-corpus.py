@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rebuild the regression corpus for the new extraction formats (issue 19, ADR 0027).
 
-usage: regress-corpus.py MIRRORS OUT [[--formats] pdf,msg,...]
+usage: regress-corpus.py MIRRORS OUT [[--formats] pdf,msg,...] [--split dev|holdout]
 
 MIRRORS holds one bare git directory per upstream repository, named `owner+name/repo`
 (a `git clone --mirror` of each repository in scripts/regress-corpus.tsv). OUT receives
@@ -20,8 +20,18 @@ format under the suites' test folders (Apache POI `test-data/`, python-docx, pyt
 calamine `tests/`, markitdown), minus names that say fuzzing or crash cases and files over
 3 MB, sorted by sha256 of `select:OWNER/NAME:PATH`, the first 36.
 
+The second PDF batch (ADR 0031) was chosen by names and sizes alone too, before any file was
+opened: (1) the pdf.js files `test/pdfs/*.pdf` (no `.link` files) not yet in the TSV, at most
+3 MiB and present in the mirror, sorted by the sha256 of their `file` name (`pdfjs__NAME`, the
+order the first batch followed), the first 70; (2) every PDF under pypdf's `resources/`
+(BSD-3-Clause), subfolders included (`pypdf__SUB__NAME`), at most 3 MiB; a file whose bytes
+(git blob id) equal an earlier row's is left out. Its split is drawn within each suite (sha256
+of the `file` name, first round(0.4 * n) held out): one ranking over both suites would have
+held out nearly all of pdf.js, whose names were chosen for their low hashes.
+
 `--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
-manifest then lists only those formats).
+manifest then lists only those formats). `--split dev` builds only the dev rows (to fix
+without writing the held-out files or their references to disk until the end).
 
 References come from independent extractors: poppler's `pdftotext -enc UTF-8 FILE -`
 (with poppler-data installed, for the CJK CMaps) for rows of format `pdf`, Apache Tika
@@ -36,18 +46,19 @@ def pdftotext(path):
         raise RuntimeError(run.stderr.decode("utf-8", "replace").strip() or "pdftotext failed")
     return run.stdout.decode("utf-8", "replace"), {}
 
-def main(mirrors, out, formats=None):
+def main(mirrors, out, formats=None, splits=("dev", "holdout")):
     tika = None
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "regress-corpus.tsv"), newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     manifests = {}
-    for split in ("dev", "holdout"):
+    for split in splits:
         for sub in ("files", "expected"):
             os.makedirs(os.path.join(out, split, sub), exist_ok=True)
         manifests[split] = []
     if formats:
         rows = [r for r in rows if r["format"] in formats]
+    rows = [r for r in rows if r["split"] in splits]
     for r in rows:
         git_dir = os.path.join(mirrors, r["upstream_repo"].replace("/", "+"), "repo")
         data = subprocess.run(
@@ -87,7 +98,10 @@ def main(mirrors, out, formats=None):
         print(f"{split}: {len(entries)} files")
 
 if __name__ == "__main__":
-    args, formats = sys.argv[1:], None
+    args, formats, splits = sys.argv[1:], None, ("dev", "holdout")
+    if len(args) >= 2 and args[-2] == "--split":
+        splits = (args[-1],)
+        args = args[:-2]
     if len(args) == 4 and args[2] == "--formats":
         formats = set(args[3].split(","))
         args = args[:2]
@@ -96,4 +110,4 @@ if __name__ == "__main__":
         args = args[:2]
     if len(args) != 2:
         sys.exit(__doc__)
-    main(args[0], args[1], formats)
+    main(args[0], args[1], formats, splits)
