@@ -41,10 +41,18 @@ names its upstream commit, path and licence (all permissive).
 import csv, os, subprocess, sys
 
 def pdftotext(path):
-    run = subprocess.run(["pdftotext", "-enc", "UTF-8", path, "-"], capture_output=True)
-    if run.returncode != 0:
-        raise RuntimeError(run.stderr.decode("utf-8", "replace").strip() or "pdftotext failed")
-    return run.stdout.decode("utf-8", "replace"), {}
+    # A decompression bomb (pdf.js' bomb_giant.pdf) keeps pdftotext busy for many minutes
+    # and writes gigabytes: it gets a minute and 64 MiB of output, else it has failed.
+    import resource, tempfile
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+    with tempfile.NamedTemporaryFile(suffix=".txt") as out:
+        run = subprocess.run(["pdftotext", "-enc", "UTF-8", path, out.name],
+                             capture_output=True, timeout=60, preexec_fn=cap)
+        if run.returncode != 0:
+            raise RuntimeError(run.stderr.decode("utf-8", "replace").strip()
+                               or f"pdftotext failed ({run.returncode})")
+        return open(out.name, "rb").read().decode("utf-8", "replace"), {}
 
 def main(mirrors, out, formats=None, splits=("dev", "holdout")):
     tika = None
