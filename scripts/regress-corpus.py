@@ -18,7 +18,15 @@ sort the new files by the sha256 (hex) of their `file` name; the first round(0.4
 Which upstream files make the Office batch was also fixed by name alone: every file of the
 format under the suites' test folders (Apache POI `test-data/`, python-docx, python-pptx,
 calamine `tests/`, markitdown), minus names that say fuzzing or crash cases and files over
-3 MB, sorted by sha256 of `select:OWNER/NAME:PATH`, the first 36.
+3 MB, sorted by sha256 of `select:OWNER/NAME:PATH`, the first 36. (In practice: POI's files
+under `test-data/` only, the other suites' whole repositories; "fuzzing or crash" means a
+base name containing `fuzz` or `crash`.)
+
+The second Office batch (DOCX, PPTX, PPT, XLS; the last block of the TSV) follows the same
+order and takes, per format, the next 30 files after the last one the first batch took;
+"over 3 MB" is over 3,000,000 bytes, and a file the mirror lists without its bytes (its
+largest) counts as over. A name that an earlier row already uses gets the upstream path
+(`/` as `_`) after the prefix. No file of this block has the same bytes as an earlier row's.
 
 The second PDF batch (ADR 0031) was chosen by names and sizes alone too, before any file was
 opened: (1) the pdf.js files `test/pdfs/*.pdf` (no `.link` files) not yet in the TSV, at most
