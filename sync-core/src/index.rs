@@ -29,9 +29,11 @@ use time::OffsetDateTime;
 use crate::chunker::Chunk;
 use crate::{EngineError, Result};
 
+mod acl_collector;
 mod acl_filter;
 mod migration;
 mod search;
+mod snippet;
 mod writer;
 
 pub use migration::INDEX_FORMAT;

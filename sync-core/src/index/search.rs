@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::DocSetCollector;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
 use tantivy::{TantivyDocument, Term};
 
+use super::acl_collector::{AclTopDocs, filter_leaves};
 use super::acl_filter::AclFilter;
+use super::snippet::Snippets;
 use super::{SearchHit, TantivyIndex, VisibleDoc, first_str, index_err};
 use crate::Result;
 
@@ -148,13 +149,17 @@ impl TantivyIndex {
     /// one principal allowed, none denied. No principals → no hit. Principals are index
     /// terms (`Identities::principals`).
     pub(super) fn restricted(&self, query: Box<dyn Query>, principals: &[String]) -> BooleanQuery {
-        let filter = AclFilter::new(
+        let filter = self.acl_filter(principals);
+        BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, Box::new(filter))])
+    }
+
+    fn acl_filter(&self, principals: &[String]) -> AclFilter {
+        AclFilter::new(
             self.fields.acl_allow,
             self.fields.acl_deny,
             principals,
             Arc::clone(&self.acl_cache),
-        );
-        BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, Box::new(filter))])
+        )
     }
 
     /// Full-text search over chunks the principals may read, with snippets. An empty
@@ -184,15 +189,14 @@ impl TantivyIndex {
         let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.text, f.section]);
         parser.set_field_boost(f.title, 2.0);
         let (user_query, _errors) = parser.parse_query_lenient(query);
-        let full = self.restricted(user_query.box_clone(), principals);
+        // The filter joins each leaf of the query and checks each hit (`acl_collector.rs`).
+        let filter = self.acl_filter(principals);
+        let filtered = filter_leaves(&*user_query, &filter);
         let top = searcher
-            .search(&full, &TopDocs::with_limit(limit).order_by_score())
+            .search(&*filtered, &AclTopDocs::new(limit, filter))
             .map_err(index_err)?;
         let mut snippets = if options.snippets {
-            let mut g =
-                SnippetGenerator::create(&searcher, &*user_query, f.text).map_err(index_err)?;
-            g.set_max_num_chars(200);
-            Some(g)
+            Some(Snippets::new(&searcher, &*user_query, f.text, 200).map_err(index_err)?)
         } else {
             None
         };
@@ -200,11 +204,16 @@ impl TantivyIndex {
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr).map_err(index_err)?;
             let snippet = match snippets.as_mut() {
-                Some(g) => {
-                    let mut snippet = g.snippet_from_doc(&doc).fragment().to_string();
+                Some(s) => {
+                    let text = first_str(&doc, f.text).unwrap_or_default();
+                    let text = text.trim();
+                    let mut snippet = s.best(text);
                     if snippet.is_empty() {
-                        let text = first_str(&doc, f.text).unwrap_or_default();
-                        snippet = text.chars().take(200).collect();
+                        // No word of the query in the text (a title match): its start.
+                        snippet = text
+                            .char_indices()
+                            .nth(200)
+                            .map_or(text, |(end, _)| &text[..end]);
                     }
                     snippet.split_whitespace().collect::<Vec<_>>().join(" ")
                 }
@@ -258,39 +267,20 @@ impl TantivyIndex {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use connector_sdk::{Acl, Principal};
+    use connector_sdk::Principal;
 
     use super::*;
-    use crate::chunker::Chunk;
-    use crate::index::{DocFields, IndexSink};
+    use crate::index::IndexSink;
+    use crate::index::acl_filter::tests::put;
 
     fn add(writer: &mut dyn IndexSink, doc_id: &str) {
-        let acl = Acl {
-            allow: [Principal::Everyone].into(),
-            deny: Default::default(),
-        };
-        let fields = DocFields {
-            source: "s",
-            namespace: "s",
+        put(
+            writer,
             doc_id,
-            title: doc_id,
-            uri: None,
-            content_type: "text/plain",
-            modified: None,
-            acl: &acl,
-            metadata: &BTreeMap::new(),
-            version: "1",
-        };
-        let chunk = Chunk {
-            ordinal: 0,
-            text: "quarterly numbers".into(),
-            heading: Vec::new(),
-            page: None,
-        };
-        writer.upsert(&fields, &[chunk], false).expect("upsert");
-        writer.commit().expect("commit");
+            "quarterly numbers",
+            &[Principal::Everyone],
+            &[],
+        );
     }
 
     fn backdate(path: &Path) {
