@@ -28,7 +28,7 @@ order and takes, per format, the next 30 files after the last one the first batc
 largest) counts as over. A name that an earlier row already uses gets the upstream path
 (`/` as `_`) after the prefix. No file of this block has the same bytes as an earlier row's.
 
-The second PDF batch (ADR 0031) was chosen by names and sizes alone too, before any file was
+The second PDF batch (issue 19; not yet scored) was chosen by names and sizes alone too, before any file was
 opened: (1) the pdf.js files `test/pdfs/*.pdf` (no `.link` files) not yet in the TSV, at most
 3 MiB and present in the mirror, sorted by the sha256 of their `file` name (`pdfjs__NAME`, the
 order the first batch followed), the first 70; (2) every PDF under pypdf's `resources/`

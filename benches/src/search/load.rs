@@ -13,6 +13,7 @@
 //!   (tantivy's default policy); the users' principals computed once up front;
 //! - `lib`: `sync_core::TantivyIndex::search` in this process, what the API's handler calls
 //!   (the check for a new commit, snippets), to tell the API's own cost from the library's;
+//! - `lib-bare`: the same without snippets (what `http-bare` asks the library for);
 //! - `ping`: `GET /healthz` on the same client: the floor any HTTP request pays (two
 //!   processes, the loopback, hyper on both sides), no search.
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sync_core::TantivyIndex;
+use sync_core::{SearchOptions, TantivyIndex};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
@@ -220,11 +221,19 @@ pub enum Mode {
     HttpBare,
     Raw,
     Lib,
+    LibBare,
     Ping,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 5] = [Mode::Http, Mode::HttpBare, Mode::Raw, Mode::Lib, Mode::Ping];
+    pub const ALL: [Mode; 6] = [
+        Mode::Http,
+        Mode::HttpBare,
+        Mode::Raw,
+        Mode::Lib,
+        Mode::LibBare,
+        Mode::Ping,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -232,6 +241,7 @@ impl Mode {
             Mode::HttpBare => "http-bare",
             Mode::Raw => "raw",
             Mode::Lib => "lib",
+            Mode::LibBare => "lib-bare",
             Mode::Ping => "ping",
         }
     }
@@ -288,7 +298,7 @@ impl Searchers {
         let deadline = started + length;
         let micros = match mode {
             Mode::Http | Mode::HttpBare | Mode::Ping => self.http_round(mode, clients, deadline),
-            Mode::Raw | Mode::Lib => std::thread::scope(|s| {
+            Mode::Raw | Mode::Lib | Mode::LibBare => std::thread::scope(|s| {
                 let workers: Vec<_> = (0..clients)
                     .map(|_| {
                         s.spawn(|| {
@@ -302,8 +312,14 @@ impl Searchers {
                                 if mode == Mode::Raw {
                                     self.raw.search(query, principals, self.work.limit);
                                 } else {
+                                    let snippets = mode == Mode::Lib;
                                     self.lib
-                                        .search(query, principals, self.work.limit)
+                                        .search_with(
+                                            query,
+                                            principals,
+                                            self.work.limit,
+                                            SearchOptions { snippets },
+                                        )
                                         .expect("library search");
                                 }
                                 out.push(micros(t));
