@@ -20,6 +20,7 @@ mod odf;
 mod ole;
 mod ooxml;
 mod ppt;
+mod ppt_edits;
 mod pptx;
 mod sheet;
 mod xml;

@@ -8,9 +8,11 @@
 //! The walk is iterative and bounded by the stream length, so a hostile record tree cannot
 //! loop or recurse without end.
 
+use std::collections::HashSet;
 use std::io::{Cursor, Read};
 
 use crate::office::escher::{atoms, header, inflate};
+use crate::office::ppt_edits::live_records;
 use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Limits};
 
 const SLIDE_CONTAINER: u16 = 0x03EE;
@@ -106,7 +108,13 @@ fn holds_records(stream: &[u8], body: usize, end: usize) -> bool {
 }
 
 /// Text pieces found under each slide (and a leading bucket for text outside slides).
-fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Texts, ExtractError> {
+/// With `live` (the persist directory's objects), top-level records that are not live —
+/// versions an incremental save superseded — are skipped.
+fn text_by_slide(
+    stream: &[u8],
+    live: Option<&HashSet<usize>>,
+    deadline: Deadline,
+) -> Result<Texts, ExtractError> {
     let mut slides: Vec<Vec<String>> = vec![Vec::new()];
     let mut master: Vec<String> = Vec::new();
     // (end offset of a container, whether it is a slide, skipped, a comment)
@@ -132,6 +140,10 @@ fn text_by_slide(stream: &[u8], deadline: Deadline) -> Result<Texts, ExtractErro
         };
         let body = pos + 8;
         let end = body.saturating_add(len).min(stream.len());
+        if open.is_empty() && live.is_some_and(|live| !live.contains(&pos)) {
+            pos = end.max(body);
+            continue;
+        }
         if (ver_inst & 0x000F == 0x000F || kind == BINARY_TAG_DATA_BLOB)
             && holds_records(stream, body, end)
         {
@@ -212,7 +224,18 @@ pub(crate) fn extract(
             "the presentation is protected with a password",
         ));
     }
-    let Texts { slides, master } = text_by_slide(&stream, deadline)?;
+    let mut current_user = Vec::new();
+    if let Ok(s) = ole.open_stream("/Current User") {
+        s.take(4096)
+            .read_to_end(&mut current_user)
+            .map_err(|e| corrupt(&e.to_string()))?;
+    }
+    // The dual-storage stream has a persist directory of its own, which `Current User`
+    // does not point into.
+    let live = (path == "/PowerPoint Document")
+        .then(|| live_records(&current_user, &stream))
+        .flatten();
+    let Texts { slides, master } = text_by_slide(&stream, live.as_ref(), deadline)?;
     let objects = if limits.max_embedded_depth > 0 {
         embedded_objects(&stream, limits.max_input_bytes, deadline)
     } else {
@@ -405,7 +428,7 @@ mod tests {
             0x03E8,
             &[master, list, prompt, slide1, slide2, comment].concat(),
         );
-        let texts = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts = text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
         // Master placeholders, prompts and "*" are dropped, a master's own text box is
         // kept (for every slide); "third" appears once, where it came first; a comment
         // keeps its author and text.
@@ -421,7 +444,23 @@ mod tests {
         // A record claiming more bytes than exist ends the walk instead of reading past it.
         let mut truncated = doc.clone();
         truncated.truncate(doc.len() - 3);
-        assert!(text_by_slide(&truncated, Deadline::after(Duration::from_secs(5))).is_ok());
+        assert!(text_by_slide(&truncated, None, Deadline::after(Duration::from_secs(5))).is_ok());
+    }
+
+    #[test]
+    fn an_incremental_save_is_read_in_its_newest_version() {
+        // The first save's slide text was edited; both versions are in the stream, and
+        // the persist directory names the new one.
+        let old = record(0x000F, SLIDE_CONTAINER, &record(0, TEXT_BYTES_ATOM, b"draft"));
+        let new = record(0x000F, SLIDE_CONTAINER, &record(0, TEXT_BYTES_ATOM, b"final"));
+        let (cu, stream, _) = crate::office::ppt_edits::tests::saved_twice(&old, &new);
+        let live = live_records(&cu, &stream).expect("live records");
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let texts = text_by_slide(&stream, Some(&live), deadline).expect("parses");
+        assert_eq!(texts.slides, vec![vec!["list".to_string()], vec!["final".into()]]);
+        // Without the directory every version is read.
+        let texts = text_by_slide(&stream, None, deadline).expect("parses");
+        assert_eq!(texts.slides.concat(), ["list", "draft", "final"]);
     }
 
     #[test]
@@ -435,7 +474,7 @@ mod tests {
             &record(0, TEXT_BYTES_ATOM, b"after the theme"),
         );
         let doc = record(0x000F, 0x03E8, &[theme, slide].concat());
-        let texts = text_by_slide(&doc, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts = text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
         assert_eq!(
             texts.slides,
             vec![vec![], vec!["after the theme".to_string()]]
