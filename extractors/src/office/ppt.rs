@@ -428,7 +428,8 @@ mod tests {
             0x03E8,
             &[master, list, prompt, slide1, slide2, comment].concat(),
         );
-        let texts = text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts =
+            text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
         // Master placeholders, prompts and "*" are dropped, a master's own text box is
         // kept (for every slide); "third" appears once, where it came first; a comment
         // keeps its author and text.
@@ -451,13 +452,24 @@ mod tests {
     fn an_incremental_save_is_read_in_its_newest_version() {
         // The first save's slide text was edited; both versions are in the stream, and
         // the persist directory names the new one.
-        let old = record(0x000F, SLIDE_CONTAINER, &record(0, TEXT_BYTES_ATOM, b"draft"));
-        let new = record(0x000F, SLIDE_CONTAINER, &record(0, TEXT_BYTES_ATOM, b"final"));
+        let old = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &record(0, TEXT_BYTES_ATOM, b"draft"),
+        );
+        let new = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &record(0, TEXT_BYTES_ATOM, b"final"),
+        );
         let (cu, stream, _) = crate::office::ppt_edits::tests::saved_twice(&old, &new);
         let live = live_records(&cu, &stream).expect("live records");
         let deadline = Deadline::after(Duration::from_secs(5));
         let texts = text_by_slide(&stream, Some(&live), deadline).expect("parses");
-        assert_eq!(texts.slides, vec![vec!["list".to_string()], vec!["final".into()]]);
+        assert_eq!(
+            texts.slides,
+            vec![vec!["list".to_string()], vec!["final".into()]]
+        );
         // Without the directory every version is read.
         let texts = text_by_slide(&stream, None, deadline).expect("parses");
         assert_eq!(texts.slides.concat(), ["list", "draft", "final"]);
@@ -474,7 +486,8 @@ mod tests {
             &record(0, TEXT_BYTES_ATOM, b"after the theme"),
         );
         let doc = record(0x000F, 0x03E8, &[theme, slide].concat());
-        let texts = text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts =
+            text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
         assert_eq!(
             texts.slides,
             vec![vec![], vec!["after the theme".to_string()]]
