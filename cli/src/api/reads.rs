@@ -6,11 +6,15 @@
 //!   commit without being reopened (and without reopening every segment per search).
 //! - **The identities** (stored identity syncs, the identities file, the config's aliases)
 //!   are loaded again only when one of their inputs changed: the key is the config in force
-//!   (a reload replaces the `Arc`), and the modification time and length of the state store
-//!   and of the identities file. The store's time changes with every commit of every run, not
-//!   only identity syncs, so a busy daemon reloads the identities at most once per commit: a
-//!   cheaper key (the newest identity run) would need every run report decoded per request,
-//!   and a stale key is a security bug (a revoked membership that still grants access).
+//!   (a reload replaces the `Arc`), the identities file's modification time and length, and
+//!   the store's count of memberships writes (`LocalStore::memberships_version`), which moves
+//!   in the transaction of every change to stored memberships and with nothing else; a stale
+//!   key is a security bug (a revoked membership that still grants access). A store that holds
+//!   memberships an older build wrote, uncounted, stands by its file's stamp until the next
+//!   identity sync counts them; that stamp moves with every commit of every run. That was the key for all stores once: a content
+//!   run commits many times a second, and within a second of each commit the racy rule below
+//!   trusts no stamp, so every search during a sync loaded the identities again (and expanded
+//!   its user's groups again), behind one lock: searches stalled for up to 0.8 s (ADR 0020).
 //! - **A user's principals** (their groups expanded through nesting, in every namespace) are
 //!   kept with the identities they were derived from and dropped with them: a search as a
 //!   user seen before skips the expansion, and can never use groups of older identities than
@@ -29,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use sync_core::{Identities, TantivyIndex};
+use sync_core::{Identities, LocalStore, StateStore, TantivyIndex};
 
 use super::error::ApiError;
 use crate::commands::load_identities_noting;
@@ -97,10 +101,31 @@ impl Loaded {
     }
 }
 
+/// What stands for the stored memberships in the identities' key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreKey {
+    /// The store's count of memberships writes.
+    Version(u64),
+    /// The store file's stamp: the store does not count memberships writes (or is absent,
+    /// or cannot be read now).
+    Stamp(Stamp),
+}
+
+impl StoreKey {
+    fn settled(&self, now: SystemTime) -> bool {
+        match self {
+            // Read in a transaction: a later change is a later count, whatever the clock.
+            StoreKey::Version(_) => true,
+            StoreKey::Stamp(stamp) => stamp.settled(now),
+        }
+    }
+}
+
 struct CachedIdentities {
     /// Held, not only compared by address, so that a new config cannot reuse the address.
     config: Arc<Config>,
-    stamps: [Stamp; 2],
+    store: StoreKey,
+    file: Stamp,
     loaded: Arc<Loaded>,
 }
 
@@ -116,6 +141,8 @@ struct CachedCounts {
 pub(super) struct Reads {
     index: Mutex<Option<(PathBuf, TantivyIndex)>>,
     identities: Mutex<Option<CachedIdentities>>,
+    /// The state store, open read-only, to read its memberships count per request.
+    store: Mutex<Option<(PathBuf, Arc<LocalStore>)>>,
     counts: Mutex<Option<CachedCounts>>,
     /// Identity loads so far, for the tests that show the cache works.
     identity_loads: AtomicU64,
@@ -173,20 +200,19 @@ impl Reads {
     }
 
     fn loaded(&self, config: &Arc<Config>) -> Result<Arc<Loaded>, ApiError> {
-        // Stamped before reading: a write between the two leaves a key older than the data,
+        // Keyed before reading: a write between the two leaves a key older than the data,
         // which the next request sees as changed (a reload too many, never a stale answer).
-        let stamps = [
-            Stamp::of(&config.data_dir.join(sync_core::store::STORE_FILE)),
-            config
-                .identities_file
-                .as_deref()
-                .map_or(Stamp(None), Stamp::of),
-        ];
+        let store = self.store_key(&config.data_dir);
+        let file = config
+            .identities_file
+            .as_deref()
+            .map_or(Stamp(None), Stamp::of);
         let now = SystemTime::now();
         let mut cached = lock(&self.identities);
         if let Some(c) = cached.as_ref()
             && Arc::ptr_eq(&c.config, config)
-            && c.stamps == stamps
+            && c.store == store
+            && c.file == file
         {
             return Ok(Arc::clone(&c.loaded));
         }
@@ -194,15 +220,48 @@ impl Reads {
         let loaded = load_identities_noting(config, |note| tracing::warn!("api: {note}"))
             .map(|i| Arc::new(Loaded::new(i)))
             .map_err(|e| ApiError::internal(&e))?;
-        *cached = stamps
-            .iter()
-            .all(|s| s.settled(now))
-            .then(|| CachedIdentities {
-                config: Arc::clone(config),
-                stamps,
-                loaded: Arc::clone(&loaded),
-            });
+        *cached = (store.settled(now) && file.settled(now)).then(|| CachedIdentities {
+            config: Arc::clone(config),
+            store,
+            file,
+            loaded: Arc::clone(&loaded),
+        });
         Ok(loaded)
+    }
+
+    /// The stored memberships' part of the identities' key (see the module docs).
+    fn store_key(&self, data_dir: &Path) -> StoreKey {
+        // Stamped first, so that a fallback is never newer than what is loaded after it.
+        let stamp = Stamp::of(&data_dir.join(sync_core::store::STORE_FILE));
+        if stamp.0.is_none() {
+            return StoreKey::Stamp(stamp);
+        }
+        let Some(store) = self.store(data_dir) else {
+            return StoreKey::Stamp(stamp);
+        };
+        match store.memberships_version() {
+            Ok(Some(version)) => StoreKey::Version(version),
+            // Never counted, and none stored: the first write of any will count (or, by an
+            // older build, leave rows uncounted, which the next request sees).
+            Ok(None) if store.membership_namespaces().is_ok_and(|n| n.is_empty()) => {
+                StoreKey::Version(0)
+            }
+            _ => StoreKey::Stamp(stamp),
+        }
+    }
+
+    /// The store of `data_dir`, opened read-only once; `None` while it cannot be opened (an
+    /// older layout that the next sync upgrades: tried again on the next request).
+    fn store(&self, data_dir: &Path) -> Option<Arc<LocalStore>> {
+        let mut cached = lock(&self.store);
+        if let Some((dir, store)) = cached.as_ref()
+            && dir == data_dir
+        {
+            return Some(Arc::clone(store));
+        }
+        let store = Arc::new(LocalStore::open_read_only(data_dir).ok()?);
+        *cached = Some((data_dir.to_path_buf(), Arc::clone(&store)));
+        Some(store)
     }
 
     /// How many times the identities were loaded.

@@ -53,6 +53,8 @@ pub(super) const RUNS_BY_SOURCE: TableDefinition<'static, (&'static str, u64), (
 
 /// Group namespace → its memberships (the last complete identity sync's).
 pub(super) const MEMBERSHIPS: Rows<'static> = Rows::new("memberships");
+/// `meta` key: the count of memberships writes (`LocalStore::memberships_version`).
+const MEMBERSHIPS_VERSION: &str = "memberships-version";
 
 /// The table of one source's manifest (doc id → entry). Source ids never contain `:`.
 pub(super) fn manifest_table(source: &str) -> String {
@@ -242,6 +244,14 @@ impl LocalStore {
         tx.commit().map_err(store_err)?;
         self.epoch.fetch_add(1, Ordering::Release);
         Ok(out)
+    }
+
+    /// How many times memberships were written (`None`: never by a build that counts them).
+    /// It changes in the transaction of every change to the stored memberships and with
+    /// nothing else, so a reader can keep identities derived from them until it moves
+    /// (the API: a content run commits many times a second, which must not reload them).
+    pub fn memberships_version(&self) -> Result<Option<u64>> {
+        self.meta_u64(MEMBERSHIPS_VERSION)
     }
 
     /// The store layout recorded in `meta` (`None` for a new or a first-layout store).
@@ -545,6 +555,16 @@ impl StateStore for LocalStore {
             tx.open_table(MEMBERSHIPS)
                 .map_err(store_err)?
                 .insert(namespace, encode(memberships)?.as_slice())
+                .map_err(store_err)?;
+            // Counted in the same transaction: see `memberships_version`.
+            let mut meta = tx.open_table(META).map_err(store_err)?;
+            let last = match meta.get(MEMBERSHIPS_VERSION).map_err(store_err)? {
+                Some(v) => <[u8; 8]>::try_from(v.value())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| EngineError::Store("memberships counter is corrupt".into()))?,
+                None => 0,
+            };
+            meta.insert(MEMBERSHIPS_VERSION, (last + 1).to_be_bytes().as_slice())
                 .map_err(store_err)?;
             Ok(())
         })

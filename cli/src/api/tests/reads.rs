@@ -251,10 +251,11 @@ async fn identities_are_cached_until_an_input_changes() {
         "{budget_before} → {budget_after}"
     );
 
-    // A write to the store (another run) reloads too: stored identity syncs live there.
+    // Another run's commits to the store, with no stored memberships, reload nothing
+    // (`identities_reload_on_a_memberships_write_not_on_a_content_commit`).
     sync_sample(&config).await;
     let (_, _) = f.get("/v1/search?as=zoe@example.com&all=true").await;
-    assert_eq!(f.state.reads().identity_loads(), 3);
+    assert_eq!(f.state.reads().identity_loads(), 2);
 
     // A reloaded config (a new `Arc`) reloads, even with every file unchanged.
     backdate(&store, Duration::from_secs(10));
@@ -266,7 +267,57 @@ async fn identities_are_cached_until_an_input_changes() {
     assert_eq!(f.state.reads().identity_loads(), settled + 1);
 }
 
-/// On the daemon's multi-threaded runtime a search runs in place (`block_in_place`).
+/// Once the store counts its memberships writes, a content run's commits leave the
+/// identities cached (within a second of a commit its stamp is trusted by no one), and a
+/// memberships write reloads them on the next request, however recent.
+#[tokio::test]
+async fn identities_reload_on_a_memberships_write_not_on_a_content_commit() {
+    let f = Fixture::synced().await;
+    let config = f.config();
+    backdate(
+        &f.dir.path().join("identities.json"),
+        Duration::from_secs(60),
+    );
+    let put = |users: &[(&str, &str)]| {
+        let mut m = sync_core::Memberships::default();
+        for (user, group) in users {
+            m.users
+                .entry((*user).to_string())
+                .or_default()
+                .insert((*group).to_string());
+        }
+        let store = sync_core::LocalStore::open(&config.data_dir).expect("the writer");
+        sync_core::StateStore::put_memberships(&store, "sample", &m).expect("put");
+    };
+    let visible = |body: &serde_json::Value| body.as_array().map_or(0, Vec::len);
+    let zoe = "/v1/search?as=zoe@example.com&all=true";
+    put(&[]);
+    let (_, before) = f.get(zoe).await;
+    let loads = f.state.reads().identity_loads();
+
+    sync_sample(&config).await;
+    let (_, again) = f.get(zoe).await;
+    assert_eq!(again, before);
+    assert_eq!(
+        f.state.reads().identity_loads(),
+        loads,
+        "a content run's commit must not reload the identities"
+    );
+
+    // An identity sync puts Zoe in finance: the next search sees it.
+    put(&[("zoe@example.com", "finance")]);
+    let (_, after) = f.get(zoe).await;
+    assert!(visible(&after) > visible(&before), "{before} → {after}");
+    assert_eq!(f.state.reads().identity_loads(), loads + 1);
+    // And the next one takes her out again, at once.
+    put(&[]);
+    let (_, revoked) = f.get(zoe).await;
+    assert_eq!(revoked, before);
+    assert_eq!(f.state.reads().identity_loads(), loads + 2);
+}
+
+/// On the daemon's multi-threaded runtime a search runs on the worker, or in place
+/// (`block_in_place`) when another one does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snippets_false_returns_the_same_hits_with_empty_snippets() {
     let f = Fixture::synced().await;
@@ -292,15 +343,38 @@ async fn snippets_false_returns_the_same_hits_with_empty_snippets() {
     assert!(found > 0, "the queries find something");
 }
 
+/// Searches in flight at once (one runs on a worker, the others hand theirs over first)
+/// answer as one alone does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_searches_answer_as_one_alone() {
+    let f = Arc::new(Fixture::synced().await);
+    let path = "/v1/search?q=policy&as=ceo@example.com";
+    let (status, alone) = f.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{alone}");
+    assert!(!alone.as_array().expect("hits").is_empty(), "{alone}");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let f = Arc::clone(&f);
+            tokio::spawn(async move { f.get(path).await })
+        })
+        .collect();
+    for task in tasks {
+        let (status, body) = task.await.expect("search task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body, alone);
+    }
+}
+
 #[tokio::test]
 async fn a_load_right_after_a_write_is_not_cached() {
     let f = Fixture::synced().await;
-    // A store written "just now" however slow this machine is: within the racy window a later
-    // write in the same timestamp tick could go unseen, so each search loads again.
-    let store = f.config().data_dir.join(sync_core::store::STORE_FILE);
+    // An identities file written "just now" however slow this machine is: within the racy
+    // window a later write in the same timestamp tick could go unseen, so each search loads
+    // again.
+    let ids = f.dir.path().join("identities.json");
     let file = std::fs::File::options()
         .write(true)
-        .open(&store)
+        .open(&ids)
         .expect("open");
     file.set_modified(SystemTime::now() + Duration::from_secs(3600))
         .expect("set modified time");

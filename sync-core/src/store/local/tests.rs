@@ -134,6 +134,38 @@ fn memberships_are_replaced_per_namespace_on_both_stores_and_survive_reopen() {
 }
 
 #[test]
+fn the_memberships_version_moves_with_memberships_writes_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = LocalStore::open(dir.path()).expect("open");
+    let reader = LocalStore::open_read_only(dir.path()).expect("reader");
+    assert_eq!(reader.memberships_version().expect("read"), None);
+    writer
+        .put_memberships("wiki", &Memberships::default())
+        .expect("put");
+    assert_eq!(reader.memberships_version().expect("read"), Some(1));
+    // Content commits (manifest rows, run reports, ids) leave it where it was.
+    writer
+        .apply(StoreBatch {
+            put: vec![("a".into(), "x".into(), entry("1", 1))],
+            run: Some(RunReport::new(
+                writer.next_id().expect("id"),
+                "a",
+                RunMode::Full,
+            )),
+            ..StoreBatch::default()
+        })
+        .expect("apply");
+    assert_eq!(reader.memberships_version().expect("read"), Some(1));
+    writer
+        .put_memberships("drive", &Memberships::default())
+        .expect("put");
+    assert_eq!(reader.memberships_version().expect("read"), Some(2));
+    drop(writer);
+    let reopened = LocalStore::open(dir.path()).expect("reopen");
+    assert_eq!(reopened.memberships_version().expect("read"), Some(2));
+}
+
+#[test]
 fn a_batch_puts_then_removes_across_sources_and_counts_rows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = LocalStore::open(dir.path()).expect("open");
