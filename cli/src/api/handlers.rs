@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -38,21 +39,55 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(&anyhow::anyhow!("request task failed: {e}")))?
 }
 
+/// Searches running right now on an async worker without handing it over (see [`in_place`]).
+static ON_WORKER: Claims = Claims(AtomicUsize::new(0));
+
+/// A count of searches running on async workers as they are.
+struct Claims(AtomicUsize);
+
+/// A claim on running one search on this async worker as it is; released on drop.
+struct Claim<'a>(&'a Claims);
+
+impl Claims {
+    /// A claim if fewer than `workers - 1` searches hold one, so that at least one worker
+    /// always stays free for other requests, timers and the scheduler; none with one worker.
+    fn claim(&self, workers: usize) -> Option<Claim<'_>> {
+        let most = workers.saturating_sub(1);
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < most).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Claim(self))
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Runs `f`, which may block for milliseconds but is usually done in a fraction of one (a
-/// search), on this thread after telling tokio (`block_in_place`: the worker's other tasks
-/// move to another thread), on a multi-threaded runtime such as the daemon's. A search
-/// thereby waits for no thread to wake up: the blocking pool's two hand-offs (there and back)
-/// cost a cheap search as much again as its own work on a loaded machine (ADR 0020). On
-/// another runtime, which cannot move its tasks, `f` goes to the blocking pool.
+/// search), on this thread, on a multi-threaded runtime such as the daemon's; on another
+/// runtime, which cannot spare a worker, on the blocking pool.
+///
+/// Most searches run on the worker as it is: no thread wakes for them (ADR 0020; a wake-up
+/// costs as much as a cheap search on a VM whose idle cores halt). At most `workers - 1` at
+/// a time do, so that a slow search (a frequent word at 1M chunks: 5–10 ms) never stalls the
+/// whole runtime; any other one first hands the worker's other tasks to another thread
+/// (`block_in_place`), which costs that wake-up but keeps every search in flight on a thread
+/// of its own, for the OS to share the cores among.
 async fn in_place<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    if tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        tokio::task::block_in_place(f)
-    } else {
-        blocking(f).await
+    let runtime = tokio::runtime::Handle::current();
+    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return blocking(f).await;
+    }
+    match ON_WORKER.claim(runtime.metrics().num_workers()) {
+        Some(_claim) => f(),
+        None => tokio::task::block_in_place(f),
     }
 }
 
@@ -419,4 +454,25 @@ pub(super) async fn acl_explain(
         ))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_worker_always_stays_free_of_searches() {
+        let claims = Claims(AtomicUsize::new(0));
+        assert!(claims.claim(1).is_none(), "one worker: never run on it");
+        let first = claims.claim(2).expect("two workers: one search may");
+        assert!(claims.claim(2).is_none(), "but not a second one");
+        let second = claims.claim(4).expect("four workers: three may");
+        let third = claims.claim(4).expect("four workers: three may");
+        assert!(claims.claim(4).is_none());
+        drop(first);
+        assert!(claims.claim(2).is_none(), "two still run");
+        drop((second, third));
+        assert!(claims.claim(2).is_some(), "a released claim is free again");
+        assert_eq!(claims.0.load(Ordering::Acquire), 0, "and released on drop");
+    }
 }
