@@ -13,10 +13,14 @@
 //! Settings (argument, else environment variable, else default): `--chunks`
 //! (`TRIBUTARY_BENCH_CHUNKS`, 20000) chunks in the index before measuring; `--sync-chunks`
 //! (`TRIBUTARY_BENCH_SYNC_CHUNKS`, a fifth of that) what the daemon syncs while searches run;
-//! `--clients` (`TRIBUTARY_BENCH_CLIENTS`, `1,8,32`) concurrency levels; `--round-secs`
+//! `--clients` (`TRIBUTARY_BENCH_CLIENTS`, `1,8,32`) concurrency levels, each closed loop
+//! (`8`: every client sends its next request once the last one answered) or paced (`8@1000`:
+//! 8 clients sending 1,000 requests a second in all, latency counted from when each request
+//! was due, as wrk2 does); `--round-secs`
 //! (`TRIBUTARY_BENCH_ROUND_SECS`, 2) and `--rounds` (`TRIBUTARY_BENCH_ROUNDS`, 3): each level
 //! runs that many rounds of each mode, alternating, so that a noisy neighbour hurts every
-//! mode alike; `--sync-clients` (`TRIBUTARY_BENCH_SYNC_CLIENTS`, 8) the concurrency while the daemon syncs;
+//! mode alike; `--sync-clients` (`TRIBUTARY_BENCH_SYNC_CLIENTS`, 8; `8@1000` paced) the load while the
+//! daemon syncs;
 //! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to
 //! `incoming/`, so the index grows a fifth per run); `--prepare` stops once the corpus is
@@ -45,7 +49,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use corpus::{CHUNKS_PER_FILE, World};
-use load::{Http, Mode, RawIndex, Sample, Searchers, Work};
+use load::{Http, Load, Mode, RawIndex, Sample, Searchers, Work};
 use sync_core::TantivyIndex;
 use sync_core::identities::{Identities, IdentitiesFile};
 
@@ -119,6 +123,24 @@ fn check_same_hits(s: &Searchers, bare: bool) -> (f64, usize) {
     (hits as f64 / searches as f64, empty)
 }
 
+/// How this machine's idle cores wait, where the kernel tells: a guest whose idle vCPU halts
+/// at once (`guest_halt_poll_ns = 0`) pays a VM exit on every wake-up across processes, which
+/// a round trip over the loopback makes twice and an in-process search never.
+fn idle_cores() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let driver = read("/sys/devices/system/cpu/cpuidle/current_driver");
+    let poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+    match (driver, poll) {
+        (Some(d), Some(p)) => format!("cpuidle {d}, guest_halt_poll_ns {p}"),
+        (Some(d), None) => format!("cpuidle {d}"),
+        _ => "cpuidle unknown".into(),
+    }
+}
+
 /// One row per mode: requests, throughput, p50, p99, and both against raw.
 fn print_table(label: &str, samples: &[(Mode, Sample)]) {
     let raw = &samples
@@ -130,7 +152,7 @@ fn print_table(label: &str, samples: &[(Mode, Sample)]) {
     for (mode, s) in samples {
         let (p50, p99) = (s.percentile(50.0), s.percentile(99.0));
         println!(
-            "{label:<22} {:<9} {:>8} {:>9.0} {:>8.2} {:>8.2} {:>8.2}× {:>8.2}×",
+            "{label:<30} {:<9} {:>8} {:>9.0} {:>8.2} {:>8.2} {:>8.2}× {:>8.2}×",
             mode.name(),
             s.micros.len(),
             s.per_second(),
@@ -144,7 +166,7 @@ fn print_table(label: &str, samples: &[(Mode, Sample)]) {
 
 fn header() {
     println!(
-        "{:<22} {:<9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
+        "{:<30} {:<9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>9}",
         "load", "mode", "requests", "req/s", "p50 ms", "p99 ms", "p50/raw", "p99/raw"
     );
 }
@@ -178,14 +200,10 @@ fn main() {
         Duration::from_secs(number(&args, "--round-secs", "TRIBUTARY_BENCH_ROUND_SECS", 2) as u64);
     let rounds = number(&args, "--rounds", "TRIBUTARY_BENCH_ROUNDS", 3).max(1);
     let limit = number(&args, "--limit", "TRIBUTARY_BENCH_LIMIT", 10);
-    let levels: Vec<usize> = setting(&args, "--clients", "TRIBUTARY_BENCH_CLIENTS")
+    let levels: Vec<Load> = setting(&args, "--clients", "TRIBUTARY_BENCH_CLIENTS")
         .unwrap_or_else(|| "1,8,32".into())
         .split(',')
-        .map(|c| {
-            c.trim()
-                .parse()
-                .expect("--clients: numbers, comma-separated")
-        })
+        .map(Load::parse)
         .collect();
 
     let (_tmp, dir) = match std::env::var_os("TRIBUTARY_BENCH_DIR") {
@@ -266,10 +284,11 @@ fn main() {
         .collect();
     let (hits, empty) = check_same_hits(&searchers, bare);
     println!(
-        "index: {indexed} chunks; {} queries × 6 users: the same hits over HTTP, raw and library ({hits:.1} a search, {empty} empty); daemon pid {}, API {}",
+        "index: {indexed} chunks; {} queries × 6 users: the same hits over HTTP, raw and library ({hits:.1} a search, {empty} empty); daemon pid {}, API {}; {}",
         searchers.work.queries.len(),
         daemon.pid(),
-        daemon.base
+        daemon.base,
+        idle_cores()
     );
 
     // Warm the page cache and both processes' allocators.
@@ -277,19 +296,22 @@ fn main() {
         searchers.round(mode, levels[0], Duration::from_secs(1));
     }
     header();
-    for &clients in &levels {
+    for &load in &levels {
         let mut samples: Vec<(Mode, Sample)> =
             modes.iter().map(|&m| (m, Sample::default())).collect();
         for _ in 0..rounds {
             for (mode, sample) in &mut samples {
-                sample.add(searchers.round(*mode, clients, round));
+                sample.add(searchers.round(*mode, load, round));
             }
         }
-        print_table(&format!("{clients} clients, idle"), &samples);
+        print_table(&format!("{}, idle", load.label()), &samples);
     }
 
     // The same while the daemon syncs `incoming` (its one index writer, ADR 0013/0014).
-    let clients = number(&args, "--sync-clients", "TRIBUTARY_BENCH_SYNC_CLIENTS", 8);
+    let load = Load::parse(
+        &setting(&args, "--sync-clients", "TRIBUTARY_BENCH_SYNC_CLIENTS")
+            .unwrap_or_else(|| "8".into()),
+    );
     let before = newest_incoming_run(&searchers).map(|r| r["id"].clone());
     let status = searchers.runtime.block_on(async {
         searchers
@@ -303,9 +325,16 @@ fn main() {
     assert_eq!(status.as_u16(), 202, "trigger the incoming sync");
     let started = Instant::now();
     let mut samples: Vec<(Mode, Sample)> = modes.iter().map(|&m| (m, Sample::default())).collect();
+    let mut turn = 0;
     let run = loop {
-        for (mode, sample) in &mut samples {
-            sample.add(searchers.round(*mode, clients, round));
+        // Each pass starts with the next mode, so that no mode always meets the sync's start
+        // (listing, the store's opening commit) and another always its end.
+        let n = samples.len();
+        let first = turn % n;
+        turn += 1;
+        for k in 0..n {
+            let (mode, sample) = &mut samples[(first + k) % n];
+            sample.add(searchers.round(*mode, load, round));
         }
         if let Some(run) = newest_incoming_run(&searchers)
             && Some(&run["id"]) != before.as_ref()
@@ -318,7 +347,7 @@ fn main() {
             "the incoming sync never ended"
         );
     };
-    print_table(&format!("{clients} clients, syncing"), &samples);
+    print_table(&format!("{}, syncing", load.label()), &samples);
     // The API sees what the sync committed: the same hits as a fresh raw reader's (tantivy's
     // own reload policy lags commits by up to half a second).
     std::thread::sleep(Duration::from_secs(1));

@@ -1,5 +1,7 @@
-//! Closed-loop load: N concurrent clients, each sending its next request as soon as the
-//! previous one answered, for a round of fixed length; per-request latency and throughput.
+//! Load: N concurrent clients for a round of fixed length, either closed loop (each sends
+//! its next request as soon as the previous one answered: throughput, and latency at
+//! saturation) or paced (a fixed rate in all, open loop as wrk2 measures: latency at a load
+//! the machine can carry); per-request latency and throughput.
 //! Three ways to search, the same requests in the same order (query i of the mix, as user j),
 //! and the HTTP round trip alone:
 //!
@@ -291,24 +293,103 @@ fn micros(started: Instant) -> u32 {
     started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
 }
 
+/// How many clients a round runs, and at what pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    pub clients: usize,
+    /// Requests a second across all clients (each sends one every `clients / rate` s, the
+    /// clients' schedules evenly staggered); `None`: closed loop, each sends its next request
+    /// as soon as the previous one answered.
+    pub rate: Option<f64>,
+}
+
+impl Load {
+    /// `8` (closed loop) or `8@1000` (8 clients, 1,000 requests a second in all).
+    pub fn parse(s: &str) -> Load {
+        let (clients, rate) = match s.trim().split_once('@') {
+            Some((c, r)) => (c, Some(r.trim().parse().expect("clients@rate: a rate"))),
+            None => (s.trim(), None),
+        };
+        Load {
+            clients: clients.trim().parse().expect("clients: a number"),
+            rate,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self.rate {
+            Some(rate) => format!("{} clients @ {rate:.0}/s", self.clients),
+            None => format!("{} clients", self.clients),
+        }
+    }
+}
+
+/// One client's schedule in a paced round (open loop, as wrk2 measures): request k is due
+/// at `first + k × period`. A request sent late because the one before it was still
+/// running counts its latency from when it was due, so that a server that stalls is not
+/// flattered by the requests it kept from being sent; one sent late because the client's
+/// own timer overslept counts from when it was sent.
+struct Pace {
+    due: Instant,
+    period: Duration,
+}
+
+impl Pace {
+    fn new(load: Load, client: usize, started: Instant) -> Option<Pace> {
+        let rate = load.rate?;
+        let period = Duration::from_secs_f64(load.clients as f64 / rate);
+        Some(Pace {
+            due: started + period.mul_f64(client as f64 / load.clients as f64),
+            period,
+        })
+    }
+
+    /// How long to wait before the next request, and the instant its latency counts from
+    /// if sent without waiting.
+    fn next(&mut self, now: Instant) -> (Option<Duration>, Instant) {
+        let due = self.due;
+        self.due += self.period;
+        if now < due {
+            (Some(due - now), now)
+        } else {
+            (None, due)
+        }
+    }
+}
+
 impl Searchers {
-    /// `clients` concurrent clients of `mode` for `length`.
-    pub fn round(&self, mode: Mode, clients: usize, length: Duration) -> Sample {
+    /// `load.clients` concurrent clients of `mode` for `length`.
+    pub fn round(&self, mode: Mode, load: Load, length: Duration) -> Sample {
         let started = Instant::now();
         let deadline = started + length;
         let micros = match mode {
-            Mode::Http | Mode::HttpBare | Mode::Ping => self.http_round(mode, clients, deadline),
+            Mode::Http | Mode::HttpBare | Mode::Ping => {
+                self.http_round(mode, load, started, deadline)
+            }
             Mode::Raw | Mode::Lib | Mode::LibBare => std::thread::scope(|s| {
-                let workers: Vec<_> = (0..clients)
-                    .map(|_| {
-                        s.spawn(|| {
+                let workers: Vec<_> = (0..load.clients)
+                    .map(|c| {
+                        s.spawn(move || {
+                            let mut pace = Pace::new(load, c, started);
                             let mut out = Vec::new();
                             while Instant::now() < deadline {
+                                if pace.as_ref().is_some_and(|p| p.due >= deadline) {
+                                    break;
+                                }
+                                let mut t = Instant::now();
+                                if let Some(pace) = &mut pace {
+                                    match pace.next(t) {
+                                        (Some(wait), _) => {
+                                            std::thread::sleep(wait);
+                                            t = Instant::now();
+                                        }
+                                        (None, due) => t = due,
+                                    }
+                                }
                                 let (q, u) =
                                     self.work.request(self.next.fetch_add(1, Ordering::Relaxed));
                                 let (query, principals) =
                                     (&self.work.queries[q], &self.work.principals[u]);
-                                let t = Instant::now();
                                 if mode == Mode::Raw {
                                     self.raw.search(query, principals, self.work.limit);
                                 } else {
@@ -340,20 +421,33 @@ impl Searchers {
         }
     }
 
-    fn http_round(&self, mode: Mode, clients: usize, deadline: Instant) -> Vec<u32> {
+    fn http_round(&self, mode: Mode, load: Load, started: Instant, deadline: Instant) -> Vec<u32> {
         self.runtime.block_on(async {
-            let tasks: Vec<_> = (0..clients)
-                .map(|_| {
+            let tasks: Vec<_> = (0..load.clients)
+                .map(|c| {
                     let (http, work, next) = (
                         self.http.clone(),
                         Arc::clone(&self.work),
                         Arc::clone(&self.next),
                     );
                     tokio::spawn(async move {
+                        let mut pace = Pace::new(load, c, started);
                         let mut out = Vec::new();
                         while Instant::now() < deadline {
+                            if pace.as_ref().is_some_and(|p| p.due >= deadline) {
+                                break;
+                            }
+                            let mut t = Instant::now();
+                            if let Some(pace) = &mut pace {
+                                match pace.next(t) {
+                                    (Some(wait), _) => {
+                                        tokio::time::sleep(wait).await;
+                                        t = Instant::now();
+                                    }
+                                    (None, due) => t = due,
+                                }
+                            }
                             let (q, u) = work.request(next.fetch_add(1, Ordering::Relaxed));
-                            let t = Instant::now();
                             if mode == Mode::Ping {
                                 http.ping().await;
                             } else {
