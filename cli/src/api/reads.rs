@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use sync_core::{Identities, LocalStore, StateStore, TantivyIndex};
+use sync_core::{Identities, LocalStore, TantivyIndex};
 
 use super::error::ApiError;
 use crate::commands::load_identities_noting;
@@ -141,8 +141,11 @@ struct CachedCounts {
 pub(super) struct Reads {
     index: Mutex<Option<(PathBuf, TantivyIndex)>>,
     identities: Mutex<Option<CachedIdentities>>,
-    /// The state store, open read-only, to read its memberships count per request.
+    /// The state store, open read-only, to read its memberships count.
     store: Mutex<Option<(PathBuf, Arc<LocalStore>)>>,
+    /// The store file's stamp when its key was last read, and that key (kept only for a
+    /// settled stamp: within the racy window the file can change under an equal stamp).
+    store_keys: Mutex<Option<(PathBuf, Stamp, StoreKey)>>,
     counts: Mutex<Option<CachedCounts>>,
     /// Identity loads so far, for the tests that show the cache works.
     identity_loads: AtomicU64,
@@ -229,25 +232,29 @@ impl Reads {
         Ok(loaded)
     }
 
-    /// The stored memberships' part of the identities' key (see the module docs).
+    /// The stored memberships' part of the identities' key (see the module docs). Read
+    /// from the store only when its file changed since the last read (a `stat` otherwise).
     fn store_key(&self, data_dir: &Path) -> StoreKey {
         // Stamped first, so that a fallback is never newer than what is loaded after it.
         let stamp = Stamp::of(&data_dir.join(sync_core::store::STORE_FILE));
         if stamp.0.is_none() {
             return StoreKey::Stamp(stamp);
         }
-        let Some(store) = self.store(data_dir) else {
-            return StoreKey::Stamp(stamp);
-        };
-        match store.memberships_version() {
-            Ok(Some(version)) => StoreKey::Version(version),
-            // Never counted, and none stored: the first write of any will count (or, by an
-            // older build, leave rows uncounted, which the next request sees).
-            Ok(None) if store.membership_namespaces().is_ok_and(|n| n.is_empty()) => {
-                StoreKey::Version(0)
-            }
-            _ => StoreKey::Stamp(stamp),
+        if let Some((dir, seen, key)) = lock(&self.store_keys).as_ref()
+            && dir == data_dir
+            && *seen == stamp
+        {
+            return *key;
         }
+        let now = SystemTime::now();
+        let key = match self.store(data_dir).map(|s| s.memberships_version()) {
+            Some(Ok(Some(version))) => StoreKey::Version(version),
+            _ => StoreKey::Stamp(stamp),
+        };
+        *lock(&self.store_keys) = stamp
+            .settled(now)
+            .then(|| (data_dir.to_path_buf(), stamp, key));
+        key
     }
 
     /// The store of `data_dir`, opened read-only once; `None` while it cannot be opened (an

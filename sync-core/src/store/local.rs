@@ -246,12 +246,35 @@ impl LocalStore {
         Ok(out)
     }
 
-    /// How many times memberships were written (`None`: never by a build that counts them).
-    /// It changes in the transaction of every change to the stored memberships and with
-    /// nothing else, so a reader can keep identities derived from them until it moves
-    /// (the API: a content run commits many times a second, which must not reload them).
+    /// How many times memberships were written: 0 while none are stored, `None` when some
+    /// are but were never counted (an older build wrote them). It changes in the
+    /// transaction of every change to the stored memberships and with nothing else, so a
+    /// reader can keep identities derived from them until it moves (the API: a content run
+    /// commits many times a second, which must not reload them). One read transaction.
     pub fn memberships_version(&self) -> Result<Option<u64>> {
-        self.meta_u64(MEMBERSHIPS_VERSION)
+        let tx = self.read()?;
+        let counted = match tx.open_table(META) {
+            Ok(meta) => meta
+                .get(MEMBERSHIPS_VERSION)
+                .map_err(store_err)?
+                .map(|v| {
+                    <[u8; 8]>::try_from(v.value())
+                        .map(u64::from_be_bytes)
+                        .map_err(|_| EngineError::Store("memberships counter is corrupt".into()))
+                })
+                .transpose()?,
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(store_err(e)),
+        };
+        if counted.is_some() {
+            return Ok(counted);
+        }
+        let none_stored = match tx.open_table(MEMBERSHIPS) {
+            Ok(table) => table.is_empty().map_err(store_err)?,
+            Err(redb::TableError::TableDoesNotExist(_)) => true,
+            Err(e) => return Err(store_err(e)),
+        };
+        Ok(none_stored.then_some(0))
     }
 
     /// The store layout recorded in `meta` (`None` for a new or a first-layout store).
