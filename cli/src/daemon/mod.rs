@@ -13,6 +13,7 @@
 //! - Under systemd (`Type=notify`), readiness, reloads and the stop are notified, and the
 //!   watchdog is fed while the scheduler loop is alive.
 
+mod background;
 mod lock;
 mod runner;
 mod settings;
@@ -73,11 +74,16 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         let metrics = Arc::clone(&metrics);
         Arc::new(move |report, kind| metrics.record_run(report, kind.name()))
     };
-    let runner = Arc::new(EngineRunner::new(
-        Arc::clone(&engine),
-        Arc::clone(&config),
-        Arc::clone(&observer),
-    ));
+    // Runs work on a runtime of their own whose threads yield to the API's (searches).
+    let runs = background::runs().context("start the runs' runtime")?;
+    let runner = Arc::new(
+        EngineRunner::new(
+            Arc::clone(&engine),
+            Arc::clone(&config),
+            Arc::clone(&observer),
+        )
+        .working_on(runs.handle()),
+    );
     // Push sources' jobs run on the same engine, outside the scheduler (they have no
     // schedule, and a client, not the clock, decides when one starts).
     let jobs = Arc::new(crate::push::Jobs::new((*engine).clone(), Some(observer)));

@@ -31,18 +31,29 @@ pub struct EngineRunner {
     engine: Arc<Engine>,
     state: RwLock<Sources>,
     observer: Observer,
+    /// The runtime runs work on (`background.rs` in the daemon; the caller's by default).
+    runs: tokio::runtime::Handle,
 }
 
 impl EngineRunner {
-    /// A runner over `engine` for the sources of `config`; a source whose connector cannot
-    /// be built fails each of its runs with the reason.
+    /// A runner over `engine` for the sources of `config`, whose runs work on the current
+    /// runtime; a source whose connector cannot be built fails each of its runs with the
+    /// reason. Must be called within a tokio runtime.
     pub fn new(engine: Arc<Engine>, config: Arc<Config>, observer: Observer) -> Self {
         let built = build(&config);
         EngineRunner {
             engine,
             state: RwLock::new((config, built)),
             observer,
+            runs: tokio::runtime::Handle::current(),
         }
+    }
+
+    /// Runs do their work (their tasks, blocking calls and the threads those start) on
+    /// `runs` instead.
+    pub fn working_on(mut self, runs: tokio::runtime::Handle) -> Self {
+        self.runs = runs;
+        self
     }
 
     /// Takes a new configuration: the next run of each source uses it.
@@ -109,12 +120,13 @@ impl Runner for EngineRunner {
         options.full = kind == SyncKind::Full;
         // Driven on a blocking thread of its own: rustc cannot prove the engine's run
         // future `Send` (a higher-ranked lifetime in its stream stages, rust#102211), which
-        // the scheduler's runs must be. The run's own tasks still use the runtime's workers.
+        // the scheduler's runs must be. That thread and the run's own tasks are the runs'
+        // runtime's.
         let engine = Arc::clone(&self.engine);
-        let handle = tokio::runtime::Handle::current();
+        let handle = self.runs.clone();
         let run = {
             let progress = Arc::clone(&progress);
-            tokio::task::spawn_blocking(move || {
+            self.runs.spawn_blocking(move || {
                 let source = &built.source;
                 handle.block_on(async {
                     match kind {
