@@ -149,6 +149,18 @@ fn print_table(label: &str, samples: &[(Mode, Sample)]) {
         .expect("raw")
         .1;
     let (raw50, raw99) = (raw.percentile(50.0), raw.percentile(99.0));
+    let like = |a: Mode, b: Mode| {
+        let of = |m: Mode| samples.iter().find(|(x, _)| *x == m).map(|(_, s)| s);
+        if let (Some(a_s), Some(b_s)) = (of(a), of(b)) {
+            println!(
+                "{label:<30} {} / {}: p50 {:.2}×, p99 {:.2}×",
+                a.name(),
+                b.name(),
+                a_s.percentile(50.0) / b_s.percentile(50.0),
+                a_s.percentile(99.0) / b_s.percentile(99.0)
+            );
+        }
+    };
     for (mode, s) in samples {
         let (p50, p99) = (s.percentile(50.0), s.percentile(99.0));
         println!(
@@ -162,6 +174,9 @@ fn print_table(label: &str, samples: &[(Mode, Sample)]) {
             p99 / raw99
         );
     }
+    // Like for like: the same answer from the daemon and from plain tantivy.
+    like(Mode::Http, Mode::RawSnippets);
+    like(Mode::HttpBare, Mode::Raw);
 }
 
 fn header() {

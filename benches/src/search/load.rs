@@ -13,6 +13,8 @@
 //!   any denied one),
 //!   the same limit, each hit's stored document loaded; its reader reloads on commits
 //!   (tantivy's default policy); the users' principals computed once up front;
+//! - `raw-snip`: the same with tantivy's `SnippetGenerator` making each hit's snippet: plain
+//!   tantivy giving the answer `http` gives;
 //! - `lib`: `sync_core::TantivyIndex::search` in this process, what the API's handler calls
 //!   (the check for a new commit, snippets), to tell the API's own cost from the library's;
 //! - `lib-bare`: the same without snippets (what `http-bare` asks the library for);
@@ -27,6 +29,7 @@ use sync_core::{SearchOptions, TantivyIndex};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 use crate::corpus::TOKEN;
@@ -90,6 +93,19 @@ impl RawIndex {
         principals: &[String],
         limit: usize,
     ) -> Vec<(String, String)> {
+        self.search_with(query, principals, limit, false)
+    }
+
+    /// The same, with each hit's snippet made by tantivy's `SnippetGenerator` (200
+    /// characters of the text field, the library's width) when `snippets`: what plain
+    /// tantivy does to give the answer `http` gives.
+    pub fn search_with(
+        &self,
+        query: &str,
+        principals: &[String],
+        limit: usize,
+        snippets: bool,
+    ) -> Vec<(String, String)> {
         let searcher = self.reader.searcher();
         let mut parser =
             QueryParser::for_index(&self.index, vec![self.title, self.text, self.section]);
@@ -122,12 +138,16 @@ impl RawIndex {
                 .iter()
                 .map(|p| (Occur::MustNot, term(self.deny, p))),
         );
+        let query = BooleanQuery::new(clauses);
         let top = searcher
-            .search(
-                &BooleanQuery::new(clauses),
-                &TopDocs::with_limit(limit).order_by_score(),
-            )
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
             .expect("search");
+        let mut snippets = snippets.then(|| {
+            let mut g =
+                SnippetGenerator::create(&searcher, &query, self.text).expect("snippet generator");
+            g.set_max_num_chars(200);
+            g
+        });
         let text = |doc: &TantivyDocument, f: Field| {
             doc.get_first(f)
                 .and_then(|v| v.as_str().map(str::to_string))
@@ -136,6 +156,9 @@ impl RawIndex {
         top.into_iter()
             .map(|(_, addr)| {
                 let doc: TantivyDocument = searcher.doc(addr).expect("stored document");
+                if let Some(g) = snippets.as_mut() {
+                    std::hint::black_box(g.snippet_from_doc(&doc).fragment().len());
+                }
                 (text(&doc, self.source), text(&doc, self.chunk_id))
             })
             .collect()
@@ -222,16 +245,18 @@ pub enum Mode {
     Http,
     HttpBare,
     Raw,
+    RawSnippets,
     Lib,
     LibBare,
     Ping,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 6] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Http,
         Mode::HttpBare,
         Mode::Raw,
+        Mode::RawSnippets,
         Mode::Lib,
         Mode::LibBare,
         Mode::Ping,
@@ -242,6 +267,7 @@ impl Mode {
             Mode::Http => "http",
             Mode::HttpBare => "http-bare",
             Mode::Raw => "raw",
+            Mode::RawSnippets => "raw-snip",
             Mode::Lib => "lib",
             Mode::LibBare => "lib-bare",
             Mode::Ping => "ping",
@@ -366,7 +392,7 @@ impl Searchers {
             Mode::Http | Mode::HttpBare | Mode::Ping => {
                 self.http_round(mode, load, started, deadline)
             }
-            Mode::Raw | Mode::Lib | Mode::LibBare => std::thread::scope(|s| {
+            Mode::Raw | Mode::RawSnippets | Mode::Lib | Mode::LibBare => std::thread::scope(|s| {
                 let workers: Vec<_> = (0..load.clients)
                     .map(|c| {
                         s.spawn(move || {
@@ -390,8 +416,13 @@ impl Searchers {
                                     self.work.request(self.next.fetch_add(1, Ordering::Relaxed));
                                 let (query, principals) =
                                     (&self.work.queries[q], &self.work.principals[u]);
-                                if mode == Mode::Raw {
-                                    self.raw.search(query, principals, self.work.limit);
+                                if matches!(mode, Mode::Raw | Mode::RawSnippets) {
+                                    self.raw.search_with(
+                                        query,
+                                        principals,
+                                        self.work.limit,
+                                        mode == Mode::RawSnippets,
+                                    );
                                 } else {
                                     let snippets = mode == Mode::Lib;
                                     self.lib
