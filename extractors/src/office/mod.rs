@@ -276,6 +276,45 @@ mod tests {
     }
 
     #[test]
+    fn a_presentation_with_no_slides_is_empty_not_corrupt() {
+        let deck = zip_with(&[(
+            "ppt/presentation.xml",
+            br#"<p:presentation xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:sldIdLst/></p:presentation>"#,
+        )]);
+        let doc = ZipExtractor
+            .extract(
+                &deck,
+                Format::Pptx,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("an empty deck extracts");
+        assert!(
+            doc.sections.iter().all(|s| s.text.trim().is_empty()),
+            "{doc:?}"
+        );
+        assert_eq!(
+            doc.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+            ["no_slides"]
+        );
+        // No presentation part at all: not a presentation, but an archive of its files.
+        let junk = zip_with(&[("ppt/notes.txt", b"hello")]);
+        let doc = ZipExtractor
+            .extract(
+                &junk,
+                Format::Pptx,
+                &Limits::default(),
+                Deadline::after(Duration::from_secs(5)),
+            )
+            .expect("an archive");
+        assert_eq!(doc.format, Format::Zip);
+        assert!(
+            doc.warnings.iter().all(|w| w.code != "no_slides"),
+            "{doc:?}"
+        );
+    }
+
+    #[test]
     fn text_drawn_by_an_emf_picture_of_a_package_is_extracted() {
         let emf = emf::sample(&["2002", "R&D Partners"]);
         let package = zip_with(&[

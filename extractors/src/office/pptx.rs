@@ -129,10 +129,21 @@ pub(crate) fn extract(
     let mut b = DocBuilder::new(Format::Pptx, limits.max_output_bytes);
     let slides = slide_order(zip)?;
     if slides.is_empty() {
-        return Err(ExtractError::new(
-            ErrorKind::Corrupt,
-            "the presentation has no slides",
-        ));
+        // A deck whose slides were all deleted is a presentation with nothing to read, not
+        // a broken file: a document of no text, said so. Without even the presentation
+        // part, it is not a presentation.
+        if zip.read("ppt/presentation.xml")?.is_none() {
+            return Err(ExtractError::new(
+                ErrorKind::Corrupt,
+                "no ppt/presentation.xml and no slides",
+            ));
+        }
+        b.metadata.insert("slides".into(), "0".into());
+        b.warnings.push(crate::Warning {
+            code: "no_slides",
+            message: "the presentation has no slides".into(),
+        });
+        return Ok(b.finish());
     }
     b.metadata.insert("slides".into(), slides.len().to_string());
     let authors = comment_authors(zip)?;
