@@ -131,6 +131,136 @@ fn scientific(value: f64, mantissa: &str, exponent: &str) -> String {
     format!("{m}E{sign}{:0width$}", e.abs())
 }
 
+/// A fraction section (`# ?/?`, `# ??/16`, `?/?`), as Excel and Apache POI print it: the
+/// whole part when the section has one, then the fraction, over the fixed denominator
+/// (`?/16`: the nearest sixteenth, not reduced) or as the last continued-fraction convergent
+/// of the value whose denominator has at most as many digits as the section's (`??/??`:
+/// 0.93 → 40/43). `None` for a section with no `/` outside quotes (or one we do not read).
+fn fraction(value: f64, section: &str) -> Option<String> {
+    let chars = unquoted(section);
+    let slash = chars.iter().position(|&(c, q)| c == '/' && !q)?;
+    let placeholder = |i: usize| matches!(chars[i], ('?' | '#' | '0', false));
+    let mut num_start = slash;
+    while num_start > 0 && placeholder(num_start - 1) {
+        num_start -= 1;
+    }
+    if num_start == slash {
+        return None;
+    }
+    let mut gap = num_start;
+    while gap > 0 && chars[gap - 1] == (' ', false) {
+        gap -= 1;
+    }
+    let mut int_start = gap;
+    while int_start > 0 && (placeholder(int_start - 1) || chars[int_start - 1] == (',', false)) {
+        int_start -= 1;
+    }
+    let whole_part = int_start < gap && gap < num_start;
+    let literal_end = if whole_part { int_start } else { num_start };
+    let mut end = slash + 1;
+    let denominator = if chars
+        .get(end)
+        .is_some_and(|&(c, q)| !q && ('1'..='9').contains(&c))
+    {
+        let mut digits = String::new();
+        while let Some(&(c, false)) = chars.get(end).filter(|(c, _)| c.is_ascii_digit()) {
+            digits.push(c);
+            end += 1;
+        }
+        Denominator::Fixed(digits.parse().ok()?)
+    } else {
+        let start = end;
+        while end < chars.len() && placeholder(end) {
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        Denominator::Digits(u32::try_from(end - start).ok()?.min(9))
+    };
+    let literal = |range: &[(char, bool)]| range.iter().map(|&(c, _)| c).collect::<String>();
+    let (prefix, suffix) = (literal(&chars[..literal_end]), literal(&chars[end..]));
+
+    let v = value.abs();
+    if !v.is_finite() {
+        return None;
+    }
+    let (mut whole, part) = if whole_part {
+        (v.floor(), v - v.floor())
+    } else {
+        (0.0, v)
+    };
+    let (mut n, d) = match denominator {
+        // Excel rounds half away from zero.
+        Denominator::Fixed(d) => ((part * f64::from(d)).round() as u64, u64::from(d)),
+        Denominator::Digits(digits) => convergent(part, 10u64.pow(digits) - 1),
+    };
+    if whole_part && n > 0 && n == d {
+        whole += 1.0;
+        n = 0;
+    }
+    let body = match (n, whole > 0.0) {
+        (0, _) => format!("{whole:.0}"),
+        (_, true) => format!("{whole:.0} {n}/{d}"),
+        (_, false) => format!("{n}/{d}"),
+    };
+    Some(format!("{prefix}{body}{suffix}"))
+}
+
+/// The denominator of a fraction section: a fixed number, or at most this many digits.
+enum Denominator {
+    Fixed(u32),
+    Digits(u32),
+}
+
+/// The last convergent `n/d` of `x`'s continued fraction with `d ≤ max` (Apache Commons
+/// Math's rule, which POI uses): convergents in floating point, as they do, so that a value
+/// such as 0.9 (a double a hair above nine tenths) gives what they give.
+fn convergent(x: f64, max: u64) -> (u64, u64) {
+    let (mut p0, mut q0, mut p1, mut q1) = (1u64, 0u64, x.floor() as u64, 1u64);
+    let mut r = x;
+    for _ in 0..100 {
+        let f = r - r.floor();
+        if f == 0.0 {
+            break;
+        }
+        r = 1.0 / f;
+        let a = r.floor();
+        if !a.is_finite() || a > 1e15 {
+            break;
+        }
+        let a = a as u64;
+        let (Some(p2), Some(q2)) = (
+            a.checked_mul(p1).and_then(|v| v.checked_add(p0)),
+            a.checked_mul(q1).and_then(|v| v.checked_add(q0)),
+        ) else {
+            break;
+        };
+        if q2 > max {
+            break;
+        }
+        (p0, q0, p1, q1) = (p1, q1, p2, q2);
+        if (p1 as f64 / q1 as f64 - x).abs() < 1e-15 {
+            break;
+        }
+    }
+    (p1, q1)
+}
+
+/// The characters of a section with whether each was inside quotes (quotes dropped).
+fn unquoted(section: &str) -> Vec<(char, bool)> {
+    let mut out = Vec::new();
+    let mut quoted = false;
+    for c in section.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        } else {
+            out.push((c, quoted));
+        }
+    }
+    out
+}
+
 fn number(value: f64, section: &str) -> Option<String> {
     let mut prefix = String::new();
     let mut suffix = String::new();
@@ -339,7 +469,10 @@ pub(crate) fn render(value: f64, datetime: Option<NaiveDateTime>, code: &str) ->
     if is_date_code(&section) {
         return datetime.map(|dt| date(dt, &section));
     }
-    let mut out = number(v, &section)?;
+    let mut out = match fraction(v, &section) {
+        Some(f) => f,
+        None => number(v, &section)?,
+    };
     if value < 0.0 && secs.len() == 1 {
         out.insert(0, '-');
     }
@@ -412,7 +545,20 @@ mod tests {
         check(198356388.0, "0.00E+00", "1.98E+08");
         check(-198356388.0, "0.00E+00", "-1.98E+08");
         check(0.000123, "0.0E+0", "1.2E-4");
-        assert_eq!(render(2.5, None, "# ?/?"), None);
+        // Fractions, as POI prints them (its test workbook 54686_fraction_formats.xls).
+        check(2.5, "# ?/?", "2 1/2");
+        check(-0.93, "# ??/??", "-40/43");
+        check(-0.91, "# ??/??", "-81/89");
+        check(-0.9, "# ?/?", "-8/9");
+        check(-1.05, "# ??/16", "-1 1/16");
+        check(-1.05, "# ??/100", "-1 5/100");
+        check(-1.05, "# ?/10", "-1 1/10");
+        check(-0.99, "# ?/2", "-1");
+        check(-0.12, "# ?/2", "-0");
+        check(0.0004629633, "# ?/?", "0");
+        check(0.0004629633, "# ????/????", "1/2160");
+        check(1.75, "?/?", "7/4");
+        check(2.5, "# ?/? \"in\"", "2 1/2 in");
         assert_eq!(render(5.0, None, "General"), None);
         let dt = at(2009, 10, 3, 18, 15);
         let date = |code: &str| render(40089.76, Some(dt), code).expect(code);
