@@ -21,6 +21,10 @@ const TEXT_BYTES_ATOM: u16 = 0x0FA8;
 /// Masters hold template text ("Click to edit Master title style") in placeholders, and
 /// real text (a logo caption, a confidentiality line) in other text boxes.
 const MAIN_MASTER: u16 = 0x03F8;
+/// A notes page, or the notes master (`NotesContainer`, MS-PPT 2.5.12).
+const NOTES: u16 = 0x03F0;
+/// A notes container's first child; its `slideIdRef` is 0 for the notes master.
+const NOTES_ATOM: u16 = 0x03F1;
 /// Handouts hold only template text.
 const HANDOUT: u16 = 0x0FC9;
 /// Precedes each text's atoms; its value says which placeholder (if any) holds the text.
@@ -107,6 +111,20 @@ fn holds_records(stream: &[u8], body: usize, end: usize) -> bool {
     })
 }
 
+/// Whether the notes container whose body starts at `body` is the notes master: its
+/// `NotesAtom` refers to no slide. A slide's id is at least 0x100 and below 0x80000000
+/// (MS-PPT 2.2.25); the notes master's is 0 by the spec and a master's id (high bit set)
+/// as PowerPoint writes it. Its body placeholder holds the template's prompt ("Click to
+/// edit Master text styles", in the file's language), which no notes page shows.
+fn is_notes_master(stream: &[u8], body: usize) -> bool {
+    matches!(header(stream, body), Some((_, NOTES_ATOM, len)) if len >= 4)
+        && stream
+            .get(body + 8..body + 12)
+            .and_then(|id| id.try_into().ok())
+            .map(u32::from_le_bytes)
+            .is_some_and(|id| !(0x100..0x8000_0000).contains(&id))
+}
+
 /// Text pieces found under each slide (and a leading bucket for text outside slides).
 /// With `live` (the persist directory's objects), top-level records that are not live —
 /// versions an incremental save superseded — are skipped.
@@ -150,7 +168,8 @@ fn text_by_slide(
             if kind == SLIDE_CONTAINER {
                 slides.push(Vec::new());
             }
-            if kind == MAIN_MASTER && master_depth.is_none() {
+            let master = kind == MAIN_MASTER || (kind == NOTES && is_notes_master(stream, body));
+            if master && master_depth.is_none() {
                 master_depth = Some(open.len() + 1);
             }
             open.push((
@@ -446,6 +465,49 @@ mod tests {
         let mut truncated = doc.clone();
         truncated.truncate(doc.len() - 3);
         assert!(text_by_slide(&truncated, None, Deadline::after(Duration::from_secs(5))).is_ok());
+    }
+
+    #[test]
+    fn the_notes_masters_prompts_are_not_text_but_a_notes_pages_are() {
+        let body = |text: &str| {
+            [
+                record(0, TEXT_HEADER_ATOM, &2u32.to_le_bytes()), // the notes body
+                record(0, TEXT_BYTES_ATOM, text.as_bytes()),
+            ]
+            .concat()
+        };
+        let notes = |slide: u32, text: &str| {
+            let atom = [slide.to_le_bytes(), [0; 4]].concat();
+            record(
+                0x000F,
+                NOTES,
+                &[record(0x0010, NOTES_ATOM, &atom), body(text)].concat(),
+            )
+        };
+        let slide = record(
+            0x000F,
+            SLIDE_CONTAINER,
+            &record(0, TEXT_BYTES_ATOM, b"Fundera"),
+        );
+        let doc = record(
+            0x000F,
+            0x03E8,
+            &[
+                notes(0, "Klikk for å redigere tekststiler i malen\rAndre nivå"),
+                notes(0x8000_0000, "Cliquez pour modifier les styles du texte"),
+                slide,
+                notes(256, "Say this slowly"),
+            ]
+            .concat(),
+        );
+        let texts =
+            text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
+        // Notes go with the text outside slides (the leading bucket), the prompt nowhere.
+        assert!(texts.master.is_empty(), "{:?}", texts.master);
+        assert_eq!(
+            texts.slides,
+            vec![vec!["Say this slowly".to_string()], vec!["Fundera".into()]]
+        );
     }
 
     #[test]
