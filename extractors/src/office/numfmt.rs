@@ -496,6 +496,12 @@ pub(crate) fn render_float(f: f64) -> String {
             m
         };
         format!("{m}E+{:02}", e.parse::<i32>().unwrap_or(0))
+    } else if f.is_finite() && f != 0.0 && f.abs() < 1e-10 {
+        // Too small for ten decimals: a spreadsheet shows it in E notation (3E-104), not 0.
+        let s = format!("{f:.5e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        format!("{m}E-{:02}", e.parse::<i32>().unwrap_or(0).abs())
     } else {
         let s = format!("{f}");
         // Binary floating point noise ("0.30000000000000004") as a spreadsheet would show it.
@@ -579,5 +585,8 @@ mod tests {
         assert_eq!(render_float(123456789012345.0), "123456789012345");
         assert_eq!(render_float(1234567890123450.0), "1.23456789012345E+15");
         assert_eq!(render_float(-1e20), "-1E+20");
+        assert_eq!(render_float(3e-104), "3E-104");
+        assert_eq!(render_float(-1.234567e-12), "-1.23457E-12");
+        assert_eq!(render_float(0.000123), "0.000123");
     }
 }

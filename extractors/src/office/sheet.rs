@@ -53,7 +53,8 @@ fn render(cell: &Data) -> Option<String> {
             }
         }
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
+        // As the spreadsheet shows it: `#REF!`, `#DIV/0!`, `#N/A`.
+        Data::Error(e) => e.to_string(),
     })
 }
 
