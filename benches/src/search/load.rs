@@ -350,36 +350,57 @@ impl Load {
     }
 }
 
-/// One client's schedule in a paced round (open loop, as wrk2 measures): request k is due
-/// at `first + k × period`. A request sent late because the one before it was still
+/// One client's schedule in a round. Paced (open loop, as wrk2 measures): request k is
+/// due at `first + k × period`; a request sent late because the one before it was still
 /// running counts its latency from when it was due, so that a server that stalls is not
-/// flattered by the requests it kept from being sent; one sent late because the client's
-/// own timer overslept counts from when it was sent.
+/// flattered by the requests it kept from being sent, and one sent late because the
+/// client's own timer overslept counts from when it was sent. Closed loop: every request
+/// is due at once.
 struct Pace {
     due: Instant,
-    period: Duration,
+    period: Option<Duration>,
+    deadline: Instant,
+}
+
+/// What a client does next.
+enum Next {
+    /// Send now; the latency counts from this instant.
+    Send(Instant),
+    /// Wait this long, then send (the latency counts from then).
+    Wait(Duration),
 }
 
 impl Pace {
-    fn new(load: Load, client: usize, started: Instant) -> Option<Pace> {
-        let rate = load.rate?;
-        let period = Duration::from_secs_f64(load.clients as f64 / rate);
-        Some(Pace {
-            due: started + period.mul_f64(client as f64 / load.clients as f64),
+    fn new(load: Load, client: usize, started: Instant, deadline: Instant) -> Pace {
+        let period = load
+            .rate
+            .map(|rate| Duration::from_secs_f64(load.clients as f64 / rate));
+        let offset = period.map_or(Duration::ZERO, |p| {
+            p.mul_f64(client as f64 / load.clients as f64)
+        });
+        Pace {
+            due: started + offset,
             period,
-        })
+            deadline,
+        }
     }
 
-    /// How long to wait before the next request, and the instant its latency counts from
-    /// if sent without waiting.
-    fn next(&mut self, now: Instant) -> (Option<Duration>, Instant) {
+    /// The next request, or `None` once the round is over.
+    fn next(&mut self) -> Option<Next> {
+        let now = Instant::now();
+        let Some(period) = self.period else {
+            return (now < self.deadline).then_some(Next::Send(now));
+        };
         let due = self.due;
-        self.due += self.period;
-        if now < due {
-            (Some(due - now), now)
-        } else {
-            (None, due)
+        if now >= self.deadline || due >= self.deadline {
+            return None;
         }
+        self.due += period;
+        Some(if now < due {
+            Next::Wait(due - now)
+        } else {
+            Next::Send(due)
+        })
     }
 }
 
@@ -396,22 +417,16 @@ impl Searchers {
                 let workers: Vec<_> = (0..load.clients)
                     .map(|c| {
                         s.spawn(move || {
-                            let mut pace = Pace::new(load, c, started);
+                            let mut pace = Pace::new(load, c, started, deadline);
                             let mut out = Vec::new();
-                            while Instant::now() < deadline {
-                                if pace.as_ref().is_some_and(|p| p.due >= deadline) {
-                                    break;
-                                }
-                                let mut t = Instant::now();
-                                if let Some(pace) = &mut pace {
-                                    match pace.next(t) {
-                                        (Some(wait), _) => {
-                                            std::thread::sleep(wait);
-                                            t = Instant::now();
-                                        }
-                                        (None, due) => t = due,
+                            while let Some(step) = pace.next() {
+                                let t = match step {
+                                    Next::Send(t) => t,
+                                    Next::Wait(wait) => {
+                                        std::thread::sleep(wait);
+                                        Instant::now()
                                     }
-                                }
+                                };
                                 let (q, u) =
                                     self.work.request(self.next.fetch_add(1, Ordering::Relaxed));
                                 let (query, principals) =
@@ -462,22 +477,16 @@ impl Searchers {
                         Arc::clone(&self.next),
                     );
                     tokio::spawn(async move {
-                        let mut pace = Pace::new(load, c, started);
+                        let mut pace = Pace::new(load, c, started, deadline);
                         let mut out = Vec::new();
-                        while Instant::now() < deadline {
-                            if pace.as_ref().is_some_and(|p| p.due >= deadline) {
-                                break;
-                            }
-                            let mut t = Instant::now();
-                            if let Some(pace) = &mut pace {
-                                match pace.next(t) {
-                                    (Some(wait), _) => {
-                                        tokio::time::sleep(wait).await;
-                                        t = Instant::now();
-                                    }
-                                    (None, due) => t = due,
+                        while let Some(step) = pace.next() {
+                            let t = match step {
+                                Next::Send(t) => t,
+                                Next::Wait(wait) => {
+                                    tokio::time::sleep(wait).await;
+                                    Instant::now()
                                 }
-                            }
+                            };
                             let (q, u) = work.request(next.fetch_add(1, Ordering::Relaxed));
                             if mode == Mode::Ping {
                                 http.ping().await;
