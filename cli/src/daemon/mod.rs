@@ -86,7 +86,9 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
     );
     // Push sources' jobs run on the same engine, outside the scheduler (they have no
     // schedule, and a client, not the clock, decides when one starts).
-    let jobs = Arc::new(crate::push::Jobs::new((*engine).clone(), Some(observer)));
+    let jobs = Arc::new(
+        crate::push::Jobs::new((*engine).clone(), Some(observer)).working_on(runs.handle()),
+    );
     let scheduler = Scheduler::new(
         SharedRunner(Arc::clone(&runner)),
         scheduler_options(&config.daemon),

@@ -138,6 +138,9 @@ pub struct Jobs {
     observer: Option<Observer>,
     stop: CancellationToken,
     table: Mutex<Table>,
+    /// The runtime the jobs' runs work on (the daemon's runs' runtime, whose threads yield
+    /// to searches); the caller's when `None`.
+    runs: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -155,7 +158,14 @@ impl Jobs {
             observer,
             stop: CancellationToken::new(),
             table: Mutex::default(),
+            runs: None,
         }
+    }
+
+    /// The jobs' runs do their work on `runs` (see `daemon/background.rs`).
+    pub fn working_on(mut self, runs: tokio::runtime::Handle) -> Self {
+        self.runs = Some(runs);
+        self
     }
 
     /// Stops every open job's run (the daemon is stopping): what is in flight commits,
@@ -241,10 +251,13 @@ impl Jobs {
         options.feed_only = mode == Mode::Incremental;
         options.stop = self.stop.child_token();
         let engine = self.engine.clone();
-        let handle = tokio::runtime::Handle::current();
+        let handle = self
+            .runs
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
         // Driven on a blocking thread of its own, as the scheduler's runs are: the engine's
         // run future is not `Send` (rust#102211).
-        let mut run = tokio::task::spawn_blocking(move || {
+        let mut run = handle.clone().spawn_blocking(move || {
             handle.block_on(engine.sync(&source, &options, Arc::new(Progress::default())))
         });
         let run_id = tokio::select! {
