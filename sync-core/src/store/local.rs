@@ -254,15 +254,7 @@ impl LocalStore {
     pub fn memberships_version(&self) -> Result<Option<u64>> {
         let tx = self.read()?;
         let counted = match tx.open_table(META) {
-            Ok(meta) => meta
-                .get(MEMBERSHIPS_VERSION)
-                .map_err(store_err)?
-                .map(|v| {
-                    <[u8; 8]>::try_from(v.value())
-                        .map(u64::from_be_bytes)
-                        .map_err(|_| EngineError::Store("memberships counter is corrupt".into()))
-                })
-                .transpose()?,
+            Ok(meta) => meta_u64_in(&meta, MEMBERSHIPS_VERSION)?,
             Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(store_err(e)),
         };
@@ -289,14 +281,7 @@ impl LocalStore {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(store_err(e)),
         };
-        let value = table.get(key).map_err(store_err)?;
-        value
-            .map(|v| {
-                <[u8; 8]>::try_from(v.value())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| EngineError::Store(format!("corrupt meta value {key}")))
-            })
-            .transpose()
+        meta_u64_in(&table, key)
     }
 
     /// Runs `f` on a snapshot of `source`'s manifest that includes every write committed
@@ -336,6 +321,23 @@ impl LocalStore {
             Err(e) => Err(store_err(e)),
         }
     }
+}
+
+/// A `meta` counter (a big-endian u64) in `table`, read or written in the caller's
+/// transaction.
+fn meta_u64_in(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<u64>> {
+    table
+        .get(key)
+        .map_err(store_err)?
+        .map(|v| {
+            <[u8; 8]>::try_from(v.value())
+                .map(u64::from_be_bytes)
+                .map_err(|_| EngineError::Store(format!("corrupt meta value {key}")))
+        })
+        .transpose()
 }
 
 /// Writes (or removes) (source, doc id) rows into the per-source tables `table` names,
@@ -515,12 +517,7 @@ impl StateStore for LocalStore {
             // commit of its own (a commit in this mode costs two fdatasyncs).
             let limit = self.write(|tx| {
                 let mut meta = tx.open_table(META).map_err(store_err)?;
-                let last = match meta.get("id").map_err(store_err)? {
-                    Some(v) => <[u8; 8]>::try_from(v.value())
-                        .map(u64::from_be_bytes)
-                        .map_err(|_| EngineError::Store("id counter is corrupt".into()))?,
-                    None => 0,
-                };
+                let last = meta_u64_in(&meta, "id")?.unwrap_or(0);
                 let limit = last + ID_BLOCK;
                 meta.insert("id", limit.to_be_bytes().as_slice())
                     .map_err(store_err)?;
@@ -581,12 +578,7 @@ impl StateStore for LocalStore {
                 .map_err(store_err)?;
             // Counted in the same transaction: see `memberships_version`.
             let mut meta = tx.open_table(META).map_err(store_err)?;
-            let last = match meta.get(MEMBERSHIPS_VERSION).map_err(store_err)? {
-                Some(v) => <[u8; 8]>::try_from(v.value())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| EngineError::Store("memberships counter is corrupt".into()))?,
-                None => 0,
-            };
+            let last = meta_u64_in(&meta, MEMBERSHIPS_VERSION)?.unwrap_or(0);
             meta.insert(MEMBERSHIPS_VERSION, (last + 1).to_be_bytes().as_slice())
                 .map_err(store_err)?;
             Ok(())
