@@ -262,16 +262,21 @@ mod tests {
         zip.finish().expect("zip").into_inner()
     }
 
-    /// The sections' texts of a package extracted as `format` within `limits`.
-    fn zip_texts(package: &[u8], format: Format, limits: &Limits) -> Vec<String> {
-        let doc = ZipExtractor
+    /// A package extracted as `format` within `limits`.
+    fn zip_extract(package: &[u8], format: Format, limits: &Limits) -> Extracted {
+        ZipExtractor
             .extract(
                 package,
                 format,
                 limits,
                 Deadline::after(Duration::from_secs(5)),
             )
-            .expect("extracts");
+            .expect("extracts")
+    }
+
+    /// The sections' texts of a package extracted as `format` within `limits`.
+    fn zip_texts(package: &[u8], format: Format, limits: &Limits) -> Vec<String> {
+        let doc = zip_extract(package, format, limits);
         doc.sections.into_iter().map(|s| s.text).collect()
     }
 
@@ -281,14 +286,7 @@ mod tests {
             "ppt/presentation.xml",
             br#"<p:presentation xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:sldIdLst/></p:presentation>"#,
         )]);
-        let doc = ZipExtractor
-            .extract(
-                &deck,
-                Format::Pptx,
-                &Limits::default(),
-                Deadline::after(Duration::from_secs(5)),
-            )
-            .expect("an empty deck extracts");
+        let doc = zip_extract(&deck, Format::Pptx, &Limits::default());
         assert!(
             doc.sections.iter().all(|s| s.text.trim().is_empty()),
             "{doc:?}"
@@ -299,14 +297,7 @@ mod tests {
         );
         // No presentation part at all: not a presentation, but an archive of its files.
         let junk = zip_with(&[("ppt/notes.txt", b"hello")]);
-        let doc = ZipExtractor
-            .extract(
-                &junk,
-                Format::Pptx,
-                &Limits::default(),
-                Deadline::after(Duration::from_secs(5)),
-            )
-            .expect("an archive");
+        let doc = zip_extract(&junk, Format::Pptx, &Limits::default());
         assert_eq!(doc.format, Format::Zip);
         assert!(
             doc.warnings.iter().all(|w| w.code != "no_slides"),

@@ -325,6 +325,11 @@ mod tests {
         out
     }
 
+    /// The text of a record stream read whole (no persist directory).
+    fn texts_of(stream: &[u8]) -> Texts {
+        text_by_slide(stream, None, Deadline::after(Duration::from_secs(5))).expect("parses")
+    }
+
     #[test]
     fn embedded_objects_are_inflated_and_damaged_ones_skipped() {
         use std::io::Write;
@@ -447,8 +452,7 @@ mod tests {
             0x03E8,
             &[master, list, prompt, slide1, slide2, comment].concat(),
         );
-        let texts =
-            text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts = texts_of(&doc);
         // Master placeholders, prompts and "*" are dropped, a master's own text box is
         // kept (for every slide); "third" appears once, where it came first; a comment
         // keeps its author and text.
@@ -500,8 +504,7 @@ mod tests {
             ]
             .concat(),
         );
-        let texts =
-            text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts = texts_of(&doc);
         // Notes go with the text outside slides (the leading bucket), the prompt nowhere.
         assert!(texts.master.is_empty(), "{:?}", texts.master);
         assert_eq!(
@@ -548,8 +551,7 @@ mod tests {
             &record(0, TEXT_BYTES_ATOM, b"after the theme"),
         );
         let doc = record(0x000F, 0x03E8, &[theme, slide].concat());
-        let texts =
-            text_by_slide(&doc, None, Deadline::after(Duration::from_secs(5))).expect("parses");
+        let texts = texts_of(&doc);
         assert_eq!(
             texts.slides,
             vec![vec![], vec!["after the theme".to_string()]]
