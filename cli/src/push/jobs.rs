@@ -2,6 +2,7 @@
 //! job's requests, expired when nobody touches it for the source's `job_ttl_secs`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,6 +108,10 @@ struct Job {
     touched: Mutex<Instant>,
     held: Arc<Held>,
     ttl: Duration,
+    /// Its run's `SyncOptions::stop`.
+    stop: CancellationToken,
+    /// Set by the first [`stop_after_drain`] of the job.
+    stopping: AtomicBool,
 }
 
 impl Job {
@@ -136,7 +141,8 @@ struct Table {
 pub struct Jobs {
     engine: Engine,
     observer: Option<Observer>,
-    stop: CancellationToken,
+    /// Cancelled when the daemon stops: no job starts, open ones stop once drained.
+    closing: CancellationToken,
     table: Mutex<Table>,
     /// The runtime the jobs' runs work on (the daemon's runs' runtime, whose threads yield
     /// to searches); the caller's when `None`.
@@ -156,7 +162,7 @@ impl Jobs {
         Jobs {
             engine,
             observer,
-            stop: CancellationToken::new(),
+            closing: CancellationToken::new(),
             table: Mutex::default(),
             runs: None,
         }
@@ -168,10 +174,15 @@ impl Jobs {
         self
     }
 
-    /// Stops every open job's run (the daemon is stopping): what is in flight commits,
-    /// nothing is swept.
+    /// Stops every open job's run (the daemon is stopping): what clients were told was
+    /// accepted is indexed, what is in flight commits, nothing is swept. Call it on the
+    /// runtime: each job stops on a task of its own ([`stop_after_drain`]).
     pub fn shutdown(&self) {
-        self.stop.cancel();
+        self.closing.cancel();
+        let open: Vec<Arc<Job>> = self.table().open.values().cloned().collect();
+        for job in open {
+            tokio::spawn(stop_after_drain(job));
+        }
     }
 
     /// Waits until no job is open or starting (after [`Jobs::shutdown`], until every run
@@ -200,7 +211,7 @@ impl Jobs {
         mode: Mode,
     ) -> Result<JobView, PushError> {
         let (push, built) = push_source(config, source)?;
-        if self.stop.is_cancelled() {
+        if self.closing.is_cancelled() {
             return Err(PushError::Unavailable(
                 "the daemon is stopping and starts no jobs".into(),
             ));
@@ -227,7 +238,11 @@ impl Jobs {
         let view = job.view();
         // A run that already ended (it failed at once) is not open.
         if view.state == JobState::Open {
-            table.open.insert(source.to_string(), job);
+            table.open.insert(source.to_string(), Arc::clone(&job));
+            // Started as the daemon began to stop, after `shutdown` looked at the table.
+            if self.closing.is_cancelled() {
+                tokio::spawn(stop_after_drain(job));
+            }
         }
         Ok(view)
     }
@@ -249,7 +264,8 @@ impl Jobs {
         let mut options = config.sync.options();
         options.full = mode == Mode::Full;
         options.feed_only = mode == Mode::Incremental;
-        options.stop = self.stop.child_token();
+        let stop = CancellationToken::new();
+        options.stop = stop.clone();
         let engine = self.engine.clone();
         let handle = self
             .runs
@@ -292,6 +308,8 @@ impl Jobs {
             touched: Mutex::new(Instant::now()),
             held,
             ttl: Duration::from_secs(push.job_ttl_secs),
+            stop,
+            stopping: AtomicBool::new(false),
         });
         tokio::spawn(expire(Arc::clone(&job)));
         tokio::spawn(Arc::clone(self).settle(Arc::clone(&job), run));
@@ -427,10 +445,7 @@ impl Jobs {
         {
             let tx = job.tx.read().await;
             let Some(tx) = tx.as_ref() else {
-                return Err(PushError::NotOpen {
-                    job: job.view().job,
-                    state: job.view().state,
-                });
+                return Err(self.closed(&job));
             };
             for a in batch {
                 if let Some(bytes) = a.bytes {
@@ -466,13 +481,24 @@ impl Jobs {
         let n = ids.len();
         {
             let tx = job.tx.read().await;
-            let tx = tx.as_ref().ok_or_else(|| ended(&job))?;
+            let tx = tx.as_ref().ok_or_else(|| self.closed(&job))?;
             for id in ids {
                 tx.send(Item::Delete(id)).await.map_err(|_| ended(&job))?;
             }
         }
         job.touch();
         Ok(n)
+    }
+
+    /// Why a job's sender is gone: the daemon is stopping, or the job ended.
+    fn closed(&self, job: &Job) -> PushError {
+        if self.closing.is_cancelled() {
+            PushError::Unavailable(
+                "the daemon is stopping: the job takes no more requests (start a new one once it is back)".into(),
+            )
+        } else {
+            ended(job)
+        }
     }
 
     /// Finishes the job: a full job's listing is complete. The run goes on indexing what
@@ -496,6 +522,28 @@ fn ended(job: &Job) -> PushError {
     PushError::NotOpen {
         job: view.job,
         state: view.state,
+    }
+}
+
+/// Stops an open job's run once it has read every put and delete a client was told was
+/// accepted: they wait in the job's channel, which a run told to stop reads no further.
+/// Puts in flight end first (they hold the sender shared); later ones find the job
+/// closed. A job whose listing already ended (finishing, expiring) stops at once.
+async fn stop_after_drain(job: Arc<Job>) {
+    if job.stopping.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let sender = job.tx.write().await.take();
+    if let Some(sender) = sender {
+        while sender.capacity() < sender.max_capacity() && !sender.is_closed() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        job.stop.cancel();
+        // Kept until the run ends: a run whose senders are all gone reads the job as
+        // abandoned, an error, not a stop.
+        sender.closed().await;
+    } else {
+        job.stop.cancel();
     }
 }
 

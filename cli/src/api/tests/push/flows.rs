@@ -1,7 +1,10 @@
 //! Jobs end to end: what is put is searchable by exactly whom its ACL names; a replay
 //! changes nothing; deletes delete; a full job sweeps what it did not name unless that is
-//! too much; an expired job deletes nothing.
+//! too much; an expired job deletes nothing; a stopping daemon indexes what it accepted.
 
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use base64::Engine as _;
 use serde_json::json;
 
@@ -208,4 +211,37 @@ async fn an_expired_job_keeps_what_was_put_and_deletes_nothing() {
         view["state"], "expired",
         "an untouched job expires too: {view}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_daemon_indexes_what_it_accepted_then_refuses_more() {
+    let p = Push::new().await;
+    let job = p.start("crm", "full").await;
+    // More than the run reads before the stop: most still wait in the job's channel.
+    let docs: Vec<_> = (0..300)
+        .map(|i| text_doc(&format!("d{i:03}"), "kiwi", &["everyone"]))
+        .collect();
+    p.put_ok("crm", &job, json!(docs)).await;
+    p.jobs.shutdown();
+    let (status, body) = p
+        .put(
+            "crm",
+            &job,
+            json!([text_doc("late", "kiwi", &["everyone"])]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    tokio::time::timeout(Duration::from_secs(60), p.jobs.idle())
+        .await
+        .expect("the job's run stops");
+    let view = p.job("crm", &job).await;
+    assert_eq!(view["state"], "ended", "{view}");
+    assert_eq!(view["report"]["state"], "stopped", "{view}");
+    let counts = &view["report"]["counts"];
+    assert_eq!(
+        (&counts["added"], &counts["deleted"]),
+        (&json!(300), &json!(0)),
+        "{view}"
+    );
+    assert_eq!(p.visible(BOB).await.len(), 300);
 }

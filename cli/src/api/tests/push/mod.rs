@@ -26,6 +26,8 @@ use crate::push::Jobs;
 pub(super) struct Push {
     _dir: tempfile::TempDir,
     state: ApiState,
+    /// The jobs behind the routes, for what the daemon does to them (its shutdown).
+    pub jobs: Arc<Jobs>,
 }
 
 fn config(dir: &Path) -> Config {
@@ -71,9 +73,14 @@ impl Push {
             control,
             Arc::new(Metrics::new()),
             Auth::Bearer(Secret::new(TOKEN)),
-        )
-        .with_push(Arc::new(Jobs::new(engine, None)));
-        Push { _dir: dir, state }
+        );
+        let jobs = Arc::new(Jobs::new(engine, None));
+        let state = state.with_push(Arc::clone(&jobs));
+        Push {
+            _dir: dir,
+            state,
+            jobs,
+        }
     }
 
     /// `method path` with the token and `body` (JSON, or nothing for `Null`).
