@@ -99,10 +99,21 @@ pub struct Engine {
 impl Engine {
     /// Opens (or creates) the data directory.
     pub fn open(dir: &Path) -> Result<Self> {
+        Engine::open_searching(dir).map(|(engine, _)| engine)
+    }
+
+    /// [`Engine::open`], and a handle on the engine's own index for a process that searches
+    /// what it syncs (the daemon's API). Searches on it see each of the engine's commits as
+    /// soon as it is made, and the commit that follows a search reloads the reader on the
+    /// writer's thread, so a search during a sync neither reads `meta.json` nor opens
+    /// segments (`index/search.rs`).
+    pub fn open_searching(dir: &Path) -> Result<(Self, TantivyIndex)> {
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::Config(format!("create data dir {}: {e}", dir.display())))?;
         let store = LocalStore::open(dir).map_err(|e| busy(e, dir))?;
-        Engine::with_store(dir, Arc::new(store))
+        let index = TantivyIndex::open(&dir.join("index"))?;
+        let engine = Engine::with_parts(dir, Arc::new(index.clone()), Arc::new(store))?;
+        Ok((engine, index))
     }
 
     /// Opens the data directory to look at it (`status`, `runs`), also while a sync in

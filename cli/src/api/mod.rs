@@ -27,12 +27,14 @@ mod reads;
 #[cfg(test)]
 mod tests;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use sync_core::TantivyIndex;
 
 pub use auth::Auth;
 pub use control::Control;
@@ -88,6 +90,13 @@ impl ApiState {
             push: Some(jobs),
             ..inner
         }))
+    }
+
+    /// The same state, searching the index in `dir` through `index` (the daemon's engine's
+    /// own, `Engine::open_searching`) instead of a read-only handle of its own.
+    pub fn sharing_index(self, dir: PathBuf, index: TantivyIndex) -> Self {
+        self.reads().share_index(dir, index);
+        self
     }
 
     /// Whether routes other than health need a token.

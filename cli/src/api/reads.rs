@@ -166,6 +166,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Reads {
+    /// Searches `dir` through `index`: the daemon's engine's own, whose commits keep it
+    /// current for searches (`Engine::open_searching`).
+    pub(super) fn share_index(&self, dir: PathBuf, index: TantivyIndex) {
+        *lock(&self.index) = Some((dir, index));
+    }
+
     /// The index of `config`'s data folder; `unavailable` before the first sync created it.
     pub(super) fn index(&self, config: &Config) -> Result<TantivyIndex, ApiError> {
         let dir = config.data_dir.join("index");

@@ -68,7 +68,8 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("create the data folder {}", config.data_dir.display()))?;
     let _lock = lock::DaemonLock::acquire(&config.data_dir)?;
     let listener = bind(&config.daemon).await?;
-    let engine = Arc::new(Engine::open(&config.data_dir)?);
+    let (engine, index) = Engine::open_searching(&config.data_dir)?;
+    let engine = Arc::new(engine);
     let metrics = Arc::new(api::Metrics::new());
     let observer: Observer = {
         let metrics = Arc::clone(&metrics);
@@ -104,7 +105,8 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<ExitCode> {
         Arc::clone(&metrics),
         api::Auth::from_token(config.daemon.api_token.clone()),
     )
-    .with_push(Arc::clone(&jobs));
+    .with_push(Arc::clone(&jobs))
+    .sharing_index(config.data_dir.join("index"), index);
     let address = listener.local_addr()?;
     if !state.requires_token() {
         tracing::warn!(%address, "the API has no token: any local process may call it (set [daemon] api_token)");

@@ -12,8 +12,19 @@
 //! uses it): a commit in the same timestamp tick as the check could otherwise leave the
 //! stamp unchanged. tantivy writes `meta.json` to a new file and renames it over the old
 //! one, so a commit also changes the inode.
+//!
+//! **Searches during this process's own sync** (the daemon) pay neither cost. While this
+//! process holds the index's writer, only its commits (and merges, which change no
+//! document) rewrite `meta.json`. So a commit made after a search reloads the shared
+//! reader itself, on the writer's thread, and marks the new stamp verified at once: the
+//! writer's lock stands in for the racy rule ([`Freshness::trust`]). While that commit is
+//! in flight, searches take the reader as it is, which is current up to the commit's start
+//! ([`Freshness::begin_commit`]). The replaced searcher is kept by the writer until its
+//! next reload, so that freeing the old segments happens on the writer's thread, not in a
+//! search. When the writer closes, a stamp trusted only by its lock is forgotten.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -82,6 +93,24 @@ pub(super) struct Freshness {
     /// `<index>/meta.json`.
     meta: PathBuf,
     verified: Mutex<Option<MetaStamp>>,
+    /// A searcher was asked for since this process's writer last committed: its next
+    /// commit reloads the reader for the searches to come.
+    searched: AtomicBool,
+    /// This process's writer is committing, and the reader was current when it began.
+    committing: AtomicBool,
+}
+
+/// A commit of this process's writer in flight (see [`Freshness::begin_commit`]).
+pub(super) struct Committing<'a> {
+    fresh: &'a Freshness,
+    /// Whether the commit reloads the reader when it is made.
+    pub(super) catch_up: bool,
+}
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        self.fresh.committing.store(false, Ordering::Release);
+    }
 }
 
 impl Freshness {
@@ -89,10 +118,12 @@ impl Freshness {
         Freshness {
             meta: dir.join("meta.json"),
             verified: Mutex::default(),
+            searched: AtomicBool::new(false),
+            committing: AtomicBool::new(false),
         }
     }
 
-    fn stamp(&self) -> Option<MetaStamp> {
+    pub(super) fn stamp(&self) -> Option<MetaStamp> {
         MetaStamp::of(&self.meta)
     }
 
@@ -103,6 +134,55 @@ impl Freshness {
     fn set_verified(&self, stamp: MetaStamp) {
         *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = Some(stamp);
     }
+
+    fn current(&self) -> bool {
+        let stamp = self.stamp();
+        stamp.is_some() && stamp == self.verified()
+    }
+
+    fn note_search(&self) {
+        // Read first: a store on every search would bounce the line between cores.
+        if !self.searched.load(Ordering::Relaxed) {
+            self.searched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Called by this process's writer under its lock, before it commits. A commit that
+    /// follows a search will reload the reader (`catch_up`); while it is in flight, and if
+    /// the reader is current now, searches use the reader as it is. A commit that does not
+    /// reload forgets a stamp trusted only by the writer's lock: under an unsettled stamp
+    /// the commit could leave `meta.json`'s stamp as it was.
+    pub(super) fn begin_commit(&self) -> Committing<'_> {
+        let catch_up = self.searched.swap(false, Ordering::Relaxed);
+        if !catch_up {
+            self.forget_unsettled();
+        } else if self.current() {
+            self.committing.store(true, Ordering::Release);
+        }
+        Committing {
+            fresh: self,
+            catch_up,
+        }
+    }
+
+    /// The reader was reloaded by this process's writer, under its lock, after `meta.json`
+    /// showed `stamp`: trusted at once, settled or not, since nothing but this writer can
+    /// commit while it lives (tantivy's lock) and it forgets the stamp when it closes.
+    pub(super) fn trust(&self, stamp: Option<MetaStamp>) {
+        if let Some(stamp) = stamp {
+            self.set_verified(stamp);
+        }
+    }
+
+    /// Forgets a stamp the racy rule would not trust: when this process's writer closes,
+    /// another process may commit within the stamp's timestamp tick.
+    pub(super) fn forget_unsettled(&self) {
+        let now = SystemTime::now();
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.is_some_and(|v| !v.settled(now)) {
+            *verified = None;
+        }
+    }
 }
 
 impl TantivyIndex {
@@ -111,7 +191,12 @@ impl TantivyIndex {
         // Stamped before reading: a commit between the two leaves a stamp older than what
         // was compared, which the next search sees as changed.
         let stamp = self.fresh.stamp();
+        self.fresh.note_search();
         if stamp.is_some() && stamp == self.fresh.verified() {
+            return Ok(self.reader.searcher());
+        }
+        if self.fresh.committing.load(Ordering::Acquire) {
+            // Current up to a commit of this process's that has not been made yet.
             return Ok(self.reader.searcher());
         }
         let now = SystemTime::now();
@@ -311,6 +396,68 @@ mod tests {
         assert_eq!(found(&reader).len(), 2, "the next commit is seen");
         // A just-written meta.json is not trusted: the next search reads it.
         assert!(reader.fresh.verified() != reader.fresh.stamp());
+    }
+
+    #[test]
+    fn a_commit_after_a_search_reloads_the_reader_for_the_searches_to_come() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = TantivyIndex::open(dir.path()).expect("index");
+        let mut writer = index.writer().expect("writer");
+        let everyone = ["everyone".to_string()];
+        let found = |r: &TantivyIndex| r.search("quarterly", &everyone, 10).expect("search");
+        let loaded = |r: &TantivyIndex| r.reader.searcher().num_docs();
+        add(&mut writer, "a");
+        assert_eq!(found(&index).len(), 1);
+        // A search came since the last commit: the commit reloads and trusts its stamp,
+        // unsettled as it is, so the next search neither reads meta.json nor reloads.
+        add(&mut writer, "b");
+        assert_eq!(loaded(&index), 2, "the commit reloaded the reader");
+        assert!(index.fresh.current(), "and trusts the new stamp");
+        // No search since: the next commit leaves the reader (and its memory) alone, and
+        // forgets the unsettled stamp it can no longer vouch for.
+        add(&mut writer, "c");
+        assert_eq!(loaded(&index), 2, "no search, no reload");
+        assert_eq!(index.fresh.verified(), None);
+        assert_eq!(found(&index).len(), 3, "the search reloads itself");
+        assert_eq!(loaded(&index), 3);
+        // Closing the writer forgets a stamp that only its lock made trustworthy: another
+        // process may commit within the same timestamp tick.
+        add(&mut writer, "d");
+        assert!(index.fresh.current());
+        drop(writer);
+        assert_eq!(index.fresh.verified(), None);
+        assert_eq!(found(&index).len(), 4);
+    }
+
+    #[test]
+    fn searches_during_a_commit_use_the_reader_only_when_it_was_current() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = TantivyIndex::open(dir.path()).expect("index");
+        let mut writer = index.writer().expect("writer");
+        let committing = |f: &Freshness| f.committing.load(Ordering::Acquire);
+        add(&mut writer, "a");
+        // Without a search since the last commit, a commit neither catches up nor lets
+        // searches skip their check.
+        let commit = index.fresh.begin_commit();
+        assert!(!commit.catch_up && !committing(&index.fresh));
+        drop(commit);
+        // A search that leaves the reader current (trusted as the writer would): the
+        // commit catches up, and searches meanwhile take the reader as it is, until the
+        // commit ends however it ends.
+        index
+            .search("quarterly", &["everyone".to_string()], 1)
+            .expect("search");
+        index.fresh.trust(index.fresh.stamp());
+        let commit = index.fresh.begin_commit();
+        assert!(commit.catch_up && committing(&index.fresh));
+        drop(commit);
+        assert!(!committing(&index.fresh));
+        // A reader behind meta.json (a commit it has not loaded): searches during the next
+        // commit must still check, or they would miss the commit before.
+        index.fresh.note_search();
+        index.fresh.forget_unsettled();
+        let commit = index.fresh.begin_commit();
+        assert!(commit.catch_up && !committing(&index.fresh));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use tantivy::collector::DocSetCollector;
 use tantivy::indexer::{LogMergePolicy, UserOperation};
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, OwnedValue};
-use tantivy::{IndexReader, IndexWriter, TantivyDocument, Term};
+use tantivy::{IndexReader, IndexWriter, Searcher, TantivyDocument, Term};
 
+use super::search::Freshness;
 use super::{DocFields, Fields, IndexSink, TantivyIndex, all_str, doc_key, index_err, migration};
 use crate::chunker::Chunk;
 use crate::identities::acl_terms;
@@ -48,6 +49,18 @@ pub(super) struct SharedWriter {
     writer: Mutex<IndexWriter>,
     /// Commits made through any handle, so each knows when its reader is stale.
     commits: AtomicU64,
+    /// The index's freshness, which commits after a search keep current (`search.rs`).
+    fresh: Arc<Freshness>,
+    /// The searcher a commit's reload replaced: dropped at the next reload or with the
+    /// writer, so that freeing its old segments happens here, not in a search.
+    retired: Mutex<Option<Searcher>>,
+}
+
+impl Drop for SharedWriter {
+    fn drop(&mut self) {
+        // Once tantivy's lock is released, another process may commit.
+        self.fresh.forget_unsettled();
+    }
 }
 
 impl TantivyIndex {
@@ -73,6 +86,8 @@ impl TantivyIndex {
                 let shared = Arc::new(SharedWriter {
                     writer: Mutex::new(writer),
                     commits: AtomicU64::new(0),
+                    fresh: Arc::clone(&self.fresh),
+                    retired: Mutex::default(),
                 });
                 *slot = Arc::downgrade(&shared);
                 shared
@@ -274,12 +289,28 @@ impl IndexSink for TantivyWriter {
 
     fn commit(&mut self) -> Result<()> {
         self.hand_over()?;
-        let shared = self.shared();
-        migration::commit(&mut *shared.writer.lock().map_err(writer_poisoned)?)?;
-        // The reader catches up only when an ACL rewrite needs it: reloading opens every new
-        // segment (term dictionaries, fast fields, store caches), memory a sync that only
-        // adds documents never uses.
-        shared.commits.fetch_add(1, Ordering::Release);
+        let shared = Arc::clone(self.shared.as_ref().expect("only taken in drop"));
+        // Under the writer's lock no other commit can land until this one has reloaded.
+        let mut writer = shared.writer.lock().map_err(writer_poisoned)?;
+        let committing = shared.fresh.begin_commit();
+        migration::commit(&mut writer)?;
+        let commits = shared.commits.fetch_add(1, Ordering::Release) + 1;
+        // The reader catches up here only for searches (the daemon's), and otherwise when
+        // an ACL rewrite needs it: reloading opens every new segment (term dictionaries,
+        // fast fields, store caches), memory a sync that only adds documents never uses.
+        if committing.catch_up {
+            let stamp = shared.fresh.stamp();
+            let replaced = self.reader.searcher();
+            self.reader.reload().map_err(index_err)?;
+            self.reloaded_at = Some(commits);
+            shared.fresh.trust(stamp);
+            let older = shared
+                .retired
+                .lock()
+                .map_err(writer_poisoned)?
+                .replace(replaced);
+            drop(older);
+        }
         Ok(())
     }
 }
