@@ -20,7 +20,9 @@
 //! (`TRIBUTARY_BENCH_ROUND_SECS`, 2) and `--rounds` (`TRIBUTARY_BENCH_ROUNDS`, 3): each level
 //! runs that many rounds of each mode, alternating, so that a noisy neighbour hurts every
 //! mode alike; `--sync-clients` (`TRIBUTARY_BENCH_SYNC_CLIENTS`, 8; `8@1000` paced) the load while the
-//! daemon syncs;
+//! daemon syncs, in rounds of `--sync-round-ms` (`TRIBUTARY_BENCH_SYNC_ROUND_MS`, 250): a
+//! sync's commits and merges are bursts, and with rounds of seconds a burst decided which
+//! mode's p99 it landed in;
 //! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to
 //! `incoming/`, so the index grows a fifth per run); `--prepare` stops once the corpus is
@@ -214,6 +216,15 @@ fn main() {
     let round =
         Duration::from_secs(number(&args, "--round-secs", "TRIBUTARY_BENCH_ROUND_SECS", 2) as u64);
     let rounds = number(&args, "--rounds", "TRIBUTARY_BENCH_ROUNDS", 3).max(1);
+    let sync_round = Duration::from_millis(
+        number(
+            &args,
+            "--sync-round-ms",
+            "TRIBUTARY_BENCH_SYNC_ROUND_MS",
+            250,
+        )
+        .max(50) as u64,
+    );
     let limit = number(&args, "--limit", "TRIBUTARY_BENCH_LIMIT", 10);
     let levels: Vec<Load> = setting(&args, "--clients", "TRIBUTARY_BENCH_CLIENTS")
         .unwrap_or_else(|| "1,8,32".into())
@@ -349,7 +360,7 @@ fn main() {
         turn += 1;
         for k in 0..n {
             let (mode, sample) = &mut samples[(first + k) % n];
-            sample.add(searchers.round(*mode, load, round));
+            sample.add(searchers.round(*mode, load, sync_round));
         }
         if let Some(run) = newest_incoming_run(&searchers)
             && Some(&run["id"]) != before.as_ref()

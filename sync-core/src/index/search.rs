@@ -13,15 +13,18 @@
 //! stamp unchanged. tantivy writes `meta.json` to a new file and renames it over the old
 //! one, so a commit also changes the inode.
 //!
-//! **Searches during this process's own sync** (the daemon) pay neither cost. While this
-//! process holds the index's writer, only its commits (and merges, which change no
-//! document) rewrite `meta.json`. So a commit made after a search reloads the shared
-//! reader itself, on the writer's thread, and marks the new stamp verified at once: the
-//! writer's lock stands in for the racy rule ([`Freshness::trust`]). While that commit is
-//! in flight, searches take the reader as it is, which is current up to the commit's start
-//! ([`Freshness::begin_commit`]). The replaced searcher is kept by the writer until its
-//! next reload, so that freeing the old segments happens on the writer's thread, not in a
-//! search. When the writer closes, a stamp trusted only by its lock is forgotten.
+//! **Searches during this process's own sync** (the daemon) pay neither cost, nor even the
+//! stamp's `stat`. While this process holds the index's writer, nothing but its commits
+//! changes what a search finds: tantivy's lock keeps other writers out, and merges change
+//! no document. So a commit made after a search reloads the shared reader itself, on the
+//! writer's thread, and then *vouches* for it ([`Committing::caught_up`]): searches take
+//! the reader as it is until a commit that does not reload is about to land
+//! ([`Freshness::begin_commit`]), a reload fails, or the writer closes. While a reloading
+//! commit is in flight its searches still use the reader as it was, which holds every
+//! commit made before (that one is not made until it returns). The replaced searcher is
+//! kept by the writer until its next reload, so that freeing the old segments happens on
+//! the writer's thread, not in a search. When the writer closes, a stamp it verified
+//! within the racy window is forgotten: another process may commit within that tick.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,20 +99,37 @@ pub(super) struct Freshness {
     /// A searcher was asked for since this process's writer last committed: its next
     /// commit reloads the reader for the searches to come.
     searched: AtomicBool,
-    /// This process's writer is committing, and the reader was current when it began.
-    committing: AtomicBool,
+    /// This process's writer vouches that the reader holds every commit made.
+    vouched: AtomicBool,
 }
 
-/// A commit of this process's writer in flight (see [`Freshness::begin_commit`]).
+/// A commit of this process's writer in flight (see [`Freshness::begin_commit`]): unless it
+/// ends [`Committing::caught_up`], the writer's word is withdrawn.
 pub(super) struct Committing<'a> {
     fresh: &'a Freshness,
     /// Whether the commit reloads the reader when it is made.
     pub(super) catch_up: bool,
+    caught_up: bool,
+}
+
+impl Committing<'_> {
+    /// The reader was reloaded after the commit, under the writer's lock, when `meta.json`
+    /// showed `stamp`: the writer vouches for it, and the stamp is verified, settled or
+    /// not (the writer forgets it when it closes).
+    pub(super) fn caught_up(mut self, stamp: Option<MetaStamp>) {
+        if let Some(stamp) = stamp {
+            self.fresh.set_verified(stamp);
+        }
+        self.fresh.vouched.store(true, Ordering::Release);
+        self.caught_up = true;
+    }
 }
 
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
-        self.fresh.committing.store(false, Ordering::Release);
+        if !self.caught_up {
+            self.fresh.vouched.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -119,7 +139,7 @@ impl Freshness {
             meta: dir.join("meta.json"),
             verified: Mutex::default(),
             searched: AtomicBool::new(false),
-            committing: AtomicBool::new(false),
+            vouched: AtomicBool::new(false),
         }
     }
 
@@ -135,9 +155,9 @@ impl Freshness {
         *self.verified.lock().unwrap_or_else(PoisonError::into_inner) = Some(stamp);
     }
 
-    fn current(&self) -> bool {
-        let stamp = self.stamp();
-        stamp.is_some() && stamp == self.verified()
+    #[cfg(test)]
+    fn vouched(&self) -> bool {
+        self.vouched.load(Ordering::Acquire)
     }
 
     fn note_search(&self) {
@@ -148,35 +168,31 @@ impl Freshness {
     }
 
     /// Called by this process's writer under its lock, before it commits. A commit that
-    /// follows a search will reload the reader (`catch_up`); while it is in flight, and if
-    /// the reader is current now, searches use the reader as it is. A commit that does not
-    /// reload forgets a stamp trusted only by the writer's lock: under an unsettled stamp
-    /// the commit could leave `meta.json`'s stamp as it was.
+    /// follows a search will reload the reader (`catch_up`). One that will not withdraws
+    /// the writer's word before it lands, and forgets a stamp verified within the racy
+    /// window: the commit could leave `meta.json`'s stamp as it was.
     pub(super) fn begin_commit(&self) -> Committing<'_> {
         let catch_up = self.searched.swap(false, Ordering::Relaxed);
         if !catch_up {
+            self.vouched.store(false, Ordering::Release);
             self.forget_unsettled();
-        } else if self.current() {
-            self.committing.store(true, Ordering::Release);
         }
         Committing {
             fresh: self,
             catch_up,
+            caught_up: false,
         }
     }
 
-    /// The reader was reloaded by this process's writer, under its lock, after `meta.json`
-    /// showed `stamp`: trusted at once, settled or not, since nothing but this writer can
-    /// commit while it lives (tantivy's lock) and it forgets the stamp when it closes.
-    pub(super) fn trust(&self, stamp: Option<MetaStamp>) {
-        if let Some(stamp) = stamp {
-            self.set_verified(stamp);
-        }
+    /// This process's writer closes: its word goes, and with it a stamp only its lock
+    /// made trustworthy.
+    pub(super) fn writer_closed(&self) {
+        self.vouched.store(false, Ordering::Release);
+        self.forget_unsettled();
     }
 
-    /// Forgets a stamp the racy rule would not trust: when this process's writer closes,
-    /// another process may commit within the stamp's timestamp tick.
-    pub(super) fn forget_unsettled(&self) {
+    /// Forgets a stamp the racy rule would not trust.
+    fn forget_unsettled(&self) {
         let now = SystemTime::now();
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.is_some_and(|v| !v.settled(now)) {
@@ -190,13 +206,12 @@ impl TantivyIndex {
     pub(super) fn searcher(&self) -> Result<tantivy::Searcher> {
         // Stamped before reading: a commit between the two leaves a stamp older than what
         // was compared, which the next search sees as changed.
-        let stamp = self.fresh.stamp();
         self.fresh.note_search();
-        if stamp.is_some() && stamp == self.fresh.verified() {
+        if self.fresh.vouched.load(Ordering::Acquire) {
             return Ok(self.reader.searcher());
         }
-        if self.fresh.committing.load(Ordering::Acquire) {
-            // Current up to a commit of this process's that has not been made yet.
+        let stamp = self.fresh.stamp();
+        if stamp.is_some() && stamp == self.fresh.verified() {
             return Ok(self.reader.searcher());
         }
         let now = SystemTime::now();
@@ -407,57 +422,53 @@ mod tests {
         let found = |r: &TantivyIndex| r.search("quarterly", &everyone, 10).expect("search");
         let loaded = |r: &TantivyIndex| r.reader.searcher().num_docs();
         add(&mut writer, "a");
+        assert!(
+            !index.fresh.vouched(),
+            "no search yet: the commit did not reload"
+        );
         assert_eq!(found(&index).len(), 1);
-        // A search came since the last commit: the commit reloads and trusts its stamp,
-        // unsettled as it is, so the next search neither reads meta.json nor reloads.
+        // A search came since the last commit: the commit reloads, and the writer vouches
+        // for the reader, so the next search neither reads meta.json nor reloads.
         add(&mut writer, "b");
         assert_eq!(loaded(&index), 2, "the commit reloaded the reader");
-        assert!(index.fresh.current(), "and trusts the new stamp");
+        assert!(index.fresh.vouched());
+        assert_eq!(index.fresh.verified(), index.fresh.stamp());
         // No search since: the next commit leaves the reader (and its memory) alone, and
-        // forgets the unsettled stamp it can no longer vouch for.
+        // withdraws the writer's word and the unsettled stamp.
         add(&mut writer, "c");
         assert_eq!(loaded(&index), 2, "no search, no reload");
+        assert!(!index.fresh.vouched());
         assert_eq!(index.fresh.verified(), None);
         assert_eq!(found(&index).len(), 3, "the search reloads itself");
         assert_eq!(loaded(&index), 3);
-        // Closing the writer forgets a stamp that only its lock made trustworthy: another
-        // process may commit within the same timestamp tick.
+        // Closing the writer withdraws its word and forgets a stamp only its lock made
+        // trustworthy: another process may commit within the same timestamp tick.
         add(&mut writer, "d");
-        assert!(index.fresh.current());
+        assert!(index.fresh.vouched());
         drop(writer);
+        assert!(!index.fresh.vouched());
         assert_eq!(index.fresh.verified(), None);
         assert_eq!(found(&index).len(), 4);
     }
 
     #[test]
-    fn searches_during_a_commit_use_the_reader_only_when_it_was_current() {
+    fn a_commit_that_fails_to_catch_up_withdraws_the_writers_word() {
         let dir = tempfile::tempdir().expect("tempdir");
         let index = TantivyIndex::open(dir.path()).expect("index");
         let mut writer = index.writer().expect("writer");
-        let committing = |f: &Freshness| f.committing.load(Ordering::Acquire);
         add(&mut writer, "a");
-        // Without a search since the last commit, a commit neither catches up nor lets
-        // searches skip their check.
-        let commit = index.fresh.begin_commit();
-        assert!(!commit.catch_up && !committing(&index.fresh));
-        drop(commit);
-        // A search that leaves the reader current (trusted as the writer would): the
-        // commit catches up, and searches meanwhile take the reader as it is, until the
-        // commit ends however it ends.
         index
             .search("quarterly", &["everyone".to_string()], 1)
             .expect("search");
-        index.fresh.trust(index.fresh.stamp());
-        let commit = index.fresh.begin_commit();
-        assert!(commit.catch_up && committing(&index.fresh));
-        drop(commit);
-        assert!(!committing(&index.fresh));
-        // A reader behind meta.json (a commit it has not loaded): searches during the next
-        // commit must still check, or they would miss the commit before.
+        add(&mut writer, "b");
+        assert!(index.fresh.vouched());
+        // A reloading commit in flight keeps the word (the reader holds every commit made
+        // so far); one that ends without its reload, however it ends, withdraws it.
         index.fresh.note_search();
-        index.fresh.forget_unsettled();
         let commit = index.fresh.begin_commit();
-        assert!(commit.catch_up && !committing(&index.fresh));
+        assert!(commit.catch_up && index.fresh.vouched());
+        drop(commit);
+        assert!(!index.fresh.vouched());
     }
 
     #[test]

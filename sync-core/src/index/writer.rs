@@ -59,7 +59,7 @@ pub(super) struct SharedWriter {
 impl Drop for SharedWriter {
     fn drop(&mut self) {
         // Once tantivy's lock is released, another process may commit.
-        self.fresh.forget_unsettled();
+        self.fresh.writer_closed();
     }
 }
 
@@ -303,7 +303,7 @@ impl IndexSink for TantivyWriter {
             let replaced = self.reader.searcher();
             self.reader.reload().map_err(index_err)?;
             self.reloaded_at = Some(commits);
-            shared.fresh.trust(stamp);
+            committing.caught_up(stamp);
             let older = shared
                 .retired
                 .lock()
