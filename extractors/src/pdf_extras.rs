@@ -8,13 +8,11 @@ use std::collections::HashSet;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
+use crate::pdf::deref;
+
 /// At most this many attached files are read, and name-tree levels followed.
 const MAX_FILES: usize = 32;
 const MAX_TREE_DEPTH: usize = 16;
-
-fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
-    doc.dereference(obj).ok().map(|(_, o)| o)
-}
 
 fn dict<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Dictionary> {
     deref(doc, obj)?.as_dict().ok()

@@ -7,14 +7,22 @@ use std::collections::HashMap;
 
 use lopdf::{Dictionary, Document, Encoding, Object};
 
+use crate::pdf::{deref, dict_entry};
 use crate::pdf_cmap::ToUnicode;
+use crate::pdf_encoding::differences;
 
-fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
-    doc.dereference(obj).ok().map(|(_, o)| o)
-}
-
-fn dict_entry<'a>(doc: &'a Document, dict: &'a Dictionary, key: &[u8]) -> Option<&'a Dictionary> {
-    deref(doc, dict.get(key).ok()?)?.as_dict().ok()
+/// A composite (`Type0`) font's CIDFont: the first of its `/DescendantFonts`.
+pub(crate) fn descendant_font<'a>(
+    doc: &'a Document,
+    font: &'a Dictionary,
+) -> Option<&'a Dictionary> {
+    font.get(b"DescendantFonts")
+        .ok()
+        .and_then(|o| deref(doc, o))
+        .and_then(|o| o.as_array().ok())
+        .and_then(|a| a.first())
+        .and_then(|o| deref(doc, o))
+        .and_then(|o| o.as_dict().ok())
 }
 
 /// How a font's string bytes become text.
@@ -148,14 +156,7 @@ impl Widths {
     pub(crate) fn of(doc: &Document, font: &Dictionary) -> Widths {
         let num = |o: &Object| deref(doc, o).and_then(|o| o.as_float().ok());
         if font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice()) {
-            let descendant = font
-                .get(b"DescendantFonts")
-                .ok()
-                .and_then(|o| deref(doc, o))
-                .and_then(|o| o.as_array().ok())
-                .and_then(|a| a.first())
-                .and_then(|o| deref(doc, o))
-                .and_then(|o| o.as_dict().ok());
+            let descendant = descendant_font(doc, font);
             let default = descendant
                 .and_then(|d| d.get(b"DW").ok())
                 .and_then(num)
@@ -340,175 +341,6 @@ pub(crate) fn decoder<'d>(
     lopdf.map(Decoder::Lopdf)
 }
 
-/// A simple font's code → text table from its `/Differences` and, for an embedded Type1
-/// program, the encoding built into it (TeX's fonts put `/fi` at code 12 there), over
-/// what lopdf decodes each code to without them. `None` when there is neither.
-fn differences(
-    doc: &Document,
-    font: &Dictionary,
-    lopdf: Option<&Encoding<'_>>,
-    max_content: usize,
-) -> Option<Box<[String; 256]>> {
-    if font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice()) {
-        return None;
-    }
-    let encoding = font
-        .get(b"Encoding")
-        .ok()
-        .and_then(|o| deref(doc, o))
-        .and_then(|o| o.as_dict().ok());
-    let list = encoding
-        .and_then(|e| e.get(b"Differences").ok())
-        .and_then(|o| deref(doc, o))
-        .and_then(|o| o.as_array().ok());
-    // The program's own encoding applies when the font names no base encoding.
-    let names_base = font
-        .get(b"Encoding")
-        .ok()
-        .and_then(|o| deref(doc, o))
-        .is_some_and(|o| o.as_name().is_ok() || encoding.is_some_and(|e| e.has(b"BaseEncoding")));
-    let builtin = if names_base {
-        Vec::new()
-    } else {
-        builtin_encoding(doc, font, max_content)
-    };
-    if list.is_none() && builtin.is_empty() {
-        return None;
-    }
-    // The base: the font without its differences, as lopdf reads it.
-    let mut plain = font.clone();
-    match encoding.map(|e| e.get(b"BaseEncoding")) {
-        Some(Ok(base)) => plain.set("Encoding", base.clone()),
-        Some(Err(_)) => {
-            plain.remove(b"Encoding");
-        }
-        None => {}
-    }
-    let base = plain.get_font_encoding(doc).ok();
-    let mut table: Box<[String; 256]> = Box::new(std::array::from_fn(|code| {
-        base.as_ref()
-            .or(lopdf)
-            .and_then(|e| e.bytes_to_string(&[code as u8]).ok())
-            .unwrap_or_default()
-    }));
-    let mut names: HashMap<Vec<u8>, String> = HashMap::new();
-    let mut set = |table: &mut [String; 256], code: i64, name: &[u8]| {
-        if (0..256).contains(&code) {
-            let text = names
-                .entry(name.to_vec())
-                .or_insert_with(|| glyph_text(doc, name).unwrap_or_default());
-            table[code as usize].clone_from(text);
-        }
-    };
-    for (code, name) in &builtin {
-        set(&mut table, i64::from(*code), name);
-    }
-    let mut code: i64 = 0;
-    for item in list.into_iter().flatten().take(4096) {
-        match deref(doc, item) {
-            Some(Object::Integer(n)) => code = *n,
-            Some(Object::Name(name)) => {
-                set(&mut table, code, name);
-                code += 1;
-            }
-            _ => {}
-        }
-    }
-    Some(table)
-}
-
-/// The encoding vector in an embedded Type1 program's cleartext part (`dup 12 /fi put`
-/// lines after `/Encoding 256 array`); empty for `StandardEncoding` or no program.
-fn builtin_encoding(doc: &Document, font: &Dictionary, max_content: usize) -> Vec<(u8, Vec<u8>)> {
-    let Some(program) = dict_entry(doc, font, b"FontDescriptor")
-        .and_then(|d| d.get(b"FontFile").ok())
-        .and_then(|o| deref(doc, o))
-        .and_then(|o| o.as_stream().ok())
-        .and_then(|s| s.decompressed_content_with_limit(max_content).ok())
-    else {
-        return Vec::new();
-    };
-    let head = &program[..program.len().min(64 * 1024)];
-    let Some(at) = head.windows(9).position(|w| w == b"/Encoding") else {
-        return Vec::new();
-    };
-    let text = String::from_utf8_lossy(&head[at + 9..]);
-    let mut words = text.split_ascii_whitespace();
-    let mut out = Vec::new();
-    while let Some(word) = words.next() {
-        match word {
-            "StandardEncoding" if out.is_empty() => return Vec::new(),
-            "def" | "readonly" if !out.is_empty() => break,
-            "dup" => {
-                let (Some(code), Some(name)) = (words.next(), words.next()) else {
-                    break;
-                };
-                if let (Ok(code), Some(name)) = (code.parse::<u8>(), name.strip_prefix('/')) {
-                    out.push((code, name.as_bytes().to_vec()));
-                }
-            }
-            _ if out.len() > 256 => break,
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The text of a glyph name: the Adobe Glyph List (lopdf's, asked through a one-entry
-/// table), `uniXXXX` / `uXXXX[XX]` names, and ligatures named by their parts (`f_f_i`).
-fn glyph_text(doc: &Document, name: &[u8]) -> Option<String> {
-    let mut encoding = Dictionary::new();
-    encoding.set(
-        "Differences",
-        vec![Object::Integer(65), Object::Name(name.to_vec())],
-    );
-    let mut font = Dictionary::new();
-    font.set("Type", "Font");
-    font.set("Subtype", "Type1");
-    font.set("Encoding", encoding);
-    if let Ok(e @ Encoding::Differences(_)) = font.get_font_encoding(doc)
-        && let Ok(text) = e.bytes_to_string(&[65])
-        && !text.is_empty()
-    {
-        return Some(text);
-    }
-    let name = std::str::from_utf8(name).ok()?;
-    // A suffix (`a.sc`, `one.oldstyle`) names a variant of the same character.
-    let base = name.split('.').next().filter(|b| !b.is_empty())?;
-    if base != name {
-        return glyph_text(doc, base.as_bytes());
-    }
-    if let Some(hex) = base
-        .strip_prefix("uni")
-        .filter(|h| h.len() % 4 == 0 && !h.is_empty())
-    {
-        return (0..hex.len())
-            .step_by(4)
-            .map(|i| {
-                u32::from_str_radix(&hex[i..i + 4], 16)
-                    .ok()
-                    .and_then(char::from_u32)
-            })
-            .collect();
-    }
-    if let Some(hex) = base
-        .strip_prefix('u')
-        .filter(|h| (4..=6).contains(&h.len()))
-    {
-        return u32::from_str_radix(hex, 16)
-            .ok()
-            .and_then(char::from_u32)
-            .map(String::from);
-    }
-    if base.contains('_') {
-        return base
-            .split('_')
-            .map(|part| glyph_text(doc, part.as_bytes()))
-            .collect();
-    }
-    None
-}
-
 /// CID → character for an Identity-encoded composite font with an embedded TrueType
 /// program (`FontFile2`) whose `cmap` table survived subsetting.
 fn embedded_cmap(
@@ -527,14 +359,7 @@ fn embedded_cmap(
     {
         return None;
     }
-    let cid_font = font
-        .get(b"DescendantFonts")
-        .ok()
-        .and_then(|o| deref(doc, o))
-        .and_then(|o| o.as_array().ok())
-        .and_then(|a| a.first())
-        .and_then(|o| deref(doc, o))
-        .and_then(|o| o.as_dict().ok())?;
+    let cid_font = descendant_font(doc, font)?;
     let program = dict_entry(doc, cid_font, b"FontDescriptor")?
         .get(b"FontFile2")
         .ok()
@@ -730,27 +555,5 @@ mod tests {
         assert!((vertical.vertical_advance(&[0, 1, 0, 2]) - 1.0).abs() < 1e-4);
         assert!(!Widths::of(&doc, &font("UniJIS-UCS2-H")).vertical);
         assert!(Widths::of(&doc, &font("90ms-RKSJ-V")).vertical);
-    }
-
-    #[test]
-    fn an_embedded_type1_programs_own_encoding_decodes_its_codes() {
-        use lopdf::{Stream, dictionary};
-        let mut doc = Document::new();
-        let program = doc.add_object(Stream::new(
-            dictionary! {},
-            b"%!PS-AdobeFont-1.0: CMR10\n/Encoding 256 array\n0 1 255 {1 index exch /.notdef put} for\n\
-              dup 12 /fi put\ndup 65 /B put\nreadonly def\ncurrentfile eexec\n"
-                .to_vec(),
-        ));
-        let descriptor =
-            doc.add_object(dictionary! { "Type" => "FontDescriptor", "FontFile" => program });
-        let font = dictionary! {
-            "Type" => "Font",
-            "Subtype" => "Type1",
-            "BaseFont" => "CMR10",
-            "FontDescriptor" => descriptor,
-        };
-        let decoder = decoder(&doc, &font, 1 << 20).expect("a decoder");
-        assert_eq!(decoder.decode(b"\x0cle A").as_deref(), Some("\u{FB01}le B"));
     }
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
+use crate::pdf::{deref, dict_entry};
 use crate::pdf_font::{Decoder, Widths};
 use crate::{Deadline, ExtractError};
 
@@ -64,14 +65,9 @@ pub(crate) struct Interpreter<'d> {
     pen: Option<Pen>,
     /// Text already shown on this page, with its device position (2-unit cells).
     drawn: HashMap<u64, Vec<(f32, f32)>>,
-}
-
-fn deref<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
-    doc.dereference(obj).ok().map(|(_, o)| o)
-}
-
-fn dict_entry<'a>(doc: &'a Document, dict: &'a Dictionary, key: &[u8]) -> Option<&'a Dictionary> {
-    deref(doc, dict.get(key).ok()?)?.as_dict().ok()
+    /// The visible page (its crop box, `[x0 y0 x1 y1]` in default user space): text drawn
+    /// wholly outside it is not on the page.
+    bounds: Option<[f32; 4]>,
 }
 
 impl<'d> Interpreter<'d> {
@@ -84,6 +80,7 @@ impl<'d> Interpreter<'d> {
             out: String::new(),
             pen: None,
             drawn: HashMap::new(),
+            bounds: None,
         }
     }
 
@@ -337,6 +334,19 @@ impl<'d> Interpreter<'d> {
             (1.0, 0.0)
         };
         let (x, y) = (trm[4], trm[5]);
+        // Text wholly outside the visible page (set off the page by the layout, or by a crop
+        // box that hides it) is not shown, as viewers and pdftotext leave it out; the pen
+        // still moves past it.
+        if let Some([x0, y0, x1, y1]) = self.bounds {
+            let end = mul(&mul(&self.moved(text, widths, bytes), &text.tm), ctm);
+            let reach = size.min(1e6);
+            let (lo_x, hi_x) = (x.min(end[4]) - reach, x.max(end[4]) + reach);
+            let (lo_y, hi_y) = (y.min(end[5]) - reach, y.max(end[5]) + reach);
+            if hi_x < x0 || lo_x > x1 || hi_y < y0 || lo_y > y1 {
+                text.tm = mul(&self.moved(text, widths, bytes), &text.tm);
+                return;
+            }
+        }
         let decoded = encoding.decode(bytes).map(|t| t.replace('\0', ""));
         // The same text drawn again where it already is (a stamp applied twice, text
         // overprinted to look bold) is one text: shown once, like PDF viewers' copy.
@@ -550,6 +560,32 @@ fn decode_content(content: &[u8]) -> Option<Content> {
     best
 }
 
+/// The visible area of a page: its crop box (inherited from the page tree like the media
+/// box), else its media box, normalised to `[x0 y0 x1 y1]`; `None` when neither is a
+/// usable rectangle (then nothing is cut).
+fn page_box(doc: &Document, page_id: ObjectId) -> Option<[f32; 4]> {
+    let rect = |key: &[u8]| {
+        let mut dict = doc.get_dictionary(page_id).ok()?;
+        for _ in 0..32 {
+            if let Some(a) = dict.get(key).ok().and_then(|o| deref(doc, o)) {
+                let v: Vec<f32> = a
+                    .as_array()
+                    .ok()?
+                    .iter()
+                    .filter_map(|n| deref(doc, n)?.as_float().ok())
+                    .filter(|n| n.is_finite())
+                    .collect();
+                let [a, b, c, d] = v[..] else { return None };
+                let r = [a.min(c), b.min(d), a.max(c), b.max(d)];
+                return (r[2] - r[0] > 1.0 && r[3] - r[1] > 1.0).then_some(r);
+            }
+            dict = dict_entry(doc, dict, b"Parent")?;
+        }
+        None
+    };
+    rect(b"CropBox").or_else(|| rect(b"MediaBox"))
+}
+
 /// The text of one page.
 pub(crate) fn page_text(
     doc: &Document,
@@ -566,6 +602,7 @@ pub(crate) fn page_text(
         resources.extend(ids.into_iter().filter_map(|id| doc.get_dictionary(id).ok()));
     }
     let mut interp = Interpreter::new(doc, deadline, max_content);
+    interp.bounds = page_box(doc, page_id);
     interp.run(&content, resources, IDENTITY, 0)?;
     if interp.out.chars().any(is_rtl) {
         return Ok(interp

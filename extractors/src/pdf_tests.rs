@@ -1,0 +1,302 @@
+//! Tests of the PDF extractor, on PDFs written by hand (`assemble`).
+
+use super::*;
+use std::time::Duration;
+
+/// A one-page PDF with a correct cross-reference table, written by hand.
+fn tiny_pdf(text: &str, kids: &str) -> Vec<u8> {
+    pdf_with(
+        &format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET"),
+        kids,
+        "BT ET",
+    )
+}
+
+/// A one-page PDF whose page draws `content`, with font /F1 (every glyph 500 units
+/// wide), a Form XObject /X1 drawing `form` that may call itself, and a comment.
+fn pdf_with(content: &str, kids: &str, form: &str) -> Vec<u8> {
+    pdf_with_font_type(content, kids, form, "/Type /Font ")
+}
+
+/// `font_type` is the font dictionary's `/Type` entry (empty: left out, as some writers do).
+fn pdf_with_font_type(content: &str, kids: &str, form: &str, font_type: &str) -> Vec<u8> {
+    pdf_from(
+        content,
+        kids,
+        form,
+        font_type,
+        "<< /Type /Annot /Subtype /Text /Rect [0 0 10 10] /Contents (Reviewed by Ana) >>",
+    )
+}
+
+/// The full builder: `annot` is the page's one annotation dictionary.
+fn pdf_from(content: &str, kids: &str, form: &str, font_type: &str, annot: &str) -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        format!("<< /Type /Pages /Kids [{kids}] /Count 1 >>"),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Annots [7 0 R] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        format!(
+            "<< {font_type}/Subtype /Type1 /BaseFont /Courier /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 126 /Widths [{}] >>",
+            vec!["500"; 95].join(" ")
+        ),
+        format!(
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] /Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> /Length {} >>\nstream\n{form}\nendstream",
+            form.len()
+        ),
+        annot.to_string(),
+    ];
+    assemble("1.4", objects.map(String::into_bytes))
+}
+
+/// A PDF of these objects (numbered from 1, the first the catalog) with a valid xref
+/// table and trailer.
+fn assemble(version: &str, objects: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+    let mut out = format!("%PDF-{version}\n").into_bytes();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.into_iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(&body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    let size = offsets.len() + 1;
+    out.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+fn run(input: &[u8]) -> Result<Extracted, ExtractError> {
+    PdfExtractor.extract(
+        input,
+        Format::Pdf,
+        &Limits::default(),
+        Deadline::after(Duration::from_secs(10)),
+    )
+}
+
+#[test]
+fn a_simple_page_comes_out_as_a_numbered_section() {
+    let doc = run(&tiny_pdf("Hello PDF", "3 0 R")).expect("extracts");
+    assert_eq!(doc.sections.len(), 1);
+    assert_eq!(doc.sections[0].page, Some(1));
+    assert!(
+        doc.sections[0].text.contains("Hello PDF"),
+        "{:?}",
+        doc.sections
+    );
+}
+
+#[test]
+fn positioning_decides_spaces_and_forms_are_followed_once() {
+    // 5 glyphs at 10 pt advance 25 units: a Td of 25 continues the word, 31 starts a new one.
+    let content = "BT /F1 10 Tf 72 720 Td (Hello) Tj 25 0 Td (World) Tj 31 0 Td (again) Tj 0 -12 Td (next) Tj ET /X1 Do";
+    let form = "BT /F1 10 Tf 0 0 Td (Inside) Tj ET /X1 Do";
+    let doc = run(&pdf_with(content, "3 0 R", form)).expect("extracts");
+    assert_eq!(
+        doc.sections[0].text,
+        "HelloWorld again\nnext\nInside\n\nReviewed by Ana"
+    );
+}
+
+#[test]
+fn a_font_without_its_type_entry_still_shows_its_text() {
+    let content = "BT /F1 10 Tf 72 720 Td (Hello World) Tj ET";
+    let doc = run(&pdf_with_font_type(content, "3 0 R", "BT ET", "")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Hello World\n\nReviewed by Ana");
+}
+
+#[test]
+fn words_are_placed_by_where_they_land_on_the_page() {
+    // Separate text objects on one baseline continue the line (a gap is a space, none
+    // glues); text turned by the CTM starts a line and stays whole when its runs abut.
+    let content = "BT /F1 10 Tf 1 0 0 1 72 700 Tm (Two) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 92 700 Tm (words) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 117 700 Tm (glued) Tj ET \
+        q 0 1 -1 0 300 300 cm BT /F1 10 Tf 0 0 Td (up) Tj 10 0 Td (wards) Tj ET Q";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(
+        doc.sections[0].text,
+        "Two wordsglued\nupwards\n\nReviewed by Ana"
+    );
+}
+
+#[test]
+fn choice_fields_show_the_text_of_their_selected_options() {
+    // A multiple-choice list: the values are export values, /Opt pairs them with what
+    // the form shows; a value without a pair shows as itself.
+    let annot = "<< /Type /Annot /Subtype /Widget /FT /Ch /Rect [0 0 10 10] \
+        /Opt [[(e1) (Blue sky)] [(e2) (Green field)] (Plain)] /V [(e2) (Plain) (other)] >>";
+    let doc = run(&pdf_from("BT ET", "3 0 R", "BT ET", "/Type /Font ", annot)).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Green field\nPlain\nother");
+}
+
+#[test]
+fn a_word_hyphenated_at_a_line_end_is_joined() {
+    let content = "BT /F1 10 Tf 72 700 Td (adminis-) Tj 0 -12 Td (trator) Tj \
+        0 -12 Td (Part-) Tj 0 -12 Td (Two) Tj 0 -12 Td (x -) Tj 0 -12 Td (y) Tj ET";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    // Joined only between letters and before a lower-case continuation.
+    assert_eq!(
+        doc.sections[0].text,
+        "administrator\nPart-\nTwo\nx -\ny\n\nReviewed by Ana"
+    );
+}
+
+#[test]
+fn text_drawn_twice_in_one_place_comes_out_once() {
+    let content = "BT /F1 10 Tf 72 700 Td (Stamp) Tj ET BT /F1 10 Tf 72.4 700 Td (Stamp) Tj ET \
+        BT /F1 10 Tf 72 680 Td (Stamp) Tj ET";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Stamp\nStamp\n\nReviewed by Ana");
+}
+
+#[test]
+fn a_raised_run_is_a_word_of_its_own() {
+    let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "E=mc 2 holds\n\nReviewed by Ana");
+}
+
+#[test]
+fn an_unreadable_file_that_declares_encryption_needs_a_password() {
+    // lopdf drops what the empty password fails to decrypt instead of saying so.
+    let declared = b"%PDF-1.6\ntrailer << /Root 1 0 R /Encrypt 9 0 R >>";
+    let e = unreadable(declared, "no pages");
+    assert_eq!(e.kind, ErrorKind::Encrypted, "{e}");
+    let e = unreadable(b"%PDF-1.6\ntrailer << /Root 1 0 R >>", "no pages");
+    assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+}
+
+#[test]
+fn an_object_stream_that_inflates_past_the_load_bound_is_refused() {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    // 17 MB of spaces, from about 17 KB: past the 16 MB bound, far below lopdf's own.
+    for _ in 0..17 {
+        z.write_all(&[b' '; 1 << 20]).expect("deflate");
+    }
+    let bomb = z.finish().expect("deflate");
+    let mut objects: Vec<Vec<u8>> = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+    ]
+    .map(|o| o.as_bytes().to_vec())
+    .to_vec();
+    let mut stream = format!(
+        "<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+        bomb.len()
+    )
+    .into_bytes();
+    stream.extend_from_slice(&bomb);
+    stream.extend_from_slice(b"\nendstream");
+    objects.push(stream);
+    let err = run(&assemble("1.5", objects)).expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Corrupt, "{err}");
+}
+
+#[test]
+fn truncated_and_cyclic_files_end_in_typed_errors_or_warnings() {
+    let good = tiny_pdf("Hello PDF", "3 0 R");
+    for cut in [10, good.len() / 3, good.len() / 2, good.len() - 20] {
+        // Never a panic or a hang: either some text with warnings, or a typed error.
+        match run(&good[..cut]) {
+            Ok(doc) => assert!(doc.sections.len() <= 1),
+            Err(e) => assert!(matches!(e.kind, ErrorKind::Corrupt), "{e}"),
+        }
+    }
+    // A page tree whose kids point back at the tree itself.
+    let cyclic = tiny_pdf("Loop", "2 0 R 3 0 R");
+    match run(&cyclic) {
+        Ok(doc) => assert!(doc.sections.iter().all(|s| s.text.len() < 1000)),
+        Err(e) => assert_eq!(e.kind, ErrorKind::Corrupt, "{e}"),
+    }
+}
+
+/// A one-page PDF whose page draws `content` with font /F1 = `font`; `extra` objects
+/// follow (numbered from 6) and `catalog` adds entries to the catalog.
+fn pdf_custom(content: &str, font: &str, catalog: &str, extra: &[String]) -> Vec<u8> {
+    let mut objects = vec![
+        format!("<< /Type /Catalog /Pages 2 0 R {catalog} >>"),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        font.to_string(),
+    ];
+    objects.extend(extra.iter().cloned());
+    assemble("1.4", objects.into_iter().map(String::into_bytes))
+}
+
+const COURIER: &str = "<< /Type /Font /Subtype /Type1 /BaseFont /Courier >>";
+
+#[test]
+fn differences_with_names_lopdf_does_not_know_keep_the_rest() {
+    // `/.notdef` and TeX's `/circlecopyrt` are not in the glyph list; `/fi` at code 2 is.
+    let font = "<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman \
+        /Encoding << /Differences [0 /.notdef 2 /fi /circlecopyrt 65 /B] >> >>";
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td (pro\\002t A) Tj ET",
+        font,
+        "",
+        &[],
+    ))
+    .expect("extracts");
+    assert_eq!(doc.sections[0].text, "pro\u{FB01}t B");
+}
+
+#[test]
+fn text_overprinted_a_fraction_of_a_point_away_comes_out_once() {
+    // 72.9 and 73.3 fall in neighbouring 2-unit cells.
+    let content = "BT /F1 10 Tf 72.9 700 Td (Bold) Tj ET BT /F1 10 Tf 73.3 700.2 Td (Bold) Tj ET";
+    let doc = run(&pdf_custom(content, COURIER, "", &[])).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Bold");
+}
+
+#[test]
+fn a_content_stream_broken_midway_keeps_its_text_before_the_damage() {
+    let content = "BT /F1 10 Tf 72 700 Td (Hello) Tj ET\nBT /F1 10 Tf 72 680 Td (again) Tj ET\nBT /F1 10 Tf (unterminated";
+    let doc = run(&pdf_custom(content, COURIER, "", &[])).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Hello\nagain");
+}
+
+#[test]
+fn a_portfolios_files_and_xfa_data_follow_the_pages() {
+    let xdp = "<xdp:xdp xmlns:xdp=\"http://ns.adobe.com/xdp/\"><xfa:datasets xmlns:xfa=\"http://www.xfa.org/schema/xfa-data/1.0/\"><xfa:data><f><city>Porto</city></f></xfa:data></xfa:datasets></xdp:xdp>";
+    let extra = [
+        "<< /Type /Filespec /F (notes.txt) /EF << /F 7 0 R >> >>".to_string(),
+        "<< /Length 14 >>\nstream\nAttached words\nendstream".to_string(),
+        format!("<< /Length {} >>\nstream\n{xdp}\nendstream", xdp.len()),
+    ];
+    let catalog = "/Collection << /Type /Collection >> \
+        /Names << /EmbeddedFiles << /Names [(notes.txt) 6 0 R] >> >> \
+        /AcroForm << /Fields [] /XFA 8 0 R >>";
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td (Page) Tj ET",
+        COURIER,
+        catalog,
+        &extra,
+    ))
+    .expect("extracts");
+    assert_eq!(doc.text(), "Page\n\nPorto\n\nAttached words");
+    assert_eq!(
+        doc.sections.last().map(|s| s.heading.clone()),
+        Some(vec!["notes.txt".to_string()])
+    );
+}
+
+#[test]
+fn text_set_outside_the_visible_page_is_left_out() {
+    // The media box is 612 x 792: a run at x = 2000 and one below the page are not on it;
+    // one that starts left of the page and runs onto it is.
+    let content = "BT /F1 10 Tf 72 700 Td (Shown) Tj ET BT /F1 10 Tf 2000 700 Td (Hidden) Tj ET \
+        BT /F1 10 Tf 72 -400 Td (Below) Tj ET BT /F1 10 Tf -20 600 Td (Edge) Tj ET";
+    let doc = run(&pdf_custom(content, COURIER, "", &[])).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Shown\nEdge");
+}
