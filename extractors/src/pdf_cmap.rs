@@ -202,6 +202,18 @@ impl ToUnicode {
             .map(String::as_str)
             .collect()
     }
+
+    /// [`ToUnicode::decode`], with the codes the CMap leaves out decoded by `otherwise`.
+    pub(crate) fn decode_or(&self, bytes: &[u8], otherwise: impl Fn(&[u8]) -> String) -> String {
+        let mut out = String::new();
+        for c in bytes.chunks(self.code_len) {
+            match self.map.get(&code(c)) {
+                Some(text) => out.push_str(text),
+                None => out.push_str(&otherwise(c)),
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -29,8 +29,10 @@ pub(crate) fn descendant_font<'a>(
 pub(crate) enum Decoder<'d> {
     /// lopdf's own (a parsed ToUnicode, `/Differences`, or a standard encoding).
     Lopdf(Encoding<'d>),
-    /// Our reading of a ToUnicode CMap lopdf refused.
-    Cmap(ToUnicode),
+    /// Our reading of a ToUnicode CMap; for a simple font, the codes it leaves out are
+    /// decoded by the font's encoding (as poppler merges the two: TeX's `xdvipdfmx` writes
+    /// a ToUnicode that maps its ligatures only).
+    Cmap(ToUnicode, Option<Box<Decoder<'d>>>),
     /// A composite font without ToUnicode whose `/Encoding` is one of the predefined CJK
     /// CMaps: its codes are a legacy character encoding, decoded as such.
     Predefined(Legacy),
@@ -115,7 +117,10 @@ impl Decoder<'_> {
     pub(crate) fn decode(&self, bytes: &[u8]) -> Option<String> {
         match self {
             Decoder::Lopdf(e) => e.bytes_to_string(bytes).ok(),
-            Decoder::Cmap(c) => Some(c.decode(bytes)),
+            Decoder::Cmap(c, None) => Some(c.decode(bytes)),
+            Decoder::Cmap(c, Some(encoding)) => {
+                Some(c.decode_or(bytes, |code| encoding.decode(code).unwrap_or_default()))
+            }
             Decoder::Predefined(legacy) => Some(legacy.decode(bytes)),
             Decoder::Table(table) => {
                 Some(bytes.iter().map(|&b| table[b as usize].as_str()).collect())
@@ -312,14 +317,25 @@ pub(crate) fn decoder<'d>(
                 .ok()
                 .or_else(|| Some(s.content.clone()))
         })
-        .and_then(|data| ToUnicode::parse(&data))
-        .map(|cmap| {
-            let composite =
-                font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice());
-            if composite { cmap } else { cmap.single_byte() }
-        });
+        .and_then(|data| ToUnicode::parse(&data));
     if let Some(cmap) = ours {
-        return Some(Decoder::Cmap(cmap));
+        let composite =
+            font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice());
+        if composite {
+            return Some(Decoder::Cmap(cmap, None));
+        }
+        // The encoding the font would have without its ToUnicode.
+        let mut plain = font.clone();
+        plain.remove(b"ToUnicode");
+        let plain_lopdf = plain.get_font_encoding_with_limit(doc, max_content).ok();
+        let table = differences(doc, &plain, plain_lopdf.as_ref(), max_content).or_else(|| {
+            let e = plain_lopdf.as_ref()?;
+            Some(Box::new(std::array::from_fn(|code| {
+                e.bytes_to_string(&[code as u8]).unwrap_or_default()
+            })))
+        });
+        let encoding = table.map(|t| Box::new(Decoder::Table(t)));
+        return Some(Decoder::Cmap(cmap.single_byte(), encoding));
     }
     if matches!(lopdf, Some(Encoding::UnicodeMapEncoding(_))) {
         return lopdf.map(Decoder::Lopdf);

@@ -300,3 +300,26 @@ fn text_set_outside_the_visible_page_is_left_out() {
     let doc = run(&pdf_custom(content, COURIER, "", &[])).expect("extracts");
     assert_eq!(doc.sections[0].text, "Shown\nEdge");
 }
+
+#[test]
+fn a_tounicode_that_maps_some_codes_leaves_the_others_to_the_encoding() {
+    // xdvipdfmx's ToUnicode maps its ligature (code 27 → ﬀ) and nothing else; every other
+    // code reads through the font's encoding, as poppler merges the two.
+    let cmap = "/CIDInit /ProcSet findresource begin 12 dict begin begincmap \
+        1 begincodespacerange <00> <FF> endcodespacerange \
+        1 beginbfchar <1B> <FB00> endbfchar endcmap end end";
+    let font = "<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman \
+        /Encoding << /BaseEncoding /WinAnsiEncoding /Differences [27 /ff] >> /ToUnicode 6 0 R >>";
+    let extra = [format!(
+        "<< /Length {} >>\nstream\n{cmap}\nendstream",
+        cmap.len()
+    )];
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td (di\\033erent) Tj ET",
+        font,
+        "",
+        &extra,
+    ))
+    .expect("extracts");
+    assert_eq!(doc.sections[0].text, "di\u{FB00}erent");
+}
