@@ -108,6 +108,10 @@ struct Job {
     touched: Mutex<Instant>,
     held: Arc<Held>,
     ttl: Duration,
+    /// A sender kept to see how much of the channel the run has yet to read (`tx` is
+    /// taken when the job closes). Held as long as the job: the run's listing never reads
+    /// every sender gone while the job lives, as before.
+    probe: mpsc::Sender<Item>,
     /// Its run's `SyncOptions::stop`.
     stop: CancellationToken,
     /// Set by the first [`stop_after_drain`] of the job.
@@ -304,6 +308,7 @@ impl Jobs {
                 started_at: OffsetDateTime::now_utc(),
                 report: None,
             }),
+            probe: tx.clone(),
             tx: RwLock::new(Some(tx)),
             touched: Mutex::new(Instant::now()),
             held,
@@ -525,26 +530,20 @@ fn ended(job: &Job) -> PushError {
     }
 }
 
-/// Stops an open job's run once it has read every put and delete a client was told was
+/// Stops a job's run once it has read every put, delete and finish a client was told was
 /// accepted: they wait in the job's channel, which a run told to stop reads no further.
 /// Puts in flight end first (they hold the sender shared); later ones find the job
-/// closed. A job whose listing already ended (finishing, expiring) stops at once.
+/// closed.
 async fn stop_after_drain(job: Arc<Job>) {
     if job.stopping.swap(true, Ordering::AcqRel) {
         return;
     }
-    let sender = job.tx.write().await.take();
-    if let Some(sender) = sender {
-        while sender.capacity() < sender.max_capacity() && !sender.is_closed() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        job.stop.cancel();
-        // Kept until the run ends: a run whose senders are all gone reads the job as
-        // abandoned, an error, not a stop.
-        sender.closed().await;
-    } else {
-        job.stop.cancel();
+    job.tx.write().await.take();
+    let probe = &job.probe;
+    while probe.capacity() < probe.max_capacity() && !probe.is_closed() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    job.stop.cancel();
 }
 
 /// Ends the job once nobody touched it for its time to live.

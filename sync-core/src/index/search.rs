@@ -90,7 +90,8 @@ impl MetaStamp {
     }
 }
 
-/// The stamp of `meta.json` under which the reader was last found current.
+/// When the reader is current: the stamp of `meta.json` under which it was last found
+/// current, or this process's writer's word.
 #[derive(Debug)]
 pub(super) struct Freshness {
     /// `<index>/meta.json`.
@@ -174,8 +175,7 @@ impl Freshness {
     pub(super) fn begin_commit(&self) -> Committing<'_> {
         let catch_up = self.searched.swap(false, Ordering::Relaxed);
         if !catch_up {
-            self.vouched.store(false, Ordering::Release);
-            self.forget_unsettled();
+            self.withdraw();
         }
         Committing {
             fresh: self,
@@ -184,9 +184,9 @@ impl Freshness {
         }
     }
 
-    /// This process's writer closes: its word goes, and with it a stamp only its lock
-    /// made trustworthy.
-    pub(super) fn writer_closed(&self) {
+    /// The writer's word goes (before a commit that will not reload, or as the writer
+    /// closes), and with it a stamp only its lock made trustworthy.
+    pub(super) fn withdraw(&self) {
         self.vouched.store(false, Ordering::Release);
         self.forget_unsettled();
     }
@@ -204,12 +204,12 @@ impl Freshness {
 impl TantivyIndex {
     /// A searcher on the newest commit (see the module docs).
     pub(super) fn searcher(&self) -> Result<tantivy::Searcher> {
-        // Stamped before reading: a commit between the two leaves a stamp older than what
-        // was compared, which the next search sees as changed.
         self.fresh.note_search();
         if self.fresh.vouched.load(Ordering::Acquire) {
             return Ok(self.reader.searcher());
         }
+        // Stamped before reading: a commit between the two leaves a stamp older than what
+        // was compared, which the next search sees as changed.
         let stamp = self.fresh.stamp();
         if stamp.is_some() && stamp == self.fresh.verified() {
             return Ok(self.reader.searcher());

@@ -59,7 +59,7 @@ pub(super) struct SharedWriter {
 impl Drop for SharedWriter {
     fn drop(&mut self) {
         // Once tantivy's lock is released, another process may commit.
-        self.fresh.writer_closed();
+        self.fresh.withdraw();
     }
 }
 
@@ -304,12 +304,8 @@ impl IndexSink for TantivyWriter {
             self.reader.reload().map_err(index_err)?;
             self.reloaded_at = Some(commits);
             committing.caught_up(stamp);
-            let older = shared
-                .retired
-                .lock()
-                .map_err(writer_poisoned)?
-                .replace(replaced);
-            drop(older);
+            // The searcher it replaces drops here, on this thread.
+            *shared.retired.lock().map_err(writer_poisoned)? = Some(replaced);
         }
         Ok(())
     }

@@ -245,3 +245,29 @@ async fn a_stopping_daemon_indexes_what_it_accepted_then_refuses_more() {
     );
     assert_eq!(p.visible(BOB).await.len(), 300);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_daemon_indexes_what_a_finished_job_still_queues() {
+    let p = Push::new().await;
+    let job = p.start("crm", "incremental").await;
+    let docs: Vec<_> = (0..300)
+        .map(|i| text_doc(&format!("d{i:03}"), "kiwi", &["everyone"]))
+        .collect();
+    p.put_ok("crm", &job, json!(docs)).await;
+    let (status, view) = p
+        .send(
+            "POST",
+            &format!("/v1/sources/crm/jobs/{job}/finish"),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{view}");
+    // Finished, not yet read: the documents and the finish still wait in the channel.
+    p.jobs.shutdown();
+    tokio::time::timeout(Duration::from_secs(60), p.jobs.idle())
+        .await
+        .expect("the job's run ends");
+    let view = p.job("crm", &job).await;
+    assert_eq!(view["report"]["counts"]["added"], 300, "{view}");
+    assert_eq!(p.visible(BOB).await.len(), 300);
+}
