@@ -37,6 +37,7 @@ mod pdf_cmap;
 mod pdf_encoding;
 mod pdf_extras;
 mod pdf_font;
+mod pdf_repair;
 mod pdf_text;
 mod rtf;
 mod text;

@@ -184,6 +184,7 @@ impl Extractor for PdfExtractor {
             ..Default::default()
         };
         let mut doc = Document::load_mem_with_options(input, options).map_err(map_load_error)?;
+        crate::pdf_repair::recover_unsized_streams(&mut doc, input);
         label_untyped_fonts(&mut doc);
         if doc.is_encrypted() {
             return Err(ExtractError::new(

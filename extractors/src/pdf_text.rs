@@ -528,11 +528,24 @@ fn logical_order(text: &str) -> String {
     out
 }
 
-/// The operations of a content stream. A damaged one (cut short, garbage after a broken
-/// filter) keeps the operations before the damage: lopdf's parser takes a stream whole or
-/// not at all, so the longest prefix ending at a text object's `ET` that parses is used,
-/// found by bisection over those ends (a few dozen parses at most).
+/// The operations of a content stream. A damaged one is read as far as it can be:
+/// - lopdf's lenient parser silently stops at the first thing it cannot parse, so the whole
+///   stream is first parsed strictly;
+/// - operators standing inside an array (`[(a) 0 Tc (b)] TJ`, which pdf.js and poppler read
+///   through) are blanked out, and the stream parsed strictly again;
+/// - else the operations before the damage are kept: the lenient parse, or when even that
+///   fails (cut short, garbage after a broken filter), the longest prefix ending at a text
+///   object's `ET` that parses, found by bisection over those ends (a few dozen parses at
+///   most).
 fn decode_content(content: &[u8]) -> Option<Content> {
+    if let Ok(c) = Content::decode_strict(content) {
+        return Some(c);
+    }
+    if let Some(c) = crate::pdf_repair::blank_operators_in_arrays(content)
+        .and_then(|r| Content::decode_strict(&r).ok())
+    {
+        return Some(c);
+    }
     if let Ok(c) = Content::decode(content) {
         return Some(c);
     }

@@ -1,0 +1,168 @@
+//! Repairs for damage that poppler and pdf.js read through and lopdf does not: a stream
+//! whose dictionary has no usable `/Length`, and a content stream with operators where only
+//! operands may stand (inside an array). Both leave a page blank when they are not repaired.
+
+use lopdf::{Document, Object};
+
+/// The most bytes searched for a stream's `endstream` when its `/Length` is missing.
+const MAX_STREAM_SCAN: usize = 64 << 20;
+
+/// Gives every stream whose `/Length` is missing or unusable the bytes up to its
+/// `endstream`, as poppler does. lopdf keeps such a stream with no content (and logs that
+/// its `Length` is missing), so a page whose content stream it is reads as blank.
+///
+/// The data ends at the first `endstream` after the `stream` keyword, less the end of line
+/// before it; a stream with no `endstream` within reach keeps no content.
+pub(crate) fn recover_unsized_streams(doc: &mut Document, input: &[u8]) {
+    for object in doc.objects.values_mut() {
+        let Object::Stream(stream) = object else {
+            continue;
+        };
+        let Some(start) = stream.start_position else {
+            continue;
+        };
+        if !stream.content.is_empty() || start >= input.len() {
+            continue;
+        }
+        let rest = &input[start..input.len().min(start.saturating_add(MAX_STREAM_SCAN))];
+        let Some(end) = find(rest, b"endstream") else {
+            continue;
+        };
+        let data = &rest[..end];
+        let data = data
+            .strip_suffix(b"\r\n")
+            .or_else(|| data.strip_suffix(b"\n"))
+            .or_else(|| data.strip_suffix(b"\r"))
+            .unwrap_or(data);
+        if !data.is_empty() {
+            stream.set_content(data.to_vec());
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `content` with every operator that stands inside an array blanked out, or `None` when
+/// there is none. Some producers write `[(Grandes) 0 Tc -250 (Clientèles)] TJ`: pdf.js and
+/// poppler show the strings, lopdf's parser rejects the whole stream. Blanking the
+/// operator keeps its operands in the array, where a number is a kerning adjustment of that
+/// many thousandths of an em: the text is the same.
+pub(crate) fn blank_operators_in_arrays(content: &[u8]) -> Option<Vec<u8>> {
+    let mut out = content.to_vec();
+    let mut depth = 0usize;
+    let mut changed = false;
+    let mut i = 0;
+    while i < content.len() {
+        match content[i] {
+            b'(' => i = skip_string(content, i),
+            b'%' => {
+                while i < content.len() && content[i] != b'\n' && content[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'<' if content.get(i + 1) != Some(&b'<') => {
+                while i < content.len() && content[i] != b'>' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'/' => i = token_end(content, i + 1),
+            c if c.is_ascii_alphabetic() || c == b'\'' || c == b'"' => {
+                let end = token_end(content, i + 1);
+                let word = &content[i..end];
+                if depth > 0 && !matches!(word, b"true" | b"false" | b"null") {
+                    out[i..end].fill(b' ');
+                    changed = true;
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    changed.then_some(out)
+}
+
+/// The index just past the literal string that opens at `start` (balanced parentheses,
+/// backslash escapes), or the end of `content` when it never closes.
+fn skip_string(content: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < content.len() {
+        match content[i] {
+            b'\\' => i += 1,
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    content.len()
+}
+
+/// The index of the first delimiter or white-space byte at or after `from`.
+fn token_end(content: &[u8], from: usize) -> usize {
+    let regular = |c: u8| !c.is_ascii_whitespace() && c != 0 && !b"()<>[]{}/%".contains(&c);
+    content[from.min(content.len())..]
+        .iter()
+        .position(|&c| !regular(c))
+        .map_or(content.len(), |n| from + n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(content: &str, expected: Option<&str>) {
+        let got = blank_operators_in_arrays(content.as_bytes());
+        assert_eq!(
+            got.as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            expected.map(str::to_owned)
+        );
+    }
+
+    #[test]
+    fn operators_inside_an_array_are_blanked_and_nothing_else_is() {
+        check(
+            "[(Grandes) 0.0 Tc -250 (et)] TJ",
+            Some("[(Grandes) 0.0    -250 (et)] TJ"),
+        );
+        check("[(a) -20 (b)] TJ /F1 9 Tf", None);
+        check("[(x]Tc) true /N <41> null] TJ", None);
+        check("[(a) 1 0 0 1 0 0 cm] TJ", Some("[(a) 1 0 0 1 0 0   ] TJ"));
+    }
+
+    #[test]
+    fn a_stream_without_a_length_gets_the_bytes_up_to_its_endstream() {
+        let pdf = b"%PDF-1.3\n1 0 obj\n<</Type/Catalog/Pages 2 0 R>>\nendobj\n\
+2 0 obj\n<</Type/Pages/Kids[3 0 R]/Count 1>>\nendobj\n\
+3 0 obj\n<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R>>\nendobj\n\
+4 0 obj\n<< >>\nstream\nBT (hi) Tj ET\nendstream\nendobj\n\
+trailer\n<</Root 1 0 R/Size 5>>\n%%EOF\n";
+        let mut doc = Document::load_mem(pdf).expect("loads");
+        let content = |doc: &Document| {
+            doc.get_object((4, 0))
+                .and_then(lopdf::Object::as_stream)
+                .map(|s| s.content.clone())
+                .expect("object 4 is a stream")
+        };
+        assert!(content(&doc).is_empty(), "lopdf leaves it empty");
+        recover_unsized_streams(&mut doc, pdf);
+        assert_eq!(content(&doc), b"BT (hi) Tj ET");
+    }
+}
