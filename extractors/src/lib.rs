@@ -53,7 +53,7 @@ pub use text::decode_text;
 
 /// Bumped whenever any extractor's output may change, so that an upgrade re-extracts
 /// documents indexed by an older version (the engine stores it in its manifest).
-pub const EXTRACTOR_VERSION: u32 = 9;
+pub const EXTRACTOR_VERSION: u32 = 10;
 
 /// Bounds every extraction.
 #[derive(Debug, Clone)]

@@ -88,8 +88,9 @@ fn label_untyped_fonts(doc: &mut Document) {
     }
 }
 
-/// Comments (`/Contents`) and form field values (`/V`) of a page's annotations.
-fn annotation_text(doc: &Document, page_id: lopdf::ObjectId) -> Vec<String> {
+/// Comments (`/Contents`) and form field values (`/V`) of a page's annotations; for one with
+/// neither, the text its appearance shows.
+fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline) -> Vec<String> {
     let deref = |o: &'_ lopdf::Object| doc.dereference(o).ok().map(|(_, o)| o.clone());
     let Some(annots) = doc
         .get_dictionary(page_id)
@@ -112,6 +113,7 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId) -> Vec<String> {
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
         };
+        let before = out.len();
         if let Some(comment) = dict.get(b"Contents").ok().and_then(text) {
             out.push(comment);
         }
@@ -129,15 +131,54 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId) -> Vec<String> {
                 .unwrap_or(value)
         };
         match field_entry(doc, &dict, b"V") {
-            Some((Some(field), _)) if !fields.insert(field) => {}
+            Some((Some(field), _)) if !fields.insert(field) => continue,
             Some((_, lopdf::Object::Array(values))) => {
                 out.extend(values.iter().take(1_000).filter_map(text).map(shown));
             }
             Some((_, value)) => out.extend(text(&value).map(shown)),
             None => {}
         }
+        // Nothing said in words: what the annotation shows, as poppler draws it (a
+        // free-text box's words, a stamp, a button's caption).
+        if out.len() == before {
+            let shown = appearance(doc, &dict).and_then(|form| {
+                crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()
+            });
+            out.extend(
+                shown
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty()),
+            );
+        }
     }
     out
+}
+
+/// The normal appearance an annotation shows, unless it is hidden: `/AP /N`, either one
+/// form or, for an annotation with states (a check box), the form of its state `/AS`.
+fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::ObjectId> {
+    const HIDDEN: i64 = 1 << 1;
+    const NO_VIEW: i64 = 1 << 5;
+    let flags = annot
+        .get(b"F")
+        .ok()
+        .and_then(|f| doc.dereference(f).ok()?.1.as_i64().ok())
+        .unwrap_or(0);
+    if flags & (HIDDEN | NO_VIEW) != 0 {
+        return None;
+    }
+    let normal = dict_entry(doc, annot, b"AP")?.get(b"N").ok()?;
+    if let Ok(id) = normal.as_reference()
+        && doc
+            .get_object(id)
+            .and_then(lopdf::Object::as_stream)
+            .is_ok()
+    {
+        return Some(id);
+    }
+    let states = doc.dereference(normal).ok()?.1.as_dict().ok()?;
+    let state = annot.get(b"AS").ok()?.as_name().ok()?;
+    states.get(state).ok()?.as_reference().ok()
 }
 
 /// An entry of a form field's widget, or of its parent fields (values and options are
@@ -219,7 +260,7 @@ impl Extractor for PdfExtractor {
                 }
             }
             b.paragraph_break();
-            let notes = annotation_text(&doc, pages[&number]);
+            let notes = annotation_text(&doc, pages[&number], deadline);
             field_values.extend(notes.iter().cloned());
             if !notes.is_empty() {
                 any_text = true;

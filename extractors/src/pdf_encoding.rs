@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use lopdf::{Dictionary, Document, Encoding, Object};
+use pdf_encoding::ForwardMap;
 
 use crate::pdf::{deref, dict_entry};
 
@@ -40,7 +41,10 @@ pub(crate) fn differences(
     } else {
         builtin_encoding(doc, font, max_content)
     };
-    if list.is_none() && builtin.is_empty() {
+    let symbolic = (!names_base && builtin.is_empty())
+        .then(|| standard_symbolic(doc, font))
+        .flatten();
+    if list.is_none() && builtin.is_empty() && symbolic.is_none() {
         return None;
     }
     // The base: the font without its differences, as lopdf reads it.
@@ -53,11 +57,13 @@ pub(crate) fn differences(
         None => {}
     }
     let base = plain.get_font_encoding(doc).ok();
-    let mut table: Box<[String; 256]> = Box::new(std::array::from_fn(|code| {
-        base.as_ref()
+    let mut table: Box<[String; 256]> = Box::new(std::array::from_fn(|code| match symbolic {
+        Some(map) => map.get(code as u8).map(String::from).unwrap_or_default(),
+        None => base
+            .as_ref()
             .or(lopdf)
             .and_then(|e| e.bytes_to_string(&[code as u8]).ok())
-            .unwrap_or_default()
+            .unwrap_or_default(),
     }));
     let mut names: HashMap<Vec<u8>, String> = HashMap::new();
     let mut set = |table: &mut [String; 256], code: i64, name: &[u8]| {
@@ -83,6 +89,31 @@ pub(crate) fn differences(
         }
     }
     Some(table)
+}
+
+/// The built-in encoding of the standard 14 fonts that are not Latin text, Symbol and
+/// ZapfDingbats (Greek letters and math; check marks and bullets), which applies when the
+/// font names no encoding of its own (ISO 32000 9.6.6.1). lopdf reads such a font with
+/// the standard Latin encoding, so a check mark read as `4` and an alpha as `a`.
+fn standard_symbolic(doc: &Document, font: &Dictionary) -> Option<&'static ForwardMap> {
+    let name = font
+        .get(b"BaseFont")
+        .ok()
+        .and_then(|o| deref(doc, o))?
+        .as_name()
+        .ok()?;
+    // A subset's tag: six capitals and a plus sign.
+    let name = match name.get(6) {
+        Some(b'+') if name[..6].iter().all(u8::is_ascii_uppercase) => &name[7..],
+        _ => name,
+    };
+    if name.starts_with(b"Symbol") {
+        Some(&pdf_encoding::SYMBOL)
+    } else if name.starts_with(b"ZapfDingbats") || name.starts_with(b"Dingbats") {
+        Some(&pdf_encoding::ZDINGBAT)
+    } else {
+        None
+    }
 }
 
 /// The encoding vector in an embedded Type1 program's cleartext part (`dup 12 /fi put`

@@ -323,3 +323,45 @@ fn a_tounicode_that_maps_some_codes_leaves_the_others_to_the_encoding() {
     .expect("extracts");
     assert_eq!(doc.sections[0].text, "di\u{FB00}erent");
 }
+
+#[test]
+fn an_annotation_that_says_nothing_in_words_gives_the_text_its_appearance_shows() {
+    let check = |annot: &str, expected: &str| {
+        let form = "BT /F1 10 Tf 0 0 Td (Hello World) Tj ET";
+        let doc = run(&pdf_from("BT ET", "3 0 R", form, "/Type /Font ", annot)).expect("extracts");
+        let text: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(text.join("|"), expected, "{annot}");
+    };
+    check(
+        "<< /Type /Annot /Subtype /FreeText /Rect [0 0 10 10] /AP << /N 6 0 R >> >>",
+        "Hello World",
+    );
+    // A check box: the appearance of the state it is in.
+    check(
+        "<< /Type /Annot /Subtype /Widget /Rect [0 0 10 10] /AS /On /AP << /N << /On 6 0 R /Off 5 0 R >> >> >>",
+        "Hello World",
+    );
+    // Words of its own come first; a hidden annotation shows nothing.
+    check(
+        "<< /Type /Annot /Subtype /FreeText /Rect [0 0 10 10] /Contents (Note) /AP << /N 6 0 R >> >>",
+        "Note",
+    );
+    check(
+        "<< /Type /Annot /Subtype /Stamp /F 2 /Rect [0 0 10 10] /AP << /N 6 0 R >> >>",
+        "",
+    );
+}
+
+#[test]
+fn the_symbol_and_dingbats_fonts_read_through_their_own_encodings() {
+    let check = |base_font: &str, shown: &str, expected: &str| {
+        let font = format!("<< /Type /Font /Subtype /Type1 /BaseFont /{base_font} >>");
+        let content = format!("BT /F1 10 Tf 72 700 Td ({shown}) Tj ET");
+        let doc = run(&pdf_custom(&content, &font, "", &[])).expect("extracts");
+        assert_eq!(doc.sections[0].text, expected, "{base_font}");
+    };
+    check("Symbol", "abg", "\u{3B1}\u{3B2}\u{3B3}");
+    check("ABCDEF+Symbol", "p", "\u{3C0}");
+    check("ZapfDingbats", "4", "\u{2714}");
+    check("Courier", "abg", "abg");
+}

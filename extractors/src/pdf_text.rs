@@ -263,49 +263,59 @@ impl<'d> Interpreter<'d> {
                     let Some(id) = self.xobject(&resources, name) else {
                         continue;
                     };
-                    if !self.visited.insert(id) {
-                        continue; // already drawn on this page, or a cycle
-                    }
-                    let Ok(stream) = self.doc.get_object(id).and_then(Object::as_stream) else {
-                        continue;
-                    };
-                    if stream.dict.get(b"Subtype").and_then(Object::as_name).ok()
-                        != Some(b"Form".as_slice())
-                    {
-                        continue;
-                    }
-                    let Ok(data) = stream
-                        .decompressed_content_with_limit(self.max_content)
-                        .or_else(|_| Ok::<_, lopdf::Error>(stream.content.clone()))
-                    else {
-                        continue;
-                    };
-                    let mut nested = Vec::with_capacity(resources.len() + 1);
-                    if let Some(own) = dict_entry(self.doc, &stream.dict, b"Resources") {
-                        nested.push(own);
-                    }
-                    nested.extend(resources.iter().copied());
-                    let matrix = stream
-                        .dict
-                        .get(b"Matrix")
-                        .ok()
-                        .and_then(|o| deref(self.doc, o))
-                        .and_then(|o| o.as_array().ok())
-                        .filter(|a| a.len() == 6)
-                        .map(|a| {
-                            let v: Vec<f32> = a
-                                .iter()
-                                .map(|x| x.as_float().ok().filter(|v| v.is_finite()).unwrap_or(0.0))
-                                .collect();
-                            [v[0], v[1], v[2], v[3], v[4], v[5]]
-                        })
-                        .unwrap_or(IDENTITY);
-                    self.run(&data, nested, mul(&matrix, &ctm), depth + 1)?;
+                    self.draw_form(id, &resources, &ctm, depth)?;
                 }
                 _ => {}
             }
         }
         Ok(())
+    }
+
+    /// Draws the form XObject `id` (a `Do`, or an annotation's appearance) with the
+    /// resources it was drawn with and the current matrix; anything else is skipped.
+    fn draw_form(
+        &mut self,
+        id: ObjectId,
+        resources: &[&'d Dictionary],
+        ctm: &Matrix,
+        depth: usize,
+    ) -> Result<(), ExtractError> {
+        if !self.visited.insert(id) {
+            return Ok(()); // already drawn on this page, or a cycle
+        }
+        let Ok(stream) = self.doc.get_object(id).and_then(Object::as_stream) else {
+            return Ok(());
+        };
+        if stream.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form".as_slice()) {
+            return Ok(());
+        }
+        let Ok(data) = stream
+            .decompressed_content_with_limit(self.max_content)
+            .or_else(|_| Ok::<_, lopdf::Error>(stream.content.clone()))
+        else {
+            return Ok(());
+        };
+        let mut nested = Vec::with_capacity(resources.len() + 1);
+        if let Some(own) = dict_entry(self.doc, &stream.dict, b"Resources") {
+            nested.push(own);
+        }
+        nested.extend(resources.iter().copied());
+        let matrix = stream
+            .dict
+            .get(b"Matrix")
+            .ok()
+            .and_then(|o| deref(self.doc, o))
+            .and_then(|o| o.as_array().ok())
+            .filter(|a| a.len() == 6)
+            .map(|a| {
+                let v: Vec<f32> = a
+                    .iter()
+                    .map(|x| x.as_float().ok().filter(|v| v.is_finite()).unwrap_or(0.0))
+                    .collect();
+                [v[0], v[1], v[2], v[3], v[4], v[5]]
+            })
+            .unwrap_or(IDENTITY);
+        self.run(&data, nested, mul(&matrix, ctm), depth + 1)
     }
 
     /// Shows one string: a line break or a space first when its position says so (compared
@@ -617,15 +627,31 @@ pub(crate) fn page_text(
     let mut interp = Interpreter::new(doc, deadline, max_content);
     interp.bounds = page_box(doc, page_id);
     interp.run(&content, resources, IDENTITY, 0)?;
-    if interp.out.chars().any(is_rtl) {
-        return Ok(interp
-            .out
-            .split('\n')
-            .map(logical_order)
-            .collect::<Vec<_>>()
-            .join("\n"));
+    Ok(in_logical_order(interp.out))
+}
+
+/// The text of an annotation's appearance (a form XObject), as a viewer draws it over the
+/// page: a free-text note, a stamp, a push button's caption.
+pub(crate) fn appearance_text(
+    doc: &Document,
+    form: ObjectId,
+    deadline: Deadline,
+    max_content: usize,
+) -> Result<String, ExtractError> {
+    let mut interp = Interpreter::new(doc, deadline, max_content);
+    interp.draw_form(form, &[], &IDENTITY, 0)?;
+    Ok(in_logical_order(interp.out))
+}
+
+/// `text` with each line that holds right-to-left script in logical order.
+fn in_logical_order(text: String) -> String {
+    if !text.chars().any(is_rtl) {
+        return text;
     }
-    Ok(interp.out)
+    text.split('\n')
+        .map(logical_order)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
