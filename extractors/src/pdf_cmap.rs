@@ -3,6 +3,9 @@
 //! destination strings are UTF-16BE and may hold several characters (ligatures).
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use hayro_cmap::{BfString, CMap, CMapName};
 
 /// Code → text, plus the code length in bytes (from the codespace or the codes seen).
 #[derive(Debug, Clone, Default)]
@@ -213,6 +216,42 @@ impl ToUnicode {
             }
         }
         out
+    }
+}
+
+/// The CID → Unicode map of one of Adobe's CJK character collections (`Japan1`, `GB1`,
+/// `CNS1`, `Korea1`), as poppler reads it from poppler-data; the maps ship inside
+/// hayro-cmap and are parsed once per process.
+pub(crate) fn collection_map(ordering: &[u8]) -> Option<&'static CMap> {
+    static MAPS: [OnceLock<Option<CMap>>; 4] = [const { OnceLock::new() }; 4];
+    let (slot, name) = match ordering {
+        b"Japan1" => (0, CMapName::AdobeJapan1Ucs2),
+        b"GB1" => (1, CMapName::AdobeGb1Ucs2),
+        b"CNS1" => (2, CMapName::AdobeCns1Ucs2),
+        b"Korea1" => (3, CMapName::AdobeKorea1Ucs2),
+        _ => return None,
+    };
+    MAPS[slot]
+        .get_or_init(|| CMap::parse(hayro_cmap::load_embedded(name)?, hayro_cmap::load_embedded))
+        .as_ref()
+}
+
+/// The collection a ToUnicode CMap builds on (`/Adobe-Korea1-UCS2 usecmap`): the codes it
+/// does not map itself are CIDs of that collection.
+pub(crate) fn used_collection(data: &[u8]) -> Option<&'static CMap> {
+    let at = data.windows(7).position(|w| w == b"usecmap")?;
+    let before = String::from_utf8_lossy(&data[at.saturating_sub(64)..at]);
+    let name = before.split_ascii_whitespace().last()?.strip_prefix('/')?;
+    let ordering = name.strip_prefix("Adobe-")?.strip_suffix("-UCS2")?;
+    collection_map(ordering.as_bytes())
+}
+
+/// The text of one CID of a collection, appended to `out`.
+pub(crate) fn push_cid_text(map: &CMap, cid: u16, out: &mut String) {
+    match map.lookup_bf_string(u32::from(cid)) {
+        Some(BfString::Char(c)) => out.push(c),
+        Some(BfString::String(s)) => out.push_str(&s),
+        None => {}
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use lopdf::{Dictionary, Document, Encoding, Object};
 
 use crate::pdf::{deref, dict_entry};
-use crate::pdf_cmap::ToUnicode;
+use crate::pdf_cmap::{ToUnicode, collection_map, push_cid_text, used_collection};
 use crate::pdf_encoding::differences;
 
 /// A composite (`Type0`) font's CIDFont: the first of its `/DescendantFonts`.
@@ -45,6 +45,9 @@ pub(crate) enum Decoder<'d> {
     /// does not know — `/.notdef`, TeX's `/circlecopyrt` — losing ligatures (`/fi` at
     /// code 2) and every other difference with them.
     Table(Box<[String; 256]>),
+    /// Two-byte codes that are CIDs of one of Adobe's CJK collections, read through that
+    /// collection's CID → Unicode map (`pdf_cmap::collection_map`).
+    Collection(&'static hayro_cmap::CMap),
 }
 
 /// The character encodings behind Adobe's predefined CJK CMaps (PDF 32000 9.7.5.2).
@@ -124,6 +127,13 @@ impl Decoder<'_> {
             Decoder::Predefined(legacy) => Some(legacy.decode(bytes)),
             Decoder::Table(table) => {
                 Some(bytes.iter().map(|&b| table[b as usize].as_str()).collect())
+            }
+            Decoder::Collection(map) => {
+                let mut out = String::new();
+                for pair in bytes.chunks_exact(2) {
+                    push_cid_text(map, u16::from_be_bytes([pair[0], pair[1]]), &mut out);
+                }
+                Some(out)
             }
             Decoder::Glyphs(chars) => Some(
                 bytes
@@ -307,7 +317,7 @@ pub(crate) fn decoder<'d>(
     max_content: usize,
 ) -> Option<Decoder<'d>> {
     let lopdf = font.get_font_encoding_with_limit(doc, max_content).ok();
-    let ours = font
+    let to_unicode = font
         .get(b"ToUnicode")
         .ok()
         .and_then(|o| deref(doc, o))
@@ -316,13 +326,20 @@ pub(crate) fn decoder<'d>(
             s.decompressed_content_with_limit(max_content)
                 .ok()
                 .or_else(|| Some(s.content.clone()))
-        })
-        .and_then(|data| ToUnicode::parse(&data));
+        });
+    let ours = to_unicode.as_deref().and_then(ToUnicode::parse);
+    let composite =
+        font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice());
+    // A CJK collection's map reads the codes a composite font's ToUnicode leaves out (as
+    // poppler merges the two), or all of them when it has none.
+    let collection = to_unicode
+        .as_deref()
+        .and_then(used_collection)
+        .or_else(|| composite.then(|| font_collection(doc, font)).flatten());
     if let Some(cmap) = ours {
-        let composite =
-            font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice());
         if composite {
-            return Some(Decoder::Cmap(cmap, None));
+            let rest = collection.map(|c| Box::new(Decoder::Collection(c)));
+            return Some(Decoder::Cmap(cmap, rest));
         }
         // The encoding the font would have without its ToUnicode.
         let mut plain = font.clone();
@@ -351,10 +368,41 @@ pub(crate) fn decoder<'d>(
     if let Some(chars) = embedded_cmap(doc, font, max_content) {
         return Some(Decoder::Glyphs(chars));
     }
+    if let Some(map) = collection.filter(|_| composite) {
+        return Some(Decoder::Collection(map));
+    }
     if let Some(table) = differences(doc, font, lopdf.as_ref(), max_content) {
         return Some(Decoder::Table(table));
     }
     lopdf.map(Decoder::Lopdf)
+}
+
+/// The Adobe CJK collection whose CIDs an Identity-encoded composite font shows, by its
+/// CIDFont's `/CIDSystemInfo`: for a CID-keyed font (`CIDFontType0`), or a TrueType one
+/// with no embedded program (a viewer substitutes a font of that collection). An embedded
+/// TrueType program's CIDs are its glyph numbers, whatever the font claims.
+fn font_collection(doc: &Document, font: &Dictionary) -> Option<&'static hayro_cmap::CMap> {
+    let encoding = font.get(b"Encoding").and_then(Object::as_name).ok()?;
+    if encoding != b"Identity-H" && encoding != b"Identity-V" {
+        return None;
+    }
+    let cid_font = descendant_font(doc, font)?;
+    let kind = cid_font.get(b"Subtype").and_then(Object::as_name).ok()?;
+    let embedded_truetype =
+        dict_entry(doc, cid_font, b"FontDescriptor").is_some_and(|d| d.has(b"FontFile2"));
+    if kind != b"CIDFontType0" && (kind != b"CIDFontType2" || embedded_truetype) {
+        return None;
+    }
+    let info = dict_entry(doc, cid_font, b"CIDSystemInfo")?;
+    let text = |key: &[u8]| match info.get(key).ok().and_then(|o| deref(doc, o)) {
+        Some(Object::String(s, _)) => Some(s.clone()),
+        Some(Object::Name(n)) => Some(n.clone()),
+        _ => None,
+    };
+    if text(b"Registry")? != b"Adobe" {
+        return None;
+    }
+    collection_map(&text(b"Ordering")?)
 }
 
 /// CID → character for an Identity-encoded composite font with an embedded TrueType

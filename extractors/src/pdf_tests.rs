@@ -365,3 +365,46 @@ fn the_symbol_and_dingbats_fonts_read_through_their_own_encodings() {
     check("ZapfDingbats", "4", "\u{2714}");
     check("Courier", "abg", "abg");
 }
+
+#[test]
+fn cid_keyed_fonts_of_adobe_cjk_collections_read_through_the_collections_map() {
+    // CIDs 34, 35 and 843 are A, B and あ in Adobe-Japan1, A, B and ² in Adobe-Korea1.
+    let check = |registry: &str, ordering: &str, to_unicode: Option<&str>, expected: &str| {
+        let font = format!(
+            "<< /Type /Font /Subtype /Type0 /BaseFont /Gothic /Encoding /Identity-H \
+             /DescendantFonts [6 0 R] {} >>",
+            if to_unicode.is_some() {
+                "/ToUnicode 7 0 R"
+            } else {
+                ""
+            }
+        );
+        let mut extra = vec![format!(
+            "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /Gothic \
+             /CIDSystemInfo << /Registry ({registry}) /Ordering ({ordering}) /Supplement 2 >> >>"
+        )];
+        if let Some(cmap) = to_unicode {
+            extra.push(format!(
+                "<< /Length {} >>\nstream\n{cmap}\nendstream",
+                cmap.len()
+            ));
+        }
+        let content = "BT /F1 10 Tf 72 700 Td <00220023034B> Tj ET";
+        let doc = run(&pdf_custom(content, &font, "", &extra)).expect("extracts");
+        assert_eq!(
+            doc.sections[0].text, expected,
+            "{registry}-{ordering} {to_unicode:?}"
+        );
+    };
+    check("Adobe", "Japan1", None, "AB\u{3042}");
+    // A ToUnicode decides the codes it maps; the collection reads the others.
+    let partial = "begincmap 1 begincodespacerange <0000> <FFFF> endcodespacerange \
+        1 beginbfchar <0022> <005A> endbfchar endcmap";
+    check("Adobe", "Japan1", Some(partial), "ZB\u{3042}");
+    // A collection of another registry is not Adobe's, unless a ToUnicode says it builds
+    // on Adobe's map.
+    let uses = "/Adobe-Korea1-UCS2 usecmap begincmap 1 begincodespacerange <0000> <FFFF> \
+        endcodespacerange 1 beginbfchar <0023> <0062> endbfchar endcmap";
+    check("Unidocs", "Korea1", Some(uses), "Ab\u{B2}");
+    check("Unidocs", "Korea1", Some(partial), "Z");
+}
