@@ -51,6 +51,13 @@ pub use detect::{Format, Hints, detect};
 pub use error::{ErrorKind, ExtractError};
 pub use text::decode_text;
 
+/// The lines of text a metafile picture (EMF or WMF) draws, as they are indexed from the
+/// pictures of Office documents; none for anything else. Public for the fuzz targets.
+#[doc(hidden)]
+pub fn metafile_text(picture: &[u8]) -> Vec<String> {
+    office::picture_lines(picture)
+}
+
 /// Bumped whenever any extractor's output may change, so that an upgrade re-extracts
 /// documents indexed by an older version (the engine stores it in its manifest).
 pub const EXTRACTOR_VERSION: u32 = 10;

@@ -1,18 +1,20 @@
 //! Pictures stored in OfficeArt (Escher) records, the drawing layer of the binary Office
 //! formats: XLS keeps them in its `MSODRAWINGGROUP` records, PPT in its `Pictures` stream.
-//! The EMF pictures among them are mostly the previews Office draws of embedded objects and
-//! charts, whose text (axis labels, a linked table's cells) is what the page shows.
+//! The metafile pictures among them (EMF, WMF) are mostly the previews Office draws of
+//! embedded objects and charts, and diagrams, whose text (axis labels, a linked table's
+//! cells, a diagram's labels) is what the page shows.
 //!
 //! Records: 8-byte header (version/instance, type, length); containers (version 0xF) hold
 //! records. A blip-store entry (`OfficeArtFBSE`, 0xF007) is 36 bytes and a name before the
-//! picture record it embeds. An EMF picture (`OfficeArtBlipEMF`, 0xF01A) is one or two
-//! 16-byte ids, a 34-byte metafile header (sizes, and compression 0 = DEFLATE), then data.
-//! [MS-ODRAW] 2.2.
+//! picture record it embeds. An EMF or WMF picture (`OfficeArtBlipEMF`, 0xF01A;
+//! `OfficeArtBlipWMF`, 0xF01B) is one or two 16-byte ids, a 34-byte metafile header
+//! (sizes, and compression 0 = DEFLATE), then data. [MS-ODRAW] 2.2.
 
 use std::io::Read;
 
 const FBSE: u16 = 0xF007;
 const BLIP_EMF: u16 = 0xF01A;
+const BLIP_WMF: u16 = 0xF01B;
 
 /// At most this many pictures are read per document.
 const MAX_PICTURES: usize = 64;
@@ -69,8 +71,9 @@ pub(crate) fn inflate(z: &[u8], max: usize) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The EMF pictures (decompressed, each at most `max` bytes) in a run of OfficeArt records.
-pub(crate) fn emf_pictures(data: &[u8], max: usize) -> Vec<Vec<u8>> {
+/// The metafile pictures, EMF and WMF (decompressed, each at most `max` bytes), in a run
+/// of OfficeArt records.
+pub(crate) fn metafiles(data: &[u8], max: usize) -> Vec<Vec<u8>> {
     atoms(data)
         .filter_map(|(ver_inst, kind, body)| match kind {
             // The picture record sits after the entry's 36 fixed bytes and its name.
@@ -78,24 +81,29 @@ pub(crate) fn emf_pictures(data: &[u8], max: usize) -> Vec<Vec<u8>> {
                 let name_len = body.get(33).map_or(0, |&n| usize::from(n));
                 let blip = 36 + name_len;
                 match header(body, blip)? {
-                    (inst, BLIP_EMF, len) => {
+                    (inst, BLIP_EMF | BLIP_WMF, len) => {
                         let start = blip + 8;
                         let end = start.saturating_add(len).min(body.len());
-                        emf(body.get(start..end)?, inst >> 4, max)
+                        metafile(body.get(start..end)?, inst >> 4, max)
                     }
                     _ => None,
                 }
             }
-            BLIP_EMF => emf(body, ver_inst >> 4, max),
+            BLIP_EMF | BLIP_WMF => metafile(body, ver_inst >> 4, max),
             _ => None,
         })
         .take(MAX_PICTURES)
         .collect()
 }
 
-/// The metafile of an `OfficeArtBlipEMF` body (`instance` 0x3D5 carries a second id).
-fn emf(body: &[u8], instance: u16, max: usize) -> Option<Vec<u8>> {
-    let ids = if instance == 0x3D5 { 32 } else { 16 };
+/// The metafile of an `OfficeArtBlipEMF` or `OfficeArtBlipWMF` body (`instance` 0x3D5,
+/// 0x217: a second id follows the first).
+fn metafile(body: &[u8], instance: u16, max: usize) -> Option<Vec<u8>> {
+    let ids = if instance == 0x3D5 || instance == 0x217 {
+        32
+    } else {
+        16
+    };
     let meta = body.get(ids..ids + 34)?;
     let size = u32::from_le_bytes([meta[0], meta[1], meta[2], meta[3]]) as usize;
     let compression = meta[32];
@@ -141,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn emf_pictures_are_found_in_blip_stores_and_inflated() {
+    fn metafile_pictures_are_found_in_blip_stores_and_inflated() {
         let emf = crate::office::emf::sample(&["Tech Partners"]);
         // XLS: a drawing group container, a blip store, one entry (with a 2-byte name).
         let mut fbse = vec![0u8; 36];
@@ -154,12 +162,20 @@ mod tests {
             0xF000,
             &[record(0, 0xF006, &[0u8; 16]), store].concat(),
         );
-        assert_eq!(emf_pictures(&group, 1 << 20), vec![emf.clone()]);
+        assert_eq!(metafiles(&group, 1 << 20), vec![emf.clone()]);
         // PPT's Pictures stream: pictures one after the other, stored or deflated.
         let pictures = [blip(&emf, false), blip(&emf, true)].concat();
-        assert_eq!(emf_pictures(&pictures, 1 << 20).len(), 2);
+        assert_eq!(metafiles(&pictures, 1 << 20).len(), 2);
+        // A WMF picture (instance 0x217: two ids) is read the same way.
+        let wmf = crate::office::wmf::sample(&[]);
+        let mut wmf_blip = blip(&wmf, true);
+        wmf_blip[..4].copy_from_slice(&[0x70, 0x21, 0x1B, 0xF0]);
+        wmf_blip.splice(8..8, [7u8; 16]);
+        let len = (wmf_blip.len() - 8) as u32;
+        wmf_blip[4..8].copy_from_slice(&len.to_le_bytes());
+        assert_eq!(metafiles(&wmf_blip, 1 << 20), vec![wmf]);
         // Over the size limit, or cut short: nothing, no panic.
-        assert!(emf_pictures(&pictures, 10).is_empty());
-        assert!(emf_pictures(&pictures[..30], 1 << 20).is_empty());
+        assert!(metafiles(&pictures, 10).is_empty());
+        assert!(metafiles(&pictures[..30], 1 << 20).is_empty());
     }
 }

@@ -23,6 +23,7 @@ mod ppt;
 mod ppt_edits;
 mod pptx;
 mod sheet;
+mod wmf;
 mod xml;
 mod zipguard;
 
@@ -137,7 +138,7 @@ impl Extractor for ZipExtractor {
 /// slide is not an empty one), and a search for the file finds the document. A part's
 /// own text comes with it: EMF pictures are mostly the previews Office draws of embedded
 /// objects and charts, whose text (axis labels, a linked table's cells) is what the page
-/// shows.
+/// shows; WMF ones, diagrams and equations of documents from the binary formats' days.
 fn append_media(
     doc: &mut Extracted,
     zip: &mut ZipGuard<'_>,
@@ -152,7 +153,8 @@ fn append_media(
         .collect();
     for name in media {
         deadline.check()?;
-        let described = name.to_ascii_lowercase().ends_with(".emf")
+        let lower = name.to_ascii_lowercase();
+        let described = (lower.ends_with(".emf") || lower.ends_with(".wmf"))
             && zip
                 .read(&name)?
                 .is_some_and(|bytes| append_picture_text(doc, &name, &bytes, limits));
@@ -167,17 +169,27 @@ fn append_media(
 /// At most this many media parts of one package are listed.
 const MAX_MEDIA: usize = 256;
 
-/// The text an EMF picture draws, as a section headed by the picture's name (its part
+/// The lines of text an EMF or WMF picture draws; none for anything else.
+pub(crate) fn picture_lines(picture: &[u8]) -> Vec<String> {
+    let lines = emf::text(picture);
+    if lines.is_empty() {
+        wmf::text(picture)
+    } else {
+        lines
+    }
+}
+
+/// The text an EMF or WMF picture draws, as a section headed by the picture's name (its part
 /// name in a package, which is in the file; a label of ours — kept out of the text — for
 /// the unnamed pictures of the binary formats), within what is left of the output budget.
 /// Returns whether the picture draws any text.
 pub(crate) fn append_picture_text(
     doc: &mut Extracted,
     name: &str,
-    emf_bytes: &[u8],
+    picture: &[u8],
     limits: &Limits,
 ) -> bool {
-    let lines = emf::text(emf_bytes);
+    let lines = picture_lines(picture);
     if lines.is_empty() {
         return false;
     }

@@ -154,7 +154,7 @@ impl OleExtractor {
             };
             if let Some(stream) = &stream {
                 let group = biff::drawing_group(stream);
-                for (i, picture) in escher::emf_pictures(&group, limits.max_input_bytes)
+                for (i, picture) in escher::metafiles(&group, limits.max_input_bytes)
                     .iter()
                     .enumerate()
                 {

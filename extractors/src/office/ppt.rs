@@ -285,7 +285,8 @@ pub(crate) fn extract(
         }
     }
     let mut doc = b.finish();
-    // Previews of embedded objects and charts are EMF pictures in the Pictures stream.
+    // Previews of embedded objects and charts, and diagrams, are metafile pictures (EMF,
+    // WMF) in the Pictures stream.
     let mut pictures = Vec::new();
     if let Ok(stream) = ole.open_stream("/Pictures") {
         stream
@@ -293,7 +294,7 @@ pub(crate) fn extract(
             .read_to_end(&mut pictures)
             .map_err(|e| corrupt(&e.to_string()))?;
     }
-    for (i, picture) in crate::office::escher::emf_pictures(&pictures, limits.max_input_bytes)
+    for (i, picture) in crate::office::escher::metafiles(&pictures, limits.max_input_bytes)
         .iter()
         .enumerate()
     {
