@@ -203,9 +203,19 @@ fn text_by_slide(
             let lines: Vec<&str> = trimmed.lines().filter(|l| !is_prompt(l.trim())).collect();
             let trimmed = lines.join("\n");
             let trimmed = trimmed.trim();
-            if !trimmed.is_empty() && trimmed != "*" && seen.insert(trimmed.to_string()) {
-                let in_slide = open.iter().any(|(_, slide, _, _)| *slide);
-                if master_depth.is_some() && !in_comment {
+            let in_slide = open.iter().any(|(_, slide, _, _)| *slide);
+            let on_master = master_depth.is_some() && !in_comment;
+            // Text outside slides (the slide list's placeholders, masters, notes) shows
+            // once; a slide's own shapes may repeat a piece another slide has (a deck that
+            // repeats a label), but not one shown outside slides or already on this slide.
+            let fresh = if in_slide && !on_master {
+                !seen.contains(&(0, trimmed.to_string()))
+                    && seen.insert((slides.len() - 1, trimmed.to_string()))
+            } else {
+                seen.insert((0, trimmed.to_string()))
+            };
+            if !trimmed.is_empty() && trimmed != "*" && fresh {
+                if on_master {
                     master.push(trimmed.to_string());
                 } else {
                     let bucket = if in_slide { slides.len() - 1 } else { 0 };
@@ -379,6 +389,7 @@ mod tests {
             &[
                 record(0, TEXT_CHARS_ATOM, &utf16),
                 record(0, TEXT_BYTES_ATOM, b"second"),
+                record(0, TEXT_BYTES_ATOM, b"second"),
             ]
             .concat(),
         );
@@ -406,7 +417,12 @@ mod tests {
         let slide2 = record(
             0x000F,
             SLIDE_CONTAINER,
-            &[record(0, TEXT_BYTES_ATOM, b"third"), tagged_comment].concat(),
+            &[
+                record(0, TEXT_BYTES_ATOM, b"third"),
+                record(0, TEXT_BYTES_ATOM, b"second"),
+                tagged_comment,
+            ]
+            .concat(),
         );
         // A master: a title placeholder (text type 0) holds a prompt in any wording; a
         // plain text box (type 4) holds content.
@@ -455,15 +471,16 @@ mod tests {
         );
         let texts = texts_of(&doc);
         // Master placeholders, prompts and "*" are dropped, a master's own text box is
-        // kept (for every slide); "third" appears once, where it came first; a comment
-        // keeps its author and text.
+        // kept (for every slide); "third" appears once, where it came first outside the
+        // slides; "second" once on each slide that shows it; a comment keeps its author
+        // and text.
         assert_eq!(texts.master, ["ACME confidential"]);
         assert_eq!(
             texts.slides,
             vec![
                 vec!["third".to_string(), "Ana".into(), "Fix the date".into()],
                 vec!["Résumé".into(), "second".into()],
-                vec!["Add content".into()]
+                vec!["second".into(), "Add content".into()]
             ]
         );
         // A record claiming more bytes than exist ends the walk instead of reading past it.
