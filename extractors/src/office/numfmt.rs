@@ -14,6 +14,8 @@ pub(crate) fn builtin(id: u32) -> Option<&'static str> {
         9 => "0%",
         10 => "0.00%",
         11 => "0.00E+00",
+        12 => "# ?/?",
+        13 => "# ??/??",
         14 => "m/d/yy",
         15 => "d-mmm-yy",
         16 => "d-mmm",
@@ -27,6 +29,11 @@ pub(crate) fn builtin(id: u32) -> Option<&'static str> {
         38 => "#,##0 ;[Red](#,##0)",
         39 => "#,##0.00;(#,##0.00)",
         40 => "#,##0.00;[Red](#,##0.00)",
+        45 => "mm:ss",
+        46 => "[h]:mm:ss",
+        47 => "mm:ss.0",
+        48 => "##0.0E+0",
+        49 => "@",
         _ => return None,
     })
 }
@@ -147,8 +154,10 @@ fn fraction(value: f64, section: &str) -> Option<String> {
     if num_start == slash {
         return None;
     }
+    // The whole part and the fraction are apart by a space, written as it is, escaped
+    // (`#\ ?/?`) or quoted.
     let mut gap = num_start;
-    while gap > 0 && chars[gap - 1] == (' ', false) {
+    while gap > 0 && chars[gap - 1].0 == ' ' {
         gap -= 1;
     }
     let mut int_start = gap;
@@ -562,6 +571,8 @@ mod tests {
         check(-0.99, "# ?/2", "-1");
         check(-0.12, "# ?/2", "-0");
         check(0.0004629633, "# ?/?", "0");
+        check(-1.05, "#\\ ??/16", "-1 1/16");
+        check(2.5, "#\" \"?/2", "2 1/2");
         check(0.0004629633, "# ????/????", "1/2160");
         check(1.75, "?/?", "7/4");
         check(2.5, "# ?/? \"in\"", "2 1/2 in");
