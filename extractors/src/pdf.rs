@@ -114,7 +114,16 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
                 .filter(|t| !t.is_empty())
         };
         let before = out.len();
-        if let Some(comment) = dict.get(b"Contents").ok().and_then(text) {
+        // A link's `/Contents` is an alternate description for screen readers (TCPDF
+        // writes the target page number there), a popup's repeats its parent's.
+        let subtype = dict.get(b"Subtype").and_then(lopdf::Object::as_name).ok();
+        let described = matches!(subtype, Some(b"Link" | b"Popup"));
+        if let Some(comment) = dict
+            .get(b"Contents")
+            .ok()
+            .filter(|_| !described)
+            .and_then(text)
+        {
             out.push(comment);
         }
         // A field's value; a choice field's value is an export value (or several, for a

@@ -342,17 +342,11 @@ pub(crate) fn decoder<'d>(
             return Some(Decoder::Cmap(cmap, rest));
         }
         // The encoding the font would have without its ToUnicode.
-        let mut plain = font.clone();
-        plain.remove(b"ToUnicode");
-        let plain_lopdf = plain.get_font_encoding_with_limit(doc, max_content).ok();
-        let table = differences(doc, &plain, plain_lopdf.as_ref(), max_content).or_else(|| {
-            let e = plain_lopdf.as_ref()?;
-            Some(Box::new(std::array::from_fn(|code| {
-                e.bytes_to_string(&[code as u8]).unwrap_or_default()
-            })))
-        });
-        let encoding = table.map(|t| Box::new(Decoder::Table(t)));
+        let encoding = plain_table(doc, font, max_content).map(|t| Box::new(Decoder::Table(t)));
         return Some(Decoder::Cmap(cmap.single_byte(), encoding));
+    }
+    if !composite && unknown_encoding_name(font) {
+        return plain_table(doc, font, max_content).map(Decoder::Table);
     }
     if matches!(lopdf, Some(Encoding::UnicodeMapEncoding(_))) {
         return lopdf.map(Decoder::Lopdf);
@@ -375,6 +369,44 @@ pub(crate) fn decoder<'d>(
         return Some(Decoder::Table(table));
     }
     lopdf.map(Decoder::Lopdf)
+}
+
+/// A simple font's code → text table as its encoding alone decodes them: without its
+/// ToUnicode, and without an `/Encoding` name that is none of the standard ones (a writer's
+/// `/NULL`), which poppler ignores and lopdf decodes nothing with.
+fn plain_table(
+    doc: &Document,
+    font: &Dictionary,
+    max_content: usize,
+) -> Option<Box<[String; 256]>> {
+    let mut plain = font.clone();
+    plain.remove(b"ToUnicode");
+    if unknown_encoding_name(font) {
+        plain.remove(b"Encoding");
+    }
+    let plain_lopdf = plain.get_font_encoding_with_limit(doc, max_content).ok();
+    differences(doc, &plain, plain_lopdf.as_ref(), max_content).or_else(|| {
+        let e = plain_lopdf.as_ref()?;
+        Some(Box::new(std::array::from_fn(|code| {
+            e.bytes_to_string(&[code as u8]).unwrap_or_default()
+        })))
+    })
+}
+
+/// Whether a simple font's `/Encoding` is a name that is none of the standard encodings.
+fn unknown_encoding_name(font: &Dictionary) -> bool {
+    font.get(b"Encoding")
+        .and_then(Object::as_name)
+        .is_ok_and(|name| {
+            !matches!(
+                name,
+                b"StandardEncoding"
+                    | b"WinAnsiEncoding"
+                    | b"MacRomanEncoding"
+                    | b"MacExpertEncoding"
+                    | b"PDFDocEncoding"
+            )
+        })
 }
 
 /// The Adobe CJK collection whose CIDs an Identity-encoded composite font shows, by its

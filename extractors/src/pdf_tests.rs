@@ -350,6 +350,11 @@ fn an_annotation_that_says_nothing_in_words_gives_the_text_its_appearance_shows(
         "<< /Type /Annot /Subtype /Stamp /F 2 /Rect [0 0 10 10] /AP << /N 6 0 R >> >>",
         "",
     );
+    // A link's description is for screen readers, not text on the page.
+    check(
+        "<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /Contents (2) >>",
+        "",
+    );
 }
 
 #[test]
@@ -364,6 +369,19 @@ fn the_symbol_and_dingbats_fonts_read_through_their_own_encodings() {
     check("ABCDEF+Symbol", "p", "\u{3C0}");
     check("ZapfDingbats", "4", "\u{2714}");
     check("Courier", "abg", "abg");
+}
+
+#[test]
+fn an_encoding_name_that_is_no_standard_one_is_ignored() {
+    let font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /NULL >>";
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td (Bug 859204) Tj ET",
+        font,
+        "",
+        &[],
+    ))
+    .expect("extracts");
+    assert_eq!(doc.sections[0].text, "Bug 859204");
 }
 
 #[test]
