@@ -139,14 +139,40 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
                 .and_then(|pair| pair.get(1).and_then(text))
                 .unwrap_or(value)
         };
-        match field_entry(doc, &dict, b"V") {
+        let mut values: Vec<String> = match field_entry(doc, &dict, b"V") {
             Some((Some(field), _)) if !fields.insert(field) => continue,
-            Some((_, lopdf::Object::Array(values))) => {
-                out.extend(values.iter().take(1_000).filter_map(text).map(shown));
-            }
-            Some((_, value)) => out.extend(text(&value).map(shown)),
-            None => {}
+            Some((_, lopdf::Object::Array(values))) => values
+                .iter()
+                .take(1_000)
+                .filter_map(text)
+                .map(shown)
+                .collect(),
+            Some((_, value)) => text(&value).map(shown).into_iter().collect(),
+            None => Vec::new(),
+        };
+        // A list box (a choice field that is no combo box) shows its options, chosen or
+        // not; a combo box, the chosen one.
+        const COMBO: i64 = 1 << 17;
+        let choice = field_entry(doc, &dict, b"FT")
+            .is_some_and(|(_, t)| t.as_name().ok() == Some(b"Ch".as_slice()));
+        let combo = field_entry(doc, &dict, b"Ff")
+            .and_then(|(_, f)| f.as_i64().ok())
+            .is_some_and(|f| f & COMBO != 0);
+        if choice && !combo {
+            let mut listed: Vec<String> = options
+                .iter()
+                .take(1_000)
+                .filter_map(|o| match deref(o) {
+                    Some(lopdf::Object::Array(pair)) => pair.get(1).and_then(text),
+                    Some(other) => text(&other),
+                    None => None,
+                })
+                .collect();
+            values.retain(|v| !listed.contains(v));
+            listed.append(&mut values);
+            values = listed;
         }
+        out.extend(values);
         // Nothing said in words: what the annotation shows, as poppler draws it (a
         // free-text box's words, a stamp, a button's caption).
         if out.len() == before {

@@ -131,10 +131,17 @@ fn words_are_placed_by_where_they_land_on_the_page() {
 fn choice_fields_show_the_text_of_their_selected_options() {
     // A multiple-choice list: the values are export values, /Opt pairs them with what
     // the form shows; a value without a pair shows as itself.
-    let annot = "<< /Type /Annot /Subtype /Widget /FT /Ch /Rect [0 0 10 10] \
-        /Opt [[(e1) (Blue sky)] [(e2) (Green field)] (Plain)] /V [(e2) (Plain) (other)] >>";
-    let doc = run(&pdf_from("BT ET", "3 0 R", "BT ET", "/Type /Font ", annot)).expect("extracts");
-    assert_eq!(doc.sections[0].text, "Green field\nPlain\nother");
+    let options = "/Opt [[(e1) (Blue sky)] [(e2) (Green field)] (Plain)] /V [(e2) (other)]";
+    // A combo box shows what is chosen; a list box, every option and then what is chosen
+    // beside them.
+    let annot = format!(
+        "<< /Type /Annot /Subtype /Widget /FT /Ch /Ff 131072 /Rect [0 0 10 10] {options} >>"
+    );
+    let doc = run(&pdf_from("BT ET", "3 0 R", "BT ET", "/Type /Font ", &annot)).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Green field\nother");
+    let annot = format!("<< /Type /Annot /Subtype /Widget /FT /Ch /Rect [0 0 10 10] {options} >>");
+    let doc = run(&pdf_from("BT ET", "3 0 R", "BT ET", "/Type /Font ", &annot)).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Blue sky\nGreen field\nPlain\nother");
 }
 
 #[test]
