@@ -255,7 +255,8 @@ fn differences_with_names_lopdf_does_not_know_keep_the_rest() {
         &[],
     ))
     .expect("extracts");
-    assert_eq!(doc.sections[0].text, "pro\u{FB01}t B");
+    // The ligature comes out spelt, as pdftotext writes it.
+    assert_eq!(doc.sections[0].text, "profit B");
 }
 
 #[test]
@@ -328,7 +329,7 @@ fn a_tounicode_that_maps_some_codes_leaves_the_others_to_the_encoding() {
         &extra,
     ))
     .expect("extracts");
-    assert_eq!(doc.sections[0].text, "di\u{FB00}erent");
+    assert_eq!(doc.sections[0].text, "different");
 }
 
 #[test]

@@ -357,7 +357,7 @@ impl<'d> Interpreter<'d> {
                 return;
             }
         }
-        let decoded = encoding.decode(bytes).map(|t| t.replace('\0', ""));
+        let decoded = encoding.decode(bytes).map(|t| plain_letters(&t));
         // The same text drawn again where it already is (a stamp applied twice, text
         // overprinted to look bold) is one text: shown once, like PDF viewers' copy.
         // Fake bold and shadows draw the same text again a fraction of a point away; a
@@ -490,6 +490,33 @@ impl TextState<'_, '_> {
 }
 
 /// Hebrew and Arabic letters, and their points and vowel marks.
+/// `text` without NULs and with the Latin ligatures of Unicode's presentation forms
+/// (U+FB00–FB06: ff, fi, fl, ffi, ffl, long st, st) spelt out, as pdftotext writes them: a
+/// font's ToUnicode maps its `fi` glyph to U+FB01, and "ﬁrst" is not the word a search for
+/// "first" finds.
+fn plain_letters(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c == '\0' || ('\u{FB00}'..='\u{FB06}').contains(&c))
+    {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        match c {
+            '\0' => {}
+            '\u{FB00}' => out.push_str("ff"),
+            '\u{FB01}' => out.push_str("fi"),
+            '\u{FB02}' => out.push_str("fl"),
+            '\u{FB03}' => out.push_str("ffi"),
+            '\u{FB04}' => out.push_str("ffl"),
+            '\u{FB05}' | '\u{FB06}' => out.push_str("st"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn is_rtl(c: char) -> bool {
     matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF)
 }
