@@ -7,6 +7,11 @@ use lopdf::{Document, Object};
 /// The most bytes searched for a stream's `endstream` when its `/Length` is missing.
 const MAX_STREAM_SCAN: usize = 64 << 20;
 
+/// The most bytes searched, and copied, for all of a file's unsized streams together, as a
+/// multiple of the file's size: a hostile file of many `stream` keywords and one distant
+/// `endstream` would otherwise make each of them scan and copy the rest of the file.
+const SCAN_BUDGET_PER_INPUT_BYTE: usize = 2;
+
 /// Gives every stream whose `/Length` is missing or unusable the bytes up to its
 /// `endstream`, as poppler does. lopdf keeps such a stream with no content (and logs that
 /// its `Length` is missing), so a page whose content stream it is reads as blank.
@@ -14,6 +19,7 @@ const MAX_STREAM_SCAN: usize = 64 << 20;
 /// The data ends at the first `endstream` after the `stream` keyword, less the end of line
 /// before it; a stream with no `endstream` within reach keeps no content.
 pub(crate) fn recover_unsized_streams(doc: &mut Document, input: &[u8]) {
+    let mut budget = input.len().saturating_mul(SCAN_BUDGET_PER_INPUT_BYTE);
     for object in doc.objects.values_mut() {
         let Object::Stream(stream) = object else {
             continue;
@@ -24,8 +30,15 @@ pub(crate) fn recover_unsized_streams(doc: &mut Document, input: &[u8]) {
         if !stream.content.is_empty() || start >= input.len() {
             continue;
         }
-        let rest = &input[start..input.len().min(start.saturating_add(MAX_STREAM_SCAN))];
-        let Some(end) = find(rest, b"endstream") else {
+        let reach = MAX_STREAM_SCAN.min(budget);
+        let rest = &input[start..input.len().min(start.saturating_add(reach))];
+        let found = find(rest, b"endstream");
+        // What was scanned, and what will be copied, comes out of the budget.
+        budget = budget.saturating_sub(found.map_or(rest.len(), |end| end.saturating_mul(2)));
+        let Some(end) = found else {
+            if budget == 0 {
+                return;
+            }
             continue;
         };
         let data = &rest[..end];
@@ -164,5 +177,40 @@ trailer\n<</Root 1 0 R/Size 5>>\n%%EOF\n";
         assert!(content(&doc).is_empty(), "lopdf leaves it empty");
         recover_unsized_streams(&mut doc, pdf);
         assert_eq!(content(&doc), b"BT (hi) Tj ET");
+    }
+
+    #[test]
+    fn many_unsized_streams_share_one_bounded_budget() {
+        // 2,000 objects whose streams all end at one `endstream` 200 KB on: each would
+        // copy the 200 KB (400 MB in all) without the budget.
+        let mut pdf = b"%PDF-1.3\n".to_vec();
+        let mut offsets = Vec::new();
+        for i in 1..=2000 {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{i} 0 obj\n<< >>\nstream\n").as_bytes());
+        }
+        pdf.extend(std::iter::repeat_n(b'x', 200_000));
+        pdf.extend_from_slice(b"\nendstream\nendobj\n");
+        let mut doc = Document::new();
+        for (i, _) in offsets.iter().enumerate() {
+            let mut stream =
+                lopdf::Stream::with_position(lopdf::Dictionary::new(), offsets[i] + 20);
+            stream.content.clear();
+            doc.objects
+                .insert((i as u32 + 1, 0), Object::Stream(stream));
+        }
+        recover_unsized_streams(&mut doc, &pdf);
+        let copied: usize = doc
+            .objects
+            .values()
+            .filter_map(|o| o.as_stream().ok())
+            .map(|s| s.content.len())
+            .sum();
+        assert!(copied > 0, "the first streams are recovered");
+        assert!(
+            copied <= 2 * pdf.len(),
+            "copied {copied} bytes of a {} byte file",
+            pdf.len()
+        );
     }
 }
