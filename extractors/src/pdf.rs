@@ -103,6 +103,7 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
     };
     let mut out = Vec::new();
     let mut fields = std::collections::HashSet::new();
+    let mut drawn = std::collections::HashSet::new();
     for annot in annots.iter().take(10_000) {
         let Some(dict) = deref(annot).and_then(|a| a.as_dict().ok().cloned()) else {
             continue;
@@ -176,9 +177,13 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
         // Nothing said in words: what the annotation shows, as poppler draws it (a
         // free-text box's words, a stamp, a button's caption).
         if out.len() == before {
-            let shown = appearance(doc, &dict).and_then(|form| {
-                crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()
-            });
+            // An appearance many annotations share (a radio button's dot) is read once:
+            // a page of 10,000 widgets drawing one large form would read it 10,000 times.
+            let shown = appearance(doc, &dict)
+                .filter(|form| drawn.insert(*form))
+                .and_then(|form| {
+                    crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()
+                });
             out.extend(
                 shown
                     .map(|t| t.trim().to_string())
