@@ -434,3 +434,36 @@ fn cid_keyed_fonts_of_adobe_cjk_collections_read_through_the_collections_map() {
     check("Unidocs", "Korea1", Some(uses), "Ab\u{B2}");
     check("Unidocs", "Korea1", Some(partial), "Z");
 }
+
+#[test]
+fn an_appearance_that_annotations_share_is_read_once_and_others_each() {
+    let form = "BT /F1 10 Tf 0 0 Td (Approved) Tj ET";
+    let other = "BT /F1 10 Tf 0 0 Td (Rejected) Tj ET";
+    let stamp = |ap: u32| {
+        format!("<< /Type /Annot /Subtype /Stamp /Rect [0 0 10 10] /AP << /N {ap} 0 R >> >>")
+    };
+    let form_object = |content: &str| {
+        format!(
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] \
+             /Resources << /Font << /F1 5 0 R >> >> /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        )
+    };
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Annots [6 0 R 7 0 R 8 0 R] >>"
+            .to_string(),
+        "<< /Length 5 >>\nstream\nBT ET\nendstream".to_string(),
+        COURIER.to_string(),
+        stamp(9),
+        stamp(9),
+        stamp(10),
+        form_object(form),
+        form_object(other),
+    ];
+    let doc = run(&assemble("1.4", objects.map(String::into_bytes))).expect("extracts");
+    let text: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
+    assert_eq!(text.join("|"), "Approved\nRejected");
+}
