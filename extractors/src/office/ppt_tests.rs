@@ -11,6 +11,11 @@ fn record(ver_inst: u16, kind: u16, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A slide whose one text atom holds `text`.
+fn slide_of(text: &[u8]) -> Vec<u8> {
+    record(0x000F, SLIDE_CONTAINER, &record(0, TEXT_BYTES_ATOM, text))
+}
+
 /// The text of a record stream read whole (no persist directory).
 fn texts_of(stream: &[u8]) -> Texts {
     text_by_slide(stream, None, Deadline::after(Duration::from_secs(5))).expect("parses")
@@ -180,11 +185,7 @@ fn the_notes_masters_prompts_are_not_text_but_a_notes_pages_are() {
             &[record(0x0010, NOTES_ATOM, &atom), body(text)].concat(),
         )
     };
-    let slide = record(
-        0x000F,
-        SLIDE_CONTAINER,
-        &record(0, TEXT_BYTES_ATOM, b"Fundera"),
-    );
+    let slide = slide_of(b"Fundera");
     let doc = record(
         0x000F,
         0x03E8,
@@ -209,16 +210,8 @@ fn the_notes_masters_prompts_are_not_text_but_a_notes_pages_are() {
 fn an_incremental_save_is_read_in_its_newest_version() {
     // The first save's slide text was edited; both versions are in the stream, and
     // the persist directory names the new one.
-    let old = record(
-        0x000F,
-        SLIDE_CONTAINER,
-        &record(0, TEXT_BYTES_ATOM, b"draft"),
-    );
-    let new = record(
-        0x000F,
-        SLIDE_CONTAINER,
-        &record(0, TEXT_BYTES_ATOM, b"final"),
-    );
+    let old = slide_of(b"draft");
+    let new = slide_of(b"final");
     let (cu, stream, _) = crate::office::ppt_edits::tests::saved_twice(&old, &new);
     let live = live_records(&cu, &stream).expect("live records");
     let deadline = Deadline::after(Duration::from_secs(5));
@@ -237,11 +230,7 @@ fn an_atom_marked_as_a_container_is_skipped_whole() {
     // PowerPoint 2007 writes round-trip records (a theme as a ZIP) with version 0xF;
     // read as records, the ZIP's bytes claimed 390 KB and hid every slide after it.
     let theme = record(0x000F, 0x0428, b"PK\x03\x04\x14\x00\x06\x00 a zipped theme");
-    let slide = record(
-        0x000F,
-        SLIDE_CONTAINER,
-        &record(0, TEXT_BYTES_ATOM, b"after the theme"),
-    );
+    let slide = slide_of(b"after the theme");
     let doc = record(0x000F, 0x03E8, &[theme, slide].concat());
     let texts = texts_of(&doc);
     assert_eq!(
@@ -253,11 +242,7 @@ fn an_atom_marked_as_a_container_is_skipped_whole() {
 #[test]
 fn a_dual_format_file_is_read_from_its_powerpoint_97_storage() {
     use std::io::Write;
-    let slide = record(
-        0x000F,
-        SLIDE_CONTAINER,
-        &record(0, TEXT_BYTES_ATOM, b"saved for 95 and 97"),
-    );
+    let slide = slide_of(b"saved for 95 and 97");
     let mut ole = cfb::CompoundFile::create(Cursor::new(Vec::new())).expect("create");
     // The root stream is in PowerPoint 95's format, which is not records we read.
     ole.create_stream("/PowerPoint Document")
