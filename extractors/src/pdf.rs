@@ -128,17 +128,25 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
             out.push(comment);
         }
         // A field's value; a choice field's value is an export value (or several, for a
-        // multiple-choice list) that its `/Opt` pairs with the text the form shows.
-        let options = field_entry(doc, &dict, b"Opt")
+        // multiple-choice list) that its `/Opt` pairs with the text the form shows. Each
+        // option as (export value, text shown): a pair, or one string that is both.
+        let options: Vec<(String, String)> = field_entry(doc, &dict, b"Opt")
             .and_then(|(_, o)| o.as_array().ok().cloned())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .iter()
+            .take(1_000)
+            .filter_map(|o| match deref(o)? {
+                lopdf::Object::Array(pair) => {
+                    Some((pair.first().and_then(text)?, pair.get(1).and_then(text)?))
+                }
+                other => text(&other).map(|t| (t.clone(), t)),
+            })
+            .collect();
         let shown = |value: String| {
             options
                 .iter()
-                .filter_map(|o| deref(o).and_then(|o| o.as_array().ok().cloned()))
-                .find(|pair| pair.first().and_then(text).as_deref() == Some(value.as_str()))
-                .and_then(|pair| pair.get(1).and_then(text))
-                .unwrap_or(value)
+                .find(|(export, _)| *export == value)
+                .map_or(value, |(_, shown)| shown.clone())
         };
         let mut values: Vec<String> = match field_entry(doc, &dict, b"V") {
             Some((Some(field), _)) if !fields.insert(field) => continue,
@@ -160,15 +168,7 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
             .and_then(|(_, f)| f.as_i64().ok())
             .is_some_and(|f| f & COMBO != 0);
         if choice && !combo {
-            let mut listed: Vec<String> = options
-                .iter()
-                .take(1_000)
-                .filter_map(|o| match deref(o) {
-                    Some(lopdf::Object::Array(pair)) => pair.get(1).and_then(text),
-                    Some(other) => text(&other),
-                    None => None,
-                })
-                .collect();
+            let mut listed: Vec<String> = options.iter().map(|(_, shown)| shown.clone()).collect();
             values.retain(|v| !listed.contains(v));
             listed.append(&mut values);
             values = listed;
@@ -202,7 +202,7 @@ fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::Object
     let flags = annot
         .get(b"F")
         .ok()
-        .and_then(|f| doc.dereference(f).ok()?.1.as_i64().ok())
+        .and_then(|f| deref(doc, f)?.as_i64().ok())
         .unwrap_or(0);
     if flags & (HIDDEN | NO_VIEW) != 0 {
         return None;
