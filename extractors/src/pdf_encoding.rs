@@ -88,6 +88,13 @@ pub(crate) fn differences(
             _ => {}
         }
     }
+    // Code 32 is the word space of every simple font (word spacing applies to it whatever
+    // glyph it names, ISO 32000 9.3.3); where its glyph reads as nothing (`/.notdef`, a
+    // name that is no character) it still advances the pen between words, as viewers and
+    // pdftotext read it.
+    if table[32].is_empty() {
+        table[32] = " ".to_string();
+    }
     Some(table)
 }
 

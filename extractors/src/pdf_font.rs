@@ -332,10 +332,11 @@ pub(crate) fn decoder<'d>(
         font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0".as_slice());
     // A CJK collection's map reads the codes a composite font's ToUnicode leaves out (as
     // poppler merges the two), or all of them when it has none.
-    let collection = to_unicode
-        .as_deref()
-        .and_then(used_collection)
-        .or_else(|| composite.then(|| font_collection(doc, font)).flatten());
+    let collection = to_unicode.as_deref().and_then(used_collection).or_else(|| {
+        composite
+            .then(|| font_collection(doc, font, false))
+            .flatten()
+    });
     if let Some(cmap) = ours {
         if composite {
             let rest = collection.map(|c| Box::new(Decoder::Collection(c)));
@@ -348,7 +349,11 @@ pub(crate) fn decoder<'d>(
     if !composite && unknown_encoding_name(font) {
         return plain_table(doc, font, max_content).map(Decoder::Table);
     }
-    if matches!(lopdf, Some(Encoding::UnicodeMapEncoding(_))) {
+    // A ToUnicode that maps no code at all (a bare codespace) says nothing: the font's own
+    // tables decide, as poppler lets them.
+    if matches!(&lopdf, Some(Encoding::UnicodeMapEncoding(m))
+        if m.bf_ranges.iter().any(|r| r.iter().next().is_some()))
+    {
         return lopdf.map(Decoder::Lopdf);
     }
     let predefined = (font.get(b"Subtype").and_then(Object::as_name).ok()
@@ -362,6 +367,13 @@ pub(crate) fn decoder<'d>(
     if let Some(chars) = embedded_cmap(doc, font, max_content) {
         return Some(Decoder::Glyphs(chars));
     }
+    // An embedded TrueType program with no `cmap` to read its glyphs back by: its CIDs are
+    // all there is, read as the collection it names (poppler does the same).
+    let collection = collection.or_else(|| {
+        composite
+            .then(|| font_collection(doc, font, true))
+            .flatten()
+    });
     if let Some(map) = collection.filter(|_| composite) {
         return Some(Decoder::Collection(map));
     }
@@ -412,8 +424,13 @@ fn unknown_encoding_name(font: &Dictionary) -> bool {
 /// The Adobe CJK collection whose CIDs an Identity-encoded composite font shows, by its
 /// CIDFont's `/CIDSystemInfo`: for a CID-keyed font (`CIDFontType0`), or a TrueType one
 /// with no embedded program (a viewer substitutes a font of that collection). An embedded
-/// TrueType program's CIDs are its glyph numbers, whatever the font claims.
-fn font_collection(doc: &Document, font: &Dictionary) -> Option<&'static hayro_cmap::CMap> {
+/// TrueType program's CIDs are its glyph numbers, whatever the font claims, so it counts
+/// only when `embedded` (the program had no `cmap` to read them by).
+fn font_collection(
+    doc: &Document,
+    font: &Dictionary,
+    embedded: bool,
+) -> Option<&'static hayro_cmap::CMap> {
     let encoding = font.get(b"Encoding").and_then(Object::as_name).ok()?;
     if encoding != b"Identity-H" && encoding != b"Identity-V" {
         return None;
@@ -422,7 +439,7 @@ fn font_collection(doc: &Document, font: &Dictionary) -> Option<&'static hayro_c
     let kind = cid_font.get(b"Subtype").and_then(Object::as_name).ok()?;
     let embedded_truetype =
         dict_entry(doc, cid_font, b"FontDescriptor").is_some_and(|d| d.has(b"FontFile2"));
-    if kind != b"CIDFontType0" && (kind != b"CIDFontType2" || embedded_truetype) {
+    if kind != b"CIDFontType0" && (kind != b"CIDFontType2" || (embedded_truetype && !embedded)) {
         return None;
     }
     let info = dict_entry(doc, cid_font, b"CIDSystemInfo")?;

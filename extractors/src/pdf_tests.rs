@@ -169,6 +169,10 @@ fn a_raised_run_is_a_word_of_its_own() {
     let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
     let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
     assert_eq!(doc.sections[0].text, "E=mc 2 holds\n\nReviewed by Ana");
+    // A baseline set to wave a little, letter by letter, keeps the word whole.
+    let content = "BT /F1 10 Tf 72 720 Td (W) Tj 1.3 Ts (a) Tj 2.6 Ts (v) Tj 1.3 Ts (e) Tj ET";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Wave\n\nReviewed by Ana");
 }
 
 #[test]
@@ -257,6 +261,20 @@ fn differences_with_names_lopdf_does_not_know_keep_the_rest() {
     .expect("extracts");
     // The ligature comes out spelt, as pdftotext writes it.
     assert_eq!(doc.sections[0].text, "profit B");
+}
+
+#[test]
+fn code_32_separates_words_whatever_glyph_it_names() {
+    let font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica \
+        /Encoding << /BaseEncoding /WinAnsiEncoding /Differences [32 /.notdef] >> >>";
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td ( printed circuit board ) Tj ET",
+        font,
+        "",
+        &[],
+    ))
+    .expect("extracts");
+    assert_eq!(doc.sections[0].text, "printed circuit board");
 }
 
 #[test]
@@ -433,6 +451,27 @@ fn cid_keyed_fonts_of_adobe_cjk_collections_read_through_the_collections_map() {
         endcodespacerange 1 beginbfchar <0023> <0062> endbfchar endcmap";
     check("Unidocs", "Korea1", Some(uses), "Ab\u{B2}");
     check("Unidocs", "Korea1", Some(partial), "Z");
+}
+
+#[test]
+fn an_embedded_truetype_with_no_cmap_and_an_empty_tounicode_reads_as_its_collection() {
+    // The program has no `cmap` table (here: no readable program at all) and the ToUnicode
+    // is a bare codespace: the CIDs, read as Adobe-Japan1, are all there is.
+    let font = "<< /Type /Font /Subtype /Type0 /BaseFont /Mincho /Encoding /Identity-H \
+        /DescendantFonts [6 0 R] /ToUnicode 7 0 R >>";
+    let empty = "begincmap 1 begincodespacerange <00> <FF> endcodespacerange endcmap";
+    let extra = [
+        "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Mincho \
+         /CIDSystemInfo << /Registry (Adobe) /Ordering (Japan1) /Supplement 0 >> \
+         /FontDescriptor 8 0 R >>"
+            .to_string(),
+        format!("<< /Length {} >>\nstream\n{empty}\nendstream", empty.len()),
+        "<< /Type /FontDescriptor /FontName /Mincho /FontFile2 9 0 R >>".to_string(),
+        "<< /Length 8 >>\nstream\nnot a tt\nendstream".to_string(),
+    ];
+    let content = "BT /F1 10 Tf 72 700 Td <00220023034B> Tj ET";
+    let doc = run(&pdf_custom(content, font, "", &extra)).expect("extracts");
+    assert_eq!(doc.sections[0].text, "AB\u{3042}");
 }
 
 #[test]

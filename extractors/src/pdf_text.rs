@@ -22,6 +22,9 @@ const MAX_FORM_DEPTH: usize = 8;
 /// A horizontal gap wider than this share of the font size between two positioned runs is a
 /// word space; narrower ones are kerning or per-glyph placement.
 const GAP_SPACE: f32 = 0.15;
+/// A change of text rise larger than this share of the font size starts a new word (a
+/// superscript is raised a third of the size or more).
+const RISE_SPACE: f32 = 0.2;
 
 /// An affine matrix `[a b c d e f]` as PDF writes them (row vector times matrix).
 type Matrix = [f32; 6];
@@ -205,9 +208,10 @@ impl<'d> Interpreter<'d> {
                 "Tz" => text.scale = num(0) / 100.0,
                 "TL" => text.leading = num(0),
                 // A rise moves the baseline (superscripts, footnote marks): what is raised
-                // is not part of the word before it.
+                // is not part of the word before it. A rise of a fraction of the letters'
+                // height is a baseline set to wave, letter by letter, within one word.
                 "Ts" => {
-                    if (num(0) - text.rise).abs() > 0.01 {
+                    if (num(0) - text.rise).abs() > RISE_SPACE * text.size.abs() {
                         self.space();
                     }
                     text.rise = num(0);
