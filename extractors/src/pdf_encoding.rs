@@ -65,13 +65,21 @@ pub(crate) fn differences(
             .and_then(|e| e.bytes_to_string(&[code as u8]).ok())
             .unwrap_or_default(),
     }));
+    // A Type3 font's glyphs are procedures the producer named as it liked (`/square`,
+    // IBM's `/LA010000`); a name that is no character reads as its code, which such
+    // producers mostly keep to ASCII (poppler reads them so too).
+    let type3 = font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type3".as_slice());
     let mut names: HashMap<Vec<u8>, String> = HashMap::new();
     let mut set = |table: &mut [String; 256], code: i64, name: &[u8]| {
-        if (0..256).contains(&code) {
+        if let Ok(code) = u8::try_from(code) {
             let text = names
                 .entry(name.to_vec())
                 .or_insert_with(|| glyph_text(doc, name).unwrap_or_default());
-            table[code as usize].clone_from(text);
+            if text.is_empty() && type3 && name != b".notdef" {
+                table[code as usize] = latin1_text(code);
+            } else {
+                table[code as usize].clone_from(text);
+            }
         }
     };
     for (code, name) in &builtin {
@@ -96,6 +104,14 @@ pub(crate) fn differences(
         table[32] = " ".to_string();
     }
     Some(table)
+}
+
+/// A code as the Latin-1 character it would be, where that is a printable one.
+fn latin1_text(code: u8) -> String {
+    match code {
+        0x20..=0x7E | 0xA0..=0xFF => char::from(code).to_string(),
+        _ => String::new(),
+    }
 }
 
 /// The built-in encoding of the standard 14 fonts that are not Latin text, Symbol and

@@ -300,6 +300,13 @@ impl Widths {
             * self.unit
     }
 
+    /// A one-byte code's width as the font lists it (a listed 0 is 0, where `advance`
+    /// takes it for a missing width), at font size 1.
+    pub(crate) fn listed(&self, code: u8) -> f32 {
+        let i = u32::from(code).wrapping_sub(self.first) as usize;
+        self.widths.get(i).copied().unwrap_or(self.default) * self.unit
+    }
+
     /// How far a string moves the pen down in vertical writing, at font size 1.
     pub(crate) fn vertical_advance(&self, bytes: &[u8]) -> f32 {
         bytes.len().div_ceil(2) as f32 * self.vertical_advance * 0.001

@@ -278,6 +278,48 @@ fn code_32_separates_words_whatever_glyph_it_names() {
 }
 
 #[test]
+fn a_code_that_reads_as_nothing_but_moves_the_pen_a_word_space_is_one() {
+    // A subset font's own codes, no encoding: 4 and 11 decode to nothing; 4 is as wide as
+    // a space, 11 is listed with no width (a mark drawn over the letter before it).
+    let widths: Vec<String> = (0..=90)
+        .map(|c| match c {
+            4 => "318",
+            11 => "0",
+            _ => "600",
+        })
+        .map(String::from)
+        .collect();
+    let font = format!(
+        "<< /Type /Font /Subtype /TrueType /BaseFont /AAAAAA+DejaVuSans \
+         /FirstChar 0 /LastChar 90 /Widths [{}] >>",
+        widths.join(" ")
+    );
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td (ONE\\004TWO\\013THREE) Tj ET",
+        &font,
+        "",
+        &[],
+    ))
+    .expect("extracts");
+    assert_eq!(doc.sections[0].text, "ONE TWOTHREE");
+}
+
+#[test]
+fn a_type3_glyph_name_that_is_no_character_reads_as_its_code() {
+    let font = "<< /Type /Font /Subtype /Type3 /FontMatrix [0.001 0 0 0.001 0 0] \
+        /FontBBox [0 0 750 750] /FirstChar 97 /LastChar 99 /Widths [600 600 600] \
+        /Encoding << /Differences [97 /LA010000 /LB010000 /c] >> /CharProcs << >> >>";
+    let doc = run(&pdf_custom(
+        "BT /F1 10 Tf 72 700 Td (abc) Tj ET",
+        font,
+        "",
+        &[],
+    ))
+    .expect("extracts");
+    assert_eq!(doc.sections[0].text, "abc");
+}
+
+#[test]
 fn text_overprinted_a_fraction_of_a_point_away_comes_out_once() {
     // 72.9 and 73.3 fall in neighbouring 2-unit cells.
     let content = "BT /F1 10 Tf 72.9 700 Td (Bold) Tj ET BT /F1 10 Tf 73.3 700.2 Td (Bold) Tj ET";

@@ -361,7 +361,10 @@ impl<'d> Interpreter<'d> {
                 return;
             }
         }
-        let decoded = encoding.decode(bytes).map(|t| plain_letters(&t));
+        let decoded = encoding
+            .decode(bytes)
+            .map(|t| plain_letters(&t))
+            .map(|t| spaced(t, encoding, widths, bytes));
         // The same text drawn again where it already is (a stamp applied twice, text
         // overprinted to look bold) is one text: shown once, like PDF viewers' copy.
         // Fake bold and shadows draw the same text again a fraction of a point away; a
@@ -498,6 +501,27 @@ impl TextState<'_, '_> {
 /// (U+FB00–FB06: ff, fi, fl, ffi, ffl, long st, st) spelt out, as pdftotext writes them: a
 /// font's ToUnicode maps its `fi` glyph to U+FB01, and "ﬁrst" is not the word a search for
 /// "first" finds.
+/// A one-byte font's string whose codes did not all decode to text (fewer characters than
+/// codes), decoded again code by code: a code that reads as nothing but moves the pen as
+/// far as a word space leaves a gap between words, as it does on the page (a subset font's
+/// space at a control code, a `/.notdef`), and so reads as a space. `text` as it is
+/// otherwise.
+fn spaced(text: String, encoding: &Decoder<'_>, widths: &Widths, bytes: &[u8]) -> String {
+    if widths.two_byte || text.chars().count() >= bytes.len() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 4);
+    for &b in bytes {
+        let piece = encoding.decode(&[b]).unwrap_or_default();
+        if !piece.is_empty() {
+            out.push_str(&plain_letters(&piece));
+        } else if widths.listed(b) > GAP_SPACE && !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    out
+}
+
 fn plain_letters(text: &str) -> String {
     if !text
         .chars()
