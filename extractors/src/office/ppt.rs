@@ -229,16 +229,16 @@ fn text_by_slide(
             // A master's text shows once; so does other text outside slides (notes), except
             // the slide list's, which shows once per slide it names (several slides may
             // have the same heading; an older save's copy of the list names the same
-            // slides). A slide's own shapes show a piece once, unless it is shown outside
-            // slides or on a master; another slide may repeat it.
+            // slides). A slide's own shapes show every piece (a table repeats its cells'
+            // values), unless it is shown outside slides or on a master; another slide
+            // may repeat it.
             let key = |place: usize| (place, trimmed.to_string());
             const MASTER: usize = usize::MAX;
             let fresh = if on_master {
                 !seen.contains(&key(0)) && seen.insert(key(MASTER))
             } else if in_slide {
-                !seen.contains(&key(0))
-                    && !seen.contains(&key(MASTER))
-                    && seen.insert(key(slides.len() - 1))
+                seen.insert(key(slides.len() - 1));
+                !seen.contains(&key(0)) && !seen.contains(&key(MASTER))
             } else if let Some(slide) = listed_slide {
                 seen.insert(key(0));
                 !seen.contains(&key(MASTER)) && listed.insert((slide, trimmed.to_string()))

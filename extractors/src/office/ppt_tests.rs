@@ -68,6 +68,7 @@ fn text_atoms_are_grouped_by_slide() {
         SLIDE_CONTAINER,
         &[
             record(0, TEXT_CHARS_ATOM, &utf16),
+            // Two shapes of one slide that say the same (a table's cells) are both shown.
             record(0, TEXT_BYTES_ATOM, b"second"),
             record(0, TEXT_BYTES_ATOM, b"second"),
         ]
@@ -151,14 +152,14 @@ fn text_atoms_are_grouped_by_slide() {
     let texts = texts_of(&doc);
     // Master placeholders, prompts and "*" are dropped, a master's own text box is
     // kept (for every slide); "third" appears once, where it came first outside the
-    // slides; "second" once on each slide that shows it; a comment keeps its author
+    // slides; "second" as often as each slide shows it; a comment keeps its author
     // and text.
     assert_eq!(texts.master, ["ACME confidential"]);
     assert_eq!(
         texts.slides,
         vec![
             vec!["third".to_string(), "Ana".into(), "Fix the date".into()],
-            vec!["Résumé".into(), "second".into()],
+            vec!["Résumé".into(), "second".into(), "second".into()],
             vec!["second".into(), "Add content".into()]
         ]
     );
