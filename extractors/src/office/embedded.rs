@@ -77,11 +77,18 @@ pub(crate) fn append_embedded(
 pub(crate) fn ole10_native(data: &[u8]) -> Option<(String, &[u8])> {
     let mut pos = 4 + 2;
     let label_end = pos + data.get(pos..)?.iter().position(|&b| b == 0)?;
-    let label = encoding_rs::WINDOWS_1252
-        .decode_without_bom_handling(&data[pos..label_end])
-        .0
-        .trim()
-        .to_string();
+    // The label is in the writer's ANSI code page; newer writers put UTF-8 there, which
+    // no Windows-1252 text of letters ever is (a multibyte sequence needs C2-F4 followed
+    // by 80-BF, as Latin text never runs).
+    let raw = &data[pos..label_end];
+    let label = match std::str::from_utf8(raw) {
+        Ok(utf8) => utf8.trim().to_string(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(raw)
+            .0
+            .trim()
+            .to_string(),
+    };
     for _ in 0..2 {
         pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
     }
@@ -273,4 +280,34 @@ fn storage_as_file(
     }
     out.flush()?;
     Ok(out.into_inner().into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ole10_native;
+
+    /// An `Ole10Native` payload whose label is `label`'s bytes.
+    fn package(label: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut body = vec![2, 0];
+        body.extend_from_slice(label);
+        body.extend_from_slice(b"\0C:\\x\0");
+        body.extend_from_slice(&[0; 8]);
+        body.extend_from_slice(b"C:\\Temp\\x\0");
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        let mut out = (body.len() as u32).to_le_bytes().to_vec();
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn a_packages_label_reads_as_utf8_where_it_is_and_as_windows_1252_otherwise() {
+        let check = |label: &[u8], expected: &str| {
+            let payload = package(label, b"data");
+            let (read, data) = ole10_native(&payload).expect("a package");
+            assert_eq!((read.as_str(), data), (expected, b"data".as_slice()));
+        };
+        check("約翰的測試文件.msg".as_bytes(), "約翰的測試文件.msg");
+        check(b"R\xe9sum\xe9.docx", "Résumé.docx");
+    }
 }

@@ -31,6 +31,10 @@ const HANDOUT: u16 = 0x0FC9;
 const TEXT_HEADER_ATOM: u16 = 0x0F9F;
 /// `TextHeaderAtom` value of text that is in no placeholder.
 const TEXT_TYPE_OTHER: u32 = 4;
+/// OfficeArt's shape container, and the atom that makes its shape a placeholder (a
+/// master's date, footer and slide-number boxes hold template text of type "other").
+const SP_CONTAINER: u16 = 0xF004;
+const OE_PLACEHOLDER_ATOM: u16 = 0x0BC3;
 /// Comments keep their author, text and initials in CString atoms.
 const COMMENT: u16 = 0x2EE0;
 const CSTRING: u16 = 0x0FBA;
@@ -144,6 +148,8 @@ fn text_by_slide(
     let mut seen = std::collections::HashSet::new();
     let mut master_depth: Option<usize> = None;
     let mut text_type = None;
+    // The shape being read (its end), and whether it is a placeholder.
+    let mut shape: (usize, bool) = (0, false);
     // The slide list being read (its end) and the slide its current text belongs to.
     let mut slide_list: Option<usize> = None;
     let mut listed_slide: Option<u32> = None;
@@ -184,6 +190,9 @@ fn text_by_slide(
                 slide_list = Some(end);
                 listed_slide = None;
             }
+            if kind == SP_CONTAINER {
+                shape = (end, false);
+            }
             let master = kind == MAIN_MASTER || (kind == NOTES && is_notes_master(stream, body));
             if master && master_depth.is_none() {
                 master_depth = Some(open.len() + 1);
@@ -208,8 +217,13 @@ fn text_by_slide(
         if kind == TEXT_HEADER_ATOM && data.len() >= 4 {
             text_type = Some(u32::from_le_bytes([data[0], data[1], data[2], data[3]]));
         }
+        if kind == OE_PLACEHOLDER_ATOM && pos < shape.0 {
+            shape.1 = true;
+        }
         // On a master, only text outside placeholders is content.
-        let template = master_depth.is_some() && text_type != Some(TEXT_TYPE_OTHER);
+        let placeholder = shape.1 && pos < shape.0;
+        let template =
+            master_depth.is_some() && (text_type != Some(TEXT_TYPE_OTHER) || placeholder);
         let text = match kind {
             _ if skipped || (template && kind != CSTRING) => None,
             CSTRING if in_comment => Some(crate::text::utf16le(data)),

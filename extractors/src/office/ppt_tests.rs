@@ -105,13 +105,32 @@ fn text_atoms_are_grouped_by_slide() {
         .concat(),
     );
     // A master: a title placeholder (text type 0) holds a prompt in any wording; a
-    // plain text box (type 4) holds content.
+    // plain text box (type 4) holds content; a footer placeholder, also of type 4 but a
+    // placeholder by its shape's `OEPlaceholderAtom`, holds template text.
+    let footer = record(
+        0x000F,
+        SP_CONTAINER,
+        &[
+            record(0x000F, 0xF011, &record(0, OE_PLACEHOLDER_ATOM, &[0; 8])),
+            record(
+                0x000F,
+                0xF00D,
+                &[
+                    record(0, TEXT_HEADER_ATOM, &TEXT_TYPE_OTHER.to_le_bytes()),
+                    record(0, TEXT_BYTES_ATOM, b"Author Name, Company"),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat(),
+    );
     let master = record(
         0x000F,
         MAIN_MASTER,
         &[
             record(0, TEXT_HEADER_ATOM, &0u32.to_le_bytes()),
             record(0, TEXT_BYTES_ATOM, b"Click to edit the title text format"),
+            footer,
             record(0, TEXT_HEADER_ATOM, &TEXT_TYPE_OTHER.to_le_bytes()),
             record(0, TEXT_BYTES_ATOM, b"ACME confidential"),
         ]
