@@ -128,6 +128,8 @@ fn clean(raw: &str) -> String {
             '\r' => out.push_str("\n\n"),
             '\u{07}' => out.push('\t'),
             '\u{0B}' | '\u{0C}' | '\u{0E}' => out.push('\n'),
+            // An auto-numbered note's reference mark: a raised number between words.
+            '\u{02}' => out.push(' '),
             '\u{1E}' => out.push('-'),
             '\u{1F}' => out.push('\u{ad}'),
             '\t' | '\n' => out.push(c),
@@ -473,5 +475,7 @@ mod tests {
         let raw =
             "Page \u{13} PAGE \\* MERGEFORMAT \u{14}3\u{15} of\u{0B}two\rcell\u{07}cell\u{07}\r";
         assert_eq!(clean(raw), "Page 3 of\ntwo\n\ncell\tcell\t\n\n");
+        // A note's reference mark separates the words around it.
+        assert_eq!(clean("Smith\u{02}2019"), "Smith 2019");
     }
 }

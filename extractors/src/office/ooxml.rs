@@ -207,6 +207,11 @@ pub(crate) fn blocks(
                     ("tab", Some("r")) => push_text(&mut paras, "\t"),
                     ("br" | "cr", Some("r")) | ("br", Some("p")) => push_text(&mut paras, "\n"),
                     ("noBreakHyphen", _) => push_text(&mut paras, "-"),
+                    // A note's reference mark is a raised number between the words around
+                    // it (`word¹2`), never part of them.
+                    ("footnoteReference" | "endnoteReference", Some("r")) => {
+                        push_text(&mut paras, " ");
+                    }
                     // Invisible unless the word breaks at the line end; kept as U+00AD.
                     ("softHyphen", _) => push_text(&mut paras, "\u{ad}"),
                     ("pStyle", _) => {
@@ -344,6 +349,15 @@ mod tests {
                 (None, "boxed"),
             ]
         );
+    }
+
+    #[test]
+    fn a_note_reference_separates_the_words_around_it() {
+        let xml = r#"<w:document xmlns:w="w"><w:body><w:p><w:r><w:t>Blahdeblah</w:t></w:r>
+            <w:r><w:footnoteReference w:id="1"/></w:r><w:r><w:t>1</w:t></w:r>
+            <w:r><w:endnoteReference w:id="2"/></w:r><w:r><w:t>end</w:t></w:r></w:p></w:body></w:document>"#;
+        let blocks = run(xml);
+        assert_eq!(blocks[0].text, "Blahdeblah 1 end");
     }
 
     #[test]
