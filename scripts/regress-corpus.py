@@ -40,8 +40,13 @@ held out nearly all of pdf.js, whose names were chosen for their low hashes.
 The third PDF batch (issue 19, session 13) continues the first rule of the second: the
 next 70 pdf.js files `test/pdfs/*.pdf` not yet in the TSV, at most 3 MiB, present in the
 mirror and with bytes no earlier row has, in the sha256 order of their `file` name; the
-first round(0.4 * 70) = 28 of them held out. A fourth batch (session 13, its held-out files
-not yet opened) takes the next 70 by the same rule; it is the last block of the TSV.
+first round(0.4 * 70) = 28 of them held out. A fourth batch (session 13; its held-out files
+scored once in session 14) takes the next 70 by the same rule, and so does a fifth
+(session 14, its held-out files not yet opened; the last block of the TSV). The files of
+an earlier row's bytes are compared by git blob id across every suite.
+
+The third Office batch (session 14) takes, per format, the next 30 DOC, DOCX, PPT, PPTX,
+XLS and XLSX files in the first Office batch's order, by the second Office batch's rules.
 
 `--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
 manifest then lists only those formats). `--split dev` builds only the dev rows (to fix
