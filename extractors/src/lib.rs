@@ -38,6 +38,7 @@ mod pdf_encoding;
 mod pdf_extras;
 mod pdf_font;
 mod pdf_repair;
+mod pdf_std14;
 mod pdf_text;
 mod rtf;
 mod text;

@@ -300,6 +300,33 @@ impl Widths {
             * self.unit
     }
 
+    /// A simple font that lists no widths but names one of the standard 14 fonts takes
+    /// that font's built-in widths, each code the width of the character it reads as.
+    pub(crate) fn or_standard(mut self, font: &Dictionary, decoder: &Decoder<'_>) -> Widths {
+        if self.two_byte || !self.widths.is_empty() {
+            return self;
+        }
+        let Some(table) = font
+            .get(b"BaseFont")
+            .and_then(Object::as_name)
+            .ok()
+            .and_then(crate::pdf_std14::widths)
+        else {
+            return self;
+        };
+        self.first = 0;
+        self.widths = (0..=255u8)
+            .map(|code| {
+                decoder
+                    .decode(&[code])
+                    .and_then(|t| t.chars().next())
+                    .and_then(|c| table.get(&c).copied())
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        self
+    }
+
     /// A one-byte code's width as the font lists it (a listed 0 is 0, where `advance`
     /// takes it for a missing width), at font size 1.
     pub(crate) fn listed(&self, code: u8) -> f32 {

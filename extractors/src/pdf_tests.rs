@@ -305,6 +305,16 @@ fn a_code_that_reads_as_nothing_but_moves_the_pen_a_word_space_is_one() {
 }
 
 #[test]
+fn a_standard_font_without_widths_is_measured_by_its_built_in_metrics() {
+    // Helvetica's "Schiller" is 32.78 units wide at 10 points; the next string starts
+    // where it ends. Taken for half an em a glyph, the pen was 7 points past it.
+    let font = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
+    let content = "BT /F1 10 Tf 72 700 Td (Schiller) Tj 32.8 0 Td (stra\\337e) Tj ET";
+    let doc = run(&pdf_custom(content, font, "", &[])).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Schillerstraße");
+}
+
+#[test]
 fn a_type3_glyph_name_that_is_no_character_reads_as_its_code() {
     let font = "<< /Type /Font /Subtype /Type3 /FontMatrix [0.001 0 0 0.001 0 0] \
         /FontBBox [0 0 750 750] /FirstChar 97 /LastChar 99 /Widths [600 600 600] \

@@ -140,7 +140,8 @@ impl<'d> Interpreter<'d> {
                     && let Some(decoder) =
                         crate::pdf_font::decoder(self.doc, font, self.max_content)
                 {
-                    out.insert(name.clone(), (decoder, Widths::of(self.doc, font)));
+                    let widths = Widths::of(self.doc, font).or_standard(font, &decoder);
+                    out.insert(name.clone(), (decoder, widths));
                 }
             }
         }
