@@ -162,6 +162,20 @@ pub(crate) struct Widths {
     /// each glyph moves the pen down by `vertical_advance` units (`/DW2`, default 1000).
     pub(crate) vertical: bool,
     vertical_advance: f32,
+    /// The font's em in text space at size 1: 1 but for a Type3 font, whose glyph space is
+    /// its producer's own (`/FontMatrix [1 0 0 -1 0 0]` with glyphs 40–130 units wide, set
+    /// at 0.12 points), taken as twice its mean glyph width, as a Latin font's is.
+    em: f32,
+}
+
+/// Twice the mean of a Type3 font's glyph widths, in text space at size 1 (1 where it
+/// lists none).
+fn type3_em(widths: &[f32], unit: f32) -> f32 {
+    let drawn: Vec<f32> = widths.iter().copied().filter(|w| *w > 0.0).collect();
+    if drawn.is_empty() {
+        return 1.0;
+    }
+    (2.0 * drawn.iter().sum::<f32>() / drawn.len() as f32 * unit).clamp(0.01, 100.0)
 }
 
 /// At most this many `/W` entries are read (a CJK font has tens of thousands at most).
@@ -239,10 +253,11 @@ impl Widths {
                 unit: 0.001,
                 vertical,
                 vertical_advance,
+                em: 1.0,
             };
         }
         let first = font.get(b"FirstChar").ok().and_then(num).unwrap_or(0.0) as u32;
-        let widths = font
+        let widths: Vec<f32> = font
             .get(b"Widths")
             .ok()
             .and_then(|o| deref(doc, o))
@@ -261,6 +276,7 @@ impl Widths {
             .map(f32::abs)
             .filter(|u| type3 && u.is_finite() && *u > 0.0 && *u <= 10.0)
             .unwrap_or(0.001);
+        let em = if type3 { type3_em(&widths, unit) } else { 1.0 };
         Widths {
             first,
             widths,
@@ -271,6 +287,7 @@ impl Widths {
             unit,
             vertical: false,
             vertical_advance: 1000.0,
+            em,
         }
     }
 
@@ -298,6 +315,11 @@ impl Widths {
             })
             .sum::<f32>()
             * self.unit
+    }
+
+    /// The font's em in text space at font size 1 (see the field).
+    pub(crate) fn em(&self) -> f32 {
+        self.em
     }
 
     /// A simple font that lists no widths but names one of the standard 14 fonts takes

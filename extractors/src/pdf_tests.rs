@@ -315,6 +315,18 @@ fn a_standard_font_without_widths_is_measured_by_its_built_in_metrics() {
 }
 
 #[test]
+fn a_type3_fonts_glyph_space_sets_its_em() {
+    // Glyphs 80 units wide in a glyph space as large as text space, set at 0.12: each
+    // is 9.6 units, so a gap of 0.8 is kerning and one of 10.8 a word space.
+    let font = "<< /Type /Font /Subtype /Type3 /FontMatrix [1 0 0 -1 0 0] \
+        /FontBBox [0 0 1 -1] /FirstChar 97 /LastChar 99 /Widths [80 80 80] \
+        /Encoding << /Differences [97 /a /b /c] >> /CharProcs << >> >>";
+    let content = "BT /F1 0.12 Tf 1 0 0 -1 10 35 Tm (ab) Tj 20 0 Td (ca) Tj 30 0 Td (b) Tj ET";
+    let doc = run(&pdf_custom(content, font, "", &[])).expect("extracts");
+    assert_eq!(doc.sections[0].text, "abca b");
+}
+
+#[test]
 fn a_type3_glyph_name_that_is_no_character_reads_as_its_code() {
     let font = "<< /Type /Font /Subtype /Type3 /FontMatrix [0.001 0 0 0.001 0 0] \
         /FontBBox [0 0 750 750] /FirstChar 97 /LastChar 99 /Widths [600 600 600] \

@@ -333,6 +333,7 @@ impl<'d> Interpreter<'d> {
         };
         let trm = mul(&text.tm, ctm);
         let size = text.size.abs()
+            * widths.em()
             * (trm[2] * trm[2] + trm[3] * trm[3])
                 .sqrt()
                 .max(f32::MIN_POSITIVE);
