@@ -40,6 +40,7 @@ mod pdf_font;
 mod pdf_repair;
 mod pdf_std14;
 mod pdf_text;
+mod pdf_widths;
 mod rtf;
 mod text;
 
