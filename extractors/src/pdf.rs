@@ -225,6 +225,45 @@ fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::Object
 /// inherited), dereferenced.
 /// Also returns the parent field that holds it (`None`: the widget itself), so that a field
 /// shown by several widgets is read once.
+/// Whether a document's encryption (V4 and up, crypt filters) leaves its streams and
+/// strings under the Identity filter, the default where `/StmF` or `/StrF` is absent.
+fn only_files_encrypted(doc: &Document) -> bool {
+    let Ok(encrypt) = doc.get_encrypted() else {
+        return false;
+    };
+    let identity = |key: &[u8]| {
+        encrypt
+            .get(key)
+            .map_or(true, |o| o.as_name().is_ok_and(|n| n == b"Identity"))
+    };
+    encrypt
+        .get(b"V")
+        .and_then(Object::as_i64)
+        .is_ok_and(|v| v >= 4)
+        && identity(b"StmF")
+        && identity(b"StrF")
+}
+
+/// The file with each `/Encrypt N G R` key (the trailer's, or a cross-reference stream's)
+/// renamed `/Xncrypt`: the same bytes otherwise.
+fn without_encrypt_key(input: &[u8]) -> Vec<u8> {
+    let mut out = input.to_vec();
+    let mut i = 0;
+    while let Some(at) = out[i..]
+        .windows(8)
+        .position(|w| w == b"/Encrypt")
+        .map(|p| p + i)
+    {
+        let rest = &out[at + 8..];
+        let spaces = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        if spaces > 0 && rest.get(spaces).is_some_and(u8::is_ascii_digit) {
+            out[at + 1] = b'X';
+        }
+        i = at + 8;
+    }
+    out
+}
+
 fn field_entry(
     doc: &Document,
     widget: &lopdf::Dictionary,
@@ -264,7 +303,22 @@ impl Extractor for PdfExtractor {
             max_decompressed_size: Some(MAX_LOAD_STREAM),
             ..Default::default()
         };
-        let mut doc = Document::load_mem_with_options(input, options).map_err(map_load_error)?;
+        let mut doc =
+            Document::load_mem_with_options(input, options.clone()).map_err(map_load_error)?;
+        // Encrypted attachments only (ISO 32000 7.6.5): streams and strings go through the
+        // Identity crypt filter, so the pages are plain and need no password; only the
+        // embedded files (`/EFF`) are ciphertext, and they are left out. lopdf loads no
+        // object of a file it cannot decrypt, so the file is loaded again with its
+        // trailer's `/Encrypt` key renamed (same length: every offset holds).
+        let attachments_encrypted = doc.is_encrypted() && only_files_encrypted(&doc);
+        let unlocked;
+        let input = if attachments_encrypted {
+            unlocked = without_encrypt_key(input);
+            doc = Document::load_mem_with_options(&unlocked, options).map_err(map_load_error)?;
+            &unlocked[..]
+        } else {
+            input
+        };
         crate::pdf_repair::recover_unsized_streams(&mut doc, input);
         label_untyped_fonts(&mut doc);
         if doc.is_encrypted() {
@@ -343,7 +397,7 @@ impl Extractor for PdfExtractor {
         // file would double what the pages say.
         let portfolio = doc.catalog().is_ok_and(|c| c.has(b"Collection"));
         let page_ids: Vec<lopdf::ObjectId> = pages.values().copied().collect();
-        let files = if portfolio {
+        let files = if portfolio && !attachments_encrypted {
             crate::pdf_extras::attachments(&doc, &page_ids, limits.max_input_bytes)
         } else {
             Vec::new()

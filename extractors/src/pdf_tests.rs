@@ -186,6 +186,40 @@ fn an_unreadable_file_that_declares_encryption_needs_a_password() {
 }
 
 #[test]
+fn a_file_that_encrypts_only_its_attachments_is_read_without_a_password() {
+    // AES-256 (V5, R6) whose keys no password opens; the crypt filters decide whether the
+    // pages are ciphertext (`/StdCF`) or plain (`/Identity`, attachments encrypted only).
+    let check = |filter: &str| {
+        let hex = |n: usize, b: &str| b.repeat(n);
+        let encrypt = format!(
+            "<< /Filter /Standard /V 5 /R 6 /Length 256 /P -4 /O <{}> /U <{}> /OE <{}> \
+             /UE <{}> /Perms <{}> /CF << /StdCF << /CFM /AESV3 /Length 32 >> >> \
+             /StmF {filter} /StrF {filter} /EFF /StdCF >>",
+            hex(48, "a1"),
+            hex(48, "b2"),
+            hex(32, "c3"),
+            hex(32, "d4"),
+            hex(16, "e5")
+        );
+        let plain = pdf_custom(
+            "BT /F1 10 Tf 72 700 Td (Example) Tj ET",
+            COURIER,
+            "",
+            &[encrypt],
+        );
+        let text = String::from_utf8_lossy(&plain).replace(
+            "/Root 1 0 R >>",
+            "/Root 1 0 R /Encrypt 6 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] >>",
+        );
+        run(text.as_bytes())
+    };
+    let doc = check("/Identity").expect("plain pages");
+    assert_eq!(doc.sections[0].text, "Example");
+    let e = check("/StdCF").expect_err("encrypted pages");
+    assert_eq!(e.kind, ErrorKind::Encrypted, "{e}");
+}
+
+#[test]
 fn an_object_stream_that_inflates_past_the_load_bound_is_refused() {
     use std::io::Write;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
