@@ -166,6 +166,9 @@ fn datasets_text(xml: &[u8]) -> Vec<String> {
     let mut buf = Vec::new();
     let mut value = String::new();
     let mut inside = 0usize;
+    // Inside `<xfa:data>`, the form's data. A dataset's other children (a list of values
+    // that fills the form's drop-downs, a data description) are not what was filled in.
+    let mut in_data = false;
     let flush = |value: &mut String, out: &mut Vec<String>| {
         let text = value.trim();
         if !text.is_empty() {
@@ -176,10 +179,13 @@ fn datasets_text(xml: &[u8]) -> Vec<String> {
     loop {
         let event = reader.read_event_into(&mut buf);
         // Values are the text of elements below `<xfa:data>` (two levels into the packet).
-        let keep = inside > 1;
+        let keep = in_data && inside > 1;
         match event {
             Ok(Event::Start(e)) => {
                 flush(&mut value, &mut out);
+                if inside == 1 && e.local_name().as_ref() == "data" {
+                    in_data = true;
+                }
                 if e.local_name().as_ref() == "datasets" || inside > 0 {
                     inside += 1;
                 }
@@ -187,6 +193,9 @@ fn datasets_text(xml: &[u8]) -> Vec<String> {
             Ok(Event::End(_)) => {
                 flush(&mut value, &mut out);
                 inside = inside.saturating_sub(1);
+                if inside <= 1 {
+                    in_data = false;
+                }
             }
             Ok(Event::Empty(_)) => flush(&mut value, &mut out),
             Ok(Event::Text(t)) if keep => value.push_str(&t.xml10_content()),
@@ -216,10 +225,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn datasets_give_their_values_and_nothing_of_the_template() {
+    fn datasets_give_their_filled_values_and_nothing_of_the_template_or_value_lists() {
         let xdp = br#"<xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/">
             <template><field name="a"><caption><value><text>Label</text></value></caption></field></template>
             <xfa:datasets xmlns:xfa="http://www.xfa.org/schema/xfa-data/1.0/">
+              <LOVFile><LOV><Lang>English</Lang><Lang>French</Lang></LOV></LOVFile>
               <xfa:data><form1><name>Ana &amp; Rui</name><city>Porto</city><empty/></form1></xfa:data>
             </xfa:datasets></xdp:xdp>"#;
         assert_eq!(datasets_text(xdp), ["Ana & Rui", "Porto"]);
