@@ -282,23 +282,24 @@ fn storage_as_file(
     Ok(out.into_inner().into_inner())
 }
 
+/// An `Ole10Native` payload whose label is `label`'s bytes, for tests.
+#[cfg(test)]
+pub(crate) fn package(label: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut body = vec![2, 0];
+    body.extend_from_slice(label);
+    body.extend_from_slice(b"\0C:\\x\0");
+    body.extend_from_slice(&[0; 8]);
+    body.extend_from_slice(b"C:\\Temp\\x\0");
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    let mut out = (body.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ole10_native;
-
-    /// An `Ole10Native` payload whose label is `label`'s bytes.
-    fn package(label: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut body = vec![2, 0];
-        body.extend_from_slice(label);
-        body.extend_from_slice(b"\0C:\\x\0");
-        body.extend_from_slice(&[0; 8]);
-        body.extend_from_slice(b"C:\\Temp\\x\0");
-        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        body.extend_from_slice(data);
-        let mut out = (body.len() as u32).to_le_bytes().to_vec();
-        out.extend_from_slice(&body);
-        out
-    }
+    use super::{ole10_native, package};
 
     #[test]
     fn a_packages_label_reads_as_utf8_where_it_is_and_as_windows_1252_otherwise() {

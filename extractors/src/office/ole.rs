@@ -263,15 +263,7 @@ mod tests {
 
     /// An OLE1 "Package" payload as Office writes it into an `Ole10Native` stream.
     fn ole10(payload: &[u8]) -> Vec<u8> {
-        let mut body = vec![2, 0];
-        body.extend_from_slice(b"note.html\0C:\\note.html\0");
-        body.extend_from_slice(&[0, 0, 3, 0, 0, 0, 0, 0]);
-        body.extend_from_slice(b"C:\\Temp\\note.html\0");
-        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        body.extend_from_slice(payload);
-        let mut out = (body.len() as u32).to_le_bytes().to_vec();
-        out.extend_from_slice(&body);
-        out
+        crate::office::embedded::package(b"note.html", payload)
     }
 
     fn ole_with(streams: &[(&str, &[u8])]) -> Vec<u8> {
