@@ -276,8 +276,16 @@ fn body(
         max_output_bytes: room,
         ..limits.clone()
     };
+    // The HTML body's bytes are in the message's Internet code page (MS-OXCMSG
+    // PidTagInternetCodepage: UTF-8 from a web mailer), which may differ from the code page
+    // of its 8-bit string properties (PidTagMessageCodepage).
+    let html_encoding = p
+        .long(INTERNET_CODEPAGE)
+        .and_then(|cp| u16::try_from(cp).ok())
+        .and_then(codepage::to_encoding)
+        .unwrap_or(p.encoding);
     let html = p.stream(HTML, PT_BINARY, max).map(|bytes| {
-        let encoding = encoding_rs::Encoding::for_bom(&bytes).map_or(p.encoding, |(e, _)| e);
+        let encoding = encoding_rs::Encoding::for_bom(&bytes).map_or(html_encoding, |(e, _)| e);
         encoding.decode(&bytes).0.into_owned()
     });
     let html = html.or_else(|| p.string(HTML, max));
@@ -545,6 +553,45 @@ mod tests {
             doc.text(),
             "Quarterly plan\nFrom: Ana Silva <ana@example.org>\nTo: Rui <rui@example.org>\nCc: Eva\n\n\
              Hello team,\n\nthe plan is attached.\n\nnotes.txt\n\nBudget: 42 units\n\nПривет\n\nForwarded words"
+        );
+    }
+
+    #[test]
+    fn the_html_body_reads_in_the_internet_code_page() {
+        // 8-bit strings in Windows-1252, the HTML body in UTF-8, as a web mailer sends it.
+        let mut ole = cfb::CompoundFile::create_with_version(
+            cfb::Version::V3,
+            std::io::Cursor::new(Vec::new()),
+        )
+        .expect("create");
+        let mut props = vec![0u8; 32];
+        props.extend(row(PT_LONG, MESSAGE_CODEPAGE, 1252));
+        props.extend(row(PT_LONG, INTERNET_CODEPAGE, 65001));
+        for (path, bytes) in [
+            ("/__properties_version1.0", props.as_slice()),
+            (
+                "/__substg1.0_10130102",
+                "<p>Deine Bestellbestätigung: €149.99</p>".as_bytes(),
+            ),
+        ] {
+            ole.create_stream(path)
+                .expect("stream")
+                .write_all(bytes)
+                .expect("write");
+        }
+        ole.flush().expect("flush");
+        let bytes = ole.into_inner().into_inner();
+        let mut ole = cfb::CompoundFile::open(Cursor::new(bytes.as_slice())).expect("open");
+        let doc = extract(
+            &mut ole,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect("extracts");
+        assert!(
+            doc.text().contains("Deine Bestellbestätigung: €149.99"),
+            "{}",
+            doc.text()
         );
     }
 
