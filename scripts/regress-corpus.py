@@ -49,7 +49,9 @@ The third Office batch (session 14) takes, per format, the next 30 DOC, DOCX, PP
 XLS and XLSX files in the first Office batch's order, by the second Office batch's rules.
 A second `.msg` batch (session 14) takes every other `.msg` of POI's `test-data` (fuzzing
 and crash cases left out, at most 3 MB): 15 files, split by the sha256 of the `file` name,
-the first round(0.4 * 15) = 6 held out.
+the first round(0.4 * 15) = 6 held out. A second ODS batch (session 14) takes every `.ods`
+of calamine's and POI's trees not yet in the TSV (the same exclusions): 16 files, split
+the same way, 6 held out.
 
 `--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
 manifest then lists only those formats). `--split dev` builds only the dev rows (to fix

@@ -187,6 +187,8 @@ struct State {
     master: bool,
     /// How many header or footer elements are open.
     header_footer: usize,
+    /// How many of a header's or footer's page fields are open (see [`is_page_field`]).
+    page_field: usize,
     /// A cell's value when it has no text of its own (files written by tools that store
     /// values only): `office:value`, `office:date-value`, …
     cell_value: Option<String>,
@@ -195,7 +197,7 @@ struct State {
 
 impl State {
     fn text(&mut self, s: &str) {
-        if self.master && self.header_footer == 0 {
+        if self.master && self.header_footer == 0 || self.page_field > 0 {
             return;
         }
         if self.in_title {
@@ -262,6 +264,7 @@ fn read(
         in_title: false,
         master: false,
         header_footer: 0,
+        page_field: 0,
         cell_value: None,
         max_row: limits.max_output_bytes,
     };
@@ -373,6 +376,14 @@ fn is_header_footer(name: &str) -> bool {
     name.starts_with("style:header") || name.starts_with("style:footer")
 }
 
+/// Fields a header or footer numbers each printed page with: what the file stores for
+/// them is a placeholder (`1`, `99`), not the document's text. The words around them stay,
+/// and so do fields whose stored value was true when the file was saved (its title, the
+/// date), as Tika reads them.
+fn is_page_field(name: &str) -> bool {
+    matches!(name, "text:page-number" | "text:page-count")
+}
+
 /// The value attribute of a cell, for cells that hold no paragraph.
 fn cell_value(e: &BytesStart<'_>) -> Option<String> {
     [
@@ -390,6 +401,9 @@ fn cell_value(e: &BytesStart<'_>) -> Option<String> {
 fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
     if is_header_footer(name) {
         st.header_footer += 1;
+    }
+    if st.header_footer > 0 && is_page_field(name) {
+        st.page_field += 1;
     }
     match name {
         "office:master-styles" => st.master = true,
@@ -438,6 +452,9 @@ fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
 fn end(st: &mut State, name: &str) {
     if is_header_footer(name) {
         st.header_footer = st.header_footer.saturating_sub(1);
+    }
+    if st.header_footer > 0 && is_page_field(name) {
+        st.page_field = st.page_field.saturating_sub(1);
     }
     match name {
         "office:master-styles" => st.master = false,
@@ -526,6 +543,22 @@ mod tests {
         )
         .expect_err("binary");
         assert_eq!(err.kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn a_headers_page_fields_are_left_out_and_its_words_kept() {
+        let xml = "<office:document><office:master-styles><style:master-page>\
+            <style:header><text:p><text:title>Plan</text:title></text:p></style:header>\
+            <style:footer><text:p>Confidential, page <text:page-number>1</text:page-number> of \
+            <text:page-count>99</text:page-count></text:p></style:footer>\
+            </style:master-page></office:master-styles><office:body><office:text>\
+            <text:p>Page <text:page-number>3</text:page-number> in the body</text:p>\
+            </office:text></office:body></office:document>";
+        let doc = flat(xml).expect("extracts");
+        assert_eq!(
+            doc.text(),
+            "Plan\n\nConfidential, page of\n\nPage 3 in the body"
+        );
     }
 
     #[test]
