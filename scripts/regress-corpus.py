@@ -51,7 +51,9 @@ A second `.msg` batch (session 14) takes every other `.msg` of POI's `test-data`
 and crash cases left out, at most 3 MB): 15 files, split by the sha256 of the `file` name,
 the first round(0.4 * 15) = 6 held out. A second ODS batch (session 14) takes every `.ods`
 of calamine's and POI's trees not yet in the TSV (the same exclusions): 16 files, split
-the same way, 6 held out.
+the same way, 6 held out. A first `.eml` batch (session 14) takes every RFC 822 message
+under Apache James mime4j's `core/src/test/resources/testmsgs/` (Apache-2.0; `NAME.msg`
+there, `mime4j__NAME.eml` here), split the same way.
 
 `--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
 manifest then lists only those formats). `--split dev` builds only the dev rows (to fix
