@@ -23,7 +23,8 @@
 //! daemon syncs, in rounds of `--sync-round-ms` (`TRIBUTARY_BENCH_SYNC_ROUND_MS`, 250): a
 //! sync's commits and merges are bursts, and with rounds of seconds a burst decided which
 //! mode's p99 it landed in;
-//! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10). `TRIBUTARY_BENCH_DIR` keeps the
+//! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10); `--modes` (`TRIBUTARY_BENCH_MODES`, all) the modes
+//! to run, comma-separated (`raw` always runs). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to
 //! `incoming/`, so the index grows a fifth per run); `--prepare` stops once the corpus is
 //! indexed, which gives a world to copy for runs that must start from the same index
@@ -304,10 +305,29 @@ fn main() {
         false,
     ));
     let bare = status.is_success();
+    // `--modes http,raw-snip`: fewer modes take turns, so each gets more requests while the
+    // daemon syncs (with all seven, a p99 rests on about 2,100). `raw` always runs: the
+    // table's ratios are to it.
+    let wanted = setting(&args, "--modes", "TRIBUTARY_BENCH_MODES");
     let modes: Vec<Mode> = Mode::ALL
         .into_iter()
         .filter(|&m| bare || m != Mode::HttpBare)
+        .filter(|&m| {
+            m == Mode::Raw
+                || wanted
+                    .as_deref()
+                    .is_none_or(|w| w.split(',').any(|n| n.trim() == m.name()))
+        })
         .collect();
+    if let Some(w) = &wanted {
+        for name in w.split(',').map(str::trim) {
+            assert!(
+                Mode::ALL.iter().any(|m| m.name() == name),
+                "--modes: {name:?} is none of {:?}",
+                Mode::ALL.map(Mode::name)
+            );
+        }
+    }
     let (hits, empty) = check_same_hits(&searchers, bare);
     println!(
         "index: {indexed} chunks; {} queries × 6 users: the same hits over HTTP, raw and library ({hits:.1} a search, {empty} empty); daemon pid {}, API {}; {}",
