@@ -402,6 +402,11 @@ impl Jobs {
         if let Some(open) = self.table().open.get(source)
             && open.view().job == job
         {
+            // Once the daemon is stopping a job takes nothing more, also before the task
+            // that stops it has taken its sender (`shutdown` only spawns it).
+            if self.closing.is_cancelled() {
+                return Err(self.closed(open));
+            }
             return Ok(Arc::clone(open));
         }
         let view = self.get(source, job)?;
