@@ -221,10 +221,6 @@ fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::Object
     states.get(state).ok()?.as_reference().ok()
 }
 
-/// An entry of a form field's widget, or of its parent fields (values and options are
-/// inherited), dereferenced.
-/// Also returns the parent field that holds it (`None`: the widget itself), so that a field
-/// shown by several widgets is read once.
 /// Whether a document's encryption (V4 and up, crypt filters) leaves its streams and
 /// strings under the Identity filter, the default where `/StmF` or `/StrF` is absent.
 fn only_files_encrypted(doc: &Document) -> bool {
@@ -264,6 +260,10 @@ fn without_encrypt_key(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An entry of a form field's widget, or of its parent fields (values and options are
+/// inherited), dereferenced.
+/// Also returns the parent field that holds it (`None`: the widget itself), so that a field
+/// shown by several widgets is read once.
 fn field_entry(
     doc: &Document,
     widget: &lopdf::Dictionary,

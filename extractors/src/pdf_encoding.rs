@@ -125,11 +125,7 @@ fn standard_symbolic(doc: &Document, font: &Dictionary) -> Option<&'static Forwa
         .and_then(|o| deref(doc, o))?
         .as_name()
         .ok()?;
-    // A subset's tag: six capitals and a plus sign.
-    let name = match name.get(6) {
-        Some(b'+') if name[..6].iter().all(u8::is_ascii_uppercase) => &name[7..],
-        _ => name,
-    };
+    let name = crate::pdf_std14::without_subset_tag(name);
     if name.starts_with(b"Symbol") {
         Some(&pdf_encoding::SYMBOL)
     } else if name.starts_with(b"ZapfDingbats") || name.starts_with(b"Dingbats") {

@@ -37,12 +37,7 @@ const LATIN: [[&str; 4]; 3] = [
 /// `TimesNewRoman`, `CourierNew`); `None` for any other font.
 pub(crate) fn widths(base_font: &[u8]) -> Option<&'static HashMap<char, f32>> {
     static TABLES: OnceLock<Vec<HashMap<char, f32>>> = OnceLock::new();
-    let name = std::str::from_utf8(base_font).ok()?;
-    // A subset's tag: six capitals and a plus sign.
-    let name = match name.split_once('+') {
-        Some((tag, rest)) if tag.len() == 6 && tag.bytes().all(|b| b.is_ascii_uppercase()) => rest,
-        _ => name,
-    };
+    let name = std::str::from_utf8(without_subset_tag(base_font)).ok()?;
     let lower = name.to_ascii_lowercase();
     let family = if lower.starts_with("helvetica") || lower.starts_with("arial") {
         0
@@ -58,6 +53,14 @@ pub(crate) fn widths(base_font: &[u8]) -> Option<&'static HashMap<char, f32>> {
     let style = usize::from(bold) + 2 * usize::from(slanted);
     let tables = TABLES.get_or_init(|| LATIN.iter().flatten().map(|text| parse(text)).collect());
     tables.get(family * 4 + style)
+}
+
+/// A font name without its subset's tag (six capitals and a plus sign: `ABCDEF+Arial`).
+pub(crate) fn without_subset_tag(name: &[u8]) -> &[u8] {
+    match name.get(6) {
+        Some(b'+') if name[..6].iter().all(u8::is_ascii_uppercase) => &name[7..],
+        _ => name,
+    }
 }
 
 /// The `C code ; WX width ; N name ;` lines of an AFM file, by the character each name is.
