@@ -20,9 +20,12 @@
 //! (`TRIBUTARY_BENCH_ROUND_SECS`, 2) and `--rounds` (`TRIBUTARY_BENCH_ROUNDS`, 3): each level
 //! runs that many rounds of each mode, alternating, so that a noisy neighbour hurts every
 //! mode alike; `--sync-clients` (`TRIBUTARY_BENCH_SYNC_CLIENTS`, 8; `8@1000` paced) the load while the
-//! daemon syncs, in rounds of `--sync-round-ms` (`TRIBUTARY_BENCH_SYNC_ROUND_MS`, 250): a
-//! sync's commits and merges are bursts, and with rounds of seconds a burst decided which
-//! mode's p99 it landed in;
+//! daemon syncs, in rounds of `--sync-round-ms` (`TRIBUTARY_BENCH_SYNC_ROUND_MS`, 50, at
+//! least 50): a sync's commits, merges and reader reloads stall every search on the machine
+//! for tens of milliseconds, and with longer rounds a stall lands in one mode's round and
+//! decides that mode's p99 (at 600 searches a second, 250 ms rounds gave a mode's p99 of
+//! 1.4 ms in one run and 9.6 ms in the next); with rounds shorter than a stall, each stall
+//! falls on every mode alike;
 //! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10); `--modes` (`TRIBUTARY_BENCH_MODES`, all) the modes
 //! to run, comma-separated (`raw` always runs). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to
@@ -222,7 +225,7 @@ fn main() {
             &args,
             "--sync-round-ms",
             "TRIBUTARY_BENCH_SYNC_ROUND_MS",
-            250,
+            50,
         )
         .max(50) as u64,
     );

@@ -37,6 +37,25 @@ pub use settings::DaemonSettings;
 use crate::api;
 use crate::config::Config;
 
+/// The fewest workers the API's runtime has (the runs have a runtime of their own).
+const MIN_API_WORKERS: usize = 4;
+
+/// How many workers the API's runtime has: one per CPU, and at least [`MIN_API_WORKERS`].
+///
+/// Searches run in place on a worker, at most one fewer at a time than there are workers
+/// (ADR 0020); any other hands its worker's tasks to a thread that must first be woken,
+/// and while a sync keeps every core busy that wake-up waits for a run's thread to block or
+/// for the scheduler's next tick. With one worker per core, a 2-core machine ran one search
+/// in place at a time, and concurrent searches during a sync paid that wait: `http` p99
+/// 1.9–2.2× `raw-snip`'s in three of five runs of the search bench (100k chunks, 8 clients
+/// at 600/s, syncing); with 4 workers 1.3–1.8× in four of four (ADR 0034). Idle workers
+/// cost a parked thread each.
+pub fn api_worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .max(MIN_API_WORKERS)
+}
+
 /// Loads the config as the daemon reads it: filesystem sources watch by default.
 pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Config::load_with(path, true)
