@@ -108,6 +108,11 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
         let Some(dict) = deref(annot).and_then(|a| a.as_dict().ok().cloned()) else {
             continue;
         };
+        // What no reader sees (a hidden field's value, a note hidden from view) is not
+        // the page's text, as poppler leaves it out too.
+        if hidden(doc, &dict) {
+            continue;
+        }
         let text = |o: &lopdf::Object| {
             deref(o)
                 .and_then(|v| lopdf::decode_text_string(&v).ok())
@@ -194,9 +199,8 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
     out
 }
 
-/// The normal appearance an annotation shows, unless it is hidden: `/AP /N`, either one
-/// form or, for an annotation with states (a check box), the form of its state `/AS`.
-fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::ObjectId> {
+/// Whether an annotation's flags (`/F`) keep it off the screen: Hidden or NoView.
+fn hidden(doc: &Document, annot: &lopdf::Dictionary) -> bool {
     const HIDDEN: i64 = 1 << 1;
     const NO_VIEW: i64 = 1 << 5;
     let flags = annot
@@ -204,9 +208,12 @@ fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::Object
         .ok()
         .and_then(|f| deref(doc, f)?.as_i64().ok())
         .unwrap_or(0);
-    if flags & (HIDDEN | NO_VIEW) != 0 {
-        return None;
-    }
+    flags & (HIDDEN | NO_VIEW) != 0
+}
+
+/// The normal appearance an annotation shows: `/AP /N`, either one form or, for an
+/// annotation with states (a check box), the form of its state `/AS`.
+fn appearance(doc: &Document, annot: &lopdf::Dictionary) -> Option<lopdf::ObjectId> {
     let normal = dict_entry(doc, annot, b"AP")?.get(b"N").ok()?;
     if let Ok(id) = normal.as_reference()
         && doc

@@ -145,6 +145,26 @@ fn choice_fields_show_the_text_of_their_selected_options() {
 }
 
 #[test]
+fn annotations_hidden_from_view_are_left_out() {
+    // Hidden (2) and NoView (32) fields keep their values off the page; a printable (4)
+    // one shows it.
+    for (flags, want) in [
+        ("/F 2", ""),
+        ("/F 32", ""),
+        ("/F 4", "Hello"),
+        ("", "Hello"),
+    ] {
+        let annot = format!(
+            "<< /Type /Annot /Subtype /Widget /FT /Tx {flags} /Rect [0 0 10 10] /V (Hello) >>"
+        );
+        let doc =
+            run(&pdf_from("BT ET", "3 0 R", "BT ET", "/Type /Font ", &annot)).expect("extracts");
+        let text: Vec<&str> = doc.sections.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(text.join("|"), want, "flags {flags:?}");
+    }
+}
+
+#[test]
 fn a_word_hyphenated_at_a_line_end_is_joined() {
     let content = "BT /F1 10 Tf 72 700 Td (adminis-) Tj 0 -12 Td (trator) Tj \
         0 -12 Td (Part-) Tj 0 -12 Td (Two) Tj 0 -12 Td (x -) Tj 0 -12 Td (y) Tj ET";

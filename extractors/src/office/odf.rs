@@ -19,9 +19,11 @@ use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Format, Li
 /// XML nesting deeper than this is refused (real documents stay far below).
 const MAX_XML_DEPTH: usize = 512;
 
-/// A repeated row or cell is written at most this many times (a sheet's "rest of the
-/// column" is often one empty cell repeated a million times; a filled one is rare).
-const MAX_REPEAT: usize = 1000;
+// A repeated cell or row (`table:number-columns-repeated`, `table:number-rows-repeated`)
+// is written once, as Apache Tika writes it: its copies hold no word a search could not
+// already find, and a value repeated across a sheet's 16,384 columns filled chunks with
+// one word (calamine's denial-of-service test). A sheet's "rest of the column", one empty
+// cell repeated a million times, writes nothing at all.
 
 /// Elements whose whole subtree holds no text a reader sees.
 const SKIPPED: &[&str] = &[
@@ -88,8 +90,17 @@ pub(crate) fn extract_zip(
         .names()
         .into_iter()
         .filter(|n| n.ends_with("/content.xml") && !n.starts_with("META-INF/"))
-        .take(MAX_OBJECTS)
         .collect();
+    if parts.len() > MAX_OBJECTS {
+        doc.warnings.push(crate::Warning {
+            code: "objects_skipped",
+            message: format!(
+                "{} embedded objects; the first {MAX_OBJECTS} were read",
+                parts.len()
+            ),
+        });
+        parts.truncate(MAX_OBJECTS);
+    }
     parts.push("styles.xml".into());
     for part in parts {
         deadline.check()?;
@@ -119,8 +130,10 @@ pub(crate) fn extract_zip(
     Ok(doc)
 }
 
-/// At most this many embedded objects of one document are read.
-const MAX_OBJECTS: usize = 64;
+/// At most this many embedded objects of one document are read. A deck with a chart on
+/// every slide holds hundreds; what they cost is bounded by the package's byte budget,
+/// the output cap and the deadline, which every object's read is charged to.
+const MAX_OBJECTS: usize = 2_000;
 
 /// Extracts a flat OpenDocument file (one XML document, in any encoding its BOM or
 /// bytes give).
@@ -143,19 +156,15 @@ struct Table {
     /// Bytes in `row`: a row stops growing at the output cap, however its cells repeat.
     row_bytes: usize,
     cell: String,
-    cell_repeat: usize,
-    row_repeat: usize,
 }
 
 impl Table {
-    fn push_cell(&mut self, cell: &str, times: usize, max_row: usize) {
-        for _ in 0..times {
-            if self.row_bytes > max_row {
-                return;
-            }
-            self.row_bytes += cell.len() + 3;
-            self.row.push(cell.to_string());
+    fn push_cell(&mut self, cell: &str, max_row: usize) {
+        if self.row_bytes > max_row {
+            return;
         }
+        self.row_bytes += cell.len() + 3;
+        self.row.push(cell.to_string());
     }
 }
 
@@ -165,13 +174,6 @@ fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
             .ok()
             .map(|v| v.into_owned())
     })
-}
-
-fn repeat(e: &BytesStart<'_>, name: &str) -> usize {
-    attr(e, name)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .clamp(1, MAX_REPEAT)
 }
 
 struct State {
@@ -187,6 +189,8 @@ struct State {
     master: bool,
     /// How many header or footer elements are open.
     header_footer: usize,
+    /// Open `draw:frame`s: whether each is a master page's header or footer.
+    frames: Vec<bool>,
     /// How many of a header's or footer's page fields are open (see [`is_page_field`]).
     page_field: usize,
     /// A cell's value when it has no text of its own (files written by tools that store
@@ -264,6 +268,7 @@ fn read(
         in_title: false,
         master: false,
         header_footer: 0,
+        frames: Vec::new(),
         page_field: 0,
         cell_value: None,
         max_row: limits.max_output_bytes,
@@ -321,8 +326,7 @@ fn read(
                         if let Some(v) = cell_value(&e)
                             && let Some(t) = st.tables.last_mut()
                         {
-                            let times = repeat(&e, "table:number-columns-repeated");
-                            t.push_cell(&v, times, st.max_row);
+                            t.push_cell(&v, st.max_row);
                         }
                     }
                     _ => {}
@@ -402,6 +406,15 @@ fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
     if is_header_footer(name) {
         st.header_footer += 1;
     }
+    if name == "draw:frame" {
+        // A presentation's master page draws its header and footer as frames: their
+        // words are on every slide. Its other frames hold the layout's placeholder text
+        // ("Click to edit the title text format").
+        let shown = st.master
+            && attr(e, "presentation:class").is_some_and(|c| c == "header" || c == "footer");
+        st.header_footer += usize::from(shown);
+        st.frames.push(shown);
+    }
     if st.header_footer > 0 && is_page_field(name) {
         st.page_field += 1;
     }
@@ -435,13 +448,11 @@ fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
             if let Some(t) = st.tables.last_mut() {
                 t.row.clear();
                 t.row_bytes = 0;
-                t.row_repeat = repeat(e, "table:number-rows-repeated");
             }
         }
         "table:table-cell" | "table:covered-table-cell" => {
             if let Some(t) = st.tables.last_mut() {
                 t.cell.clear();
-                t.cell_repeat = repeat(e, "table:number-columns-repeated");
             }
             st.cell_value = cell_value(e);
         }
@@ -451,6 +462,9 @@ fn start(st: &mut State, name: &str, e: &BytesStart<'_>) {
 
 fn end(st: &mut State, name: &str) {
     if is_header_footer(name) {
+        st.header_footer = st.header_footer.saturating_sub(1);
+    }
+    if name == "draw:frame" && st.frames.pop() == Some(true) {
         st.header_footer = st.header_footer.saturating_sub(1);
     }
     if st.header_footer > 0 && is_page_field(name) {
@@ -470,8 +484,7 @@ fn end(st: &mut State, name: &str) {
                     cell = v;
                 }
                 if !cell.is_empty() {
-                    let times = t.cell_repeat;
-                    t.push_cell(&cell, times, st.max_row);
+                    t.push_cell(&cell, st.max_row);
                 }
             }
         }
@@ -483,7 +496,6 @@ fn end(st: &mut State, name: &str) {
                 return;
             }
             let line = std::mem::take(&mut t.row).join(" | ");
-            let times = t.row_repeat;
             if st.tables.len() > 1 {
                 // A table inside a cell: its rows join the outer cell.
                 let outer = st.tables.len() - 2;
@@ -494,13 +506,8 @@ fn end(st: &mut State, name: &str) {
                 cell.push_str(&line);
                 return;
             }
-            for _ in 0..times {
-                st.b.push(&line);
-                st.b.line_break();
-                if st.b.is_full() {
-                    break;
-                }
-            }
+            st.b.push(&line);
+            st.b.line_break();
         }
         "table:table" => {
             st.tables.pop();
@@ -562,10 +569,29 @@ mod tests {
     }
 
     #[test]
-    fn repeated_rows_of_a_wide_row_stop_at_the_output_cap() {
-        let cells = "<table:table-cell table:number-columns-repeated=\"1000\"><text:p>wide</text:p></table:table-cell>".repeat(200);
+    fn a_presentation_masters_footer_is_read_and_its_placeholders_are_not() {
+        let xml = "<office:document><office:master-styles><style:master-page>\
+            <draw:frame presentation:class=\"title\"><draw:text-box><text:p>Click to edit the title</text:p></draw:text-box></draw:frame>\
+            <draw:frame presentation:class=\"footer\"><draw:text-box><text:p>Acme confidential</text:p></draw:text-box></draw:frame>\
+            <draw:frame presentation:class=\"page-number\"><draw:text-box><text:p><text:page-number>&lt;number&gt;</text:page-number></text:p></draw:text-box></draw:frame>\
+            </style:master-page></office:master-styles><office:body><office:presentation>\
+            <draw:page><draw:frame><draw:text-box><text:p>Slide one</text:p></draw:text-box></draw:frame></draw:page>\
+            </office:presentation></office:body></office:document>";
+        let doc = extract_flat(
+            xml.as_bytes(),
+            Format::Odp,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect("extracts");
+        assert_eq!(doc.text(), "Acme confidential\n\nSlide one");
+    }
+
+    #[test]
+    fn a_wide_row_stops_at_the_output_cap() {
+        let cells = "<table:table-cell><text:p>wide</text:p></table:table-cell>".repeat(5000);
         let xml = format!(
-            "<office:document><office:body><office:spreadsheet><table:table><table:table-row table:number-rows-repeated=\"1000\">{cells}</table:table-row></table:table></office:spreadsheet></office:body></office:document>"
+            "<office:document><office:body><office:spreadsheet><table:table><table:table-row>{cells}</table:table-row></table:table></office:spreadsheet></office:body></office:document>"
         );
         let doc = extract_flat(
             xml.as_bytes(),
@@ -579,5 +605,24 @@ mod tests {
         .expect("bounded");
         assert!(doc.text().len() <= 10_000);
         assert!(doc.text().starts_with("wide | wide"));
+    }
+
+    #[test]
+    fn a_repeated_cell_or_row_is_written_once() {
+        let xml = "<office:document><office:body><office:spreadsheet><table:table>\
+            <table:table-row table:number-rows-repeated=\"1048576\">\
+            <table:table-cell table:number-columns-repeated=\"16384\"><text:p>dos</text:p></table:table-cell>\
+            <table:table-cell table:number-columns-repeated=\"3\" office:value-type=\"float\" office:value=\"7\"/>\
+            <table:table-cell table:number-columns-repeated=\"1000\"/>\
+            <table:table-cell><text:p>end</text:p></table:table-cell>\
+            </table:table-row></table:table></office:spreadsheet></office:body></office:document>";
+        let doc = extract_flat(
+            xml.as_bytes(),
+            Format::Ods,
+            &Limits::default(),
+            Deadline::after(Duration::from_secs(5)),
+        )
+        .expect("extracts");
+        assert_eq!(doc.text(), "dos | 7 | end");
     }
 }
