@@ -523,9 +523,14 @@ mod tests {
     use std::time::Duration;
 
     fn flat(xml: &str) -> Result<Extracted, ExtractError> {
+        flat_as(xml, Format::Odt)
+    }
+
+    /// A flat document of `format`, extracted within the default limits.
+    fn flat_as(xml: &str, format: Format) -> Result<Extracted, ExtractError> {
         extract_flat(
             xml.as_bytes(),
-            Format::Odt,
+            format,
             &Limits::default(),
             Deadline::after(Duration::from_secs(5)),
         )
@@ -577,13 +582,7 @@ mod tests {
             </style:master-page></office:master-styles><office:body><office:presentation>\
             <draw:page><draw:frame><draw:text-box><text:p>Slide one</text:p></draw:text-box></draw:frame></draw:page>\
             </office:presentation></office:body></office:document>";
-        let doc = extract_flat(
-            xml.as_bytes(),
-            Format::Odp,
-            &Limits::default(),
-            Deadline::after(Duration::from_secs(5)),
-        )
-        .expect("extracts");
+        let doc = flat_as(xml, Format::Odp).expect("extracts");
         assert_eq!(doc.text(), "Acme confidential\n\nSlide one");
     }
 
@@ -616,13 +615,7 @@ mod tests {
             <table:table-cell table:number-columns-repeated=\"1000\"/>\
             <table:table-cell><text:p>end</text:p></table:table-cell>\
             </table:table-row></table:table></office:spreadsheet></office:body></office:document>";
-        let doc = extract_flat(
-            xml.as_bytes(),
-            Format::Ods,
-            &Limits::default(),
-            Deadline::after(Duration::from_secs(5)),
-        )
-        .expect("extracts");
+        let doc = flat_as(xml, Format::Ods).expect("extracts");
         assert_eq!(doc.text(), "dos | 7 | end");
     }
 }
