@@ -24,8 +24,8 @@
 //! least 50): a sync's commits, merges and reader reloads stall every search on the machine
 //! for tens of milliseconds, and with longer rounds a stall lands in one mode's round and
 //! decides that mode's p99 (at 600 searches a second, 250 ms rounds gave a mode's p99 of
-//! 1.4 ms in one run and 9.6 ms in the next); with rounds shorter than a stall, each stall
-//! falls on every mode alike;
+//! 1.6 ms in one run and 9.6 ms in another, same build and settings); with rounds
+//! shorter than a stall, each stall falls on every mode alike;
 //! `--limit` (`TRIBUTARY_BENCH_LIMIT`, 10); `--modes` (`TRIBUTARY_BENCH_MODES`, all) the modes
 //! to run, comma-separated (`raw` always runs). `TRIBUTARY_BENCH_DIR` keeps the
 //! world in that folder and reuses its corpus on the next run (each run adds new files to

@@ -48,7 +48,7 @@ const MIN_API_WORKERS: usize = 4;
 /// for the scheduler's next tick. With one worker per core, a 2-core machine ran one search
 /// in place at a time, and concurrent searches during a sync paid that wait: `http` p99
 /// 1.9–2.2× `raw-snip`'s in three of five runs of the search bench (100k chunks, 8 clients
-/// at 600/s, syncing); with 4 workers 1.3–1.8× in four of four (ADR 0034). Idle workers
+/// at 600/s, syncing); with 4 workers 1.3–1.8× in six of six (ADR 0034). Idle workers
 /// cost a parked thread each.
 pub fn api_worker_threads() -> usize {
     std::thread::available_parallelism()
