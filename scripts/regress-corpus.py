@@ -74,6 +74,20 @@ be mirrored here. Four ODP files of Apache Tika's test documents were first list
 then dropped, as issue 19 leaves Tika's files out; without them the same rule holds out the
 same eight ODP files.)
 
+A sixth PDF batch (session 16; the next block of the TSV) comes from suites not used
+before, of documents as people write them (government reports, forms, tables) rather than
+bug reproductions, chosen by name, path and size alone before any file was opened: every
+`.pdf` (any case) of jsvine/pdfplumber (MIT; 147f2c4), camelot-dev/camelot (MIT; 2b80d0b),
+tabulapdf/tabula-java (MIT; 2cdf3b4) and pdfcpu/pdfcpu (Apache-2.0; 105c0c28), whole
+repositories; minus base names containing `fuzz` or `crash`, files over 3,000,000 bytes or
+listed without their bytes, and files whose git blob id equals an earlier row's (every row
+whose mirror resolves) or an earlier file's of this batch. Ranked by the sha256 of
+`select:OWNER/NAME:PATH`, the first 70 kept (of 813 candidates: 41 pdfcpu, 13 camelot, 11
+tabula, 5 pdfplumber); `PREFIX__BASENAME`, or `PREFIX__PATH` where names clash; split by
+the sha256 of the `file` name, the first round(0.4 * 70) = 28 held out. (py-pdf's
+sample-files were left out: CC-BY-SA.) A seventh (session 16; the block after it) takes
+the next 70 pdf.js files by the third batch's rule, the first 28 held out.
+
 `--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
 manifest then lists only those formats). `--split dev` builds only the dev rows (to fix
 without writing the held-out files or their references to disk until the end).

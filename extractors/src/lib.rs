@@ -62,7 +62,7 @@ pub fn metafile_text(picture: &[u8]) -> Vec<String> {
 
 /// Bumped whenever any extractor's output may change, so that an upgrade re-extracts
 /// documents indexed by an older version (the engine stores it in its manifest).
-pub const EXTRACTOR_VERSION: u32 = 12;
+pub const EXTRACTOR_VERSION: u32 = 13;
 
 /// Bounds every extraction.
 #[derive(Debug, Clone)]

@@ -178,6 +178,20 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
             listed.append(&mut values);
             values = listed;
         }
+        // A text field with a format action (`/AA /F`: Acrobat's `AFNumber_Format`,
+        // `AFDate_Format`) shows its value formatted ("302,80" for 302.8), as its
+        // appearance holds it: that is the text a reader sees, where the appearance has any.
+        if !values.is_empty() && formatted_text_field(doc, &dict) {
+            let shown = appearance(doc, &dict)
+                .and_then(|form| {
+                    crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()
+                })
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty());
+            if let Some(shown) = shown {
+                values = vec![shown];
+            }
+        }
         out.extend(values);
         // Nothing said in words: what the annotation shows, as poppler draws it (a
         // free-text box's words, a stamp, a button's caption).
@@ -197,6 +211,13 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
         }
     }
     out
+}
+
+/// Whether a widget is a text field (`/FT /Tx`) with a format action (`/AA /F`).
+fn formatted_text_field(doc: &Document, widget: &lopdf::Dictionary) -> bool {
+    field_entry(doc, widget, b"FT").is_some_and(|(_, t)| t.as_name().ok() == Some(b"Tx"))
+        && field_entry(doc, widget, b"AA")
+            .is_some_and(|(_, aa)| aa.as_dict().is_ok_and(|aa| aa.has(b"F")))
 }
 
 /// Whether an annotation's flags (`/F`) keep it off the screen: Hidden or NoView.

@@ -197,6 +197,14 @@ impl ToUnicode {
         self
     }
 
+    /// Forces two-byte codes: a composite font encoded `Identity-H` or `Identity-V` shows
+    /// two bytes a glyph, whatever codespace its ToUnicode declares (Acrobat writes
+    /// `<00> <FF>` first, beside `<0100> <FFFF>`).
+    pub(crate) fn double_byte(mut self) -> Self {
+        self.code_len = 2;
+        self
+    }
+
     /// Decodes a shown string: fixed-length codes; unmapped codes are dropped.
     pub(crate) fn decode(&self, bytes: &[u8]) -> String {
         bytes

@@ -135,17 +135,46 @@ fn standard_symbolic(doc: &Document, font: &Dictionary) -> Option<&'static Forwa
     }
 }
 
-/// The encoding vector in an embedded Type1 program's cleartext part (`dup 12 /fi put`
-/// lines after `/Encoding 256 array`); empty for `StandardEncoding` or no program.
+/// The encoding built into an embedded font program: a Type1 program's encoding vector, or
+/// a compact (CFF, `/FontFile3 /Type1C`) program's encoding; empty for none or a Type1
+/// program's `StandardEncoding`.
 fn builtin_encoding(doc: &Document, font: &Dictionary, max_content: usize) -> Vec<(u8, Vec<u8>)> {
-    let Some(program) = dict_entry(doc, font, b"FontDescriptor")
-        .and_then(|d| d.get(b"FontFile").ok())
-        .and_then(|o| deref(doc, o))
-        .and_then(|o| o.as_stream().ok())
+    let program = |key: &[u8]| {
+        dict_entry(doc, font, b"FontDescriptor")
+            .and_then(|d| d.get(key).ok())
+            .and_then(|o| deref(doc, o))
+            .and_then(|o| o.as_stream().ok())
+    };
+    if let Some(program) =
+        program(b"FontFile").and_then(|s| s.decompressed_content_with_limit(max_content).ok())
+    {
+        return type1_encoding(&program);
+    }
+    program(b"FontFile3")
+        .filter(|s| s.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type1C"))
         .and_then(|s| s.decompressed_content_with_limit(max_content).ok())
-    else {
+        .map(|program| cff_encoding(&program))
+        .unwrap_or_default()
+}
+
+/// A compact font program's code → glyph name table (its encoding through its charset):
+/// TeX's fonts as Ghostscript and others embed them keep `ff` at code 174, where the
+/// standard encoding has `fi`, and poppler reads them by it.
+fn cff_encoding(program: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let Some(table) = ttf_parser::cff::Table::parse(program) else {
         return Vec::new();
     };
+    (0..=u8::MAX)
+        .filter_map(|code| {
+            let glyph = table.glyph_index(code).filter(|g| g.0 != 0)?;
+            Some((code, table.glyph_name(glyph)?.as_bytes().to_vec()))
+        })
+        .collect()
+}
+
+/// The encoding vector in a Type1 program's cleartext part (`dup 12 /fi put` lines after
+/// `/Encoding 256 array`); empty for `StandardEncoding`.
+fn type1_encoding(program: &[u8]) -> Vec<(u8, Vec<u8>)> {
     let head = &program[..program.len().min(64 * 1024)];
     let Some(at) = head.windows(9).position(|w| w == b"/Encoding") else {
         return Vec::new();
@@ -253,5 +282,34 @@ mod tests {
         };
         let decoder = decoder(&doc, &font, 1 << 20).expect("a decoder");
         assert_eq!(decoder.decode(b"\x0cle A").as_deref(), Some("\u{FB01}le B"));
+    }
+
+    #[test]
+    fn an_embedded_compact_programs_own_encoding_decodes_its_codes() {
+        use lopdf::{Stream, dictionary};
+        // A CFF program (made with fontTools) whose encoding puts `ff` at 174 (the
+        // standard encoding's `fi`) and `A` at 66.
+        const CFF: &str = "010004010001010108546573744346460001010112f81b028b8befef05bf0fc4108b\
+            ed12c811000101010854657374434646000000010a00220002ae42000301010b151ff8888b16ef06\
+            27ef050ef8888b16ef0627ef050ef8888b16ef0627ef050e";
+        let bytes = (0..CFF.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&CFF[i..i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>();
+        let mut doc = Document::new();
+        let program = doc.add_object(Stream::new(dictionary! { "Subtype" => "Type1C" }, bytes));
+        let descriptor =
+            doc.add_object(dictionary! { "Type" => "FontDescriptor", "FontFile3" => program });
+        let font = dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type1",
+            "BaseFont" => "ABCDEF+CMR9",
+            "FontDescriptor" => descriptor,
+        };
+        let decoder = decoder(&doc, &font, 1 << 20).expect("a decoder");
+        assert_eq!(
+            decoder.decode(b"di\xaeerent B").as_deref(),
+            Some("di\u{FB00}erent A")
+        );
     }
 }

@@ -179,6 +179,11 @@ pub(crate) fn decoder<'d>(
     if let Some(cmap) = ours {
         if composite {
             let rest = collection.map(|c| Box::new(Decoder::Collection(c)));
+            let identity = font
+                .get(b"Encoding")
+                .and_then(Object::as_name)
+                .is_ok_and(|n| n == b"Identity-H" || n == b"Identity-V");
+            let cmap = if identity { cmap.double_byte() } else { cmap };
             return Some(Decoder::Cmap(cmap, rest));
         }
         // The encoding the font would have without its ToUnicode.
@@ -431,6 +436,27 @@ mod tests {
         let decoder = decoder(&doc, &font, 1 << 20).expect("a decoder");
         assert!(matches!(decoder, Decoder::Glyphs(_)));
         assert_eq!(decoder.decode(&[0, 5, 0, 9, 0, 7]).as_deref(), Some("黎荣"));
+    }
+
+    #[test]
+    fn identity_fonts_read_their_to_unicode_two_bytes_a_code_whatever_its_codespace() {
+        use lopdf::{Stream, dictionary};
+        let mut doc = Document::new();
+        // Acrobat's: a one-byte range first, beside the two-byte one.
+        let to_unicode = doc.add_object(Stream::new(
+            dictionary! {},
+            b"2 begincodespacerange <00> <FF> <0100> <FFFF> endcodespacerange
+              3 beginbfchar <0000> <FFFD> <0029> <0048> <0046> <0069> endbfchar"
+                .to_vec(),
+        ));
+        let font = dictionary! {
+            "Type" => "Font",
+            "Subtype" => "Type0",
+            "Encoding" => "Identity-H",
+            "ToUnicode" => to_unicode,
+        };
+        let decoder = decoder(&doc, &font, 1 << 20).expect("a decoder");
+        assert_eq!(decoder.decode(&[0, 0x29, 0, 0x46]).as_deref(), Some("Hi"));
     }
 
     #[test]

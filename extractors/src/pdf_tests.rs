@@ -165,6 +165,24 @@ fn annotations_hidden_from_view_are_left_out() {
 }
 
 #[test]
+fn a_text_field_with_a_format_action_reads_as_its_appearance_shows_it() {
+    let form = "BT /F1 10 Tf 0 0 Td (302,80) Tj ET";
+    let check = |extra: &str, expected: &str| {
+        let annot = format!(
+            "<< /Type /Annot /Subtype /Widget /FT /Tx /Rect [0 0 10 10] /V (302.8) /AP << /N 6 0 R >> {extra} >>"
+        );
+        let doc = run(&pdf_from("BT ET", "3 0 R", form, "/Type /Font ", &annot)).expect("extracts");
+        assert_eq!(doc.sections[0].text, expected, "{extra}");
+    };
+    check(
+        "/AA << /F << /S /JavaScript /JS (AFNumber_Format\\(2, 2, 0, 0, \"\", true\\);) >> >>",
+        "302,80",
+    );
+    // Without a format action the value is the text, whatever the appearance holds.
+    check("", "302.8");
+}
+
+#[test]
 fn a_word_hyphenated_at_a_line_end_is_joined() {
     let content = "BT /F1 10 Tf 72 700 Td (adminis-) Tj 0 -12 Td (trator) Tj \
         0 -12 Td (Part-) Tj 0 -12 Td (Two) Tj 0 -12 Td (x -) Tj 0 -12 Td (y) Tj ET";
