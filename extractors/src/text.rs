@@ -8,7 +8,11 @@ use crate::{Deadline, DocBuilder, ErrorKind, ExtractError, Extracted, Extractor,
 /// (outside UTF-16) or many control characters in the first few kilobytes.
 pub(crate) fn looks_binary(input: &[u8]) -> bool {
     let head = &input[..input.len().min(8192)];
-    if head.is_empty() || utf16_without_bom(head).is_some() || Encoding::for_bom(head).is_some() {
+    if head.is_empty()
+        || utf16_without_bom(head).is_some()
+        || Encoding::for_bom(head).is_some()
+        || utf32_order(head).is_some()
+    {
         return false;
     }
     if head.contains(&0) {
@@ -38,10 +42,62 @@ fn utf16_without_bom(head: &[u8]) -> Option<&'static Encoding> {
     }
 }
 
+/// UTF-32's byte order (big-endian `true`) and BOM length, by its BOM or, without one, by
+/// text whose first characters are all ASCII four bytes wide (`<\0\0\0`): XML allows
+/// UTF-32 and a few exporters write it. encoding_rs does not decode it (the WHATWG
+/// standard has no UTF-32), and its UTF-16LE BOM is UTF-32LE's first half.
+fn utf32_order(head: &[u8]) -> Option<(bool, usize)> {
+    match head {
+        [0, 0, 0xFE, 0xFF, ..] => Some((true, 4)),
+        [0xFF, 0xFE, 0, 0, ..] => Some((false, 4)),
+        _ if head.len() >= 16 => {
+            let units = &head[..16];
+            if units
+                .chunks(4)
+                .all(|u| u[..3] == [0, 0, 0] && u[3].is_ascii() && u[3] != 0)
+            {
+                Some((true, 0))
+            } else if units
+                .chunks(4)
+                .all(|u| u[1..] == [0, 0, 0] && u[0].is_ascii() && u[0] != 0)
+            {
+                Some((false, 0))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// UTF-32 as text: a trailing partial unit and values that are no character become U+FFFD.
+fn utf32(bytes: &[u8], big_endian: bool) -> String {
+    let mut out: String = bytes
+        .chunks_exact(4)
+        .map(|u| {
+            let unit = [u[0], u[1], u[2], u[3]];
+            let value = if big_endian {
+                u32::from_be_bytes(unit)
+            } else {
+                u32::from_le_bytes(unit)
+            };
+            char::from_u32(value).unwrap_or(char::REPLACEMENT_CHARACTER)
+        })
+        .collect();
+    if !bytes.len().is_multiple_of(4) {
+        out.push(char::REPLACEMENT_CHARACTER);
+    }
+    out
+}
+
 /// Decodes text of unknown encoding: a BOM decides; then valid UTF-8; then BOM-less UTF-16;
 /// then a statistical guess (chardetng, which handles windows-1252 and friends). Binary
 /// content is refused as [`ErrorKind::Unsupported`]. Returns the text and the encoding name.
 pub fn decode_text(input: &[u8]) -> Result<(String, &'static str), ExtractError> {
+    if let Some((big_endian, bom_len)) = utf32_order(input) {
+        let name = if big_endian { "UTF-32BE" } else { "UTF-32LE" };
+        return Ok((utf32(&input[bom_len..], big_endian), name));
+    }
     if let Some((encoding, bom_len)) = Encoding::for_bom(input) {
         let (text, _) = encoding.decode_without_bom_handling(&input[bom_len..]);
         return Ok((text.into_owned(), encoding.name()));
@@ -138,6 +194,23 @@ mod tests {
         let cp1252 = b"caf\xE9 \x96 na\xEFve and more words to guess from";
         let (text, enc) = decode_text(cp1252).expect("cp1252");
         assert!(text.starts_with("café – naïve"), "{text} ({enc})");
+    }
+
+    #[test]
+    fn utf32_decodes_by_its_bom_or_its_wide_ascii() {
+        let utf32le: Vec<u8> = "\u{feff}<t>héllo 𝄞</t>"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        assert_eq!(
+            decode_text(&utf32le).expect("utf32 bom"),
+            ("<t>héllo 𝄞</t>".into(), "UTF-32LE")
+        );
+        let utf32be: Vec<u8> = "<?xml version=\"1.0\"?><t>x</t>"
+            .chars()
+            .flat_map(|c| (c as u32).to_be_bytes())
+            .collect();
+        assert_eq!(decode_text(&utf32be).expect("utf32 no bom").1, "UTF-32BE");
     }
 
     #[test]
