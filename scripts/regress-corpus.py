@@ -88,6 +88,26 @@ the sha256 of the `file` name, the first round(0.4 * 70) = 28 held out. (py-pdf'
 sample-files were left out: CC-BY-SA.) A seventh (session 16; the block after it) takes
 the next 70 pdf.js files by the third batch's rule, the first 28 held out.
 
+A first XML batch and a second EPUB batch (session 16; the last block of the TSV) were
+chosen by name, path and size alone, before any file was opened. XML: every `.xml` under
+feedparser's `tests/` (BSD-2-Clause; a22c5521), quick-xml's `tests/` (MIT; 6242da0d) and
+xmlschema's `tests/` (MIT; 627c1795). EPUB: every `.epub` (any case) under EPUBCheck's
+`src/test/`, at w3c/epubcheck (BSD-3-Clause; 82b174ec) and at the 2016 daisy/epubcheck
+snapshot (MIT per its COPYING.txt; dc9637e8), and under EpubReader's
+`Source/VersOne.Epub.Test/` (Unlicense; 84124237). Left out: base names containing `fuzz`
+or `crash`; paths saying the case is ill-formed (containing `illformed`, `ill-formed`,
+`invalid`, `malformed`, `corrupt` or `broken`, a folder named `bad`, or a base name ending
+in `-error` or `-fatal`, EPUBCheck's names for invalid cases); files over 3,000,000 bytes
+or listed without their bytes; and files whose git blob id equals an earlier row's or an
+earlier file's of this batch. Per format the files were ranked by the sha256 of
+`select:OWNER/NAME:PATH` and the first 40 kept (XML 40 of 2,243 distinct files, EPUB 40
+of 57); `PREFIX__BASENAME`, or `PREFIX__PATH` (`/` as `_`) where names clash; split within
+each format by the sha256 of the `file` name, the first round(0.4 * 40) = 16 held out.
+(readium/go-toolkit's test books, copies of the CC-BY-SA IDPF samples, lxml's W3C C14N
+vectors and ebooklib (AGPL) were not used.) Tika reads RSS and Atom with its feed parser,
+which prints nothing for most of feedparser's one-element feeds: those are `empty` and
+not scored.
+
 `--formats` (the flag may be left out) builds only the rows of the listed formats (the others are left alone; a
 manifest then lists only those formats). `--split dev` builds only the dev rows (to fix
 without writing the held-out files or their references to disk until the end).
