@@ -203,6 +203,20 @@ fn text_drawn_twice_in_one_place_comes_out_once() {
 }
 
 #[test]
+fn glyphs_set_an_em_apart_by_character_spacing_are_placed_one_by_one() {
+    // Quartz's table rows: 4.11 em of character spacing, taken back by `TJ` offsets, put
+    // the cells "0" and "2,24" in one string.
+    let content =
+        "BT /F1 1 Tf 4.11 Tc 5.76 0 0 5.76 100 700 Tm [(02) 4125 (,) 4098 (2) 4125 (4)] TJ ET";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "0 2,24\n\nReviewed by Ana");
+    // Tracking under an em keeps a word whole.
+    let content = "BT /F1 10 Tf 3 Tc 72 700 Td (Wide) Tj ET";
+    let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Wide\n\nReviewed by Ana");
+}
+
+#[test]
 fn a_raised_run_is_a_word_of_its_own() {
     let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
     let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");

@@ -22,6 +22,9 @@ const MAX_FORM_DEPTH: usize = 8;
 /// A horizontal gap wider than this share of the font size between two positioned runs is a
 /// word space; narrower ones are kerning or per-glyph placement.
 const GAP_SPACE: f32 = 0.15;
+/// Character spacing (`Tc`) of this many ems or more places glyphs apart rather than
+/// spacing out a word's letters (tracking stays well under half an em).
+const PLACED_APART: f32 = 1.0;
 /// A change of text rise larger than this share of the font size starts a new word (a
 /// superscript is raised a third of the size or more).
 const RISE_SPACE: f32 = 0.2;
@@ -331,6 +334,19 @@ impl<'d> Interpreter<'d> {
         else {
             return;
         };
+        // Glyphs set an em or more apart by character spacing are placed one by one, not
+        // the letters of a spaced-out word: Quartz draws two table cells' digits in one
+        // string so, and takes the spacing back with `TJ` offsets. Each is shown alone, and
+        // the pen stops where its glyph ends: positions decide the spaces and joins, as
+        // they do for pdftotext.
+        let code_len = if widths.two_byte { 2 } else { 1 };
+        if !widths.vertical && bytes.len() > code_len && placed_apart(text) {
+            for code in bytes.chunks(code_len) {
+                let one = Object::String(code.to_vec(), lopdf::StringFormat::Literal);
+                self.show(text, ctm, Some(&one));
+            }
+            return;
+        }
         let trm = mul(&text.tm, ctm);
         let size = text.size.abs()
             * widths.em()
@@ -418,7 +434,15 @@ impl<'d> Interpreter<'d> {
             self.out.push_str(&decoded);
         }
         text.tm = mul(&self.moved(text, widths, bytes), &text.tm);
-        let end = mul(&text.tm, ctm);
+        let end = if placed_apart(text) && !widths.vertical {
+            // The glyph's own end, before the spacing that sets the next one apart.
+            mul(
+                &mul(&translate(-text.char_spacing * text.scale, 0.0), &text.tm),
+                ctm,
+            )
+        } else {
+            mul(&text.tm, ctm)
+        };
         self.pen = Some(Pen {
             x: end[4],
             y: end[5],
@@ -459,6 +483,11 @@ impl Interpreter<'_> {
             + text.word_spacing * spaces as f32)
             * text.scale
     }
+}
+
+/// Whether the character spacing sets glyphs an em or more apart (see `show`).
+fn placed_apart(text: &TextState<'_, '_>) -> bool {
+    text.char_spacing >= PLACED_APART * text.size.abs() && text.size != 0.0
 }
 
 /// The text state of one content stream (PDF 32000 9.3).
