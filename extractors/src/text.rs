@@ -107,6 +107,12 @@ pub fn decode_text(input: &[u8]) -> Result<(String, &'static str), ExtractError>
         let (text, _) = encoding.decode_without_bom_handling(input);
         return Ok((text.into_owned(), encoding.name()));
     }
+    // ISO-2022-JP (RFC 1468; Japanese mail and older text) is seven-bit, so valid UTF-8
+    // too: its escape into JIS X 0208 (`ESC $ B`, `ESC $ @`) says what it is.
+    if input.is_ascii() && input.windows(3).any(|w| w == b"\x1b$B" || w == b"\x1b$@") {
+        let (text, _) = encoding_rs::ISO_2022_JP.decode_without_bom_handling(input);
+        return Ok((text.into_owned(), encoding_rs::ISO_2022_JP.name()));
+    }
     if let Ok(text) = std::str::from_utf8(input) {
         if looks_binary(input) {
             return Err(binary());
@@ -211,6 +217,13 @@ mod tests {
             .flat_map(|c| (c as u32).to_be_bytes())
             .collect();
         assert_eq!(decode_text(&utf32be).expect("utf32 no bom").1, "UTF-32BE");
+    }
+
+    #[test]
+    fn iso_2022_jp_is_told_by_its_escapes() {
+        let (text, encoding) = decode_text(b"\x1b$BF|K\\\x1b(B text").expect("iso-2022-jp");
+        assert_eq!((text.as_str(), encoding), ("日本 text", "ISO-2022-JP"));
+        assert_eq!(decode_text(b"plain $B text").expect("ascii").1, "UTF-8");
     }
 
     #[test]
