@@ -34,6 +34,7 @@ mod msg_rtf;
 mod office;
 mod pdf;
 mod pdf_cmap;
+mod pdf_content;
 mod pdf_encoding;
 mod pdf_extras;
 mod pdf_font;

@@ -217,6 +217,17 @@ fn glyphs_set_an_em_apart_by_character_spacing_are_placed_one_by_one() {
 }
 
 #[test]
+fn a_long_stream_is_run_in_pieces_that_keep_its_state() {
+    // Over twice `CONTENT_PIECE`: the font set in the first piece still draws in the last.
+    let content = format!(
+        "BT /F1 12 Tf 72 720 Td (Hello) Tj ET {}BT 72 700 Td (World) Tj ET",
+        "1 0 0 1 0 0 cm ".repeat(350_000)
+    );
+    let doc = run(&pdf_with(&content, "3 0 R", "BT ET")).expect("extracts");
+    assert_eq!(doc.sections[0].text, "Hello\nWorld\n\nReviewed by Ana");
+}
+
+#[test]
 fn a_raised_run_is_a_word_of_its_own() {
     let content = "BT /F1 10 Tf 72 720 Td (E=mc) Tj 4 Ts (2) Tj 0 Ts (holds) Tj ET";
     let doc = run(&pdf_with(content, "3 0 R", "BT ET")).expect("extracts");

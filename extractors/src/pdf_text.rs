@@ -14,6 +14,7 @@ use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 use crate::pdf::{deref, dict_entry};
+use crate::pdf_content::{decode_content, operation_boundary};
 use crate::pdf_font::{Decoder, Widths};
 use crate::{Deadline, ExtractError};
 
@@ -25,6 +26,9 @@ const GAP_SPACE: f32 = 0.15;
 /// Character spacing (`Tc`) of this many ems or more places glyphs apart rather than
 /// spacing out a word's letters (tracking stays well under half an em).
 const PLACED_APART: f32 = 1.0;
+/// A content stream longer than twice this is parsed and run in pieces of about this size
+/// (512 KiB: a piece's operations take some 35 MiB).
+const CONTENT_PIECE: usize = 512 << 10;
 /// A change of text rise larger than this share of the font size starts a new word (a
 /// superscript is raised a third of the size or more).
 const RISE_SPACE: f32 = 0.2;
@@ -170,13 +174,45 @@ impl<'d> Interpreter<'d> {
         ctm: Matrix,
         depth: usize,
     ) -> Result<(), ExtractError> {
-        let Some(content) = decode_content(content) else {
-            return Ok(()); // nothing of the stream parses; the page goes on
-        };
         let encodings = self.encodings(&resources);
-        let mut ctm = ctm;
-        let mut saved: Vec<Matrix> = Vec::new();
-        let mut text = TextState::default();
+        let mut state = StreamState {
+            ctm,
+            saved: Vec::new(),
+            text: TextState::default(),
+        };
+        // A large stream is parsed and run a piece at a time, cut between operations:
+        // lopdf's parsed operations take up to some 70 times the bytes they came from, and
+        // a stream may be 64 MiB (a hostile page's 9 MB of operators peaked at 620 MB).
+        let mut start = 0;
+        while start < content.len() {
+            let end = if content.len() - start > 2 * CONTENT_PIECE {
+                // The last cut was at the outermost level: scanning goes on from there.
+                operation_boundary(&content[start..], CONTENT_PIECE)
+                    .map_or(content.len(), |cut| start + cut)
+            } else {
+                content.len()
+            };
+            let piece = &content[start..end];
+            start = end;
+            // Nothing of this piece parses: the page goes on.
+            let Some(ops) = decode_content(piece) else {
+                continue;
+            };
+            self.run_operations(&ops, &resources, &encodings, &mut state, depth)?;
+        }
+        Ok(())
+    }
+
+    /// Runs parsed operations (a stream or a piece of one) on the state of the stream.
+    fn run_operations<'f>(
+        &mut self,
+        content: &Content,
+        resources: &[&'d Dictionary],
+        encodings: &'f BTreeMap<Vec<u8>, (Decoder<'d>, Widths)>,
+        state: &mut StreamState<'f, 'd>,
+        depth: usize,
+    ) -> Result<(), ExtractError> {
+        let StreamState { ctm, saved, text } = state;
         for (i, op) in content.operations.iter().enumerate() {
             if i % 1024 == 0 {
                 self.deadline.check()?;
@@ -189,11 +225,11 @@ impl<'d> Interpreter<'d> {
                     .unwrap_or(0.0)
             };
             match op.operator.as_str() {
-                "q" if saved.len() < 256 => saved.push(ctm),
-                "Q" => ctm = saved.pop().unwrap_or(ctm),
+                "q" if saved.len() < 256 => saved.push(*ctm),
+                "Q" => *ctm = saved.pop().unwrap_or(*ctm),
                 "cm" => {
                     let m = [num(0), num(1), num(2), num(3), num(4), num(5)];
-                    ctm = mul(&m, &ctm);
+                    *ctm = mul(&m, ctm);
                 }
                 "BT" => {
                     text.tm = IDENTITY;
@@ -230,22 +266,22 @@ impl<'d> Interpreter<'d> {
                     text.tm = text.tlm;
                 }
                 "T*" => text.next_line(0.0, -text.leading),
-                "Tj" => self.show(&mut text, &ctm, op.operands.first()),
+                "Tj" => self.show(text, ctm, op.operands.first()),
                 "'" => {
                     text.next_line(0.0, -text.leading);
-                    self.show(&mut text, &ctm, op.operands.first());
+                    self.show(text, ctm, op.operands.first());
                 }
                 "\"" => {
                     text.word_spacing = num(0);
                     text.char_spacing = num(1);
                     text.next_line(0.0, -text.leading);
-                    self.show(&mut text, &ctm, op.operands.get(2));
+                    self.show(text, ctm, op.operands.get(2));
                 }
                 "TJ" => {
                     if let Some(Ok(items)) = op.operands.first().map(Object::as_array) {
                         for item in items {
                             match item {
-                                Object::String(..) => self.show(&mut text, &ctm, Some(item)),
+                                Object::String(..) => self.show(text, ctm, Some(item)),
                                 other => {
                                     if let Ok(n) = other.as_float() {
                                         // Subtracted from the horizontal coordinate, or in
@@ -268,10 +304,10 @@ impl<'d> Interpreter<'d> {
                     let Some(name) = op.operands.first().and_then(|o| o.as_name().ok()) else {
                         continue;
                     };
-                    let Some(id) = self.xobject(&resources, name) else {
+                    let Some(id) = self.xobject(resources, name) else {
                         continue;
                     };
-                    self.draw_form(id, &resources, &ctm, depth)?;
+                    self.draw_form(id, resources, ctm, depth)?;
                 }
                 _ => {}
             }
@@ -490,6 +526,14 @@ fn placed_apart(text: &TextState<'_, '_>) -> bool {
     text.char_spacing >= PLACED_APART * text.size.abs() && text.size != 0.0
 }
 
+/// What one content stream's operations change as they run: the transformation matrix,
+/// the matrices `q` saved, and the text state.
+struct StreamState<'f, 'd> {
+    ctm: Matrix,
+    saved: Vec<Matrix>,
+    text: TextState<'f, 'd>,
+}
+
 /// The text state of one content stream (PDF 32000 9.3).
 struct TextState<'f, 'd> {
     tm: Matrix,
@@ -622,51 +666,6 @@ fn logical_order(text: &str) -> String {
         i = end;
     }
     out
-}
-
-/// The operations of a content stream. A damaged one is read as far as it can be:
-/// - lopdf's lenient parser silently stops at the first thing it cannot parse, so the whole
-///   stream is first parsed strictly;
-/// - operators standing inside an array (`[(a) 0 Tc (b)] TJ`, which pdf.js and poppler read
-///   through) are blanked out, and the stream parsed strictly again;
-/// - else the operations before the damage are kept: the lenient parse, or when even that
-///   fails (cut short, garbage after a broken filter), the longest prefix ending at a text
-///   object's `ET` that parses, found by bisection over those ends (a few dozen parses at
-///   most).
-fn decode_content(content: &[u8]) -> Option<Content> {
-    if let Ok(c) = Content::decode_strict(content) {
-        return Some(c);
-    }
-    if let Some(c) = crate::pdf_repair::blank_operators_in_arrays(content)
-        .and_then(|r| Content::decode_strict(&r).ok())
-    {
-        return Some(c);
-    }
-    if let Ok(c) = Content::decode(content) {
-        return Some(c);
-    }
-    let ends: Vec<usize> = content
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| {
-            w[0].is_ascii_whitespace() && &w[1..3] == b"ET" && w[3].is_ascii_whitespace()
-        })
-        .map(|(i, _)| i + 3)
-        .collect();
-    let (mut lo, mut hi) = (0usize, ends.len());
-    let mut best = None;
-    // Invariant: prefixes up to ends[..lo] are known to parse when best is set.
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        match Content::decode(&content[..ends[mid]]) {
-            Ok(c) => {
-                best = Some(c);
-                lo = mid + 1;
-            }
-            Err(_) => hi = mid,
-        }
-    }
-    best
 }
 
 /// The visible area of a page: its crop box (inherited from the page tree like the media
