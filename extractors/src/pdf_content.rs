@@ -16,24 +16,7 @@ pub(crate) fn operation_boundary(content: &[u8], from: usize) -> Option<usize> {
                     i += 1;
                 }
             }
-            b'(' => {
-                let mut open = 0usize;
-                while i < content.len() {
-                    match content[i] {
-                        b'\\' => i += 1,
-                        b'(' => open += 1,
-                        b')' => {
-                            open -= 1;
-                            if open == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
+            b'(' => i = crate::pdf_repair::skip_string(content, i),
             b'<' if content.get(i + 1) == Some(&b'<') => {
                 nesting += 1;
                 i += 2;

@@ -107,7 +107,7 @@ pub(crate) fn blank_operators_in_arrays(content: &[u8]) -> Option<Vec<u8>> {
 
 /// The index just past the literal string that opens at `start` (balanced parentheses,
 /// backslash escapes), or the end of `content` when it never closes.
-fn skip_string(content: &[u8], start: usize) -> usize {
+pub(crate) fn skip_string(content: &[u8], start: usize) -> usize {
     let mut depth = 0usize;
     let mut i = start;
     while i < content.len() {
