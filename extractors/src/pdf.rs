@@ -181,16 +181,11 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
         // A text field with a format action (`/AA /F`: Acrobat's `AFNumber_Format`,
         // `AFDate_Format`) shows its value formatted ("302,80" for 302.8), as its
         // appearance holds it: that is the text a reader sees, where the appearance has any.
-        if !values.is_empty() && formatted_text_field(doc, &dict) {
-            let shown = appearance(doc, &dict)
-                .and_then(|form| {
-                    crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()
-                })
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty());
-            if let Some(shown) = shown {
-                values = vec![shown];
-            }
+        if !values.is_empty()
+            && formatted_text_field(doc, &dict)
+            && let Some(shown) = appearance(doc, &dict).and_then(|f| words_shown(doc, f, deadline))
+        {
+            values = vec![shown];
         }
         out.extend(values);
         // Nothing said in words: what the annotation shows, as poppler draws it (a
@@ -198,19 +193,21 @@ fn annotation_text(doc: &Document, page_id: lopdf::ObjectId, deadline: Deadline)
         if out.len() == before {
             // An appearance many annotations share (a radio button's dot) is read once:
             // a page of 10,000 widgets drawing one large form would read it 10,000 times.
-            let shown = appearance(doc, &dict)
-                .filter(|form| drawn.insert(*form))
-                .and_then(|form| {
-                    crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()
-                });
             out.extend(
-                shown
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty()),
+                appearance(doc, &dict)
+                    .filter(|form| drawn.insert(*form))
+                    .and_then(|form| words_shown(doc, form, deadline)),
             );
         }
     }
     out
+}
+
+/// The words an appearance form draws, trimmed; `None` when it draws none.
+fn words_shown(doc: &Document, form: lopdf::ObjectId, deadline: Deadline) -> Option<String> {
+    let text = crate::pdf_text::appearance_text(doc, form, deadline, MAX_PAGE_CONTENT).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// Whether a widget is a text field (`/FT /Tx`) with a format action (`/AA /F`).

@@ -3,74 +3,19 @@
 
 use lopdf::content::Content;
 
+use crate::pdf_repair::{Lexeme, lexemes};
+
 /// The first place at or after `from` where `content` may be cut between two operations:
 /// just after an operator at the outermost level, outside any string, array, dictionary,
 /// comment or inline image. `None` when there is none (the rest is one piece).
 pub(crate) fn operation_boundary(content: &[u8], from: usize) -> Option<usize> {
-    let delimiter = |b: u8| b.is_ascii_whitespace() || b"()<>[]{}/%".contains(&b);
-    let (mut i, mut nesting) = (0usize, 0usize);
-    while i < content.len() {
-        match content[i] {
-            b'%' => {
-                while i < content.len() && !matches!(content[i], b'\r' | b'\n') {
-                    i += 1;
-                }
-            }
-            b'(' => i = crate::pdf_repair::skip_string(content, i),
-            b'<' if content.get(i + 1) == Some(&b'<') => {
-                nesting += 1;
-                i += 2;
-            }
-            b'>' if content.get(i + 1) == Some(&b'>') => {
-                nesting = nesting.saturating_sub(1);
-                i += 2;
-            }
-            b'<' => {
-                i += content[i..]
-                    .iter()
-                    .position(|&b| b == b'>')
-                    .unwrap_or(content.len());
-                i += 1;
-            }
-            b'[' | b'{' => {
-                nesting += 1;
-                i += 1;
-            }
-            b']' | b'}' => {
-                nesting = nesting.saturating_sub(1);
-                i += 1;
-            }
-            b'/' => {
-                i += 1;
-                while i < content.len() && !delimiter(content[i]) {
-                    i += 1;
-                }
-            }
-            b if b.is_ascii_whitespace() || b == b'>' || b == b')' => i += 1,
-            _ => {
-                let begin = i;
-                while i < content.len() && !delimiter(content[i]) {
-                    i += 1;
-                }
-                let token = &content[begin..i];
-                let operator = token[0].is_ascii_alphabetic() || matches!(token[0], b'\'' | b'"');
-                if token == b"BI" {
-                    // An inline image's data runs to an `EI` standing alone.
-                    let data = content[i..].windows(4).position(|w| {
-                        w[0].is_ascii_whitespace() && &w[1..3] == b"EI" && delimiter(w[3])
-                    })?;
-                    i += data + 3;
-                } else if operator
-                    && !matches!(token, b"true" | b"false" | b"null")
-                    && nesting == 0
-                    && i >= from
-                {
-                    return Some(i);
-                }
-                if begin == i {
-                    i += 1;
-                }
-            }
+    let mut nesting = 0usize;
+    for (lexeme, range) in lexemes(content) {
+        match lexeme {
+            Lexeme::ArrayOpen | Lexeme::DictOpen => nesting += 1,
+            Lexeme::ArrayClose | Lexeme::DictClose => nesting = nesting.saturating_sub(1),
+            Lexeme::Operator if nesting == 0 && range.end >= from => return Some(range.end),
+            _ => {}
         }
     }
     None

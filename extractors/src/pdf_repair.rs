@@ -2,6 +2,8 @@
 //! whose dictionary has no usable `/Length`, and a content stream with operators where only
 //! operands may stand (inside an array). Both leave a page blank when they are not repaired.
 
+use std::ops::Range;
+
 use lopdf::{Document, Object};
 
 /// The most bytes searched for a stream's `endstream` when its `/Length` is missing.
@@ -66,48 +68,127 @@ pub(crate) fn blank_operators_in_arrays(content: &[u8]) -> Option<Vec<u8>> {
     let mut out = content.to_vec();
     let mut depth = 0usize;
     let mut changed = false;
-    let mut i = 0;
-    while i < content.len() {
-        match content[i] {
-            b'(' => i = skip_string(content, i),
-            b'%' => {
-                while i < content.len() && content[i] != b'\n' && content[i] != b'\r' {
-                    i += 1;
-                }
+    for (lexeme, range) in lexemes(content) {
+        match lexeme {
+            Lexeme::ArrayOpen => depth += 1,
+            Lexeme::ArrayClose => depth = depth.saturating_sub(1),
+            Lexeme::Operator if depth > 0 => {
+                out[range].fill(b' ');
+                changed = true;
             }
-            b'<' if content.get(i + 1) != Some(&b'<') => {
-                while i < content.len() && content[i] != b'>' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'[' => {
-                depth += 1;
-                i += 1;
-            }
-            b']' => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b'/' => i = token_end(content, i + 1),
-            c if c.is_ascii_alphabetic() || c == b'\'' || c == b'"' => {
-                let end = token_end(content, i + 1);
-                let word = &content[i..end];
-                if depth > 0 && !matches!(word, b"true" | b"false" | b"null") {
-                    out[i..end].fill(b' ');
-                    changed = true;
-                }
-                i = end;
-            }
-            _ => i += 1,
+            _ => {}
         }
     }
     changed.then_some(out)
 }
 
+/// What a token of a content stream is, as the repairs and the piece cutter read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lexeme {
+    /// `[`.
+    ArrayOpen,
+    /// `]`.
+    ArrayClose,
+    /// `<<` or `{`.
+    DictOpen,
+    /// `>>` or `}`.
+    DictClose,
+    /// A bare word that is no value: `Tj`, `cm`, `'` (not `true`, `false`, `null`).
+    Operator,
+    /// An inline image: `BI`, its dictionary and data, through the `EI` standing alone
+    /// after them (or the end of the stream).
+    InlineImage,
+    /// A number, name, string, value word or comment, or a stray `)` or `>`.
+    Other,
+}
+
+/// The tokens of a content stream, each with the bytes it covers; white space between them
+/// is skipped.
+pub(crate) fn lexemes(content: &[u8]) -> impl Iterator<Item = (Lexeme, Range<usize>)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < content.len() && (content[i].is_ascii_whitespace() || content[i] == 0) {
+            i += 1;
+        }
+        let start = i;
+        let next = content.get(i + 1).copied();
+        let lexeme = match *content.get(i)? {
+            b'%' => {
+                while i < content.len() && !matches!(content[i], b'\r' | b'\n') {
+                    i += 1;
+                }
+                Lexeme::Other
+            }
+            b'(' => {
+                i = skip_string(content, i);
+                Lexeme::Other
+            }
+            b'<' if next == Some(b'<') => {
+                i += 2;
+                Lexeme::DictOpen
+            }
+            b'>' if next == Some(b'>') => {
+                i += 2;
+                Lexeme::DictClose
+            }
+            b'<' => {
+                i = content[i..]
+                    .iter()
+                    .position(|&b| b == b'>')
+                    .map_or(content.len(), |end| i + end + 1);
+                Lexeme::Other
+            }
+            b'[' => {
+                i += 1;
+                Lexeme::ArrayOpen
+            }
+            b']' => {
+                i += 1;
+                Lexeme::ArrayClose
+            }
+            b'{' => {
+                i += 1;
+                Lexeme::DictOpen
+            }
+            b'}' => {
+                i += 1;
+                Lexeme::DictClose
+            }
+            b'/' => {
+                i = token_end(content, i + 1);
+                Lexeme::Other
+            }
+            b')' | b'>' => {
+                i += 1;
+                Lexeme::Other
+            }
+            first => {
+                i = token_end(content, i + 1);
+                let word = &content[start..i];
+                if word == b"BI" {
+                    i = content[i..]
+                        .windows(4)
+                        .position(|w| {
+                            w[0].is_ascii_whitespace() && &w[1..3] == b"EI" && token_end(w, 3) == 3
+                        })
+                        .map_or(content.len(), |at| i + at + 3);
+                    Lexeme::InlineImage
+                } else if (first.is_ascii_alphabetic() || matches!(first, b'\'' | b'"'))
+                    && !matches!(word, b"true" | b"false" | b"null")
+                {
+                    Lexeme::Operator
+                } else {
+                    Lexeme::Other
+                }
+            }
+        };
+        Some((lexeme, start..i))
+    })
+}
+
 /// The index just past the literal string that opens at `start` (balanced parentheses,
 /// backslash escapes), or the end of `content` when it never closes.
-pub(crate) fn skip_string(content: &[u8], start: usize) -> usize {
+fn skip_string(content: &[u8], start: usize) -> usize {
     let mut depth = 0usize;
     let mut i = start;
     while i < content.len() {
