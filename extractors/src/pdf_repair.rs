@@ -138,28 +138,18 @@ pub(crate) fn lexemes(content: &[u8]) -> impl Iterator<Item = (Lexeme, Range<usi
                     .map_or(content.len(), |end| i + end + 1);
                 Lexeme::Other
             }
-            b'[' => {
+            one @ (b'[' | b']' | b'{' | b'}' | b')' | b'>') => {
                 i += 1;
-                Lexeme::ArrayOpen
-            }
-            b']' => {
-                i += 1;
-                Lexeme::ArrayClose
-            }
-            b'{' => {
-                i += 1;
-                Lexeme::DictOpen
-            }
-            b'}' => {
-                i += 1;
-                Lexeme::DictClose
+                match one {
+                    b'[' => Lexeme::ArrayOpen,
+                    b']' => Lexeme::ArrayClose,
+                    b'{' => Lexeme::DictOpen,
+                    b'}' => Lexeme::DictClose,
+                    _ => Lexeme::Other, // a stray `)` or `>`
+                }
             }
             b'/' => {
                 i = token_end(content, i + 1);
-                Lexeme::Other
-            }
-            b')' | b'>' => {
-                i += 1;
                 Lexeme::Other
             }
             first => {
